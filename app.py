@@ -1,0 +1,52 @@
+"""Generate: one prompt, many models, a live grid."""
+
+import streamlit as st
+
+from vibegen.errors import InputError, UnknownModelError
+from vibegen.runner import plan_run
+from vibegen.ui.grid import live_run
+from vibegen.ui.picker import common_params, model_picker
+from vibegen.ui.runtime import frame
+from vibegen.ui.share import share_links
+
+ctx = frame("Generate")
+st.title("🎨 VibeGen")
+st.caption("One prompt, many image models: compare quality, cost and speed on your own data.")
+
+prompt = st.text_area("Prompt", key="prompt", height=90,
+                      placeholder="A poster of a lighthouse at dusk, flat colours")
+with st.sidebar:
+    st.subheader("Models")
+    picked = model_picker(ctx.catalog, ctx.env)
+params = common_params()
+
+plan = None
+try:
+    plan = plan_run(prompt or "-", picked, params, ctx.catalog, ctx.env)
+except (InputError, UnknownModelError) as exc:
+    if picked:
+        st.warning(str(exc))
+if plan:
+    unknown = f" + unknown for {', '.join(plan.unknown_cost_models)}" \
+        if plan.unknown_cost_models else ""
+    st.info(f"**{len(plan.cells)} images** from {len(set(picked))} models · estimated cost "
+            f"**${plan.estimated_usd:.4f}**{unknown}")
+    cannot = {ctx.catalog.model(k).label: n for k, n in plan.notes.items() if n}
+    if cannot:
+        st.caption("Not every model can honour every choice: " + "; ".join(
+            f"{label}: " + ", ".join(f"{k} {v}" for k, v in n.items())
+            for label, n in cannot.items()))
+
+if st.button("Generate", type="primary", key="generate"):
+    try:
+        run_id = ctx.runner.start_run(prompt, picked, params)
+    except (InputError, UnknownModelError) as exc:
+        st.error(str(exc))
+    else:
+        st.query_params["run"] = run_id
+
+run_id = st.query_params.get("run")
+if run_id:
+    view = live_run(ctx.store, run_id)
+    if view is not None:
+        share_links(run_id)

@@ -1,0 +1,24 @@
+"""Image: one generated image at full size."""
+
+import streamlit as st
+
+from vibegen.images import strip_metadata
+from vibegen.ui.grid import cost_text
+from vibegen.ui.runtime import frame
+
+ctx = frame("Image")
+gen_id = st.query_params.get("gen", "")
+blind = st.query_params.get("blind") == "1"
+cell = ctx.store.generation(gen_id) if gen_id else None
+data = ctx.store.image(cell.id) if cell else None
+if cell is None or data is None:
+    st.error("No image here: the link is incomplete or the image does not exist.")
+    st.stop()
+if blind:
+    st.image(strip_metadata(data), output_format="PNG")
+else:
+    st.subheader(cell.label)
+    st.image(data, output_format="PNG" if data[:4] == b"\x89PNG" else "JPEG")
+    st.caption(f"{cell.width}×{cell.height} · ⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}"
+               + (f" · seed {cell.seed}" if cell.seed else ""))
+    st.page_link("app.py", label="Back to the run", query_params={"run": cell.run_id})

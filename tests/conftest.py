@@ -1,0 +1,42 @@
+"""Every test gets its own data directory and an environment with no router keys."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+KEY_VARS = ("FAL_KEY", "KIE_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "VIBEGEN_SD_URL",
+            "VIBEGEN_SD_AUTH", "VIBEGEN_FAL_URL", "VIBEGEN_KIE_URL", "DATABASE_URL",
+            "VIBEGEN_SANDBOX_SPEED", "VIBEGEN_SANDBOX_FAILURES", "VIBEGEN_SANDBOX_JITTER")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """A fresh VIBEGEN_HOME and no keys, so no test reads or writes the user's data."""
+    for name in KEY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VIBEGEN_HOME", str(tmp_path / "home"))
+    yield tmp_path / "home"
+
+
+@pytest.fixture
+def fast_sandbox(monkeypatch):
+    """Sandbox models answer in a few milliseconds and never fail."""
+    monkeypatch.setenv("VIBEGEN_SANDBOX_SPEED", "0.01")
+    monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
+
+
+@pytest.fixture
+def store():
+    """A store on the test's own SQLite file."""
+    from vibegen.store import Store
+
+    s = Store.open()
+    yield s
+    s.engine.dispose()
+
+
+def pytest_report_header(config):
+    """Say which optional services the run can use."""
+    return [f"postgres: {os.environ.get('VIBEGEN_TEST_DATABASE_URL') or 'not configured'}"]

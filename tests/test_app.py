@@ -1,0 +1,122 @@
+"""The Streamlit pages, driven with AppTest on the sandbox router."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["app.py"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
+THREE = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"]
+
+
+def _app(path="app.py", **query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=30)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at
+
+
+def _pick(at: AppTest, keys) -> None:
+    for box in at.checkbox:
+        if box.key and box.key.startswith("pick:") and not box.disabled:
+            box.set_value(box.key[5:] in keys)
+
+
+def _poll(at: AppTest, seconds: float = 20) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        at.run()
+        if at.get("progress") and "generating" not in at.get("progress")[0].proto.text:
+            return
+        time.sleep(0.2)
+    raise AssertionError("run did not complete")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_exception(page):
+    at = _app(page).run()
+    assert not at.exception, at.exception
+
+
+def test_routers_without_keys_are_listed_disabled():
+    at = _app().run()
+    fal = [b for b in at.checkbox if b.key == "pick:fal:flux-dev"][0]
+    assert fal.disabled
+    assert any("add FAL_KEY to enable" in e.label for e in at.expander)
+    assert any("add KIE_API_KEY to enable" in e.label for e in at.expander)
+    assert any("set VIBEGEN_SD_URL to enable" in e.label for e in at.expander)
+
+
+def test_generate_fills_every_cell_with_image_time_and_cost(fast_sandbox):
+    at = _app().run()
+    at.text_area(key="prompt").input("a lighthouse at dusk")
+    _pick(at, THREE)
+    at.run()
+    assert any("3 images" in i.value and "estimated cost" in i.value for i in at.info)
+    at.button(key="generate").click().run()
+    run_id = at.query_params["run"]
+    assert isinstance(run_id, str) and len(run_id) == 32
+    _poll(at)
+    assert not at.exception
+    assert len(at.image) == 3
+    captions = [c.value for c in at.caption if "⏱️" in c.value]
+    assert len(captions) == 3
+    assert all(" s · 💲 $" in c and "simulated" in c for c in captions)
+    assert "3 of 3 done" in at.get("progress")[0].proto.text
+
+
+def test_empty_prompt_is_refused_and_nothing_is_stored(fast_sandbox, store):
+    at = _app().run()
+    at.button(key="generate").click().run()
+    assert any("prompt is empty" in e.value for e in at.error)
+    assert "run" not in at.query_params
+    assert store.list_runs() == []
+
+
+def test_no_model_picked_is_refused(fast_sandbox):
+    at = _app().run()
+    at.text_area(key="prompt").input("a fox")
+    _pick(at, [])
+    at.run()
+    at.button(key="generate").click().run()
+    assert any("no model picked" in e.value for e in at.error)
+
+
+def test_reload_mid_run_still_completes(monkeypatch):
+    monkeypatch.setenv("VIBEGEN_SANDBOX_SPEED", "0.5")
+    monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
+    at = _app().run()
+    at.text_area(key="prompt").input("a reload test")
+    _pick(at, THREE)
+    at.button(key="generate").click().run()
+    run_id = at.query_params["run"]
+    # A reload is a brand-new session that only has the link.
+    again = _app(run=run_id).run()
+    assert "generating" in again.get("progress")[0].proto.text
+    _poll(again, 30)
+    assert len(again.image) == 3 and not again.exception
+
+
+def test_bad_run_link_shows_a_message():
+    at = _app(run="not-a-run").run()
+    assert not at.exception
+    assert any("malformed" in e.value for e in at.error)
+    at = _app(run="0" * 32).run()
+    assert any("no run" in e.value for e in at.error)
+
+
+def test_history_lists_and_searches_runs(fast_sandbox):
+    at = _app().run()
+    at.text_area(key="prompt").input("a <b>bold</b> fox")
+    _pick(at, THREE[:1])
+    at.button(key="generate").click().run()
+    _poll(at)
+    hist = _app("pages/1_History.py").run()
+    df = hist.dataframe[0].value
+    assert list(df["prompt"]) == ["a <b>bold</b> fox"] and df["status"][0] == "complete"
+    hist.text_input(key="search").input("whale").run()
+    assert any("No runs match" in i.value for i in hist.info)

@@ -1,0 +1,145 @@
+"""The store: schema as a contract, one transaction per save, unguessable ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from vibegen.costs import Cost
+from vibegen.errors import RunNotFoundError, StoreError
+from vibegen.migrations import MIGRATIONS
+from vibegen.routers.sandbox_router import render
+from vibegen.store import CellSpec, Store, check_run_id
+
+SCHEMA = {
+    "runs": {"id", "created_at", "prompt", "params_json", "n_cells", "runner_id"},
+    "generations": {"id", "run_id", "position", "model_key", "router", "label", "image_index",
+                    "prompt", "params_json", "notes_json", "status", "error_kind",
+                    "error_message", "seed", "wall_s", "queue_s", "inference_s", "cost_usd",
+                    "cost_kind", "cost_basis", "cost_source", "cost_seen", "width", "height",
+                    "request_id", "attempts", "runner_id", "started_at", "finished_at"},
+    "images": {"generation_id", "mime", "sha256", "data", "thumb"},
+    "ratings": {"id", "run_id", "rater", "slot", "mode", "generation_id", "other_generation_id",
+                "value", "blind", "created_at"},
+    "runners": {"id", "started_at", "heartbeat_at"},
+}
+
+
+def _cells(n=2):
+    return [CellSpec(f"sandbox:m{i}", "sandbox", f"M{i}", 0, "p", {"width": 64}, {},
+                     Cost(0.01, "simulated"), 64, 64) for i in range(n)]
+
+
+def test_schema_contract(store):
+    insp = sa.inspect(store.engine)
+    for table, columns in SCHEMA.items():
+        assert {c["name"] for c in insp.get_columns(table)} >= columns, table
+    applied = store.engine.connect().execute(sa.text("SELECT name FROM vibegen_migrations"))
+    assert [r[0] for r in applied] == [name for name, _ in MIGRATIONS]
+
+
+def test_sqlite_uses_wal(store):
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_reopening_does_not_migrate_twice(store):
+    again = Store.open(str(store.engine.url))
+    with again.engine.connect() as conn:
+        n = conn.execute(sa.text("SELECT count(*) FROM vibegen_migrations")).scalar()
+    assert n == len(MIGRATIONS)
+
+
+def test_run_ids_are_128_random_bits(store):
+    ids = {store.create_run("p", {}, _cells(1)) for _ in range(50)}
+    assert len(ids) == 50
+    assert all(check_run_id(i) and len(i) == 32 for i in ids)
+
+
+def test_success_saves_image_and_thumbnail_together(store):
+    run_id = store.create_run("p", {}, _cells(1))
+    cell = store.run_view(run_id).cells[0]
+    png = render("rings", "p", 1, 1024, 1024)
+    store.save_success(cell.id, png, cost=Cost(0.02, "reported", "units", "src", "2026-01-01"),
+                       wall_s=1.5, seed="17454220438242315174")
+    got = store.run_view(run_id).cells[0]
+    assert got.status == "ok" and got.seed == "17454220438242315174"
+    assert (got.width, got.height) == (1024, 1024)
+    assert got.cost == Cost(0.02, "reported", "units", "src", "2026-01-01")
+    assert store.image(cell.id) == png
+    thumb = store.image(cell.id, thumb=True)
+    assert thumb[:2] == b"\xff\xd8" and len(thumb) < len(png)
+
+
+def test_failed_save_leaves_nothing_half_written(store):
+    run_id = store.create_run("p", {}, _cells(1))
+    cell = store.run_view(run_id).cells[0]
+    # A fault at the storage boundary after the image row is written, inside the same
+    # transaction: the database refuses the generation update.
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TRIGGER boom BEFORE UPDATE ON generations "
+                             "WHEN NEW.status = 'ok' BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(StoreError, match="disk full"):
+        store.save_success(cell.id, render("dots", "p", 1, 128, 128),
+                           cost=Cost(0.01, "simulated"), wall_s=1.0)
+    assert store.image(cell.id) is None
+    assert store.run_view(run_id).cells[0].status == "pending"
+
+
+def test_failure_is_stored_with_kind(store):
+    run_id = store.create_run("p", {}, _cells(2))
+    a, b = store.run_view(run_id).cells
+    store.save_failure(a.id, kind="content_filter", message="fal: content filtered", wall_s=2.0)
+    store.save_failure(b.id, kind="timeout", message="fal: timed out", wall_s=30.0,
+                       timeout=True)
+    view = store.run_view(run_id)
+    assert [(c.status, c.error_kind) for c in view.cells] == [
+        ("error", "content_filter"), ("timeout", "timeout")]
+    assert view.complete and view.failures == 2
+
+
+def test_bad_run_ids_are_explained(store):
+    with pytest.raises(RunNotFoundError, match="malformed"):
+        store.run_view("../../etc/passwd")
+    with pytest.raises(RunNotFoundError, match="no run"):
+        store.run_view("0" * 32)
+
+
+def test_history_search_newest_first(store):
+    first = store.create_run("a red fox", {}, _cells(1))
+    second = store.create_run("a blue fox", {}, _cells(2))
+    store.create_run("lighthouse", {}, _cells(1))
+    assert [r.id for r in store.list_runs("FOX")] == [second, first]
+    assert store.list_runs("fox")[0].models == 2
+    assert store.list_runs("100%") == []  # LIKE wildcards are literal
+
+
+def test_orphans_of_a_dead_runner_are_interrupted(store):
+    run_id = store.create_run("p", {}, _cells(2), runner_id="dead")
+    with store.engine.begin() as conn:
+        conn.execute(store.t["runners"].insert().values(
+            id="dead", started_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            heartbeat_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    store.heartbeat("alive")
+    assert store.interrupt_orphans(15, alive=["alive"]) == 2
+    view = store.run_view(run_id)
+    assert {c.status for c in view.cells} == {"interrupted"}
+    assert "interrupted" in view.cells[0].error_message
+    assert len(store.reset_failed(run_id)) == 2
+    assert {c.status for c in store.run_view(run_id).cells} == {"pending"}
+
+
+def test_invalid_database_url_is_a_clear_error():
+    with pytest.raises(StoreError, match="DATABASE_URL"):
+        Store.open("notadb://whatever")
+
+
+def test_read_only_database_is_a_clear_error(store, isolated_env):
+    run_id = store.create_run("keep me", {}, _cells(1))
+    path = isolated_env / "vibegen.db"
+    ro = Store.open(f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(StoreError, match="cannot write"):
+        ro.create_run("p", {}, _cells(1))
+    assert store.run_view(run_id).prompt == "keep me"

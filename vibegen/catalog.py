@@ -1,0 +1,217 @@
+"""The model catalog: routers, models, parameters and prices, loaded from `catalog.toml`.
+
+Every price carries its source and the date it was seen. A model past its shutdown date is
+loaded but not offered. Unknown fields are rejected, so a typo fails at load and the message
+names the entry and the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vibegen.errors import ConfigError, UnknownModelError
+
+PriceUnit = Literal["image", "megapixel", "token", "credit", "task", "free", "simulated"]
+SizeKind = Literal["wh", "fal_image_size", "aspect_ratio", "openai_size", "size_enum"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceTier(_Strict):
+    """A price that applies when every `when` parameter matches the request."""
+
+    when: dict[str, str]
+    usd: float | None = None
+    credits: float | None = None
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> PriceTier:
+        if (self.usd is None) == (self.credits is None):
+            raise ValueError("a tier needs exactly one of usd / credits")
+        return self
+
+
+class Price(_Strict):
+    """How a model is billed, with where that figure came from."""
+
+    unit: PriceUnit
+    usd: float | None = None
+    credits: float | None = None
+    first_unit_usd: float | None = None
+    extra_unit_usd: float | None = None
+    mp_rounding: Literal["ceil", "exact"] = "ceil"
+    per_tokens: int | None = None
+    text_input_usd: float | None = None
+    text_output_usd: float | None = None
+    image_input_usd: float | None = None
+    image_output_usd: float | None = None
+    tiers: list[PriceTier] = Field(default_factory=list)
+    seen: dt.date
+    source: str
+    confidence: Literal["high", "medium", "low"] = "medium"
+
+    @model_validator(mode="after")
+    def _complete(self) -> Price:
+        if self.unit == "token" and not self.per_tokens:
+            raise ValueError("a token price needs per_tokens")
+        if self.unit == "megapixel" and self.usd is None and self.first_unit_usd is None:
+            raise ValueError("a megapixel price needs usd or first_unit_usd")
+        if self.unit in ("image", "simulated") and self.usd is None and not self.tiers:
+            raise ValueError(f"a {self.unit} price needs usd")
+        if self.unit in ("credit", "task") and self.credits is None and self.usd is None:
+            raise ValueError(f"a {self.unit} price needs credits or usd")
+        return self
+
+
+class SizeSpec(_Strict):
+    """Which request parameter controls the output size, and the values it accepts."""
+
+    param: str
+    kind: SizeKind
+    values: list[str] = Field(default_factory=list)
+    default: str | None = None
+    max_edge: int = 2048
+
+
+class SandboxSpec(_Strict):
+    """How a sandbox model behaves: its look, its latency and how often it fails."""
+
+    style: Literal["stripes", "rings", "blocks", "waves", "dots", "grid"]
+    latency_median_s: float = 1.5
+    latency_sigma: float = 0.4
+    failure_rate: float = 0.05
+
+
+class Model(_Strict):
+    """One (router, model) pair: the unit VibeGen compares."""
+
+    key: str
+    label: str
+    router: str
+    endpoint: str
+    api: str = "default"
+    status: Literal["active", "deprecated", "verify", "unverified", "shutdown"] = "active"
+    shutdown: dt.date | None = None
+    seed_supported: bool = True
+    seed_param: str = "seed"
+    max_prompt_chars: int = 4000
+    size: SizeSpec
+    params: dict[str, list[str]] = Field(default_factory=dict)
+    fixed_params: dict[str, Any] = Field(default_factory=dict)
+    images_per_task: int = 1  # a task that yields several images (Midjourney: 4)
+    latency_hint_s: float | None = None
+    deadline_s: float = 180.0
+    price: Price
+    sandbox: SandboxSpec | None = None
+    note: str = ""
+
+    def offered(self, today: dt.date | None = None) -> bool:
+        """Whether the model may be called today (not shut down)."""
+        today = today or dt.date.today()
+        if self.status == "shutdown":
+            return False
+        return self.shutdown is None or today < self.shutdown
+
+
+class Router(_Strict):
+    """A router's connection facts: what key it needs, where it lives, how hard to push it."""
+
+    label: str
+    key_env: str = ""
+    url_env: str = ""
+    base_url: str = ""
+    key_url: str = ""
+    concurrency: int = 4
+    rate_limit_requests: int | None = None
+    rate_limit_window_s: float | None = None
+    credit_usd: float | None = None
+    credit_usd_seen: dt.date | None = None
+    credit_usd_source: str = ""
+    cost_reporting: str = ""
+    note: str = ""
+
+
+class Catalog(_Strict):
+    """All routers and models."""
+
+    schema_version: int
+    routers: dict[str, Router]
+    models: list[Model]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Catalog:
+        seen: set[str] = set()
+        for m in self.models:
+            if m.key in seen:
+                raise ValueError(f"duplicate model key {m.key!r}")
+            seen.add(m.key)
+            if m.router not in self.routers:
+                raise ValueError(f"model {m.key!r} names unknown router {m.router!r}")
+            if m.price.unit == "credit" and self.routers[m.router].credit_usd is None:
+                raise ValueError(f"model {m.key!r} is priced in credits but its router has none")
+        return self
+
+    def model(self, key: str) -> Model:
+        """The model with this key, or UnknownModelError."""
+        for m in self.models:
+            if m.key == key:
+                return m
+        raise UnknownModelError(key)
+
+    def offered(self, today: dt.date | None = None) -> list[Model]:
+        """Models that may be called today, in catalog order."""
+        return [m for m in self.models if m.offered(today)]
+
+
+def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
+    """Turn pydantic's error list into sentences naming the catalog entry and field."""
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        where = ".".join(str(p) for p in loc)
+        if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+            entries = data.get("models", [])
+            key = entries[loc[1]].get("key", f"#{loc[1]}") if loc[1] < len(entries) else loc[1]
+            field = ".".join(str(p) for p in loc[2:]) or "(entry)"
+            where = f"model {key!r}, field {field!r}"
+        elif len(loc) >= 2 and loc[0] == "routers":
+            field = ".".join(str(p) for p in loc[2:]) or "(entry)"
+            where = f"router {loc[1]!r}, field {field!r}"
+        lines.append(f"{where}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def parse_catalog(text: str, origin: str = "catalog") -> Catalog:
+    """Parse catalog TOML text; raise ConfigError naming the bad entry and field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from exc
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe(exc, data)}") from exc
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load a catalog file, or the packaged default when no path is given."""
+    if path is None:
+        return default_catalog()
+    path = Path(path)
+    return parse_catalog(path.read_text(encoding="utf-8"), origin=str(path))
+
+
+@lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    """The catalog that ships with VibeGen (parsed once per process)."""
+    text = resources.files("vibegen").joinpath("catalog.toml").read_text(encoding="utf-8")
+    return parse_catalog(text, origin="vibegen/catalog.toml")

@@ -1,0 +1,121 @@
+"""Named, ordered schema migrations, applied on open and recorded in `vibegen_migrations`.
+
+NEVER edit or reorder an existing migration once it has shipped: append a new one. Each
+migration carries its own frozen table definitions, so a database created long ago and one
+created today reach the same schema by the same path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = []
+
+
+def migration(fn: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    """Register `fn` as the next migration, under its function name."""
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def _ts(name: str, nullable: bool = True) -> sa.Column:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+@migration
+def m001_initial(conn: Connection) -> None:
+    """Runs, generations (one per grid cell), images, ratings and runner heartbeats."""
+    md = sa.MetaData()
+    sa.Table(
+        "runs", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        _ts("created_at", nullable=False),
+        sa.Column("prompt", sa.Text, nullable=False),
+        sa.Column("params_json", sa.Text, nullable=False),
+        sa.Column("n_cells", sa.Integer, nullable=False),
+        sa.Column("runner_id", sa.String(32)),
+    )
+    sa.Table(
+        "generations", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("model_key", sa.String(200), nullable=False, index=True),
+        sa.Column("router", sa.String(50), nullable=False),
+        sa.Column("label", sa.String(200), nullable=False),
+        sa.Column("image_index", sa.Integer, nullable=False),
+        sa.Column("prompt", sa.Text, nullable=False),
+        sa.Column("params_json", sa.Text, nullable=False),
+        sa.Column("notes_json", sa.Text, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False, index=True),
+        sa.Column("error_kind", sa.String(40)),
+        sa.Column("error_message", sa.Text),
+        sa.Column("seed", sa.Text),  # fal seeds are unsigned 64-bit: text, not INTEGER
+        sa.Column("wall_s", sa.Float),
+        sa.Column("queue_s", sa.Float),
+        sa.Column("inference_s", sa.Float),
+        sa.Column("cost_usd", sa.Float),
+        sa.Column("cost_kind", sa.String(20), nullable=False),
+        sa.Column("cost_basis", sa.Text),
+        sa.Column("cost_source", sa.Text),
+        sa.Column("cost_seen", sa.String(20)),
+        sa.Column("width", sa.Integer),
+        sa.Column("height", sa.Integer),
+        sa.Column("request_id", sa.String(200)),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("runner_id", sa.String(32)),
+        _ts("started_at"),
+        _ts("finished_at"),
+    )
+    sa.Table(
+        "images", md,
+        sa.Column("generation_id", sa.String(32), sa.ForeignKey("generations.id"),
+                  primary_key=True),
+        sa.Column("mime", sa.String(40), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("thumb", sa.LargeBinary, nullable=False),
+    )
+    sa.Table(
+        "ratings", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+        sa.Column("rater", sa.String(100), nullable=False),
+        sa.Column("slot", sa.String(100), nullable=False),
+        sa.Column("mode", sa.String(10), nullable=False),
+        sa.Column("generation_id", sa.String(32), nullable=False),
+        sa.Column("other_generation_id", sa.String(32)),
+        sa.Column("value", sa.String(20)),  # NULL = the rater withdrew this rating
+        sa.Column("blind", sa.Boolean, nullable=False),
+        _ts("created_at", nullable=False),
+    )
+    sa.Table(
+        "runners", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        _ts("started_at", nullable=False),
+        _ts("heartbeat_at", nullable=False),
+    )
+    md.create_all(conn)
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied now."""
+    book = sa.Table(
+        "vibegen_migrations", sa.MetaData(),
+        sa.Column("name", sa.String(100), primary_key=True),
+        _ts("applied_at", nullable=False),
+    )
+    book.create(conn, checkfirst=True)
+    done = {row[0] for row in conn.execute(sa.select(book.c.name))}
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        fn(conn)
+        conn.execute(book.insert().values(name=name, applied_at=dt.datetime.now(dt.UTC)))
+        applied.append(name)
+    return applied

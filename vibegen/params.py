@@ -1,0 +1,163 @@
+"""One common choice of parameters, mapped onto each model's own request parameters.
+
+The UI offers aspect ratio, resolution tier, quality, seed and images per model once; each
+model speaks its own dialect (fal `image_size` presets, `aspect_ratio` enums, OpenAI size
+strings, width/height). A choice a model cannot honour is reported in `notes` ("seed: n/a"),
+never silently dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from vibegen.catalog import Model
+from vibegen.errors import InputError
+
+ASPECTS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16")
+RESOLUTIONS = ("1K", "2K", "4K")
+QUALITIES = ("low", "medium", "high")
+MAX_IMAGES_PER_MODEL = 4
+
+# fal's named sizes (catalog.md §3): the preset is sent when it is the exact 1K request.
+FAL_PRESETS = {
+    "1:1": ("square_hd", 1024, 1024),
+    "4:3": ("landscape_4_3", 1024, 768),
+    "3:4": ("portrait_4_3", 768, 1024),
+    "16:9": ("landscape_16_9", 1024, 576),
+    "9:16": ("portrait_16_9", 576, 1024),
+}
+
+
+@dataclass(frozen=True)
+class CommonParams:
+    """The parameters a designer chooses once for every model in a run."""
+
+    aspect: str = "1:1"
+    resolution: str = "1K"
+    quality: str = "medium"
+    seed: int | None = None
+    images_per_model: int = 1
+
+    def __post_init__(self) -> None:
+        if self.aspect not in ASPECTS:
+            raise InputError(f"aspect ratio {self.aspect!r} is not one of {', '.join(ASPECTS)}")
+        if self.resolution not in RESOLUTIONS:
+            raise InputError(f"resolution {self.resolution!r} is not one of 1K, 2K, 4K")
+        if self.quality not in QUALITIES:
+            raise InputError(f"quality {self.quality!r} is not one of low, medium, high")
+        if not 1 <= self.images_per_model <= MAX_IMAGES_PER_MODEL:
+            raise InputError(f"images per model must be 1 to {MAX_IMAGES_PER_MODEL}")
+        if self.seed is not None and not 0 <= self.seed < 2**31:
+            raise InputError("seed must be a whole number from 0 to 2147483647")
+
+
+@dataclass
+class MappedParams:
+    """A model's native parameters for one image, its expected size, and what it cannot do."""
+
+    params: dict[str, Any]
+    width: int
+    height: int
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _ratio(aspect: str) -> float:
+    w, h = aspect.split(":")
+    return float(w) / float(h)
+
+
+def target_size(aspect: str, resolution: str, max_edge: int = 4096, multiple: int = 16) -> tuple:
+    """Width and height for an aspect ratio at a tier (1K ≈ 1 MP, 2K ≈ 4 MP, 4K ≈ 16 MP)."""
+    side = {"1K": 1024, "2K": 2048, "4K": 4096}[resolution]
+    r = _ratio(aspect)
+    w = side * math.sqrt(r)
+    h = side / math.sqrt(r)
+    scale = min(1.0, max_edge / max(w, h))
+    w, h = w * scale, h * scale
+    return (max(multiple, int(round(w / multiple)) * multiple),
+            max(multiple, int(round(h / multiple)) * multiple))
+
+
+def _nearest_aspect(aspect: str, choices: list[str]) -> str:
+    ratios = [c for c in choices if ":" in c]
+    if not ratios:
+        return choices[0]
+    return min(ratios, key=lambda c: abs(math.log(_ratio(c) / _ratio(aspect))))
+
+
+def _parse_wh(value: str) -> tuple[int, int]:
+    w, h = value.lower().split("x")
+    return int(w), int(h)
+
+
+def _map_size(model: Model, common: CommonParams, notes: dict[str, str]) -> tuple:
+    spec = model.size
+    if spec.kind == "wh":
+        w, h = target_size(common.aspect, common.resolution, spec.max_edge, 64)
+        return {"width": w, "height": h}, w, h
+    if spec.kind == "fal_image_size":
+        preset = FAL_PRESETS.get(common.aspect)
+        if common.resolution == "1K" and preset and (not spec.values or preset[0] in spec.values):
+            return {spec.param: preset[0]}, preset[1], preset[2]
+        w, h = target_size(common.aspect, common.resolution, spec.max_edge)
+        return {spec.param: {"width": w, "height": h}}, w, h
+    if spec.kind == "openai_size":
+        if not spec.values:  # free WxH: multiples of 16 within the model's max edge
+            w, h = target_size(common.aspect, common.resolution, spec.max_edge)
+            return {spec.param: f"{w}x{h}"}, w, h
+        sized = [v for v in spec.values if "x" in v]
+        best = min(sized, key=lambda v: abs(math.log((_parse_wh(v)[0] / _parse_wh(v)[1])
+                                                     / _ratio(common.aspect))))
+        w, h = _parse_wh(best)
+        if abs(w / h - _ratio(common.aspect)) > 0.01:
+            notes["aspect"] = f"{common.aspect} → {best}"
+        if common.resolution != "1K":
+            notes["resolution"] = f"{common.resolution} → {best}"
+        return {spec.param: best}, w, h
+    # aspect_ratio / size_enum: a ratio string from the model's list
+    choice = common.aspect if common.aspect in spec.values else _nearest_aspect(
+        common.aspect, spec.values)
+    if choice != common.aspect:
+        notes["aspect"] = f"{common.aspect} → {choice}"
+    w, h = target_size(choice if ":" in choice else common.aspect, common.resolution,
+                       spec.max_edge)
+    return {spec.param: choice}, w, h
+
+
+def map_params(model: Model, common: CommonParams, image_index: int = 0) -> MappedParams:
+    """Map the common choice onto `model`'s own parameters for image number `image_index`."""
+    notes: dict[str, str] = {}
+    params: dict[str, Any] = dict(model.fixed_params)
+    size_params, w, h = _map_size(model, common, notes)
+    params.update(size_params)
+
+    if "resolution" in model.params:
+        options = model.params["resolution"]
+        res = common.resolution if common.resolution in options else options[-1]
+        if res != common.resolution:
+            notes["resolution"] = f"{common.resolution} → {res}"
+        params["resolution"] = res
+    elif common.resolution != "1K" and model.size.kind in ("aspect_ratio", "size_enum"):
+        notes.setdefault("resolution", "n/a")
+
+    if "quality" in model.params:
+        options = model.params["quality"]
+        q = common.quality if common.quality in options else options[len(options) // 2]
+        if q != common.quality:
+            notes["quality"] = f"{common.quality} → {q}"
+        params["quality"] = q
+    elif common.quality != "medium":
+        notes["quality"] = "n/a"
+
+    for name, options in model.params.items():  # other enums: the catalog's first value
+        if name not in ("quality", "resolution") and name not in params:
+            params[name] = options[0]
+
+    if model.seed_supported:
+        if common.seed is not None:
+            params[model.seed_param] = common.seed + image_index
+    elif common.seed is not None:
+        notes["seed"] = "n/a"
+    return MappedParams(params=params, width=w, height=h, notes=notes)

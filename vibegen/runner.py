@@ -1,0 +1,302 @@
+"""The process-wide background runner: fan a prompt out to many models, save each result at once.
+
+Contract:
+- `start_run` validates, stores the run with one pending cell per (model, image), hands the
+  cells to worker threads and returns the run id at once. The paid calls never run inside a
+  Streamlit script run, so clicks, page switches and reloads cannot cancel them.
+- Each router has its own worker pool sized by its concurrency limit (catalog, overridable):
+  excess cells queue instead of flooding the router. Routers with a request-rate limit
+  (Kie: 20 new tasks per 10 s) also pass a sliding-window limiter.
+- A cell's wall time runs from the call to the router until its image bytes are in hand.
+  Rate-limit and server errors are retried with backoff within the model's deadline.
+- Every outcome, success or failure, is saved to the store the moment it is known; a failing
+  model never affects another cell, and an adapter bug becomes a stored error, not a crash.
+- A heartbeat marks this process alive; cells left pending or running by a process that died
+  are marked "interrupted" so they never show as running forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from vibegen import costs, images
+from vibegen.catalog import Catalog, Model, default_catalog
+from vibegen.errors import InputError, RouterError, RouterTimeout, StoreError
+from vibegen.keys import redact, secret_values
+from vibegen.params import CommonParams, map_params
+from vibegen.routers import Router, build_router, router_status
+from vibegen.routers.base import GenerationRequest
+from vibegen.store import Cell, CellSpec, Store, new_id
+
+log = logging.getLogger("vibegen.runner")
+
+HEARTBEAT_S = 3.0
+STALE_AFTER_S = 15.0
+MAX_ATTEMPTS = 4
+
+
+class RateLimiter:
+    """At most `requests` acquisitions in any `window_s` seconds (sliding window)."""
+
+    def __init__(self, requests: int, window_s: float) -> None:
+        self.requests, self.window_s = requests, window_s
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Block until a slot is free; return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                t = time.monotonic()
+                while self._times and t - self._times[0] >= self.window_s:
+                    self._times.popleft()
+                if len(self._times) < self.requests:
+                    self._times.append(t)
+                    return waited
+                pause = self.window_s - (t - self._times[0])
+            time.sleep(pause)
+            waited += pause
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do before it is started: its cells, estimated cost and warnings."""
+
+    cells: list[CellSpec]
+    estimated_usd: float
+    unknown_cost_models: list[str]
+    notes: dict[str, dict[str, str]]
+
+
+def plan_run(prompt: str, model_keys: Sequence[str], common: CommonParams, catalog: Catalog,
+             env: Mapping[str, str], prompt_overrides: Mapping[str, str] | None = None) -> Plan:
+    """Validate a request and lay out its cells; InputError names what is wrong."""
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise InputError("the prompt is empty: type what you want to see")
+    if not model_keys:
+        raise InputError("no model picked: choose at least one model")
+    overrides = prompt_overrides or {}
+    cells: list[CellSpec] = []
+    unknown: list[str] = []
+    notes: dict[str, dict[str, str]] = {}
+    total = 0.0
+    for key in dict.fromkeys(model_keys):
+        model = catalog.model(key)
+        if not model.offered():
+            raise InputError(f"{model.label} was shut down on {model.shutdown}: it is no "
+                             "longer offered")
+        status = router_status(model.router, catalog, env)
+        if not status.enabled:
+            raise InputError(f"{model.label}: {status.label} is not set up ({status.reason})")
+        text = (overrides.get(key) or "").strip() or prompt
+        if len(text) > model.max_prompt_chars:
+            raise InputError(f"the prompt is {len(text)} characters; {model.label} accepts at "
+                             f"most {model.max_prompt_chars}")
+        for i in range(common.images_per_model):
+            mapped = map_params(model, common, i)
+            estimate = costs.estimate(model, mapped.params, mapped.width, mapped.height, catalog)
+            cells.append(CellSpec(model.key, model.router, model.label, i, text, mapped.params,
+                                  mapped.notes, estimate, mapped.width, mapped.height))
+            if estimate.usd is None and estimate.kind == "unknown":
+                unknown.append(model.label)
+            else:
+                total += estimate.usd or 0.0
+            notes[model.key] = mapped.notes
+    return Plan(cells, total, sorted(set(unknown)), notes)
+
+
+class Runner:
+    """Runs generations in background threads and saves every result to the store."""
+
+    def __init__(self, store: Store, catalog: Catalog | None = None,
+                 env: Mapping[str, str] | None = None, *,
+                 concurrency: Mapping[str, int] | None = None,
+                 router_options: Mapping[str, dict] | None = None,
+                 heartbeat: bool = True) -> None:
+        self.store = store
+        self.catalog = catalog or default_catalog()
+        self.env = dict(os.environ if env is None else env)
+        self.id = new_id()[:16]
+        self._concurrency = dict(concurrency or {})
+        self._router_options = dict(router_options or {})
+        self._routers: dict[str, Router] = {}
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._limiters: dict[str, RateLimiter] = {}
+        self._lock = threading.Lock()
+        self._active: dict[str, int] = {}
+        self._done = threading.Condition()
+        self._secrets = secret_values(self.env, self.catalog)
+        self._stop = threading.Event()
+        store.heartbeat(self.id)
+        store.interrupt_orphans(STALE_AFTER_S, alive=[self.id])
+        if heartbeat:
+            threading.Thread(target=self._beat, name="vibegen-heartbeat", daemon=True).start()
+
+    # ------------------------------------------------------------- public API
+    def start_run(self, prompt: str, model_keys: Sequence[str], common: CommonParams,
+                  prompt_overrides: Mapping[str, str] | None = None) -> str:
+        """Store a new run and start it in the background; return its id at once."""
+        plan = plan_run(prompt, model_keys, common, self.catalog, self.env, prompt_overrides)
+        run_id = self.store.create_run(prompt.strip(), _params_record(common), plan.cells,
+                                       runner_id=self.id)
+        self.submit(run_id)
+        return run_id
+
+    def submit(self, run_id: str) -> int:
+        """Hand a run's pending cells to the workers; return how many were queued."""
+        # Longest expected calls first: with a concurrency cap this shortens the whole run.
+        cells = sorted(self.store.pending_cells(run_id), key=self._expected_latency,
+                       reverse=True)
+        with self._done:
+            self._active[run_id] = self._active.get(run_id, 0) + len(cells)
+        for cell in cells:
+            self._pool(cell.router).submit(self._execute, cell)
+        return len(cells)
+
+    def retry_failed(self, run_id: str) -> int:
+        """Run a run's failed, timed-out and interrupted cells again; return how many."""
+        self.store.reset_failed(run_id)
+        return self.submit(run_id)
+
+    def wait(self, run_id: str, timeout: float = 60.0) -> bool:
+        """Block until this runner has no queued or running cells for `run_id`."""
+        deadline = time.monotonic() + timeout
+        with self._done:
+            while self._active.get(run_id, 0) > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._done.wait(left)
+        return True
+
+    def close(self) -> None:
+        """Stop the heartbeat and let the workers finish what they hold."""
+        self._stop.set()
+        for pool in list(self._pools.values()):
+            pool.shutdown(wait=False, cancel_futures=False)
+
+    def _expected_latency(self, cell: Cell) -> float:
+        model = self.catalog.model(cell.model_key)
+        if model.sandbox:
+            return model.sandbox.latency_median_s
+        return model.latency_hint_s or 0.0
+
+    # ---------------------------------------------------------------- workers
+    def _pool(self, router: str) -> ThreadPoolExecutor:
+        with self._lock:
+            if router not in self._pools:
+                info = self.catalog.routers[router]
+                size = self._concurrency.get(router, info.concurrency)
+                self._pools[router] = ThreadPoolExecutor(max(1, size),
+                                                         thread_name_prefix=f"vibegen-{router}")
+                if info.rate_limit_requests and info.rate_limit_window_s:
+                    self._limiters[router] = RateLimiter(info.rate_limit_requests,
+                                                         info.rate_limit_window_s)
+            return self._pools[router]
+
+    def _router(self, name: str) -> Router:
+        with self._lock:
+            if name not in self._routers:
+                self._routers[name] = build_router(name, self.catalog, self.env,
+                                                   **self._router_options.get(name, {}))
+            return self._routers[name]
+
+    def _execute(self, cell: Cell) -> None:
+        try:
+            self._run_cell(cell)
+        except Exception:  # never let a worker die silently: the cell must end stored
+            log.exception("unexpected failure in cell %s", cell.id)
+            try:
+                self.store.save_failure(cell.id, kind="router_error",
+                                        message=f"{cell.router}: unexpected internal error",
+                                        wall_s=None)
+            except StoreError:
+                log.exception("could not save the failure of cell %s", cell.id)
+        finally:
+            with self._done:
+                self._active[cell.run_id] = self._active.get(cell.run_id, 1) - 1
+                self._done.notify_all()
+
+    def _run_cell(self, cell: Cell) -> None:
+        model = self.catalog.model(cell.model_key)
+        limiter = self._limiters.get(cell.router)
+        if limiter:
+            limiter.acquire()
+        self.store.mark_running(cell.id, self.id)
+        router = self._router(cell.router)
+        start = time.monotonic()
+        seed = _seed(cell, model)
+        request = GenerationRequest(model=model, prompt=cell.prompt, params=cell.params,
+                                    width=cell.width or 0, height=cell.height or 0,
+                                    deadline=start + model.deadline_s,
+                                    image_index=cell.image_index, seed=seed)
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                result = router.generate(request)
+                wall = time.monotonic() - start  # submit → bytes in hand
+                prepared = images.prepare(result.image, router=cell.router, model=model.key)
+                self._save(cell, model, result, prepared, wall, attempts)
+                return
+            except RouterError as exc:
+                exc.router = exc.router or cell.router
+                pause = _backoff(exc, attempts)
+                if exc.retryable and attempts < MAX_ATTEMPTS and request.remaining() > pause:
+                    log.info("retrying %s after %s (attempt %d)", model.key, exc.kind, attempts)
+                    time.sleep(pause)
+                    continue
+                self.store.save_failure(cell.id, kind=exc.kind,
+                                        message=redact(str(exc), self._secrets),
+                                        wall_s=time.monotonic() - start, attempts=attempts,
+                                        timeout=isinstance(exc, RouterTimeout))
+                return
+
+    def _save(self, cell: Cell, model: Model, result, prepared: images.Prepared, wall: float,
+              attempts: int) -> None:
+        info = prepared.info
+        cost = result.cost or costs.estimate(model, cell.params, info.width, info.height,
+                                             self.catalog)
+        self.store.save_success(cell.id, result.image, cost=cost, wall_s=wall,
+                                seed=result.seed, queue_s=result.queue_s,
+                                inference_s=result.inference_s, request_id=result.request_id,
+                                attempts=attempts, prepared=prepared)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.store.heartbeat(self.id)
+                self.store.interrupt_orphans(STALE_AFTER_S, alive=[self.id])
+            except StoreError:
+                log.warning("heartbeat could not reach the store")
+
+
+def _seed(cell: Cell, model: Model) -> int | None:
+    if model.seed_param in cell.params:
+        return int(cell.params[model.seed_param])
+    if model.router == "sandbox":
+        # No seed chosen: draw one and store it, so the image can be made again.
+        return random.randrange(2**31)
+    return None
+
+
+def _backoff(exc: RouterError, attempts: int) -> float:
+    if exc.retry_after is not None:
+        return max(0.0, float(exc.retry_after))
+    return min(8.0, 0.5 * 2 ** (attempts - 1))
+
+
+def _params_record(common: CommonParams) -> dict:
+    return {"aspect": common.aspect, "resolution": common.resolution,
+            "quality": common.quality, "seed": common.seed,
+            "images_per_model": common.images_per_model}

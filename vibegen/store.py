@@ -1,0 +1,490 @@
+"""The store: the single source of truth for runs, generations, images and ratings.
+
+Contract:
+- One SQL database, SQLite (WAL) in the data directory by default, or PostgreSQL when
+  `DATABASE_URL` says so; the same SQLAlchemy Core code runs on both.
+- Migrations run on open (`vibegen.migrations`).
+- Every save is one transaction. A generation's result row and its image (original plus the
+  thumbnail made before the transaction starts) are written together or not at all.
+- Run ids are 128 random bits in hex: a run link is its own capability.
+- Nothing here ever sees an API key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from vibegen import images
+from vibegen.costs import Cost
+from vibegen.errors import RunNotFoundError, StoreError
+from vibegen.migrations import migrate
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+FINISHED = ("ok", "error", "timeout", "interrupted")
+FAILED = ("error", "timeout", "interrupted")
+
+
+def now() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def new_id() -> str:
+    """A random 128-bit id in hex."""
+    return secrets.token_hex(16)
+
+
+def data_dir() -> Path:
+    """Where VibeGen keeps its data: `VIBEGEN_HOME`, else ~/.vibegen."""
+    return Path(os.environ.get("VIBEGEN_HOME") or Path.home() / ".vibegen").expanduser()
+
+
+def database_url() -> str:
+    """`DATABASE_URL` if set, else the SQLite file in the data directory."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return url
+    return f"sqlite:///{data_dir() / 'vibegen.db'}"
+
+
+def _normalise(url: str) -> str:
+    # Heroku-style and bare postgresql URLs: use the psycopg 3 driver we depend on.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _redact_url(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One grid cell to create: which model, which image, with what native parameters."""
+
+    model_key: str
+    router: str
+    label: str
+    image_index: int
+    prompt: str
+    params: dict[str, Any]
+    notes: dict[str, str]
+    cost: Cost  # the pre-run estimate; replaced by the real figure on success
+    width: int | None = None  # expected size; replaced by the image's own on success
+    height: int | None = None
+
+
+@dataclass
+class Cell:
+    """A grid cell as stored: a generation and (once it succeeded) its image."""
+
+    id: str
+    run_id: str
+    position: int
+    model_key: str
+    router: str
+    label: str
+    image_index: int
+    prompt: str
+    params: dict[str, Any]
+    notes: dict[str, str]
+    status: str
+    error_kind: str | None
+    error_message: str | None
+    seed: str | None
+    wall_s: float | None
+    queue_s: float | None
+    inference_s: float | None
+    cost_usd: float | None
+    cost_kind: str
+    cost_basis: str | None
+    cost_source: str | None
+    cost_seen: str | None
+    width: int | None
+    height: int | None
+    attempts: int
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the cell has its final result (image or error)."""
+        return self.status in FINISHED
+
+    @property
+    def cost(self) -> Cost:
+        """The cell's cost with its provenance."""
+        return Cost(self.cost_usd, self.cost_kind, self.cost_basis or "",
+                    self.cost_source or "", self.cost_seen or "")
+
+
+@dataclass
+class RunView:
+    """A run and all its cells, in grid order."""
+
+    id: str
+    created_at: dt.datetime
+    prompt: str
+    params: dict[str, Any]
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        """How many cells have their final result."""
+        return sum(c.finished for c in self.cells)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every cell is finished."""
+        return self.done == len(self.cells)
+
+    @property
+    def failures(self) -> int:
+        """How many cells ended without an image."""
+        return sum(c.status in FAILED for c in self.cells)
+
+    @property
+    def cost_so_far(self) -> float:
+        """Known cost of the finished images (unknown costs are counted separately)."""
+        return sum(c.cost_usd or 0.0 for c in self.cells if c.status == "ok")
+
+    @property
+    def unknown_costs(self) -> int:
+        """Finished images whose cost is unknown."""
+        return sum(c.status == "ok" and c.cost_usd is None and c.cost_kind != "self_hosted"
+                   for c in self.cells)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of the run history."""
+
+    id: str
+    created_at: dt.datetime
+    prompt: str
+    models: int
+    cells: int
+    done: int
+    failures: int
+    cost_usd: float
+    wall_s: float | None
+
+    @property
+    def status(self) -> str:
+        """'running', 'complete' or 'complete with failures'."""
+        if self.done < self.cells:
+            return "running"
+        return "complete with failures" if self.failures else "complete"
+
+
+class Store:
+    """Runs, generations, images and ratings in one SQL database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.Lock()
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    # Several app processes may open the store at once: migrate one at a time.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(72316)"))
+                migrate(conn)
+            md = sa.MetaData()
+            md.reflect(engine, only=["runs", "generations", "images", "ratings", "runners",
+                                     "vibegen_migrations"])
+        except (OperationalError, SQLAlchemyError) as exc:
+            raise StoreError(f"cannot open the database {_redact_url(str(engine.url))}: "
+                             f"{_first_line(exc)}") from exc
+        self.t = md.tables
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Open (and migrate) the store at `url`, `DATABASE_URL` or the default SQLite file."""
+        url = _normalise(url or database_url())
+        try:
+            if url.startswith("sqlite"):
+                path = url.split("///", 1)[-1]
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                engine = sa.create_engine(url, connect_args={"check_same_thread": False,
+                                                             "timeout": 30})
+                sa.event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10,
+                                          max_overflow=20)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise StoreError(f"DATABASE_URL is not a database URL we can use "
+                             f"({_redact_url(url)}): {_first_line(exc)}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create the data directory for {url}: {exc}") from exc
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    # ------------------------------------------------------------------ runs
+    def create_run(self, prompt: str, params: dict[str, Any], cells: Sequence[CellSpec],
+                   runner_id: str | None = None) -> str:
+        """Store a new run and its pending cells in one transaction; return its id."""
+        run_id = new_id()
+        created = now()
+        with self._write() as conn:
+            conn.execute(self.t["runs"].insert().values(
+                id=run_id, created_at=created, prompt=prompt, params_json=json.dumps(params),
+                n_cells=len(cells), runner_id=runner_id))
+            conn.execute(self.t["generations"].insert(), [
+                dict(id=new_id(), run_id=run_id, position=i, model_key=c.model_key,
+                     router=c.router, label=c.label, image_index=c.image_index, prompt=c.prompt,
+                     params_json=json.dumps(c.params), notes_json=json.dumps(c.notes),
+                     status="pending", cost_usd=c.cost.usd, cost_kind=c.cost.kind,
+                     cost_basis=c.cost.basis, cost_source=c.cost.source,
+                     cost_seen=c.cost.seen, width=c.width, height=c.height, attempts=0,
+                     runner_id=runner_id)
+                for i, c in enumerate(cells)])
+        return run_id
+
+    def run_view(self, run_id: str) -> RunView:
+        """The run with all its cells; RunNotFoundError for a malformed or unknown id."""
+        check_run_id(run_id)
+        runs, gens = self.t["runs"], self.t["generations"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+            if row is None:
+                raise RunNotFoundError(f"no run with id {run_id} in this VibeGen")
+            rows = conn.execute(sa.select(gens).where(gens.c.run_id == run_id)
+                                .order_by(gens.c.position)).mappings().all()
+        return RunView(row["id"], _utc(row["created_at"]), row["prompt"],
+                       json.loads(row["params_json"]), [_cell(r) for r in rows])
+
+    def list_runs(self, search: str = "", limit: int = 200) -> list[RunSummary]:
+        """Runs newest first, optionally only those whose prompt contains `search`."""
+        runs, gens = self.t["runs"], self.t["generations"]
+        finished = sa.func.sum(sa.case((gens.c.status.in_(FINISHED), 1), else_=0))
+        failed = sa.func.sum(sa.case((gens.c.status.in_(FAILED), 1), else_=0))
+        cost = sa.func.sum(sa.case((gens.c.status == "ok", gens.c.cost_usd), else_=0.0))
+        q = (sa.select(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells,
+                       sa.func.count(sa.distinct(gens.c.model_key)).label("models"),
+                       finished.label("done"), failed.label("failures"), cost.label("cost"),
+                       sa.func.max(gens.c.wall_s).label("wall"))
+             .select_from(runs.join(gens, gens.c.run_id == runs.c.id))
+             .group_by(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells)
+             .order_by(runs.c.created_at.desc()).limit(limit))
+        if search.strip():
+            needle = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%") \
+                .replace("_", "\\_")
+            q = q.where(sa.func.lower(runs.c.prompt).like(f"%{needle}%", escape="\\"))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [RunSummary(r.id, _utc(r.created_at), r.prompt, int(r.models), int(r.n_cells),
+                           int(r.done or 0), int(r.failures or 0), float(r.cost or 0.0),
+                           r.wall) for r in rows]
+
+    # ------------------------------------------------------------ generations
+    def mark_running(self, generation_id: str, runner_id: str) -> None:
+        """Record that a worker has started this cell."""
+        gens = self.t["generations"]
+        with self._write() as conn:
+            conn.execute(gens.update().where(gens.c.id == generation_id).values(
+                status="running", started_at=now(), runner_id=runner_id))
+
+    def save_success(self, generation_id: str, image: bytes, *, cost: Cost, wall_s: float,
+                     seed: str | None = None, queue_s: float | None = None,
+                     inference_s: float | None = None, request_id: str | None = None,
+                     attempts: int = 1, prepared: images.Prepared | None = None) -> None:
+        """Save an image and the row describing it together, or neither."""
+        # Decoded and thumbnailed before the transaction starts: keep the write lock short.
+        prepared = prepared or images.prepare(image)
+        info, thumb = prepared.info, prepared.thumb
+        gens, imgs = self.t["generations"], self.t["images"]
+        with self._write() as conn:
+            conn.execute(imgs.delete().where(imgs.c.generation_id == generation_id))
+            conn.execute(imgs.insert().values(
+                generation_id=generation_id, mime=info.mime, data=image, thumb=thumb,
+                sha256=hashlib.sha256(image).hexdigest()))
+            conn.execute(gens.update().where(gens.c.id == generation_id).values(
+                status="ok", error_kind=None, error_message=None, seed=seed, wall_s=wall_s,
+                queue_s=queue_s, inference_s=inference_s, cost_usd=cost.usd,
+                cost_kind=cost.kind, cost_basis=cost.basis, cost_source=cost.source,
+                cost_seen=cost.seen, width=info.width, height=info.height,
+                request_id=request_id, attempts=attempts, finished_at=now()))
+
+    def save_failure(self, generation_id: str, *, kind: str, message: str,
+                     wall_s: float | None, attempts: int = 1, timeout: bool = False) -> None:
+        """Save a failed cell with its error kind and the message the grid shows."""
+        gens = self.t["generations"]
+        with self._write() as conn:
+            conn.execute(gens.update().where(gens.c.id == generation_id).values(
+                status="timeout" if timeout else "error", error_kind=kind,
+                error_message=message, wall_s=wall_s, attempts=attempts, finished_at=now()))
+
+    def reset_failed(self, run_id: str) -> list[str]:
+        """Put a run's failed, timed-out and interrupted cells back to pending; return their ids."""
+        gens = self.t["generations"]
+        with self._write() as conn:
+            ids = [r[0] for r in conn.execute(sa.select(gens.c.id).where(
+                gens.c.run_id == run_id, gens.c.status.in_(FAILED)))]
+            if ids:
+                conn.execute(gens.update().where(gens.c.id.in_(ids)).values(
+                    status="pending", error_kind=None, error_message=None, finished_at=None,
+                    started_at=None))
+        return ids
+
+    def image(self, generation_id: str, thumb: bool = False) -> bytes | None:
+        """A cell's image bytes (or its thumbnail), None if it has none."""
+        imgs = self.t["images"]
+        col = imgs.c.thumb if thumb else imgs.c.data
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(col).where(imgs.c.generation_id == generation_id)
+                                ).scalar()
+
+    def generation(self, generation_id: str) -> Cell | None:
+        """One cell by its id, or None."""
+        gens = self.t["generations"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(gens).where(gens.c.id == str(generation_id))
+                               ).mappings().first()
+        return _cell(row) if row else None
+
+    def pending_cells(self, run_id: str) -> list[Cell]:
+        """Cells of a run that still wait for a worker."""
+        return [c for c in self.run_view(run_id).cells if c.status == "pending"]
+
+    # ---------------------------------------------------------------- runners
+    def heartbeat(self, runner_id: str) -> None:
+        """Record that this runner process is alive."""
+        runners = self.t["runners"]
+        stamp = now()
+        with self._write() as conn:
+            updated = conn.execute(runners.update().where(runners.c.id == runner_id)
+                                   .values(heartbeat_at=stamp)).rowcount
+            if not updated:
+                conn.execute(runners.insert().values(id=runner_id, started_at=stamp,
+                                                     heartbeat_at=stamp))
+
+    def interrupt_orphans(self, stale_after_s: float, alive: Iterable[str] = ()) -> int:
+        """Mark pending/running cells of dead runners as interrupted; return how many."""
+        runners, gens = self.t["runners"], self.t["generations"]
+        cutoff = now() - dt.timedelta(seconds=stale_after_s)
+        live = sa.select(runners.c.id).where(runners.c.heartbeat_at >= cutoff)
+        keep = list(alive)
+        cond = sa.and_(gens.c.status.in_(("pending", "running")),
+                       sa.or_(gens.c.runner_id.is_(None), gens.c.runner_id.not_in(live)))
+        if keep:
+            cond = sa.and_(cond, sa.or_(gens.c.runner_id.is_(None),
+                                        gens.c.runner_id.not_in(keep)))
+        with self._write() as conn:
+            return conn.execute(gens.update().where(cond).values(
+                status="interrupted", error_kind="interrupted",
+                error_message="interrupted: the server stopped before this image arrived",
+                finished_at=now())).rowcount
+
+    def integrity_ok(self) -> bool:
+        """SQLite's integrity check (always True on other engines)."""
+        if self.dialect != "sqlite":
+            return True
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+
+    # ---------------------------------------------------------------- helpers
+    def _write(self):
+        # SQLite allows one writer. Writers in this process queue on a mutex (fast hand-over);
+        # writers in other processes wait on the busy timeout. BEGIN IMMEDIATE takes the write
+        # lock up front so a transaction never fails half-way on lock upgrade.
+        return _Tx(self.engine, self._lock if self.dialect == "sqlite" else None)
+
+
+class _Tx:
+    """A write transaction (BEGIN IMMEDIATE on SQLite) that turns DB errors into StoreError."""
+
+    def __init__(self, engine: Engine, lock: threading.Lock | None) -> None:
+        self.engine = engine
+        self.lock = lock
+        self.conn: Connection | None = None
+        self._ctx = None
+
+    def __enter__(self) -> Connection:
+        if self.lock:
+            self.lock.acquire()
+        try:
+            self._ctx = self.engine.begin()
+            self.conn = self._ctx.__enter__()
+            if self.engine.dialect.name == "sqlite":
+                self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except SQLAlchemyError as exc:
+            if self.lock:
+                self.lock.release()
+            raise StoreError(f"cannot write to the database: {_first_line(exc)}") from exc
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._ctx.__exit__(exc_type, exc, tb)
+        except SQLAlchemyError as err:
+            raise StoreError(f"cannot write to the database: {_first_line(err)}") from err
+        finally:
+            if self.lock:
+                self.lock.release()
+        if isinstance(exc, SQLAlchemyError):
+            raise StoreError(f"cannot write to the database: {_first_line(exc)}") from exc
+        return False
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # The driver's own transaction handling would BEGIN (deferred) for us; we BEGIN IMMEDIATE.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def check_run_id(run_id: str) -> str:
+    """Return `run_id` if well formed, else RunNotFoundError saying what is wrong."""
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        raise RunNotFoundError("this run link is malformed: a run id is 32 hexadecimal "
+                               "characters")
+    return run_id
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)  # SQLite hands back naive datetimes
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _cell(r: Any) -> Cell:
+    return Cell(
+        id=r["id"], run_id=r["run_id"], position=r["position"], model_key=r["model_key"],
+        router=r["router"], label=r["label"], image_index=r["image_index"], prompt=r["prompt"],
+        params=json.loads(r["params_json"]), notes=json.loads(r["notes_json"]),
+        status=r["status"], error_kind=r["error_kind"], error_message=r["error_message"],
+        seed=r["seed"], wall_s=r["wall_s"], queue_s=r["queue_s"],
+        inference_s=r["inference_s"], cost_usd=r["cost_usd"], cost_kind=r["cost_kind"],
+        cost_basis=r["cost_basis"], cost_source=r["cost_source"], cost_seen=r["cost_seen"],
+        width=r["width"], height=r["height"], attempts=r["attempts"],
+        started_at=_utc(r["started_at"]), finished_at=_utc(r["finished_at"]))

@@ -1,0 +1,110 @@
+"""The live result grid: one cell per (model, image), filled from the store as results land."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from vibegen.errors import RunNotFoundError
+from vibegen.markup import escape_markdown
+from vibegen.store import Cell, RunView, Store
+
+POLL_S = 0.5
+KIND_LABEL = {"reported": "reported by router", "computed": "computed from usage",
+              "estimated": "estimated from catalog", "simulated": "simulated (sandbox)",
+              "self_hosted": "self-hosted", "unknown": "unknown"}
+
+
+@st.cache_data(max_entries=4000, show_spinner=False)
+def _thumb_cache(url: str, generation_id: str, _store: Store) -> bytes | None:
+    # A saved image never changes, so its thumbnail is cached for the process (keyed by the
+    # database URL too: two stores never share an entry).
+    return _store.image(generation_id, thumb=True)
+
+
+def cost_text(cell: Cell) -> str:
+    """'$0.0120 · estimated from catalog', 'cost unknown', 'self-hosted'."""
+    if cell.cost_kind == "self_hosted":
+        return "self-hosted (no per-image price)"
+    if cell.cost_usd is None or cell.cost_kind == "unknown":
+        return "cost unknown"
+    return f"${cell.cost_usd:.4f} · {KIND_LABEL.get(cell.cost_kind, cell.cost_kind)}"
+
+
+def cost_help(cell: Cell) -> str:
+    """Where a cost figure came from: basis, price source and the date it was seen."""
+    parts = [cell.cost_basis or "", f"price source: {cell.cost_source}" if cell.cost_source
+             else "", f"price seen: {cell.cost_seen}" if cell.cost_seen else ""]
+    return " · ".join(p for p in parts if p)
+
+
+def run_header(view: RunView) -> None:
+    """Progress, cost so far and failures of a run."""
+    n = len(view.cells)
+    st.progress(view.done / n if n else 1.0,
+                text=f"{view.done} of {n} done" + ("" if view.complete else " · generating…"))
+    a, b, c = st.columns(3)
+    cost = f"${view.cost_so_far:.4f}"
+    if view.unknown_costs:
+        cost += f" + {view.unknown_costs} unknown"
+    a.metric("Cost so far", cost)
+    b.metric("Failures", view.failures)
+    walls = [c.wall_s for c in view.cells if c.wall_s is not None and c.status == "ok"]
+    c.metric("Slowest image", f"{max(walls):.1f} s" if walls else "—")
+
+
+def _cell(store: Store, cell: Cell, blind: bool, label: str) -> None:
+    sandbox = cell.router == "sandbox"
+    if not blind:
+        title = f"**{escape_markdown(label)}**"
+        if sandbox:
+            title += " :violet-badge[sandbox]"
+        st.markdown(title + (f" · #{cell.image_index + 1}" if cell.image_index else ""))
+    else:
+        st.markdown(f"**{escape_markdown(label)}**")
+    if cell.status in ("pending", "running"):
+        st.skeleton(height=220)
+        st.caption("queued…" if cell.status == "pending" else "generating…")
+        return
+    if cell.status != "ok":
+        icon = "⏱️" if cell.status == "timeout" else "⚠️"
+        st.error(f"{icon} {escape_markdown(cell.error_message or cell.status)}")
+        if not blind and cell.wall_s is not None:
+            st.caption(f"after {cell.wall_s:.1f} s")
+        return
+    thumb = _thumb_cache(str(store.engine.url), cell.id, store)
+    link = f"./Image?gen={cell.id}" + ("&blind=1" if blind else "")
+    if thumb:
+        st.image(thumb, output_format="JPEG", width="stretch", link=link,
+                 alt="generated image" if blind else f"{label} image")
+    if not blind:
+        st.caption(f"⏱️ {cell.wall_s:.1f} s · 💲 {cost_text(cell)}", help=cost_help(cell) or None)
+        if cell.notes:
+            st.caption("not honoured: " + ", ".join(f"{k}: {v}" for k, v in cell.notes.items()))
+
+
+def run_grid(store: Store, view: RunView, columns: int = 4) -> None:
+    """Draw every cell of a run in a responsive grid."""
+    grid = st.grid(columns, min_column_width=220, border=True)
+    for cell in view.cells:
+        with grid.cell():
+            _cell(store, cell, blind=False, label=cell.label)
+
+
+def live_run(store: Store, run_id: str) -> RunView | None:
+    """Header and grid of a run, refreshed from the store until every cell is finished."""
+    try:
+        first = store.run_view(run_id)
+    except RunNotFoundError as exc:
+        st.error(f"{exc}. Check the link, or open a run from the History page.")
+        return None
+
+    @st.fragment(run_every=None if first.complete else POLL_S)
+    def _live() -> None:
+        view = store.run_view(run_id)
+        run_header(view)
+        run_grid(store, view)
+        if view.complete and not first.complete:
+            st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
+
+    _live()
+    return first

@@ -1,0 +1,65 @@
+"""The model picker: every router listed, those without a key disabled with what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import streamlit as st
+
+from vibegen.catalog import Catalog
+from vibegen.params import ASPECTS, MAX_IMAGES_PER_MODEL, QUALITIES, RESOLUTIONS, CommonParams
+from vibegen.routers import router_status
+
+DEFAULT_PICKS = ("sandbox:prism", "sandbox:halo", "sandbox:mosaic", "sandbox:tide")
+STATUS_NOTE = {"deprecated": "deprecated", "verify": "verify: may be discontinued",
+               "unverified": "unverified"}
+
+
+def pick_key(model_key: str) -> str:
+    """The widget key of a model's checkbox."""
+    return f"pick:{model_key}"
+
+
+def model_picker(catalog: Catalog, env: Mapping[str, str]) -> list[str]:
+    """Checkboxes grouped by router; returns the picked model keys."""
+    picked: list[str] = []
+    for name, info in catalog.routers.items():
+        models = [m for m in catalog.offered() if m.router == name]
+        if not models:
+            continue
+        status = router_status(name, catalog, env)
+        title = f"{info.label} · {len(models)} models"
+        if not status.enabled:
+            title += f" — {status.reason}"
+        with st.expander(title, expanded=name == "sandbox"):
+            if not status.enabled:
+                st.caption(f"{info.label} is not set up: {status.reason}."
+                           + (f" Get a key at {info.key_url}." if info.key_url else ""))
+            elif info.note:
+                st.caption(info.note)
+            for m in models:
+                label = m.label
+                if m.status in STATUS_NOTE:
+                    label += f" ({STATUS_NOTE[m.status]})"
+                if m.shutdown:
+                    label += f" · shuts down {m.shutdown}"
+                if st.checkbox(label, key=pick_key(m.key), disabled=not status.enabled,
+                               value=m.key in DEFAULT_PICKS and status.enabled,
+                               help=m.note or None):
+                    picked.append(m.key)
+    return picked
+
+
+def common_params() -> CommonParams:
+    """Aspect ratio, resolution, quality, seed and images per model, chosen once."""
+    a, b, c, d, e = st.columns(5)
+    aspect = a.selectbox("Aspect ratio", ASPECTS, key="aspect")
+    resolution = b.selectbox("Resolution", RESOLUTIONS, key="resolution")
+    quality = c.selectbox("Quality", QUALITIES, index=1, key="quality")
+    seed_text = d.text_input("Seed (optional)", key="seed", placeholder="random")
+    n = e.number_input("Images per model", 1, MAX_IMAGES_PER_MODEL, 1, key="images_per_model")
+    seed = int(seed_text) if seed_text.strip().isdigit() else None
+    if seed_text.strip() and seed is None:
+        st.warning("The seed must be a whole number; it is ignored until it is one.")
+    return CommonParams(aspect=aspect, resolution=resolution, quality=quality, seed=seed,
+                        images_per_model=int(n))
