@@ -49,4 +49,8 @@ run_id = st.query_params.get("run")
 if run_id:
     view = live_run(ctx.store, run_id)
     if view is not None:
+        if view.complete and view.failures:
+            if st.button(f"Retry failed cells ({view.failures})", key="retry"):
+                ctx.runner.retry_failed(run_id)
+                st.rerun()
         share_links(run_id)
