@@ -6,6 +6,7 @@ from vibegen.errors import InputError, UnknownModelError
 from vibegen.runner import plan_run
 from vibegen.ui.grid import live_run
 from vibegen.ui.picker import common_params, model_picker
+from vibegen.ui.review import progress
 from vibegen.ui.runtime import frame
 from vibegen.ui.share import share_links
 
@@ -53,4 +54,5 @@ if run_id:
             if st.button(f"Retry failed cells ({view.failures})", key="retry"):
                 ctx.runner.retry_failed(run_id)
                 st.rerun()
+        progress(ctx.store, view)
         share_links(run_id)

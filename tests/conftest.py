@@ -37,6 +37,36 @@ def store():
     s.engine.dispose()
 
 
+def _postgres_url() -> str:
+    url = os.environ.get("VIBEGEN_TEST_DATABASE_URL", "")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the store tests on PostgreSQL: VIBEGEN_TEST_DATABASE_URL "
+                        "is not set (.ci/run starts the server)")
+        pytest.skip("no PostgreSQL server: set VIBEGEN_TEST_DATABASE_URL to run these")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request):
+    """A fresh store on each engine the team may run: the SQLite file and PostgreSQL."""
+    import sqlalchemy as sa
+
+    from vibegen.store import Store
+
+    if request.param == "sqlite":
+        s = Store.open()
+    else:
+        url = _postgres_url()
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:  # every test starts from an empty database
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        engine.dispose()
+        s = Store.open(url)
+    yield s
+    s.engine.dispose()
+
+
 def pytest_report_header(config):
     """Say which optional services the run can use."""
     return [f"postgres: {os.environ.get('VIBEGEN_TEST_DATABASE_URL') or 'not configured'}"]

@@ -32,12 +32,14 @@ def _cells(n=2):
                      Cost(0.01, "simulated"), 64, 64) for i in range(n)]
 
 
-def test_schema_contract(store):
+def test_schema_contract(any_store):
+    store = any_store
     insp = sa.inspect(store.engine)
     for table, columns in SCHEMA.items():
         assert {c["name"] for c in insp.get_columns(table)} >= columns, table
-    applied = store.engine.connect().execute(sa.text("SELECT name FROM vibegen_migrations"))
-    assert [r[0] for r in applied] == [name for name, _ in MIGRATIONS]
+    with store.engine.connect() as conn:
+        applied = conn.execute(sa.text("SELECT name FROM vibegen_migrations ORDER BY applied_at"))
+        assert [r[0] for r in applied] == [name for name, _ in MIGRATIONS]
 
 
 def test_sqlite_uses_wal(store):
@@ -45,20 +47,23 @@ def test_sqlite_uses_wal(store):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def test_reopening_does_not_migrate_twice(store):
-    again = Store.open(str(store.engine.url))
+def test_reopening_does_not_migrate_twice(any_store):
+    store = any_store
+    again = Store.open(store.engine.url.render_as_string(hide_password=False))
     with again.engine.connect() as conn:
         n = conn.execute(sa.text("SELECT count(*) FROM vibegen_migrations")).scalar()
     assert n == len(MIGRATIONS)
 
 
-def test_run_ids_are_128_random_bits(store):
+def test_run_ids_are_128_random_bits(any_store):
+    store = any_store
     ids = {store.create_run("p", {}, _cells(1)) for _ in range(50)}
     assert len(ids) == 50
     assert all(check_run_id(i) and len(i) == 32 for i in ids)
 
 
-def test_success_saves_image_and_thumbnail_together(store):
+def test_success_saves_image_and_thumbnail_together(any_store):
+    store = any_store
     run_id = store.create_run("p", {}, _cells(1))
     cell = store.run_view(run_id).cells[0]
     png = render("rings", "p", 1, 1024, 1024)
@@ -73,14 +78,24 @@ def test_success_saves_image_and_thumbnail_together(store):
     assert thumb[:2] == b"\xff\xd8" and len(thumb) < len(png)
 
 
-def test_failed_save_leaves_nothing_half_written(store):
+def test_failed_save_leaves_nothing_half_written(any_store):
+    store = any_store
     run_id = store.create_run("p", {}, _cells(1))
     cell = store.run_view(run_id).cells[0]
     # A fault at the storage boundary after the image row is written, inside the same
     # transaction: the database refuses the generation update.
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TRIGGER boom BEFORE UPDATE ON generations "
-                             "WHEN NEW.status = 'ok' BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        if store.dialect == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER boom BEFORE UPDATE ON generations WHEN NEW.status = 'ok' "
+                "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.status = 'ok' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; "
+                "END $$ LANGUAGE plpgsql")
+            conn.exec_driver_sql("CREATE TRIGGER boom BEFORE UPDATE ON generations "
+                                 "FOR EACH ROW EXECUTE FUNCTION boom()")
     with pytest.raises(StoreError, match="disk full"):
         store.save_success(cell.id, render("dots", "p", 1, 128, 128),
                            cost=Cost(0.01, "simulated"), wall_s=1.0)
@@ -88,7 +103,8 @@ def test_failed_save_leaves_nothing_half_written(store):
     assert store.run_view(run_id).cells[0].status == "pending"
 
 
-def test_failure_is_stored_with_kind(store):
+def test_failure_is_stored_with_kind(any_store):
+    store = any_store
     run_id = store.create_run("p", {}, _cells(2))
     a, b = store.run_view(run_id).cells
     store.save_failure(a.id, kind="content_filter", message="fal: content filtered", wall_s=2.0)
@@ -100,14 +116,16 @@ def test_failure_is_stored_with_kind(store):
     assert view.complete and view.failures == 2
 
 
-def test_bad_run_ids_are_explained(store):
+def test_bad_run_ids_are_explained(any_store):
+    store = any_store
     with pytest.raises(RunNotFoundError, match="malformed"):
         store.run_view("../../etc/passwd")
     with pytest.raises(RunNotFoundError, match="no run"):
         store.run_view("0" * 32)
 
 
-def test_history_search_newest_first(store):
+def test_history_search_newest_first(any_store):
+    store = any_store
     first = store.create_run("a red fox", {}, _cells(1))
     second = store.create_run("a blue fox", {}, _cells(2))
     store.create_run("lighthouse", {}, _cells(1))
@@ -116,7 +134,8 @@ def test_history_search_newest_first(store):
     assert store.list_runs("100%") == []  # LIKE wildcards are literal
 
 
-def test_orphans_of_a_dead_runner_are_interrupted(store):
+def test_orphans_of_a_dead_runner_are_interrupted(any_store):
+    store = any_store
     run_id = store.create_run("p", {}, _cells(2), runner_id="dead")
     with store.engine.begin() as conn:
         conn.execute(store.t["runners"].insert().values(

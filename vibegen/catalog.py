@@ -128,6 +128,7 @@ class Router(_Strict):
     label: str
     key_env: str = ""
     url_env: str = ""
+    auth_env: str = ""  # an optional login ("user:pass"), e.g. a self-hosted server's
     base_url: str = ""
     key_url: str = ""
     concurrency: int = 4

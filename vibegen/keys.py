@@ -10,12 +10,11 @@ from collections.abc import Iterable, Mapping
 
 from vibegen.catalog import Catalog
 
-EXTRA_SECRET_ENV = ("VIBEGEN_SD_AUTH",)
-
 
 def secret_values(env: Mapping[str, str], catalog: Catalog) -> list[str]:
     """The key values present in `env` for every router in the catalog."""
-    names = [r.key_env for r in catalog.routers.values() if r.key_env] + list(EXTRA_SECRET_ENV)
+    names = [r.key_env for r in catalog.routers.values() if r.key_env]
+    names += [r.auth_env for r in catalog.routers.values() if r.auth_env]
     return [env[n] for n in names if env.get(n) and len(env[n]) >= 4]
 
 

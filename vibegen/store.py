@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
@@ -32,10 +33,13 @@ from vibegen import images
 from vibegen.costs import Cost
 from vibegen.errors import RunNotFoundError, StoreError
 from vibegen.migrations import migrate
+from vibegen.ratings import Rating
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 FINISHED = ("ok", "error", "timeout", "interrupted")
 FAILED = ("error", "timeout", "interrupted")
+GENERATION_COLUMNS = ["generation_id", "run_id", "model_key", "router", "label", "status",
+                      "error_kind", "cost_usd", "cost_kind", "wall_s", "created_at"]
 
 
 def now() -> dt.datetime:
@@ -366,6 +370,72 @@ class Store:
     def pending_cells(self, run_id: str) -> list[Cell]:
         """Cells of a run that still wait for a worker."""
         return [c for c in self.run_view(run_id).cells if c.status == "pending"]
+
+    # ---------------------------------------------------------------- ratings
+    def rate(self, run_id: str, rater: str, rating: Rating, *, blind: bool) -> None:
+        """Append a rating event (a newer one in the same slot replaces it; None withdraws)."""
+        check_run_id(run_id)
+        with self._write() as conn:
+            conn.execute(self.t["ratings"].insert().values(
+                run_id=run_id, rater=rater, slot=rating.slot, mode=rating.mode,
+                generation_id=rating.generation_id,
+                other_generation_id=rating.other_generation_id, value=rating.value,
+                blind=blind, created_at=now()))
+
+    def current_ratings(self, run_id: str | None = None, rater: str | None = None) -> list[dict]:
+        """The latest rating per (run, rater, slot), withdrawn ones left out."""
+        r = self.t["ratings"]
+        latest = sa.select(sa.func.max(r.c.id).label("id")).group_by(r.c.run_id, r.c.rater,
+                                                                      r.c.slot)
+        if run_id is not None:
+            latest = latest.where(r.c.run_id == run_id)
+        if rater is not None:
+            latest = latest.where(r.c.rater == rater)
+        q = (sa.select(r).where(r.c.id.in_(latest.scalar_subquery()), r.c.value.is_not(None))
+             .order_by(r.c.id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [{**row, "created_at": _utc(row["created_at"]), "blind": bool(row["blind"])}
+                for row in rows]
+
+    def rating_events(self) -> int:
+        """How many rating events are stored (every click, including changes and undos)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(self.t["ratings"])
+                                ).scalar()
+
+    def review_progress(self, run_id: str) -> dict[str, int]:
+        """For each rater of a run, how many images they have rated in any way."""
+        rated: dict[str, set[str]] = {}
+        for row in self.current_ratings(run_id):
+            ids = {row["generation_id"], row["other_generation_id"]} - {None}
+            rated.setdefault(row["rater"], set()).update(ids)
+        return {rater: len(ids) for rater, ids in sorted(rated.items())}
+
+    # ------------------------------------------------------------ leaderboard
+    def generations_frame(self) -> pd.DataFrame:
+        """Every generation as a row for the leaderboard (no image bytes)."""
+        g, runs = self.t["generations"], self.t["runs"]
+        q = sa.select(g.c.id.label("generation_id"), g.c.run_id, g.c.model_key, g.c.router,
+                      g.c.label, g.c.status, g.c.error_kind, g.c.cost_usd, g.c.cost_kind,
+                      g.c.wall_s, runs.c.created_at).join(runs, runs.c.id == g.c.run_id)
+        with self.engine.connect() as conn:
+            df = pd.DataFrame(conn.execute(q).mappings().all(), columns=GENERATION_COLUMNS)
+        df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
+        df["cost_usd"] = pd.to_numeric(df["cost_usd"], errors="coerce")
+        df["wall_s"] = pd.to_numeric(df["wall_s"], errors="coerce")
+        df["sandbox"] = df["router"] == "sandbox"
+        df["prompt_set_id"] = None
+        return df
+
+    def ratings_frame(self) -> pd.DataFrame:
+        """Current ratings as rows for the leaderboard."""
+        rows = self.current_ratings()
+        df = pd.DataFrame(rows, columns=["run_id", "rater", "mode", "generation_id",
+                                         "other_generation_id", "value", "blind", "created_at"])
+        df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
+        df["blind"] = df["blind"].astype(bool)
+        return df
 
     # ---------------------------------------------------------------- runners
     def heartbeat(self, runner_id: str) -> None:

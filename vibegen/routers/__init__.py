@@ -76,4 +76,6 @@ def build_router(name: str, catalog: Catalog, env: Mapping[str, str], **kwargs) 
     info = catalog.routers[name]
     key = env.get(info.key_env) if info.key_env else None
     base_url = env.get(info.url_env) if info.url_env else None
+    if info.auth_env and env.get(info.auth_env):
+        kwargs.setdefault("auth", env[info.auth_env])
     return cls(catalog=catalog, key=key, base_url=base_url or None, **kwargs)
