@@ -14,7 +14,8 @@ from vibegen.routers.sandbox_router import render
 from vibegen.store import CellSpec, Store, check_run_id
 
 SCHEMA = {
-    "runs": {"id", "created_at", "prompt", "params_json", "n_cells", "runner_id"},
+    "runs": {"id", "created_at", "prompt", "params_json", "n_cells", "runner_id",
+             "prompt_set_id"},
     "generations": {"id", "run_id", "position", "model_key", "router", "label", "image_index",
                     "prompt", "params_json", "notes_json", "status", "error_kind",
                     "error_message", "seed", "wall_s", "queue_s", "inference_s", "cost_usd",
@@ -24,6 +25,7 @@ SCHEMA = {
     "ratings": {"id", "run_id", "rater", "slot", "mode", "generation_id", "other_generation_id",
                 "value", "blind", "created_at"},
     "runners": {"id", "started_at", "heartbeat_at"},
+    "prompt_sets": {"id", "name", "prompts_json", "created_at"},
 }
 
 
@@ -162,3 +164,34 @@ def test_read_only_database_is_a_clear_error(store, isolated_env):
     with pytest.raises(StoreError, match="cannot write"):
         ro.create_run("p", {}, _cells(1))
     assert store.run_view(run_id).prompt == "keep me"
+
+
+def test_upgrade_from_the_first_schema_keeps_ratings(isolated_env):
+    from vibegen.migrations import m001_initial
+    from vibegen.ratings import make_rating
+
+    url = f"sqlite:///{isolated_env}/old.db"
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # a database frozen at m001, with a run and a rating
+        m001_initial(conn)
+        conn.exec_driver_sql("CREATE TABLE vibegen_migrations (name VARCHAR(100) PRIMARY KEY, "
+                             "applied_at DATETIME NOT NULL)")
+        conn.exec_driver_sql("INSERT INTO vibegen_migrations VALUES ('m001_initial', "
+                             "'2026-01-01 00:00:00')")
+    engine.dispose()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO runs (id, created_at, prompt, params_json, n_cells) "
+                             "VALUES ('" + "a" * 32 + "', '2026-01-01 00:00:00', 'old', '{}', 0)")
+        r = make_rating("best", "g1", 1)
+        conn.exec_driver_sql(
+            "INSERT INTO ratings (run_id, rater, slot, mode, generation_id, value, blind, "
+            f"created_at) VALUES ('{'a' * 32}', 'Ana', '{r.slot}', 'best', 'g1', '1', 1, "
+            "'2026-01-01 00:00:00')")
+    engine.dispose()
+    store = Store.open(url)
+    assert [r["rater"] for r in store.current_ratings("a" * 32)] == ["Ana"]
+    assert store.run_view("a" * 32).prompt == "old"
+    store.save_prompt_set("brief", ["one", "two"])
+    assert store.prompt_sets()[0]["prompts"] == ["one", "two"]

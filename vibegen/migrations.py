@@ -119,3 +119,18 @@ def migrate(conn: Connection) -> list[str]:
         conn.execute(book.insert().values(name=name, applied_at=dt.datetime.now(dt.UTC)))
         applied.append(name)
     return applied
+
+
+@migration
+def m002_prompt_sets(conn: Connection) -> None:
+    """Prompt sets ("briefs") and the link from a run to the brief it was part of."""
+    md = sa.MetaData()
+    sa.Table(
+        "prompt_sets", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("prompts_json", sa.Text, nullable=False),
+        _ts("created_at", nullable=False),
+    )
+    md.create_all(conn)
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN prompt_set_id VARCHAR(32)"))

@@ -144,13 +144,25 @@ class Runner:
 
     # ------------------------------------------------------------- public API
     def start_run(self, prompt: str, model_keys: Sequence[str], common: CommonParams,
-                  prompt_overrides: Mapping[str, str] | None = None) -> str:
+                  prompt_overrides: Mapping[str, str] | None = None,
+                  prompt_set_id: str | None = None) -> str:
         """Store a new run and start it in the background; return its id at once."""
         plan = plan_run(prompt, model_keys, common, self.catalog, self.env, prompt_overrides)
         run_id = self.store.create_run(prompt.strip(), _params_record(common), plan.cells,
-                                       runner_id=self.id)
+                                       runner_id=self.id, prompt_set_id=prompt_set_id)
         self.submit(run_id)
         return run_id
+
+    def start_prompt_set(self, set_id: str, model_keys: Sequence[str],
+                         common: CommonParams) -> list[str]:
+        """Run every prompt of a brief on the same models; return the run ids."""
+        brief = next((p for p in self.store.prompt_sets() if p["id"] == set_id), None)
+        if brief is None:
+            raise InputError("that brief does not exist (any more)")
+        for prompt in brief["prompts"]:  # validate all before starting any
+            plan_run(prompt, model_keys, common, self.catalog, self.env)
+        return [self.start_run(p, model_keys, common, prompt_set_id=set_id)
+                for p in brief["prompts"]]
 
     def submit(self, run_id: str) -> int:
         """Hand a run's pending cells to the workers; return how many were queued."""

@@ -31,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from vibegen import images
 from vibegen.costs import Cost
-from vibegen.errors import RunNotFoundError, StoreError
+from vibegen.errors import InputError, RunNotFoundError, StoreError
 from vibegen.migrations import migrate
 from vibegen.ratings import Rating
 
@@ -39,7 +39,8 @@ RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 FINISHED = ("ok", "error", "timeout", "interrupted")
 FAILED = ("error", "timeout", "interrupted")
 GENERATION_COLUMNS = ["generation_id", "run_id", "model_key", "router", "label", "status",
-                      "error_kind", "cost_usd", "cost_kind", "wall_s", "created_at"]
+                      "error_kind", "cost_usd", "cost_kind", "wall_s", "created_at",
+                      "prompt_set_id"]
 
 
 def now() -> dt.datetime:
@@ -211,7 +212,7 @@ class Store:
                 migrate(conn)
             md = sa.MetaData()
             md.reflect(engine, only=["runs", "generations", "images", "ratings", "runners",
-                                     "vibegen_migrations"])
+                                     "prompt_sets", "vibegen_migrations"])
         except (OperationalError, SQLAlchemyError) as exc:
             raise StoreError(f"cannot open the database {_redact_url(str(engine.url))}: "
                              f"{_first_line(exc)}") from exc
@@ -246,14 +247,14 @@ class Store:
 
     # ------------------------------------------------------------------ runs
     def create_run(self, prompt: str, params: dict[str, Any], cells: Sequence[CellSpec],
-                   runner_id: str | None = None) -> str:
+                   runner_id: str | None = None, prompt_set_id: str | None = None) -> str:
         """Store a new run and its pending cells in one transaction; return its id."""
         run_id = new_id()
         created = now()
         with self._write() as conn:
             conn.execute(self.t["runs"].insert().values(
                 id=run_id, created_at=created, prompt=prompt, params_json=json.dumps(params),
-                n_cells=len(cells), runner_id=runner_id))
+                n_cells=len(cells), runner_id=runner_id, prompt_set_id=prompt_set_id))
             conn.execute(self.t["generations"].insert(), [
                 dict(id=new_id(), run_id=run_id, position=i, model_key=c.model_key,
                      router=c.router, label=c.label, image_index=c.image_index, prompt=c.prompt,
@@ -371,6 +372,36 @@ class Store:
         """Cells of a run that still wait for a worker."""
         return [c for c in self.run_view(run_id).cells if c.status == "pending"]
 
+    # ------------------------------------------------------------ prompt sets
+    def save_prompt_set(self, name: str, prompts: Sequence[str]) -> str:
+        """Store a named set of prompts (a brief); return its id."""
+        name = " ".join((name or "").split())
+        prompts = [p.strip() for p in prompts if p and p.strip()]
+        if not name:
+            raise InputError("the brief needs a name")
+        if not prompts:
+            raise InputError("the brief has no prompts: write one prompt per line")
+        set_id = new_id()
+        with self._write() as conn:
+            conn.execute(self.t["prompt_sets"].insert().values(
+                id=set_id, name=name, prompts_json=json.dumps(prompts), created_at=now()))
+        return set_id
+
+    def prompt_sets(self) -> list[dict]:
+        """Every saved brief, newest first: id, name, prompts, created_at."""
+        ps = self.t["prompt_sets"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(ps).order_by(ps.c.created_at.desc())).mappings().all()
+        return [{"id": r["id"], "name": r["name"], "prompts": json.loads(r["prompts_json"]),
+                 "created_at": _utc(r["created_at"])} for r in rows]
+
+    def runs_of_prompt_set(self, set_id: str) -> list[str]:
+        """Ids of the runs made from a brief, oldest first."""
+        runs = self.t["runs"]
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.select(runs.c.id).where(
+                runs.c.prompt_set_id == set_id).order_by(runs.c.created_at))]
+
     # ---------------------------------------------------------------- ratings
     def rate(self, run_id: str, rater: str, rating: Rating, *, blind: bool) -> None:
         """Append a rating event (a newer one in the same slot replaces it; None withdraws)."""
@@ -418,14 +449,16 @@ class Store:
         g, runs = self.t["generations"], self.t["runs"]
         q = sa.select(g.c.id.label("generation_id"), g.c.run_id, g.c.model_key, g.c.router,
                       g.c.label, g.c.status, g.c.error_kind, g.c.cost_usd, g.c.cost_kind,
-                      g.c.wall_s, runs.c.created_at).join(runs, runs.c.id == g.c.run_id)
+                      g.c.wall_s, runs.c.created_at, runs.c.prompt_set_id
+                      ).join(runs, runs.c.id == g.c.run_id)
         with self.engine.connect() as conn:
             df = pd.DataFrame(conn.execute(q).mappings().all(), columns=GENERATION_COLUMNS)
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["cost_usd"] = pd.to_numeric(df["cost_usd"], errors="coerce")
         df["wall_s"] = pd.to_numeric(df["wall_s"], errors="coerce")
         df["sandbox"] = df["router"] == "sandbox"
-        df["prompt_set_id"] = None
+        df["prompt_set_id"] = df["prompt_set_id"].astype(object).where(
+            df["prompt_set_id"].notna(), None)
         return df
 
     def ratings_frame(self) -> pd.DataFrame:

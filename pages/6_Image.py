@@ -21,4 +21,4 @@ else:
     st.image(data, output_format="PNG" if data[:4] == b"\x89PNG" else "JPEG")
     st.caption(f"{cell.width}×{cell.height} · ⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}"
                + (f" · seed {cell.seed}" if cell.seed else ""))
-    st.page_link("app.py", label="Back to the run", query_params={"run": cell.run_id})
+    st.markdown(f"[Back to the run](./?run={cell.run_id})")

@@ -1,0 +1,126 @@
+"""Leaderboard: quality with honest intervals, cost, speed, reliability, N-image projection."""
+
+import datetime as dt
+import math
+
+import pandas as pd
+import streamlit as st
+
+from vibegen.charts import pareto_chart
+from vibegen.leaderboard import build_leaderboard, projection
+from vibegen.markup import escape_markdown
+from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
+from vibegen.ui.runtime import frame
+
+ctx = frame("Leaderboard")
+st.title("Leaderboard")
+st.caption("Competitors are (router, model) pairs. Quality is a Bradley–Terry score on an "
+           "Elo-like scale with 95% intervals; models whose intervals overlap share a rank.")
+
+generations = ctx.store.generations_frame()
+ratings = ctx.store.ratings_frame()
+
+with st.sidebar:
+    st.subheader("Filters")
+    briefs = {p["id"]: p["name"] for p in ctx.store.prompt_sets()}
+    brief = st.selectbox("Brief (prompt set)", [None, *briefs], key="lb_brief",
+                         format_func=lambda k: "all runs" if k is None else briefs[k])
+    raters = sorted(ratings["rater"].unique()) if len(ratings) else []
+    rater = st.selectbox("Rater", [None, *raters], key="lb_rater",
+                         format_func=lambda r: "everyone" if r is None else r)
+    today = dt.date.today()
+    span = st.date_input("Images made between", (today - dt.timedelta(days=365), today),
+                         key="lb_dates")
+    blind_only = st.toggle("Blind ratings only", key="lb_blind")
+    include_sandbox = st.toggle("Include sandbox models", key="lb_sandbox",
+                                value=bool(len(generations)) and generations["sandbox"].all())
+    min_votes = st.number_input("Preliminary below (votes)", 1, 1000, 20, key="lb_min_votes")
+
+since = until = None
+if isinstance(span, tuple) and len(span) == 2:
+    since = dt.datetime.combine(span[0], dt.time.min, dt.UTC)
+    until = dt.datetime.combine(span[1], dt.time.max, dt.UTC)
+lb = build_leaderboard(generations, ratings, prompt_set_id=brief, since=since, until=until,
+                       rater=rater, blind_only=blind_only, include_sandbox=include_sandbox,
+                       min_votes=int(min_votes))
+
+if lb.table.empty:
+    st.info("Nothing to rank yet: generate images, then rate them on a run's Review page."
+            + ("" if include_sandbox else " Sandbox models are hidden; switch them on in "
+               "the sidebar to see them."))
+    st.stop()
+
+if lb.callout is not None:
+    st.success(lb.callout.text)
+if lb.disconnection:
+    st.warning(lb.disconnection)
+for note in lb.notes:
+    st.caption(note)
+
+table = lb.table.copy()
+table["interval"] = [f"{lo:.0f} – {hi:.0f}" if math.isfinite(lo) else "—"
+                     for lo, hi in zip(table["lo"], table["hi"], strict=True)]
+table["badge"] = ["preliminary" if p else "" for p in table["preliminary"]]
+table["cost kinds"] = [", ".join(f"{k} {v}" for k, v in kinds.items() if v)
+                       for kinds in table["cost_kinds"]]
+table["failures by kind"] = [
+    ", ".join(f"{k} {int(r[f'fail_{k}'])}" for k in
+              ("content_filter", "timeout", "router_error", "rate_limit", "other")
+              if r[f"fail_{k}"]) for _, r in table.iterrows()]
+st.dataframe(table[["rank", "label", "router", "score", "interval", "votes", "badge",
+                    "flag_reason", "cost_per_image", "cost kinds", "wall_p50_s", "wall_p90_s",
+                    "success_rate", "failures by kind", "pareto"]],
+             hide_index=True, width="stretch", column_config={
+                 "score": st.column_config.NumberColumn("quality", format="%.0f"),
+                 "flag_reason": st.column_config.TextColumn("estimate note"),
+                 "cost_per_image": st.column_config.NumberColumn("median $/image",
+                                                                 format="$%.4f"),
+                 "wall_p50_s": st.column_config.NumberColumn("p50 s", format="%.1f"),
+                 "wall_p90_s": st.column_config.NumberColumn("p90 s", format="%.1f"),
+                 "success_rate": st.column_config.ProgressColumn("success", min_value=0,
+                                                                 max_value=1, format="percent"),
+                 "pareto": st.column_config.CheckboxColumn("Pareto front"),
+             })
+
+st.subheader("Quality against cost")
+st.altair_chart(pareto_chart(lb), width="stretch")
+
+if lb.votes_needed is not None:
+    vn = lb.votes_needed
+    labels = dict(zip(lb.table["model_key"], lb.table["label"], strict=True))
+    if vn.separated:
+        st.caption(f"{escape_markdown(labels.get(vn.a, vn.a))} and "
+                   f"{escape_markdown(labels.get(vn.b, vn.b))} are already separated at 95%.")
+    elif math.isfinite(vn.votes):
+        st.caption(f"About **{math.ceil(vn.votes)} more votes** between "
+                   f"{escape_markdown(labels.get(vn.a, vn.a))} and "
+                   f"{escape_markdown(labels.get(vn.b, vn.b))} would likely separate them at "
+                   f"95% (80% power), if the current difference holds.")
+    else:
+        st.caption("The top two are exactly level: no number of votes is expected to separate "
+                   "them.")
+
+st.subheader("What N images would cost and take")
+n = st.number_input("Images per competitor", 1, 100_000, 100, key="lb_n")
+concurrency = {name: info.concurrency for name, info in ctx.catalog.routers.items()}
+proj = projection(lb, int(n), concurrency)
+st.dataframe(proj[["label", "router", "success_rate", "attempts", "concurrency",
+                   "expected_cost_usd", "expected_wall_s", "note"]], hide_index=True,
+             width="stretch", column_config={
+                 "expected_cost_usd": st.column_config.NumberColumn("expected $",
+                                                                    format="$%.2f"),
+                 "expected_wall_s": st.column_config.NumberColumn("expected time (s)",
+                                                                  format="%.0f"),
+                 "success_rate": st.column_config.NumberColumn(format="percent"),
+             })
+
+volume = st.number_input("Images per month (for subscriptions)", 1, 1_000_000, 100,
+                         key="lb_volume")
+st.dataframe(pd.DataFrame([{
+    "plan": s.name, "$/month": s.monthly_usd,
+    "$/image at this volume": per_image_cost(s, volume), "limits": s.limits,
+    "source": s.source, "seen": s.seen,
+} for s in SUBSCRIPTIONS]), hide_index=True, width="stretch", column_config={
+    "$/image at this volume": st.column_config.NumberColumn(format="$%.4f")})
+st.caption("Subscription prices come from the project's seed document; an infinite price "
+           "means the plan's allowance does not cover that volume.")

@@ -1,0 +1,90 @@
+"""Leaderboard and Briefs pages over real store rows (AppTest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vibegen.params import CommonParams
+from vibegen.ratings import make_rating
+from vibegen.runner import Runner
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"]
+
+
+@pytest.fixture
+def rated(store, fast_sandbox):
+    """Four sandbox runs where Mosaic always wins and Prism always loses, rated blind."""
+    runner = Runner(store, heartbeat=False)
+    for k in range(4):
+        run_id = runner.start_run(f"prompt {k}", MODELS, CommonParams())
+        assert runner.wait(run_id, 20)
+        cells = {c.model_key: c.id for c in store.run_view(run_id).cells}
+        for rater in ("Ana", "Bo"):
+            store.rate(run_id, rater, make_rating("best", cells["sandbox:mosaic"], 1),
+                       blind=True)
+            store.rate(run_id, rater, make_rating("reject", cells["sandbox:prism"], 1),
+                       blind=rater == "Ana")
+    runner.close()
+    return store
+
+
+def _page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=30)
+
+
+def test_leaderboard_ranks_from_ratings(rated):
+    at = _page("4_Leaderboard.py").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["label"]) == ["Mosaic", "Halo", "Prism"]
+    assert table["votes"].min() > 0
+    assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")
+    assert any("cheapest" in s.value.lower() or "tied" in s.value.lower() for s in at.success) \
+        or at.success == []
+
+
+def test_sandbox_is_excluded_unless_asked(rated, store):
+    at = _page("4_Leaderboard.py")
+    at.run()
+    at.toggle(key="lb_sandbox").set_value(False).run()
+    assert any("Nothing to rank" in i.value for i in at.info)
+
+
+def test_blind_filter_keeps_only_blind_votes(rated):
+    at = _page("4_Leaderboard.py").run()
+    all_votes = at.dataframe[0].value["votes"].sum()
+    at.toggle(key="lb_blind").set_value(True).run()
+    assert at.dataframe[0].value["votes"].sum() < all_votes
+
+
+def test_projection_for_n_images(rated):
+    at = _page("4_Leaderboard.py").run()
+    at.number_input(key="lb_n").set_value(1000).run()
+    proj = at.dataframe[1].value
+    mosaic = proj[proj["label"] == "Mosaic"].iloc[0]
+    assert mosaic["expected_cost_usd"] == pytest.approx(1000 * 0.03)
+
+
+def test_brief_is_saved_and_run(store, fast_sandbox):
+    at = _page("3_Briefs.py").run()
+    at.text_input(key="brief_name").input("Posters")
+    at.text_area(key="brief_prompts").input("a red fox\n\n  a <b>blue</b> whale  \n")
+    at.button(key="save_brief").click().run()
+    (brief,) = store.prompt_sets()
+    assert brief["prompts"] == ["a red fox", "a <b>blue</b> whale"]
+    at.button(key="run_brief").click().run()
+    assert not at.exception
+    runs = store.runs_of_prompt_set(brief["id"])
+    assert [store.run_view(r).prompt for r in runs] == ["a red fox", "a <b>blue</b> whale"]
+
+
+def test_empty_brief_is_refused(store):
+    at = _page("3_Briefs.py").run()
+    at.text_input(key="brief_name").input("Empty")
+    at.button(key="save_brief").click().run()
+    assert any("no prompts" in e.value for e in at.error)
+    assert store.prompt_sets() == []
