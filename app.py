@@ -20,10 +20,19 @@ with st.sidebar:
     st.subheader("Models")
     picked = model_picker(ctx.catalog, ctx.env)
 params = common_params()
+overrides: dict[str, str] = {}
+if picked:
+    with st.expander("Per-model prompt (optional)"):
+        st.caption("Some models want a different prompt style. Leave empty to use the prompt "
+                   "above.")
+        for key in picked:
+            text = st.text_input(ctx.catalog.model(key).label, key=f"override:{key}")
+            if text.strip():
+                overrides[key] = text
 
 plan = None
 try:
-    plan = plan_run(prompt or "-", picked, params, ctx.catalog, ctx.env)
+    plan = plan_run(prompt or "-", picked, params, ctx.catalog, ctx.env, overrides)
 except (InputError, UnknownModelError) as exc:
     if picked:
         st.warning(str(exc))
@@ -40,7 +49,7 @@ if plan:
 
 if st.button("Generate", type="primary", key="generate"):
     try:
-        run_id = ctx.runner.start_run(prompt, picked, params)
+        run_id = ctx.runner.start_run(prompt, picked, params, overrides)
     except (InputError, UnknownModelError) as exc:
         st.error(str(exc))
     else:

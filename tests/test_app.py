@@ -120,3 +120,25 @@ def test_history_lists_and_searches_runs(fast_sandbox):
     assert list(df["prompt"]) == ["a <b>bold</b> fox"] and df["status"][0] == "complete"
     hist.text_input(key="search").input("whale").run()
     assert any("No runs match" in i.value for i in hist.info)
+
+
+def test_per_model_prompt_override_is_used(fast_sandbox, store):
+    at = _app().run()
+    at.text_area(key="prompt").input("a fox")
+    _pick(at, THREE[:2])
+    at.run()
+    at.text_input(key="override:sandbox:halo").input("a fox, flat vector style")
+    at.button(key="generate").click().run()
+    _poll(at)
+    cells = {c.model_key: c.prompt for c in store.run_view(at.query_params["run"]).cells}
+    assert cells == {"sandbox:prism": "a fox", "sandbox:halo": "a fox, flat vector style"}
+
+
+def test_choices_a_model_cannot_honour_are_shown_before_the_run(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-000000")
+    at = _app().run()
+    at.text_area(key="prompt").input("a fox")
+    _pick(at, ["openai:gpt-image-2"])
+    at.text_input(key="seed").input("42")
+    at.run()
+    assert any("GPT Image 2: seed n/a" in c.value for c in at.caption)
