@@ -259,7 +259,13 @@ class Runner:
                 result = router.generate(request)
                 wall = time.monotonic() - start  # submit → bytes in hand
                 prepared = images.prepare(result.image, router=cell.router, model=model.key)
-                self._save(cell, model, result, prepared, wall, attempts)
+                try:
+                    self._save(cell, model, result, prepared, wall, attempts)
+                except StoreError as exc:  # e.g. the disk is full: say so in the cell
+                    self.store.save_failure(
+                        cell.id, kind="storage", wall_s=wall, attempts=attempts,
+                        message=f"{cell.router}: the image arrived but could not be saved "
+                                f"({exc})")
                 return
             except RouterError as exc:
                 exc.router = exc.router or cell.router

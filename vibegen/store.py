@@ -219,7 +219,7 @@ class Store:
         self.t = md.tables
 
     @classmethod
-    def open(cls, url: str | None = None) -> Store:
+    def open(cls, url: str | None = None, *, busy_timeout_s: float = 30.0) -> Store:
         """Open (and migrate) the store at `url`, `DATABASE_URL` or the default SQLite file."""
         url = _normalise(url or database_url())
         try:
@@ -228,8 +228,8 @@ class Store:
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 engine = sa.create_engine(url, connect_args={"check_same_thread": False,
-                                                             "timeout": 30})
-                sa.event.listen(engine, "connect", _sqlite_pragmas)
+                                                             "timeout": busy_timeout_s})
+                sa.event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10,
                                           max_overflow=20)
@@ -550,15 +550,20 @@ class _Tx:
         return False
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # The driver's own transaction handling would BEGIN (deferred) for us; we BEGIN IMMEDIATE.
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
+def _sqlite_pragmas(busy_timeout_s: float):
+    def on_connect(dbapi_conn, _record) -> None:
+        # The driver would BEGIN (deferred) for us; we BEGIN IMMEDIATE ourselves.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+        except Exception:  # noqa: BLE001 - a read-only or locked file keeps its journal mode
+            pass
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+    return on_connect
 
 
 def check_run_id(run_id: str) -> str:

@@ -1,0 +1,398 @@
+"""A local fake of fal.ai's queue API, strict enough for the official `fal-client` to use.
+
+Protocol (reference/protocols.md §1.2–1.4): `POST /{owner}/{app}[/{path}]` submits and answers
+`request_id`, `status`, `queue_position` and absolute `status_url` / `response_url` /
+`cancel_url` (owner/app only); `GET …/requests/{id}/status?logs=1|0|true|false` walks
+IN_QUEUE (with `queue_position`) → IN_PROGRESS (with `logs`) → COMPLETED (with `logs`,
+`metrics`), answering 202 until COMPLETED and 200 then; `GET …/requests/{id}` returns the model
+output with `x-fal-billable-units`, or the model's error status and body; `PUT …/cancel` is
+recorded. Output images are real PNG/JPEG bytes served by the same server under `/files/`.
+
+    with FalFake() as fake:
+        fake.script("429_once")           # the next submit answers 429, later ones succeed
+        ...
+        fake.received("POST")[0].headers["authorization"]   # "Key <key>"
+        fake.cancels                                         # request ids cancelled
+
+Scenarios (one is consumed per submit; default "success"):
+- at submit: `401`, `403_locked`, `429_once` (alias `429`), `500`, `503`, `malformed_submit`
+- at the result: `422_list`, `422_string`, `content_policy`, `nsfw`, `completed_error`,
+  `malformed_json`, `no_billable_units`, `image_404`, `not_image`
+- queue: `success` (progression of `queue_steps` IN_QUEUE polls, `progress_steps` IN_PROGRESS
+  polls, then COMPLETED), `never_completes` (IN_PROGRESS forever), `poll_503_once` (the first
+  status poll answers 503 without moving the request on)
+
+The small HTTP plumbing (`FakeServer`, `Recorded`, `Reply`, image makers) is shared with the
+Kie fake.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from PIL import Image
+
+TEST_FAL_KEY = "fake-key-id:fake-key-secret"  # shaped like a FAL_KEY, not a real one
+UINT64_SEED = 17454220438242315174  # a real fal seed (protocols.md §0.3): > int64
+
+
+# ------------------------------------------------------------------------ shared plumbing
+@dataclass(frozen=True)
+class Recorded:
+    """One request a fake received."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: Any  # parsed JSON, or None when the body was empty or not JSON
+    raw: bytes = b""
+
+
+@dataclass
+class Reply:
+    """What a fake answers: a status, a JSON-able body (or raw bytes) and headers."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+@lru_cache(maxsize=32)
+def image_bytes(width: int = 64, height: int = 48, fmt: str = "PNG",
+                rgb: tuple[int, int, int] = (200, 90, 40)) -> bytes:
+    """A real, small PNG or JPEG (solid colour) that Pillow can open."""
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), rgb).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms ACK stalls
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest output clean
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        split = urlsplit(self.path)
+        rec = Recorded(self.command, split.path, parse_qs(split.query, keep_blank_values=True),
+                       {k.lower(): v for k, v in self.headers.items()}, body, raw)
+        fake = self.server.fake
+        fake._record(rec)
+        reply = fake.handle(rec)
+        payload = reply.body if isinstance(reply.body, bytes) else (
+            b"" if reply.body is None and reply.content_type != "application/json"
+            else json.dumps(reply.body).encode())
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server's naming
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeServer
+
+
+class FakeServer:
+    """A ThreadingHTTPServer on 127.0.0.1:0 in a daemon thread, logging every request."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.requests: list[Recorded] = []
+        self._scripts: deque[str] = deque()
+        self._server: _Server | None = None
+
+    # -- lifecycle
+    def start(self) -> FakeServer:
+        """Bind to a free port and serve in the background."""
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:54321 (no trailing slash)."""
+        assert self._server is not None, "fake server is not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # -- scripting and the log
+    def script(self, *scenarios: str) -> None:
+        """Queue behaviours for the next requests that consume a scenario (FIFO)."""
+        for name in scenarios:
+            self._check_scenario(name)
+        with self.lock:
+            self._scripts.extend(scenarios)
+
+    def _check_scenario(self, name: str) -> None:
+        raise NotImplementedError
+
+    def _next_scenario(self) -> str:
+        with self.lock:
+            return self._scripts.popleft() if self._scripts else "success"
+
+    def _record(self, rec: Recorded) -> None:
+        with self.lock:
+            self.requests.append(rec)
+
+    def received(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
+        """Requests so far, optionally only one method and/or paths starting with `path`."""
+        with self.lock:
+            return [r for r in self.requests
+                    if (method is None or r.method == method)
+                    and (path is None or r.path.startswith(path))]
+
+    def handle(self, rec: Recorded) -> Reply:
+        """Answer one request (subclasses implement the protocol)."""
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------ fal
+SUBMIT_ERRORS: dict[str, Reply] = {
+    "401": Reply(401, {"detail": "No user found for Key ID and Secret"}),
+    "403_locked": Reply(403, {"detail": "User is locked. Reason: Exhausted balance. Top up "
+                                        "your balance at fal.ai/dashboard/billing."}),
+    "429_once": Reply(429, {"detail": "Too many requests"}),  # + Retry-After: fake.retry_after
+    "500": Reply(500, {"detail": "Internal Server Error"}),
+    "503": Reply(503, {"detail": "Runner scheduling failure",
+                       "error_type": "runner_scheduling_failure"},
+                 {"X-Fal-Error-Type": "runner_scheduling_failure"}),
+    "malformed_submit": Reply(200, b'{"request_id": "r1", "status_url": ',
+                              content_type="application/json"),
+}
+SUBMIT_ERRORS["429"] = SUBMIT_ERRORS["429_once"]
+
+VALIDATION_LIST = {"detail": [{
+    "loc": ["body", "num_inference_steps"], "msg": "Input should be less than or equal to 12",
+    "type": "less_than_equal", "ctx": {"le": 12}, "input": 50}]}
+VALIDATION_STRING = {"detail": "Unsupported image_size: square_xl"}
+CONTENT_POLICY = {"detail": [{
+    "loc": ["body", "prompt"], "msg": "The content was flagged by a content checker.",
+    "type": "content_policy_violation",
+    "url": "https://docs.fal.ai/errors#content_policy_violation", "input": "<flagged>"}]}
+REQUEST_TIMEOUT = {"detail": "Request timed out", "error_type": "request_timeout"}
+
+RESULT_ERRORS: dict[str, Reply] = {
+    "422_list": Reply(422, VALIDATION_LIST),
+    "422_string": Reply(422, VALIDATION_STRING),
+    "content_policy": Reply(422, CONTENT_POLICY),
+    "completed_error": Reply(504, REQUEST_TIMEOUT, {"X-Fal-Error-Type": "request_timeout"}),
+    "malformed_json": Reply(200, b'{"images": [{"url": ', content_type="application/json"),
+}
+RESULT_VARIANTS = ("nsfw", "no_billable_units", "image_404", "not_image")
+SCENARIOS = ("success", "never_completes", "poll_503_once", *SUBMIT_ERRORS, *RESULT_ERRORS,
+             *RESULT_VARIANTS)
+
+_REQUEST_PATH = re.compile(
+    r"^/(?:(?P<ns>workflows|comfy)/)?(?P<owner>[^/]+)/(?P<app>[^/]+)/requests/(?P<id>[^/]+)"
+    r"(?P<op>/status|/cancel)?$")
+_LOG_FLAGS = {"1": True, "true": True, "0": False, "false": False}
+
+
+@dataclass
+class FalJob:
+    """One queued request: its scenario, input and how far its status has progressed."""
+
+    request_id: str
+    endpoint: str
+    base: str  # {url}/{owner}/{app}/requests/{id}
+    scenario: str
+    input: Any
+    steps: list[tuple[str, int]]  # ("IN_QUEUE", position) / ("IN_PROGRESS", 0) / ("COMPLETED", 0)
+    polls: int = 0
+    cancelled: bool = False
+    hiccuped: bool = False  # poll_503_once: the 503 was answered
+
+    @property
+    def state(self) -> str:
+        """The status the last poll reported (submit counts as IN_QUEUE)."""
+        return self.steps[min(self.polls, len(self.steps)) - 1][0] if self.polls else "IN_QUEUE"
+
+
+class FalFake(FakeServer):
+    """fal's queue protocol on 127.0.0.1, with scripted errors and a request log."""
+
+    def __init__(self, key: str = TEST_FAL_KEY, *, queue_steps: int = 2, progress_steps: int = 1,
+                 billable_units: float | None = 1.0, inference_time: float = 0.42,
+                 retry_after: str | None = "1") -> None:
+        super().__init__()
+        self.key = key
+        self.queue_steps = queue_steps  # polls answered IN_QUEUE (positions counting down)
+        self.progress_steps = progress_steps  # polls answered IN_PROGRESS
+        self.billable_units = billable_units  # x-fal-billable-units on a successful result
+        self.inference_time = inference_time
+        self.retry_after = retry_after  # Retry-After header on a scripted 429
+        self.jobs: dict[str, FalJob] = {}
+        self.cancels: list[str] = []
+
+    def _check_scenario(self, name: str) -> None:
+        if name not in SCENARIOS:
+            raise ValueError(f"unknown fal scenario {name!r}; known: {', '.join(SCENARIOS)}")
+
+    def handle(self, rec: Recorded) -> Reply:
+        """Route one request: images, auth, then submit / status / result / cancel."""
+        if rec.method == "GET" and rec.path.startswith("/files/"):
+            return self._file(rec.path.removeprefix("/files/"))
+        if rec.headers.get("authorization") != f"Key {self.key}":
+            return SUBMIT_ERRORS["401"]
+        match = _REQUEST_PATH.match(rec.path)
+        if match:
+            with self.lock:
+                job = self.jobs.get(match["id"])
+            if job is None:
+                return Reply(404, {"detail": f"Request {match['id']} not found"})
+            if match["op"] == "/status" and rec.method == "GET":
+                return self._status(job, rec)
+            if match["op"] == "/cancel" and rec.method == "PUT":
+                return self._cancel(job)
+            if match["op"] is None and rec.method == "GET":
+                return self._result(job)
+            return Reply(405, {"detail": "Method Not Allowed"})
+        if rec.method == "POST":
+            return self._submit(rec)
+        return Reply(404, {"detail": "Not Found"})
+
+    # -- routes
+    def _submit(self, rec: Recorded) -> Reply:
+        scenario = self._next_scenario()
+        if scenario in ("429", "429_once") and self.retry_after is not None:
+            return Reply(429, SUBMIT_ERRORS[scenario].body, {"Retry-After": self.retry_after})
+        if scenario in SUBMIT_ERRORS:
+            return SUBMIT_ERRORS[scenario]
+        if not isinstance(rec.body, dict):
+            return Reply(422, {"detail": [{"loc": ["body"], "msg": "Input should be a valid "
+                                           "dictionary", "type": "dict_type"}]})
+        parts = rec.path.strip("/").split("/")
+        app = parts[:3] if parts[0] in ("workflows", "comfy") else parts[:2]
+        request_id = str(uuid.uuid4())
+        base = f"{self.url}/{'/'.join(app)}/requests/{request_id}"
+        queue = [("IN_QUEUE", pos) for pos in range(self.queue_steps - 1, -1, -1)]
+        if scenario == "never_completes":
+            steps = [*queue, ("IN_PROGRESS", 0)]
+        else:
+            steps = [*queue, *[("IN_PROGRESS", 0)] * self.progress_steps, ("COMPLETED", 0)]
+        job = FalJob(request_id, rec.path.strip("/"), base, scenario, rec.body, steps)
+        with self.lock:
+            self.jobs[request_id] = job
+        return Reply(200, {
+            "request_id": request_id, "gateway_request_id": request_id,
+            "status": "IN_QUEUE", "queue_position": self.queue_steps,
+            "response_url": base, "status_url": f"{base}/status", "cancel_url": f"{base}/cancel",
+        }, {"x-fal-request-id": request_id})
+
+    def _status(self, job: FalJob, rec: Recorded) -> Reply:
+        flag = (rec.query.get("logs") or ["0"])[0].lower()
+        if flag not in _LOG_FLAGS:
+            return Reply(422, {"detail": [{"loc": ["query", "logs"], "type": "bool_parsing",
+                                           "msg": "Input should be a valid boolean"}]})
+        with self.lock:
+            if job.scenario == "poll_503_once" and not job.hiccuped:
+                job.hiccuped = True
+                return Reply(503, {"detail": "Service Unavailable"})
+            state, position = job.steps[min(job.polls, len(job.steps) - 1)]
+            job.polls += 1
+        logs = [{"message": "step 1/4", "level": "INFO", "source": "USER",
+                 "timestamp": "2026-11-24T10:00:00Z"}] if _LOG_FLAGS[flag] else None
+        body: dict[str, Any] = {"status": state, "response_url": job.base}
+        if state == "IN_QUEUE":
+            body["queue_position"] = position
+            return Reply(202, body)
+        body["logs"] = logs
+        if state == "IN_PROGRESS":
+            return Reply(202, body)
+        body["metrics"] = {"inference_time": self.inference_time}
+        if job.scenario == "completed_error":
+            body.update(error=REQUEST_TIMEOUT["detail"], error_type="request_timeout")
+        return Reply(200, body)
+
+    def _cancel(self, job: FalJob) -> Reply:
+        with self.lock:
+            self.cancels.append(job.request_id)
+            if job.state == "COMPLETED":
+                return Reply(400, {"status": "ALREADY_COMPLETED"})
+            job.cancelled = True
+        return Reply(202, {"status": "CANCELLATION_REQUESTED"})
+
+    def _result(self, job: FalJob) -> Reply:
+        if job.state != "COMPLETED":
+            return Reply(400, {"detail": "Request is still in progress"})
+        if job.scenario in RESULT_ERRORS:
+            reply = RESULT_ERRORS[job.scenario]
+            return Reply(reply.status, reply.body, {**reply.headers,
+                                                    "x-fal-request-id": job.request_id},
+                         reply.content_type)
+        inp = job.input if isinstance(job.input, dict) else {}
+        ext = "png" if inp.get("output_format") == "png" else "jpeg"
+        name = {"image_404": f"missing-{job.request_id}.{ext}",
+                "not_image": f"{job.request_id}.html"}.get(job.scenario,
+                                                           f"{job.request_id}.{ext}")
+        headers = {"x-fal-request-id": job.request_id}
+        if self.billable_units is not None and job.scenario != "no_billable_units":
+            headers["x-fal-billable-units"] = f"{self.billable_units:g}"
+        return Reply(200, {
+            "images": [{"url": f"{self.url}/files/{name}", "width": 64, "height": 48,
+                        "content_type": f"image/{ext}", "file_name": name}],
+            "seed": inp.get("seed", UINT64_SEED),
+            "has_nsfw_concepts": [job.scenario == "nsfw"],
+            "prompt": inp.get("prompt"),
+            "timings": {"inference": round(self.inference_time - 0.02, 3)},
+        }, headers)
+
+    def _file(self, name: str) -> Reply:
+        if name.startswith("missing-"):
+            return Reply(404, b"Not Found", content_type="text/plain")
+        if name.endswith(".html"):
+            return Reply(200, b"<html><body>Access denied</body></html>",
+                         content_type="text/html; charset=utf-8")
+        if name.endswith(".png"):
+            return Reply(200, image_bytes(fmt="PNG"), content_type="image/png")
+        return Reply(200, image_bytes(fmt="JPEG"), content_type="image/jpeg")
+
+
+@pytest.fixture
+def fal_fake() -> Iterator[FalFake]:
+    """A running FalFake for one test."""
+    with FalFake() as fake:
+        yield fake

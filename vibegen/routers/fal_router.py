@@ -1,0 +1,366 @@
+"""fal.ai over its queue protocol (submit → poll status → fetch result → download the image).
+
+Spoken over httpx rather than `fal-client`: the SDK discards the `x-fal-billable-units` header
+(the only place fal says what it billed) and can only build `https://` URLs fixed at import
+time, so it could not be pointed at a local fake. Wire facts: reference/protocols.md §1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+from typing import Any
+
+import httpx
+
+from vibegen.catalog import Model
+from vibegen.costs import Cost, from_billable_units
+from vibegen.errors import (
+    AuthError,
+    BadImageError,
+    ContentFilteredError,
+    InsufficientCreditsError,
+    MissingKeyError,
+    ProtocolError,
+    RateLimitError,
+    RouterError,
+    RouterTimeout,
+    RouterValidationError,
+    ServerError,
+)
+from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+
+# A poll that fails this many times in a row (429/5xx/network) ends the call; fewer are
+# polled through, because the request itself is still queued on fal's side.
+MAX_POLL_FAILURES = 5
+# Seconds allowed for the best-effort cancel sent after the deadline has already passed.
+CANCEL_TIMEOUT_S = 5.0
+# fal's content checker, in its error `type` / `error_type` fields.
+CONTENT_POLICY = "content_policy_violation"
+# Longest router-provided text we put into a grid-cell message.
+MESSAGE_CHARS = 160
+
+
+def _clip(text: str, limit: int = MESSAGE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def decode_json(response: httpx.Response, router: str, model: str) -> Any:
+    """The response body as JSON, or ProtocolError when it is not JSON."""
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError("answered with malformed JSON", router=router, model=model,
+                            status=response.status_code,
+                            detail=_clip(response.text, 300)) from None
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a numeric `Retry-After` header (HTTP dates are ignored)."""
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def fetch_image(http: httpx.Client, url: str, request: GenerationRequest,
+                router: str) -> tuple[bytes, str]:
+    """Download an output image (no auth header: it lives on a CDN); bytes and content type.
+
+    Only the transfer is checked here — decoding is the runner's job — but an answer that is
+    clearly not an image (an error page, no bytes, a 404) raises BadImageError in words.
+    """
+    model = request.model.key
+    if url.startswith("data:"):  # fal's sync_mode returns a data URI instead of a URL
+        head, _, payload = url.partition(",")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadImageError("image data URI is not valid base64", router=router,
+                                model=model) from None
+        return data, head[5:].split(";")[0]
+    left = request.check_deadline(router)
+    try:
+        response = http.get(url, timeout=httpx.Timeout(left), follow_redirects=True)
+    except httpx.TimeoutException:
+        raise RouterTimeout("timed out downloading the image", router=router,
+                            model=model) from None
+    except httpx.HTTPError as exc:
+        raise BadImageError(f"could not download the image ({type(exc).__name__})",
+                            router=router, model=model) from None
+    status = response.status_code
+    if status == 404:
+        raise BadImageError("image not found at its URL (HTTP 404)", router=router,
+                            model=model, status=status)
+    if status >= 400:
+        raise BadImageError(f"image download failed (HTTP {status})", router=router,
+                            model=model, status=status)
+    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
+        raise BadImageError(f"image URL returned {ctype}, not an image", router=router,
+                            model=model, status=status, detail=_clip(response.text, 300))
+    if not response.content:
+        raise BadImageError("image URL returned no bytes", router=router, model=model,
+                            status=status)
+    return response.content, ctype
+
+
+def _detail_text(detail: Any) -> str:
+    """fal's `detail`: a string, or a pydantic-style list of {loc, msg, type} → one sentence."""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if not isinstance(item, dict):
+                parts.append(str(item))
+                continue
+            loc = [str(p) for p in item.get("loc") or [] if p != "body"]
+            msg = str(item.get("msg") or item.get("type") or "invalid")
+            parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+        return "; ".join(parts)
+    return "" if detail is None else json.dumps(detail)
+
+
+def _is_content_policy(detail: Any, error_type: str | None) -> bool:
+    if error_type == CONTENT_POLICY:
+        return True
+    return isinstance(detail, list) and any(
+        isinstance(item, dict) and item.get("type") == CONTENT_POLICY for item in detail)
+
+
+def _locked_message(detail: str) -> str:
+    # "User is locked. Reason: Exhausted balance. Top up …" → "account locked: balance exhausted"
+    if "balance" in detail.lower():
+        return "account locked: balance exhausted"
+    reason = re.search(r"Reason:\s*([^.]+)", detail)
+    return f"account locked: {reason.group(1).strip().lower()}" if reason else "account locked"
+
+
+def fal_error(response: httpx.Response, model: str) -> RouterError:
+    """The RouterError for a non-2xx fal answer (submit, status or result)."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    error_type = (body.get("error_type") if isinstance(body, dict) else None) \
+        or response.headers.get("x-fal-error-type")
+    text = _detail_text(detail) if detail is not None else (
+        "" if body is not None else _clip(response.text, 200))
+    kw: dict[str, Any] = {"router": "fal", "model": model, "status": status,
+                          "detail": _clip(response.text, 500)}
+    if status == 401:
+        return AuthError("bad key", **kw)
+    if status == 403:
+        if "locked" in text.lower():
+            return InsufficientCreditsError(_locked_message(text), **kw)
+        return AuthError("access denied" + (f": {_clip(text)}" if text else ""), **kw)
+    if _is_content_policy(detail, error_type):
+        return ContentFilteredError("content filtered", **kw)
+    if status == 429:
+        return RateLimitError("rate limited", retry_after=retry_after(response), **kw)
+    if status >= 500:
+        what = _clip(text) or error_type or ""
+        return ServerError(f"server error {status}" + (f": {what}" if what else ""),
+                           retry_after=retry_after(response), **kw)
+    if status in (400, 422):
+        return RouterValidationError(_clip(text) or "rejected the parameters", **kw)
+    if status == 404:
+        return RouterValidationError("endpoint or request not found"
+                                     + (f": {_clip(text)}" if text else ""), **kw)
+    return RouterError(f"HTTP {status}" + (f": {_clip(text)}" if text else ""), **kw)
+
+
+def _completed_error(status_body: dict[str, Any], model: str) -> RouterError:
+    """The error for a COMPLETED status that carries `error` when the result fetch did not."""
+    error_type = status_body.get("error_type")
+    message = str(status_body.get("error") or error_type or "request failed")
+    kw: dict[str, Any] = {"router": "fal", "model": model, "detail": message}
+    if error_type == CONTENT_POLICY:
+        return ContentFilteredError("content filtered", **kw)
+    return ServerError(f"request failed: {_clip(message)}", **kw)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+class FalRouter(Router):
+    """fal.ai's queue API: `Authorization: Key …`, poll the status URL, download the output."""
+
+    name = "fal"
+    # fal-client polls every 0.1 s; for a grid of many models that is needlessly aggressive.
+    poll_interval = 0.75
+
+    def _call(self, method: str, url: str, request: GenerationRequest, *,
+              json_body: Any = None, params: dict[str, str] | None = None) -> httpx.Response:
+        """One authenticated queue call, bounded by the request's deadline."""
+        left = request.check_deadline(self.name)
+        try:
+            return self.http.request(method, url, json=json_body, params=params,
+                                     headers={"Authorization": f"Key {self.key}"},
+                                     timeout=httpx.Timeout(left))
+        except httpx.TimeoutException:
+            if request.remaining() <= 0:
+                raise RouterTimeout("timed out", router=self.name,
+                                    model=request.model.key) from None
+            raise ServerError("did not answer in time", router=self.name,
+                              model=request.model.key) from None
+        except httpx.HTTPError as exc:
+            raise ServerError(f"could not reach fal ({type(exc).__name__})", router=self.name,
+                              model=request.model.key) from None
+
+    def _json_object(self, response: httpx.Response, model: str) -> dict[str, Any]:
+        data = decode_json(response, self.name, model)
+        if not isinstance(data, dict):
+            raise ProtocolError("answered with unexpected JSON (not an object)",
+                                router=self.name, model=model, status=response.status_code)
+        return data
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        """Submit to the queue, wait for COMPLETED, fetch the result and download the image."""
+        model = request.model
+        if not self.key:
+            raise MissingKeyError("add FAL_KEY to enable", router=self.name, model=model.key)
+        body: dict[str, Any] = {"prompt": request.prompt, **request.params}
+        if request.seed is not None and model.seed_supported:
+            body.setdefault(model.seed_param, request.seed)
+
+        submitted = time.monotonic()
+        response = self._call("POST", f"{self.base_url}/{model.endpoint.strip('/')}", request,
+                              json_body=body)
+        if response.status_code >= 400:
+            raise fal_error(response, model.key)
+        handle = self._json_object(response, model.key)
+        urls = {k: handle.get(k) for k in ("status_url", "response_url", "cancel_url")}
+        if not all(isinstance(u, str) and u for u in urls.values()):
+            raise ProtocolError("submit answer lacks status/response/cancel URLs",
+                                router=self.name, model=model.key)
+        request_id = str(handle.get("request_id") or "") or None
+
+        try:
+            status_body, queue_s = self._wait(urls["status_url"], request, submitted)
+        except RouterTimeout:
+            self._cancel(urls["cancel_url"])
+            raise
+
+        response = self._call("GET", urls["response_url"], request)
+        if response.status_code >= 400:
+            raise fal_error(response, model.key)
+        if status_body.get("error") or status_body.get("error_type"):
+            raise _completed_error(status_body, model.key)
+        output = self._json_object(response, model.key)
+        return self._result(output, response, status_body, queue_s, request, request_id)
+
+    def _wait(self, status_url: str, request: GenerationRequest,
+              submitted: float) -> tuple[dict[str, Any], float | None]:
+        """Poll until COMPLETED; the final status body and the observed time in queue."""
+        model = request.model.key
+        queue_s: float | None = None
+        failures = 0
+        while True:
+            self.sleep(self.poll_interval, request)
+            try:
+                response = self._call("GET", status_url, request, params={"logs": "0"})
+            except ServerError:
+                failures += 1
+                if failures >= MAX_POLL_FAILURES:
+                    raise
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                failures += 1
+                if failures >= MAX_POLL_FAILURES:
+                    raise fal_error(response, model)
+                continue
+            if response.status_code >= 400:
+                raise fal_error(response, model)
+            failures = 0
+            data = self._json_object(response, model)
+            state = data.get("status")
+            if state == "IN_QUEUE":
+                continue
+            if state == "IN_PROGRESS":
+                if queue_s is None:  # first time we see it running: time spent queued
+                    queue_s = time.monotonic() - submitted
+                continue
+            if state == "COMPLETED":
+                return data, queue_s
+            raise ProtocolError(f"unknown queue status {state!r}", router=self.name, model=model)
+
+    def _cancel(self, cancel_url: str) -> None:
+        """Best-effort `PUT cancel_url`: queued requests are only ever cancelled this way."""
+        try:
+            self.http.put(cancel_url, headers={"Authorization": f"Key {self.key}"},
+                          timeout=httpx.Timeout(CANCEL_TIMEOUT_S))
+        except httpx.HTTPError:
+            pass  # the timeout is what the user needs to see, not a failed cancel
+
+    def _result(self, output: dict[str, Any], response: httpx.Response,
+                status_body: dict[str, Any], queue_s: float | None,
+                request: GenerationRequest, request_id: str | None) -> GenerationResult:
+        """Turn the model output into a GenerationResult (image bytes, seed, cost, timings)."""
+        model = request.model
+        nsfw = output.get("has_nsfw_concepts")
+        if isinstance(nsfw, list) and any(v is True for v in nsfw):
+            raise ContentFilteredError("content filtered", router=self.name, model=model.key,
+                                       detail="has_nsfw_concepts: true")
+        images = output.get("images")
+        item = images[0] if isinstance(images, list) and images else output.get("image")
+        url = item.get("url") if isinstance(item, dict) else None
+        if not isinstance(url, str) or not url:
+            raise ProtocolError("answer has no image URL", router=self.name, model=model.key)
+        image, content_type = fetch_image(self.http, url, request, self.name)
+
+        metrics = status_body.get("metrics")
+        metrics_inference = _number(metrics.get("inference_time")) \
+            if isinstance(metrics, dict) else None
+        timings = output.get("timings")
+        timings_inference = _number(timings.get("inference")) \
+            if isinstance(timings, dict) else None
+        units = self._billable_units(response)
+        seed = output.get("seed")
+        meta: dict[str, Any] = {
+            "billable_units": units,
+            "metrics_inference_time": metrics_inference,
+            "timings_inference": timings_inference,
+            "content_type": (item.get("content_type") or content_type) or None,
+            "width": item.get("width"),
+            "height": item.get("height"),
+        }
+        if queue_s is not None:
+            meta["queue_s_source"] = "observed: submit until first IN_PROGRESS poll"
+        return GenerationResult(
+            image=image,
+            seed=str(seed) if isinstance(seed, int | str) and not isinstance(seed, bool)
+            else None,  # uint64: kept as text
+            cost=self._cost(model, units),
+            queue_s=queue_s,
+            inference_s=metrics_inference if metrics_inference is not None
+            else timings_inference,
+            request_id=request_id or response.headers.get("x-fal-request-id"),
+            meta={k: v for k, v in meta.items() if v is not None},
+        )
+
+    @staticmethod
+    def _billable_units(response: httpx.Response) -> float | None:
+        value = response.headers.get("x-fal-billable-units")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _cost(model: Model, units: float | None) -> Cost | None:
+        """Reported cost from billable units; None lets the runner estimate it instead."""
+        if units is None:
+            return None
+        cost = from_billable_units(model, units)
+        return cost if cost.usd is not None else None

@@ -1,0 +1,378 @@
+"""Kie.ai: the market jobs API, plus the legacy 4o-image and Midjourney task APIs.
+
+Every Kie answer is an envelope `{"code", "msg", "data"}` whose `code` may carry the verdict
+even under HTTP 200 (sources disagree), so both the HTTP status and the body code are checked.
+Tasks are created, then polled on Kie's documented cadence. Wire facts: protocols.md §2.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from vibegen.catalog import Model
+from vibegen.costs import Cost, from_credits
+from vibegen.errors import (
+    AuthError,
+    ContentFilteredError,
+    InsufficientCreditsError,
+    MissingKeyError,
+    ProtocolError,
+    RateLimitError,
+    RouterError,
+    RouterTimeout,
+    RouterValidationError,
+    ServerError,
+)
+from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+
+# Shared transfer helpers (the same rules for every router that downloads from a URL).
+from vibegen.routers.fal_router import decode_json, fetch_image, retry_after
+
+# A poll that fails this many times in a row (429/5xx/network) ends the call.
+MAX_POLL_FAILURES = 5
+# Words in a failure message that mean the safety system blocked the prompt or the image.
+CONTENT_WORDS = ("content policy", "prohibited", "nsfw", "sensitive", "safety", "flagged",
+                 "inappropriate", "violat", "moderation", "not allowed")
+RUNNING_STATES = ("waiting", "queuing", "generating")
+MESSAGE_CHARS = 160
+
+
+def poll_delay(elapsed: float, scale: float = 1.0) -> float:
+    """Seconds to wait before the next poll, on Kie's documented cadence.
+
+    Kie: every 2–3 s for the first 30 s, 5–10 s until 2 min, then 15–30 s. `scale` shrinks
+    both the phase boundaries and the delays (tests use ~0.01 so a run takes milliseconds).
+    """
+    scale = scale if scale > 0 else 1.0
+    t = elapsed / scale
+    base = 2.5 if t < 30 else 7.5 if t < 120 else 20.0
+    return base * scale
+
+
+def _clip(text: str, limit: int = MESSAGE_CHARS) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_content(message: str) -> bool:
+    low = message.lower()
+    return any(word in low for word in CONTENT_WORDS)
+
+
+def kie_error(code: int, message: str, model: str, *,
+              retry_after_s: float | None = None) -> RouterError:
+    """The RouterError for a Kie error code (from the HTTP status or the body's `code`).
+
+    `status` on the error is that effective code, even when it came under HTTP 200.
+    """
+    kw: dict[str, Any] = {"router": "kie", "model": model, "status": code,
+                          "detail": _clip(message, 500)}
+    said = f": {_clip(message)}" if message else ""
+    if code == 401:
+        return AuthError("bad key", **kw)
+    if code == 402:
+        return InsufficientCreditsError("insufficient credits", **kw)
+    if code == 433:
+        return InsufficientCreditsError("key usage limit reached", **kw)
+    if code == 429:
+        return RateLimitError("rate limited", retry_after=retry_after_s, **kw)
+    if code in (400, 422):
+        if _is_content(message):
+            return ContentFilteredError("content filtered", **kw)
+        return RouterValidationError(_clip(message) or "rejected the parameters", **kw)
+    if code == 403:
+        return AuthError("access denied" + said, **kw)
+    if code == 404:
+        return RouterValidationError("not found" + said, **kw)
+    if code == 451:
+        return RouterValidationError("could not download the input image" + said, **kw)
+    if code == 455:
+        return ServerError("service under maintenance", retry_after=retry_after_s, **kw)
+    if code == 501:
+        return ServerError("generation failed" + said, **kw)
+    if code == 505:  # the model or feature is switched off: retrying will not help
+        return RouterError("model disabled by Kie" + said, **kw)
+    if code == 550:
+        return ServerError("queue full", retry_after=retry_after_s, **kw)
+    if code >= 500:
+        return ServerError(f"server error {code}" + said, retry_after=retry_after_s, **kw)
+    return RouterError(f"error {code}" + said, **kw)
+
+
+def _fail_error(code: Any, message: str, model: str) -> RouterError:
+    """The error for a task that ended in failure (failCode/failMsg or errorCode/errorMessage)."""
+    message = str(message or "")
+    kw: dict[str, Any] = {"router": "kie", "model": model, "detail": _clip(message, 500)}
+    if _is_content(message):
+        return ContentFilteredError("content filtered", **kw)
+    try:
+        number = int(str(code).strip())
+    except ValueError:
+        number = None
+    if number is not None and number not in (200, 500, 501):
+        err = kie_error(number, message, model)
+        err.status = None  # the query succeeded; the code is the task's, not HTTP's
+        return err
+    return ServerError("generation failed" + (f": {_clip(message)}" if message else ""), **kw)
+
+
+def _json_field(value: Any, what: str, model: str) -> dict[str, Any]:
+    """Kie nests JSON as a string (`resultJson`, `resultInfoJson`); accept either form."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise ProtocolError(f"answered with malformed {what}", router="kie", model=model,
+                                detail=_clip(value, 300)) from None
+        if isinstance(parsed, dict):
+            return parsed
+    raise ProtocolError(f"answer has no {what}", router="kie", model=model)
+
+
+def _first_url(urls: Any) -> tuple[str | None, int]:
+    """The first URL of a result list (strings, or MJ's {"resultUrl": …}) and the count."""
+    if not isinstance(urls, list):
+        return None, 0
+    found = [u.get("resultUrl") if isinstance(u, dict) else u for u in urls]
+    found = [u for u in found if isinstance(u, str) and u]
+    return (found[0] if found else None), len(found)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _credits(data: dict[str, Any]) -> float | None:
+    for name in ("consumeCredits", "creditsConsumed"):
+        value = _number(data.get(name))
+        if value is not None:
+            return value
+    return None
+
+
+class KieRouter(Router):
+    """Kie.ai: `Authorization: Bearer …`, create a task, poll its record, download the output."""
+
+    name = "kie"
+    # A scale on Kie's documented cadence (1.0 = 2.5 s, then 7.5 s, then 20 s; see poll_delay).
+    poll_interval = 1.0
+
+    # ------------------------------------------------------------------ transport
+    def _call(self, method: str, path: str, request: GenerationRequest, *,
+              json_body: Any = None, params: dict[str, str] | None = None) -> httpx.Response:
+        """One authenticated call to `{base}{path}`, bounded by the request's deadline."""
+        left = request.check_deadline(self.name)
+        try:
+            return self.http.request(method, f"{self.base_url}{path}", json=json_body,
+                                     params=params,
+                                     headers={"Authorization": f"Bearer {self.key}"},
+                                     timeout=httpx.Timeout(left))
+        except httpx.TimeoutException:
+            if request.remaining() <= 0:
+                raise RouterTimeout("timed out", router=self.name,
+                                    model=request.model.key) from None
+            raise ServerError("did not answer in time", router=self.name,
+                              model=request.model.key) from None
+        except httpx.HTTPError as exc:
+            raise ServerError(f"could not reach Kie ({type(exc).__name__})", router=self.name,
+                              model=request.model.key) from None
+
+    def _data(self, response: httpx.Response, model: str) -> Any:
+        """The envelope's `data`, after checking the HTTP status and then the body `code`."""
+        http_status = response.status_code
+        wait = retry_after(response)
+        try:
+            body = response.json()
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            if http_status >= 400:  # e.g. a Cloudflare page: the HTTP status is all we have
+                raise kie_error(http_status, _clip(response.text, 200), model,
+                                retry_after_s=wait)
+            if body is None:
+                decode_json(response, self.name, model)  # raises "malformed JSON"
+            raise ProtocolError("answered with unexpected JSON (not an envelope)",
+                                router=self.name, model=model, status=http_status)
+        code = body.get("code")
+        if isinstance(code, str) and code.strip().isdigit():
+            code = int(code)  # tolerate "200" as well as 200
+        message = str(body.get("msg") or body.get("message") or "")
+        if http_status >= 400:
+            effective = code if isinstance(code, int) and code != 200 else http_status
+            raise kie_error(effective, message, model, retry_after_s=wait)
+        if code is None or code == 200:
+            return body.get("data")
+        if not isinstance(code, int):
+            raise ProtocolError(f"answered with a non-numeric code {code!r}", router=self.name,
+                                model=model, status=http_status)
+        raise kie_error(code, message, model, retry_after_s=wait)
+
+    # ------------------------------------------------------------------ flow
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        """Create the task on the model's API (jobs / gpt4o / mj), poll it, fetch the image."""
+        model = request.model
+        if not self.key:
+            raise MissingKeyError("add KIE_API_KEY to enable", router=self.name,
+                                  model=model.key)
+        api = model.api
+        if api in ("default", "jobs"):
+            return self._jobs(request)
+        if api == "gpt4o":
+            return self._legacy(request, "/api/v1/gpt4o-image", self._gpt4o_done)
+        if api == "mj":
+            return self._legacy(request, "/api/v1/mj", self._mj_done)
+        raise RouterError(f"catalog api {api!r} is not supported by the Kie adapter",
+                          router=self.name, model=model.key)
+
+    def _create(self, path: str, body: dict[str, Any], request: GenerationRequest) -> str:
+        response = self._call("POST", path, request, json_body=body)
+        data = self._data(response, request.model.key)
+        task_id = data.get("taskId") if isinstance(data, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise ProtocolError("create answer has no taskId", router=self.name,
+                                model=request.model.key)
+        return task_id
+
+    def _poll(self, path: str, task_id: str, request: GenerationRequest,
+              done: Callable[[dict[str, Any], str], bool]) -> dict[str, Any]:
+        """Poll `path?taskId=` on the documented cadence until `done(data)` says finished."""
+        model = request.model.key
+        started = time.monotonic()
+        failures = 0
+        while True:
+            self.sleep(poll_delay(time.monotonic() - started, self.poll_interval), request)
+            try:
+                response = self._call("GET", path, request, params={"taskId": task_id})
+                data = self._data(response, model)
+            except (RateLimitError, ServerError):
+                failures += 1  # transient: the task is still running on Kie's side
+                if failures >= MAX_POLL_FAILURES:
+                    raise
+                continue
+            except RouterValidationError as exc:
+                if exc.status == 404:
+                    raise ProtocolError(f"task {task_id} not found", router=self.name,
+                                        model=model, status=exc.status) from None
+                raise
+            failures = 0
+            if not isinstance(data, dict):
+                raise ProtocolError("task record is missing", router=self.name, model=model)
+            if done(data, model):
+                return data
+
+    def _jobs(self, request: GenerationRequest) -> GenerationResult:
+        """Market jobs API: createTask → recordInfo (state, resultJson string)."""
+        model = request.model
+        task_id = self._create("/api/v1/jobs/createTask", {
+            "model": model.endpoint,
+            "input": {"prompt": request.prompt, **request.params},
+        }, request)
+        data = self._poll("/api/v1/jobs/recordInfo", task_id, request, self._jobs_done)
+        result = _json_field(data.get("resultJson"), "resultJson", model.key)
+        url, count = _first_url(result.get("resultUrls"))
+        inference_s = _number(data.get("costTime"))
+        inference_s = inference_s / 1000.0 if inference_s is not None else None  # ms (docs)
+        created, completed = _number(data.get("createTime")), _number(data.get("completeTime"))
+        queue_s = None
+        if created is not None and completed is not None and inference_s is not None:
+            # Kie stamps the task's creation and completion; what is not inference was queue.
+            gap = (completed - created) / 1000.0 - inference_s
+            queue_s = gap if gap >= 0 else None
+        return self._finish(request, task_id, url, count, _credits(data), inference_s, queue_s,
+                            {"cost_time": data.get("costTime")})
+
+    @staticmethod
+    def _jobs_done(data: dict[str, Any], model: str) -> bool:
+        state = data.get("state")
+        if state in RUNNING_STATES:
+            return False
+        if state == "success":
+            return True
+        if state == "fail":
+            raise _fail_error(data.get("failCode"), data.get("failMsg") or "", model)
+        raise ProtocolError(f"unknown task state {state!r}", router="kie", model=model)
+
+    def _legacy(self, request: GenerationRequest, prefix: str,
+                done: Callable[[dict[str, Any], str], bool]) -> GenerationResult:
+        """4o-image and Midjourney: `{prefix}/generate` → `{prefix}/record-info` (successFlag)."""
+        model = request.model
+        path = model.endpoint if model.endpoint.startswith("/") else f"{prefix}/generate"
+        task_id = self._create(path, {"prompt": request.prompt, **request.params}, request)
+        poll_path = path.rsplit("/", 1)[0] + "/record-info"
+        data = self._poll(poll_path, task_id, request, done)
+        if model.api == "mj":
+            info = _json_field(data.get("resultInfoJson"), "resultInfoJson", model.key)
+            url, count = _first_url(info.get("resultUrls"))
+        else:
+            response = data.get("response") if isinstance(data.get("response"), dict) else {}
+            url, count = _first_url(response.get("resultUrls"))
+        return self._finish(request, task_id, url, count, _credits(data), None, None, {})
+
+    @staticmethod
+    def _gpt4o_done(data: dict[str, Any], model: str) -> bool:
+        return KieRouter._flag_done(data, model, failed_status=("CREATE_TASK_FAILED",
+                                                                "GENERATE_FAILED"))
+
+    @staticmethod
+    def _mj_done(data: dict[str, Any], model: str) -> bool:
+        return KieRouter._flag_done(data, model, failed_status=())
+
+    @staticmethod
+    def _flag_done(data: dict[str, Any], model: str, failed_status: tuple[str, ...]) -> bool:
+        # Legacy convention: 0 generating, 1 success, 2 failed, 3 created but generation failed.
+        flag = data.get("successFlag")
+        status = data.get("status")
+        if flag == 1:
+            return True
+        if flag in (2, 3) or status in failed_status:
+            raise _fail_error(data.get("errorCode"), data.get("errorMessage") or "", model)
+        if flag in (0, None):
+            return False
+        raise ProtocolError(f"unknown successFlag {flag!r}", router="kie", model=model)
+
+    def _finish(self, request: GenerationRequest, task_id: str, url: str | None, count: int,
+                credits: float | None, inference_s: float | None, queue_s: float | None,
+                meta: dict[str, Any]) -> GenerationResult:
+        """Download the first image and describe it (cost, timings, images in the task)."""
+        model = request.model
+        if url is None:
+            raise ProtocolError("result has no image URL", router=self.name, model=model.key)
+        image, content_type = fetch_image(self.http, url, request, self.name)
+        per_task = max(model.images_per_task, 1)
+        meta = {**meta, "credits": credits, "content_type": content_type or None}
+        if per_task > 1 or count > 1:
+            meta["images_in_task"] = count
+        sent_seed = request.params.get(model.seed_param) if model.seed_supported else None
+        return GenerationResult(
+            image=image,
+            # Kie reports no seed; the one we sent is the one the model used.
+            seed=str(sent_seed) if sent_seed is not None else None,
+            cost=self._cost(model, credits, per_task),
+            queue_s=queue_s,
+            inference_s=inference_s,
+            request_id=task_id,
+            meta={k: v for k, v in meta.items() if v is not None},
+        )
+
+    def _cost(self, model: Model, credits: float | None, per_task: int) -> Cost | None:
+        """Reported credits × credit rate, per image; None lets the runner estimate it."""
+        if credits is None:
+            return None
+        cost = from_credits(model, credits / per_task, self.catalog)
+        return cost if cost.usd is not None else None
