@@ -98,6 +98,9 @@ def live_run(store: Store, run_id: str) -> RunView | None:
         st.error(f"{exc}. Check the link, or open a run from the History page.")
         return None
 
+    st.caption(f"Run of {first.created_at:%Y-%m-%d %H:%M} UTC · prompt:")
+    st.text(first.prompt)  # literal: a prompt is untrusted text, never Markdown or HTML
+
     @st.fragment(run_every=None if first.complete else POLL_S)
     def _live() -> None:
         view = store.run_view(run_id)
