@@ -233,6 +233,10 @@ class Store:
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10,
                                           max_overflow=20)
+        except ImportError as exc:
+            raise StoreError(f"DATABASE_URL needs a database driver that is not installed "
+                             f"({exc.name}); for PostgreSQL run: pip install -e '.[postgres]'"
+                             ) from exc
         except (ArgumentError, NoSuchModuleError, ValueError) as exc:
             raise StoreError(f"DATABASE_URL is not a database URL we can use "
                              f"({_redact_url(url)}): {_first_line(exc)}") from exc
