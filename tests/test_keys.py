@@ -1,0 +1,112 @@
+"""API keys never reach the database, the data directory, logs, exports, page text or links.
+
+Every router runs against its fake with distinctive fake keys — including a refused key, so
+the routers' error messages are exercised too — then everything VibeGen writes is searched.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.fakes.fal_server import FalFake
+from tests.fakes.kie_server import KieFake
+from tests.fakes.openai_server import OpenAIFake
+from tests.fakes.sd_server import SDFake
+from vibegen.params import CommonParams
+from vibegen.ratings import make_rating
+from vibegen.runner import Runner
+from vibegen.share import review_path, run_path
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {
+    "FAL_KEY": "falkeyid0000111:falsecretAAAA2222BBBB",
+    "KIE_API_KEY": "kiesecretCCCC3333DDDD4444",
+    "OPENAI_API_KEY": "sk-openaisecretEEEE5555FFFF6666",
+    "VIBEGEN_SD_AUTH": "sduser:sdpasswordGGGG7777",
+}
+MODELS = ["fal:flux-schnell", "kie:nano-banana-pro", "openai:gpt-image-2", "sd:local",
+          "sandbox:prism"]
+
+
+def _needles() -> list[bytes]:
+    parts = set()
+    for value in KEYS.values():
+        parts.add(value)
+        parts.update(p for p in value.split(":") if len(p) >= 8)
+    return [p.encode() for p in parts]
+
+
+def _assert_clean(blob: bytes, where: str) -> None:
+    for needle in _needles():
+        assert needle not in blob, f"a key ({needle[:6]!r}…) leaked into {where}"
+
+
+def _page_text(node) -> str:
+    """Every element's full protobuf text, recursively: what the browser would receive."""
+    parts = [str(getattr(node, "proto", "") or "")]
+    for child in getattr(node, "children", {}).values():
+        parts.append(_page_text(child))
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def fakes():
+    with FalFake(key=KEYS["FAL_KEY"]) as fal, KieFake(key=KEYS["KIE_API_KEY"]) as kie, \
+            OpenAIFake(key=KEYS["OPENAI_API_KEY"]) as oai, SDFake(auth=KEYS["VIBEGEN_SD_AUTH"]) \
+            as sd:
+        yield {"fal": fal, "kie": kie, "openai": oai, "sd": sd}
+
+
+def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch, caplog,
+                                         fast_sandbox):
+    env = dict(KEYS, VIBEGEN_FAL_URL=fakes["fal"].url, VIBEGEN_KIE_URL=fakes["kie"].url,
+               OPENAI_BASE_URL=fakes["openai"].url, VIBEGEN_SD_URL=fakes["sd"].url)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.DEBUG)
+    runner = Runner(store, env=env, heartbeat=False,
+                    router_options={"fal": {"poll_interval": 0.01},
+                                    "kie": {"poll_interval": 0.004}})
+    run_id = runner.start_run("a lighthouse", MODELS, CommonParams(seed=5))
+    assert runner.wait(run_id, 60)
+    view = store.run_view(run_id)
+    assert {c.model_key: c.status for c in view.cells} == dict.fromkeys(MODELS, "ok")
+
+    # a refused key on every router: error messages must not echo it
+    for fake in ("fal", "kie", "openai"):
+        fakes[fake].script("401")
+    failed = runner.start_run("a lighthouse", MODELS[:3], CommonParams())
+    assert runner.wait(failed, 60)
+    assert {c.error_kind for c in store.run_view(failed).cells} == {"auth"}
+    runner.close()
+
+    for cell in view.cells:
+        store.rate(run_id, "Ana", make_rating("stars", cell.id, 4), blind=False)
+    links = review_path(run_id) + review_path(run_id, blind=True) + run_path(run_id)
+    _assert_clean(links.encode(), "share links")
+
+    pages = []
+    for path, query in (("app.py", {"run": run_id}), ("pages/2_Review.py", {"run": run_id}),
+                        ("pages/1_History.py", {}), ("pages/4_Leaderboard.py", {}),
+                        ("pages/5_Models.py", {})):
+        at = AppTest.from_file(str(ROOT / path), default_timeout=30)
+        for k, v in query.items():
+            at.query_params[k] = v
+        at.session_state["rater"] = "Ana"
+        at.run()
+        assert not at.exception, path
+        pages.append(_page_text(at._tree).encode())
+    assert b"a lighthouse" in pages[0] and b"Ana" in pages[1]  # the dump holds the page text
+    for path, page in zip(["run", "review", "history", "leaderboard", "models"], pages,
+                          strict=True):
+        _assert_clean(page, f"the {path} page")
+
+    store.engine.dispose()
+    for file in isolated_env.rglob("*"):
+        if file.is_file():
+            _assert_clean(file.read_bytes(), f"the data directory ({file.name})")
+    _assert_clean(caplog.text.encode(), "the logs")
