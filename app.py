@@ -4,6 +4,7 @@ import streamlit as st
 
 from vibegen.errors import InputError, UnknownModelError
 from vibegen.runner import plan_run
+from vibegen.ui.exports import run_downloads
 from vibegen.ui.grid import live_run
 from vibegen.ui.picker import common_params, model_picker
 from vibegen.ui.review import progress
@@ -65,3 +66,4 @@ if run_id:
                 st.rerun()
         progress(ctx.store, view)
         share_links(run_id)
+        run_downloads(ctx.store, run_id)

@@ -10,6 +10,7 @@ from vibegen.charts import pareto_chart
 from vibegen.leaderboard import build_leaderboard, projection
 from vibegen.markup import escape_markdown
 from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
+from vibegen.ui.exports import leaderboard_downloads
 from vibegen.ui.runtime import frame
 
 ctx = frame("Leaderboard")
@@ -81,6 +82,8 @@ st.dataframe(table[["rank", "label", "router", "score", "interval", "votes", "ba
                                                                  max_value=1, format="percent"),
                  "pareto": st.column_config.CheckboxColumn("Pareto front"),
              })
+
+leaderboard_downloads(ctx.store, lb)
 
 st.subheader("Quality against cost")
 st.altair_chart(pareto_chart(lb), width="stretch")

@@ -11,6 +11,9 @@ gen_id = st.query_params.get("gen", "")
 blind = st.query_params.get("blind") == "1"
 cell = ctx.store.generation(gen_id) if gen_id else None
 data = ctx.store.image(cell.id) if cell else None
+if not gen_id:
+    st.info("Open an image from a run's grid: click any image to see it here at full size.")
+    st.stop()
 if cell is None or data is None:
     st.error("No image here: the link is incomplete or the image does not exist.")
     st.stop()

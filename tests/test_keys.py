@@ -6,7 +6,9 @@ the routers' error messages are exercised too — then everything VibeGen writes
 
 from __future__ import annotations
 
+import io
 import logging
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from tests.fakes.fal_server import FalFake
 from tests.fakes.kie_server import KieFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.sd_server import SDFake
+from vibegen import exports, report
+from vibegen.leaderboard import build_leaderboard
 from vibegen.params import CommonParams
 from vibegen.ratings import make_rating
 from vibegen.runner import Runner
@@ -104,6 +108,28 @@ def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch
     for path, page in zip(["run", "review", "history", "leaderboard", "models"], pages,
                           strict=True):
         _assert_clean(page, f"the {path} page")
+
+    outputs = {
+        "runs.csv": exports.runs_csv(store), "runs.json": exports.runs_json(store),
+        "images.csv": exports.images_csv(store), "images.json": exports.images_json(store),
+        "ratings.csv": exports.ratings_csv(store), "ratings.json": exports.ratings_json(store),
+        "run.zip": exports.run_zip(store, run_id),
+        "blind.zip": exports.run_zip(store, run_id, blind=True),
+        "run report": report.run_report_html(store, run_id).encode(),
+    }
+    lb = build_leaderboard(store.generations_frame(), store.ratings_frame(),
+                           include_sandbox=True)
+    outputs.update({"leaderboard.csv": exports.leaderboard_csv(lb),
+                    "leaderboard.json": exports.leaderboard_json(lb),
+                    "leaderboard report": report.leaderboard_report_html(lb).encode()})
+    for name, blob in outputs.items():
+        blob = blob.encode() if isinstance(blob, str) else blob
+        assert len(blob) > 100, name
+        _assert_clean(blob, f"the export {name}")
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+                for member in zf.namelist():
+                    _assert_clean(zf.read(member), f"{name}/{member}")
 
     store.engine.dispose()
     for file in isolated_env.rglob("*"):

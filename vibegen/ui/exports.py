@@ -1,0 +1,137 @@
+"""Download buttons for a run and for the leaderboard.
+
+Each button gets a callable, so a file is built only when someone clicks it (on Streamlit's
+download thread, never during the page's script run), and `on_click="ignore"` so a click does
+not rerun the page. Key values from the environment and Streamlit secrets are collected here,
+on the script thread, and handed to the builders to redact from every file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import streamlit as st
+
+from vibegen import exports, report
+from vibegen.keys import merged_env
+from vibegen.leaderboard import Leaderboard
+from vibegen.store import Store, check_run_id
+
+CSV, JSON, ZIP, HTML = "text/csv", "application/json", "application/zip", "text/html"
+
+
+@dataclass(frozen=True)
+class Download:
+    """One downloadable file: its button label, how to build it, its name and type."""
+
+    label: str
+    build: Callable[[], bytes | str]
+    file_name: str
+    mime: str
+    help: str = ""
+    group: str = ""
+
+
+def _st_secrets() -> dict:
+    # With no secrets.toml at all, even reading st.secrets raises: no file is a normal state.
+    try:
+        return dict(st.secrets)
+    except Exception:  # noqa: BLE001 - StreamlitSecretNotFoundError and parse errors alike
+        return {}
+
+
+def current_secrets() -> list[str]:
+    """The key values set in the environment or in Streamlit secrets (to redact from files)."""
+    return exports.env_secrets(merged_env(os.environ, _st_secrets()))
+
+
+def run_files(store: Store, run_id: str, secrets: Sequence[str]) -> list[Download]:
+    """The files a run offers: images ZIP (named and blind), HTML report, images and ratings."""
+    check_run_id(run_id)
+    # The short id names files; the full id is a capability and file names travel.
+    name = f"vibegen-run-{run_id[:8]}"
+    kw = {"secrets": secrets}
+    return [
+        Download("Images + manifest (ZIP)", partial(exports.run_zip, store, run_id, **kw),
+                 f"{name}.zip", ZIP, "Original image files with a manifest (CSV and JSON) of "
+                 "model, router, time and cost for each.", "Images"),
+        Download("Blind images (ZIP)", partial(exports.run_zip, store, run_id, blind=True, **kw),
+                 f"{name}-blind.zip", ZIP, "Neutral names in shuffled order, metadata stripped, "
+                 "no model, price or time in the manifest: for reviewing outside VibeGen.",
+                 "Images"),
+        Download("HTML report", partial(report.run_report_html, store, run_id, **kw),
+                 f"{name}.html", HTML, "One file with every image, cost, time and rating; "
+                 "opens offline, without VibeGen.", "Report"),
+        Download("Images (CSV)", partial(exports.images_csv, store, run_id, **kw),
+                 f"{name}-images.csv", CSV, "One row per image: status, error, seed, times, "
+                 "cost and its provenance, size.", "Data"),
+        Download("Images (JSON)", partial(exports.images_json, store, run_id, **kw),
+                 f"{name}-images.json", JSON, group="Data"),
+        Download("Ratings (CSV)", partial(exports.ratings_csv, store, run_id, **kw),
+                 f"{name}-ratings.csv", CSV, "Current ratings of this run (changes and undos "
+                 "applied).", "Data"),
+        Download("Ratings (JSON)", partial(exports.ratings_json, store, run_id, **kw),
+                 f"{name}-ratings.json", JSON, group="Data"),
+    ]
+
+
+def leaderboard_files(store: Store, leaderboard: Leaderboard,
+                      secrets: Sequence[str]) -> list[Download]:
+    """The files the leaderboard offers: the leaderboard itself and every run's data."""
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    kw = {"secrets": secrets}
+    everything = "Every run in this VibeGen, not only the leaderboard's filtered slice."
+    return [
+        Download("Leaderboard (CSV)", partial(exports.leaderboard_csv, leaderboard, **kw),
+                 f"vibegen-leaderboard-{day}.csv", CSV, "The table as shown, with the current "
+                 "filters.", "Leaderboard"),
+        Download("Leaderboard (JSON)", partial(exports.leaderboard_json, leaderboard, **kw),
+                 f"vibegen-leaderboard-{day}.json", JSON, "The table plus the callout, Pareto "
+                 "front, notes and filters.", "Leaderboard"),
+        Download("HTML report", partial(report.leaderboard_report_html, leaderboard, **kw),
+                 f"vibegen-leaderboard-{day}.html", HTML, "Table, callout and quality-vs-cost "
+                 "chart in one file that opens offline.", "Leaderboard"),
+        Download("Runs (CSV)", partial(exports.runs_csv, store, **kw),
+                 f"vibegen-runs-{day}.csv", CSV, everything, "All data"),
+        Download("Runs (JSON)", partial(exports.runs_json, store, **kw),
+                 f"vibegen-runs-{day}.json", JSON, everything, "All data"),
+        Download("Images (CSV)", partial(exports.images_csv, store, **kw),
+                 f"vibegen-images-{day}.csv", CSV, everything + " One row per image, never "
+                 "the image bytes.", "All data"),
+        Download("Images (JSON)", partial(exports.images_json, store, **kw),
+                 f"vibegen-images-{day}.json", JSON, everything, "All data"),
+        Download("Ratings (CSV)", partial(exports.ratings_csv, store, **kw),
+                 f"vibegen-ratings-{day}.csv", CSV, everything, "All data"),
+        Download("Ratings (JSON)", partial(exports.ratings_json, store, **kw),
+                 f"vibegen-ratings-{day}.json", JSON, everything, "All data"),
+    ]
+
+
+def _buttons(files: Sequence[Download], key_prefix: str) -> None:
+    groups = list(dict.fromkeys(f.group for f in files))
+    for column, group in zip(st.columns(len(groups)), groups, strict=True):
+        with column:
+            st.caption(group)
+            for f in (f for f in files if f.group == group):
+                st.download_button(
+                    f.label, data=f.build, file_name=f.file_name, mime=f.mime,
+                    key=f"{key_prefix}:{f.file_name}", help=f.help or None,
+                    on_click="ignore", width="stretch")
+
+
+def run_downloads(store: Store, run_id: str) -> None:
+    """An expander of download buttons for one run (files built only when clicked)."""
+    files = run_files(store, run_id, current_secrets())
+    with st.expander("⬇️ Download this run", expanded=False):
+        _buttons(files, key_prefix=f"dl:run:{run_id}")
+
+
+def leaderboard_downloads(store: Store, leaderboard: Leaderboard) -> None:
+    """An expander of download buttons for the leaderboard and all data (built on click)."""
+    files = leaderboard_files(store, leaderboard, current_secrets())
+    with st.expander("⬇️ Download the leaderboard and data", expanded=False):
+        _buttons(files, key_prefix="dl:leaderboard")
