@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -196,3 +199,21 @@ def test_retry_failed_cells(runner, store):
     assert runner.retry_failed(run_id) == 1
     assert runner.wait(run_id, 5)
     assert store.run_view(run_id).cells[0].attempts == 1  # retried cell ran again
+
+
+def test_a_dead_process_on_this_host_is_recognised_at_once(store):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its process id now belongs to no process
+    store.heartbeat("crashed", socket.gethostname(), gone.pid)  # the heartbeat is still fresh
+    cells = plan_run("q", ["scripted:fast"], CommonParams(), catalog(), {}).cells
+    run_id = store.create_run("q", {}, cells, runner_id="crashed")
+    Runner(store, catalog(), env={}, heartbeat=False).close()  # the restart
+    assert [c.status for c in store.run_view(run_id).cells] == ["interrupted"]
+
+
+def test_a_live_runner_elsewhere_is_left_alone(store):
+    store.heartbeat("other-host", "some-other-host", 1)
+    cells = plan_run("q", ["scripted:fast"], CommonParams(), catalog(), {}).cells
+    run_id = store.create_run("q", {}, cells, runner_id="other-host")
+    Runner(store, catalog(), env={}, heartbeat=False).close()
+    assert [c.status for c in store.run_view(run_id).cells] == ["pending"]

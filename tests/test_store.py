@@ -24,7 +24,7 @@ SCHEMA = {
     "images": {"generation_id", "mime", "sha256", "data", "thumb"},
     "ratings": {"id", "run_id", "rater", "slot", "mode", "generation_id", "other_generation_id",
                 "value", "blind", "created_at"},
-    "runners": {"id", "started_at", "heartbeat_at"},
+    "runners": {"id", "started_at", "heartbeat_at", "host", "pid"},
     "prompt_sets": {"id", "name", "prompts_json", "created_at"},
 }
 

@@ -134,3 +134,10 @@ def m002_prompt_sets(conn: Connection) -> None:
     )
     md.create_all(conn)
     conn.execute(sa.text("ALTER TABLE runs ADD COLUMN prompt_set_id VARCHAR(32)"))
+
+
+@migration
+def m003_runner_process(conn: Connection) -> None:
+    """Which host and process a runner lives in, so a restart can see at once it is dead."""
+    conn.execute(sa.text("ALTER TABLE runners ADD COLUMN host VARCHAR(255)"))
+    conn.execute(sa.text("ALTER TABLE runners ADD COLUMN pid INTEGER"))

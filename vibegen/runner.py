@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections import deque
@@ -137,8 +138,8 @@ class Runner:
         self._done = threading.Condition()
         self._secrets = secret_values(self.env, self.catalog)
         self._stop = threading.Event()
-        store.heartbeat(self.id)
-        store.interrupt_orphans(STALE_AFTER_S, alive=[self.id])
+        store.heartbeat(self.id, socket.gethostname(), os.getpid())
+        store.interrupt_orphans(STALE_AFTER_S, alive=[self.id], dead=self._dead_neighbours())
         if heartbeat:
             threading.Thread(target=self._beat, name="vibegen-heartbeat", daemon=True).start()
 
@@ -290,6 +291,14 @@ class Runner:
                                 inference_s=result.inference_s, request_id=result.request_id,
                                 attempts=attempts, prepared=prepared)
 
+    def _dead_neighbours(self) -> list[str]:
+        # Runners on this host whose process is gone (a crash or a kill): no need to wait for
+        # their heartbeat to go stale before saying their cells were interrupted.
+        host = socket.gethostname()
+        return [r["id"] for r in self.store.runners()
+                if r["host"] == host and r["pid"] and r["pid"] != os.getpid()
+                and not _pid_alive(r["pid"])]
+
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             try:
@@ -297,6 +306,16 @@ class Runner:
                 self.store.interrupt_orphans(STALE_AFTER_S, alive=[self.id])
             except StoreError:
                 log.warning("heartbeat could not reach the store")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _seed(cell: Cell, model: Model) -> int | None:

@@ -259,6 +259,8 @@ class Store:
             conn.execute(self.t["runs"].insert().values(
                 id=run_id, created_at=created, prompt=prompt, params_json=json.dumps(params),
                 n_cells=len(cells), runner_id=runner_id, prompt_set_id=prompt_set_id))
+            if not cells:
+                return run_id
             conn.execute(self.t["generations"].insert(), [
                 dict(id=new_id(), run_id=run_id, position=i, model_key=c.model_key,
                      router=c.router, label=c.label, image_index=c.image_index, prompt=c.prompt,
@@ -475,7 +477,7 @@ class Store:
         return df
 
     # ---------------------------------------------------------------- runners
-    def heartbeat(self, runner_id: str) -> None:
+    def heartbeat(self, runner_id: str, host: str | None = None, pid: int | None = None) -> None:
         """Record that this runner process is alive."""
         runners = self.t["runners"]
         stamp = now()
@@ -484,13 +486,27 @@ class Store:
                                    .values(heartbeat_at=stamp)).rowcount
             if not updated:
                 conn.execute(runners.insert().values(id=runner_id, started_at=stamp,
-                                                     heartbeat_at=stamp))
+                                                     heartbeat_at=stamp, host=host, pid=pid))
 
-    def interrupt_orphans(self, stale_after_s: float, alive: Iterable[str] = ()) -> int:
-        """Mark pending/running cells of dead runners as interrupted; return how many."""
+    def runners(self) -> list[dict]:
+        """Every runner that ever registered: id, host, pid, heartbeat_at."""
+        r = self.t["runners"]
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(
+                sa.select(r.c.id, r.c.host, r.c.pid, r.c.heartbeat_at)).mappings()]
+
+    def interrupt_orphans(self, stale_after_s: float, alive: Iterable[str] = (),
+                          dead: Iterable[str] = ()) -> int:
+        """Mark pending/running cells of dead runners as interrupted; return how many.
+
+        A runner is dead when its heartbeat is older than `stale_after_s`, or when the caller
+        knows it is (`dead`: e.g. its process is gone from this host).
+        """
         runners, gens = self.t["runners"], self.t["generations"]
         cutoff = now() - dt.timedelta(seconds=stale_after_s)
         live = sa.select(runners.c.id).where(runners.c.heartbeat_at >= cutoff)
+        if list(dead):
+            live = live.where(runners.c.id.not_in(list(dead)))
         keep = list(alive)
         cond = sa.and_(gens.c.status.in_(("pending", "running")),
                        sa.or_(gens.c.runner_id.is_(None), gens.c.runner_id.not_in(live)))
