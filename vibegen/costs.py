@@ -18,6 +18,9 @@ from typing import Any
 from vibegen.catalog import Catalog, Model, Price, PriceTier
 
 KINDS = ("reported", "computed", "estimated", "simulated", "self_hosted", "unknown")
+KIND_LABEL = {"reported": "reported by router", "computed": "computed from usage",
+              "estimated": "estimated from catalog", "simulated": "simulated (sandbox)",
+              "self_hosted": "self-hosted", "unknown": "unknown"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,20 @@ class Cost:
     basis: str = ""
     source: str = ""
     seen: str = ""
+
+    def describe(self) -> str:
+        """Text for a grid cell: '$0.0120 · estimated from catalog', 'cost unknown', …."""
+        if self.kind == "self_hosted":
+            return "self-hosted (no per-image price)"
+        if self.usd is None or self.kind == "unknown":
+            return "cost unknown"
+        return f"${self.usd:.4f} · {KIND_LABEL.get(self.kind, self.kind)}"
+
+    def provenance(self) -> str:
+        """Where the figure came from: basis, price source and the date the price was seen."""
+        parts = [self.basis, f"price source: {self.source}" if self.source else "",
+                 f"price seen: {self.seen}" if self.seen else ""]
+        return " · ".join(p for p in parts if p)
 
     def label(self) -> str:
         """Short text for a grid cell: '$0.0120 estimated', 'unknown', 'self-hosted'."""

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from vibegen.charts import chart_data
+from vibegen.costs import KIND_LABEL
 from vibegen.exports import plain, resolve_secrets
 from vibegen.keys import redact
 from vibegen.leaderboard import FAILURE_GROUPS, Leaderboard
@@ -31,9 +32,6 @@ from vibegen.store import Cell, RunView, Store
 # Nothing may load or run: only inline styles and data: images (and no form can post).
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
        "form-action 'none'; base-uri 'none'")
-KIND_LABEL = {"reported": "reported by router", "computed": "computed from usage",
-              "estimated": "estimated from catalog", "simulated": "simulated (sandbox)",
-              "self_hosted": "self-hosted", "unknown": "unknown"}
 # Vega's default category colours, so the report's chart matches the app's Altair chart.
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
            "#9d755d", "#ff9da6", "#bab0ac")
@@ -177,20 +175,6 @@ def _tally_html(t: _Tally | None, esc: Callable[[Any], str]) -> str:
     return f'<div class="meta">{esc(" · ".join(parts))}</div>' if parts else ""
 
 
-def _cost_text(cell: Cell) -> str:
-    if cell.cost_kind == "self_hosted":
-        return "self-hosted (no per-image price)"
-    if cell.cost_usd is None or cell.cost_kind == "unknown":
-        return "cost unknown"
-    return f"{money(cell.cost_usd)} · {KIND_LABEL.get(cell.cost_kind, cell.cost_kind)}"
-
-
-def _cost_help(cell: Cell) -> str:
-    parts = [cell.cost_basis or "", f"price source: {cell.cost_source}" if cell.cost_source
-             else "", f"price seen: {cell.cost_seen}" if cell.cost_seen else ""]
-    return " · ".join(p for p in parts if p)
-
-
 def _cell_html(cell: Cell, thumb: bytes | None, tally: _Tally | None,
                esc: Callable[[Any], str]) -> str:
     title = f"<b>{esc(cell.label)}</b>"
@@ -208,8 +192,8 @@ def _cell_html(cell: Cell, thumb: bytes | None, tally: _Tally | None,
         if cell.queue_s is not None or cell.inference_s is not None:
             times += f" (queue {_seconds(cell.queue_s)}, inference {_seconds(cell.inference_s)})"
         size = f"{cell.width}×{cell.height}" if cell.width and cell.height else "size unknown"
-        caption.append(f'<div class="meta" title="{esc(_cost_help(cell))}">'
-                       f"{esc(_cost_text(cell))}</div>")
+        caption.append(f'<div class="meta" title="{esc(cell.cost.provenance())}">'
+                       f"{esc(cell.cost.describe())}</div>")
         caption.append(f'<div class="meta">{esc(times)} · {esc(size)}'
                        + (f" · seed {esc(cell.seed)}" if cell.seed else "") + "</div>")
         caption.append(_tally_html(tally, esc))

@@ -7,8 +7,6 @@ time, so it could not be pointed at a local fake. Wire facts: reference/protocol
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import time
@@ -20,7 +18,6 @@ from vibegen.catalog import Model
 from vibegen.costs import Cost, from_billable_units
 from vibegen.errors import (
     AuthError,
-    BadImageError,
     ContentFilteredError,
     InsufficientCreditsError,
     MissingKeyError,
@@ -32,6 +29,7 @@ from vibegen.errors import (
     ServerError,
 )
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.routers.transfer import clip, decode_json, fetch_image, retry_after
 
 # A poll that fails this many times in a row (429/5xx/network) ends the call; fewer are
 # polled through, because the request itself is still queued on fal's side.
@@ -40,74 +38,6 @@ MAX_POLL_FAILURES = 5
 CANCEL_TIMEOUT_S = 5.0
 # fal's content checker, in its error `type` / `error_type` fields.
 CONTENT_POLICY = "content_policy_violation"
-# Longest router-provided text we put into a grid-cell message.
-MESSAGE_CHARS = 160
-
-
-def _clip(text: str, limit: int = MESSAGE_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def decode_json(response: httpx.Response, router: str, model: str) -> Any:
-    """The response body as JSON, or ProtocolError when it is not JSON."""
-    try:
-        return response.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ProtocolError("answered with malformed JSON", router=router, model=model,
-                            status=response.status_code,
-                            detail=_clip(response.text, 300)) from None
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a numeric `Retry-After` header (HTTP dates are ignored)."""
-    value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def fetch_image(http: httpx.Client, url: str, request: GenerationRequest,
-                router: str) -> tuple[bytes, str]:
-    """Download an output image (no auth header: it lives on a CDN); bytes and content type.
-
-    Only the transfer is checked here — decoding is the runner's job — but an answer that is
-    clearly not an image (an error page, no bytes, a 404) raises BadImageError in words.
-    """
-    model = request.model.key
-    if url.startswith("data:"):  # fal's sync_mode returns a data URI instead of a URL
-        head, _, payload = url.partition(",")
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadImageError("image data URI is not valid base64", router=router,
-                                model=model) from None
-        return data, head[5:].split(";")[0]
-    left = request.check_deadline(router)
-    try:
-        response = http.get(url, timeout=httpx.Timeout(left), follow_redirects=True)
-    except httpx.TimeoutException:
-        raise RouterTimeout("timed out downloading the image", router=router,
-                            model=model) from None
-    except httpx.HTTPError as exc:
-        raise BadImageError(f"could not download the image ({type(exc).__name__})",
-                            router=router, model=model) from None
-    status = response.status_code
-    if status == 404:
-        raise BadImageError("image not found at its URL (HTTP 404)", router=router,
-                            model=model, status=status)
-    if status >= 400:
-        raise BadImageError(f"image download failed (HTTP {status})", router=router,
-                            model=model, status=status)
-    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
-        raise BadImageError(f"image URL returned {ctype}, not an image", router=router,
-                            model=model, status=status, detail=_clip(response.text, 300))
-    if not response.content:
-        raise BadImageError("image URL returned no bytes", router=router, model=model,
-                            status=status)
-    return response.content, ctype
 
 
 def _detail_text(detail: Any) -> str:
@@ -153,29 +83,29 @@ def fal_error(response: httpx.Response, model: str) -> RouterError:
     error_type = (body.get("error_type") if isinstance(body, dict) else None) \
         or response.headers.get("x-fal-error-type")
     text = _detail_text(detail) if detail is not None else (
-        "" if body is not None else _clip(response.text, 200))
+        "" if body is not None else clip(response.text, 200))
     kw: dict[str, Any] = {"router": "fal", "model": model, "status": status,
-                          "detail": _clip(response.text, 500)}
+                          "detail": clip(response.text, 500)}
     if status == 401:
         return AuthError("bad key", **kw)
     if status == 403:
         if "locked" in text.lower():
             return InsufficientCreditsError(_locked_message(text), **kw)
-        return AuthError("access denied" + (f": {_clip(text)}" if text else ""), **kw)
+        return AuthError("access denied" + (f": {clip(text)}" if text else ""), **kw)
     if _is_content_policy(detail, error_type):
         return ContentFilteredError("content filtered", **kw)
     if status == 429:
         return RateLimitError("rate limited", retry_after=retry_after(response), **kw)
     if status >= 500:
-        what = _clip(text) or error_type or ""
+        what = clip(text) or error_type or ""
         return ServerError(f"server error {status}" + (f": {what}" if what else ""),
                            retry_after=retry_after(response), **kw)
     if status in (400, 422):
-        return RouterValidationError(_clip(text) or "rejected the parameters", **kw)
+        return RouterValidationError(clip(text) or "rejected the parameters", **kw)
     if status == 404:
         return RouterValidationError("endpoint or request not found"
-                                     + (f": {_clip(text)}" if text else ""), **kw)
-    return RouterError(f"HTTP {status}" + (f": {_clip(text)}" if text else ""), **kw)
+                                     + (f": {clip(text)}" if text else ""), **kw)
+    return RouterError(f"HTTP {status}" + (f": {clip(text)}" if text else ""), **kw)
 
 
 def _completed_error(status_body: dict[str, Any], model: str) -> RouterError:
@@ -185,7 +115,7 @@ def _completed_error(status_body: dict[str, Any], model: str) -> RouterError:
     kw: dict[str, Any] = {"router": "fal", "model": model, "detail": message}
     if error_type == CONTENT_POLICY:
         return ContentFilteredError("content filtered", **kw)
-    return ServerError(f"request failed: {_clip(message)}", **kw)
+    return ServerError(f"request failed: {clip(message)}", **kw)
 
 
 def _number(value: Any) -> float | None:

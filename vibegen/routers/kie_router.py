@@ -29,9 +29,7 @@ from vibegen.errors import (
     ServerError,
 )
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
-
-# Shared transfer helpers (the same rules for every router that downloads from a URL).
-from vibegen.routers.fal_router import decode_json, fetch_image, retry_after
+from vibegen.routers.transfer import clip, decode_json, fetch_image, retry_after
 
 # A poll that fails this many times in a row (429/5xx/network) ends the call.
 MAX_POLL_FAILURES = 5
@@ -39,7 +37,6 @@ MAX_POLL_FAILURES = 5
 CONTENT_WORDS = ("content policy", "prohibited", "nsfw", "sensitive", "safety", "flagged",
                  "inappropriate", "violat", "moderation", "not allowed")
 RUNNING_STATES = ("waiting", "queuing", "generating")
-MESSAGE_CHARS = 160
 
 
 def poll_delay(elapsed: float, scale: float = 1.0) -> float:
@@ -54,9 +51,6 @@ def poll_delay(elapsed: float, scale: float = 1.0) -> float:
     return base * scale
 
 
-def _clip(text: str, limit: int = MESSAGE_CHARS) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_content(message: str) -> bool:
@@ -71,8 +65,8 @@ def kie_error(code: int, message: str, model: str, *,
     `status` on the error is that effective code, even when it came under HTTP 200.
     """
     kw: dict[str, Any] = {"router": "kie", "model": model, "status": code,
-                          "detail": _clip(message, 500)}
-    said = f": {_clip(message)}" if message else ""
+                          "detail": clip(message, 500)}
+    said = f": {clip(message)}" if message else ""
     if code == 401:
         return AuthError("bad key", **kw)
     if code == 402:
@@ -84,7 +78,7 @@ def kie_error(code: int, message: str, model: str, *,
     if code in (400, 422):
         if _is_content(message):
             return ContentFilteredError("content filtered", **kw)
-        return RouterValidationError(_clip(message) or "rejected the parameters", **kw)
+        return RouterValidationError(clip(message) or "rejected the parameters", **kw)
     if code == 403:
         return AuthError("access denied" + said, **kw)
     if code == 404:
@@ -107,7 +101,7 @@ def kie_error(code: int, message: str, model: str, *,
 def _fail_error(code: Any, message: str, model: str) -> RouterError:
     """The error for a task that ended in failure (failCode/failMsg or errorCode/errorMessage)."""
     message = str(message or "")
-    kw: dict[str, Any] = {"router": "kie", "model": model, "detail": _clip(message, 500)}
+    kw: dict[str, Any] = {"router": "kie", "model": model, "detail": clip(message, 500)}
     if _is_content(message):
         return ContentFilteredError("content filtered", **kw)
     try:
@@ -118,7 +112,7 @@ def _fail_error(code: Any, message: str, model: str) -> RouterError:
         err = kie_error(number, message, model)
         err.status = None  # the query succeeded; the code is the task's, not HTTP's
         return err
-    return ServerError("generation failed" + (f": {_clip(message)}" if message else ""), **kw)
+    return ServerError("generation failed" + (f": {clip(message)}" if message else ""), **kw)
 
 
 def _json_field(value: Any, what: str, model: str) -> dict[str, Any]:
@@ -130,7 +124,7 @@ def _json_field(value: Any, what: str, model: str) -> dict[str, Any]:
             parsed = json.loads(value)
         except ValueError:
             raise ProtocolError(f"answered with malformed {what}", router="kie", model=model,
-                                detail=_clip(value, 300)) from None
+                                detail=clip(value, 300)) from None
         if isinstance(parsed, dict):
             return parsed
     raise ProtocolError(f"answer has no {what}", router="kie", model=model)
@@ -203,7 +197,7 @@ class KieRouter(Router):
             body = None
         if not isinstance(body, dict):
             if http_status >= 400:  # e.g. a Cloudflare page: the HTTP status is all we have
-                raise kie_error(http_status, _clip(response.text, 200), model,
+                raise kie_error(http_status, clip(response.text, 200), model,
                                 retry_after_s=wait)
             if body is None:
                 decode_json(response, self.name, model)  # raises "malformed JSON"

@@ -9,10 +9,6 @@ from vibegen.markup import escape_markdown
 from vibegen.store import Cell, RunView, Store
 
 POLL_S = 0.5
-KIND_LABEL = {"reported": "reported by router", "computed": "computed from usage",
-              "estimated": "estimated from catalog", "simulated": "simulated (sandbox)",
-              "self_hosted": "self-hosted", "unknown": "unknown"}
-
 
 @st.cache_data(max_entries=4000, show_spinner=False)
 def _thumb_cache(url: str, generation_id: str, _store: Store) -> bytes | None:
@@ -23,18 +19,7 @@ def _thumb_cache(url: str, generation_id: str, _store: Store) -> bytes | None:
 
 def cost_text(cell: Cell) -> str:
     """'$0.0120 · estimated from catalog', 'cost unknown', 'self-hosted'."""
-    if cell.cost_kind == "self_hosted":
-        return "self-hosted (no per-image price)"
-    if cell.cost_usd is None or cell.cost_kind == "unknown":
-        return "cost unknown"
-    return f"${cell.cost_usd:.4f} · {KIND_LABEL.get(cell.cost_kind, cell.cost_kind)}"
-
-
-def cost_help(cell: Cell) -> str:
-    """Where a cost figure came from: basis, price source and the date it was seen."""
-    parts = [cell.cost_basis or "", f"price source: {cell.cost_source}" if cell.cost_source
-             else "", f"price seen: {cell.cost_seen}" if cell.cost_seen else ""]
-    return " · ".join(p for p in parts if p)
+    return cell.cost.describe()
 
 
 def run_header(view: RunView) -> None:
@@ -77,7 +62,8 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str) -> None:
         st.image(thumb, output_format="JPEG", width="stretch", link=link,
                  alt="generated image" if blind else f"{label} image")
     if not blind:
-        st.caption(f"⏱️ {cell.wall_s:.1f} s · 💲 {cost_text(cell)}", help=cost_help(cell) or None)
+        st.caption(f"⏱️ {cell.wall_s:.1f} s · 💲 {cost_text(cell)}",
+                   help=cell.cost.provenance() or None)
         if cell.notes:
             st.caption("not honoured: " + ", ".join(f"{k}: {v}" for k, v in cell.notes.items()))
 
