@@ -217,3 +217,19 @@ def test_a_live_runner_elsewhere_is_left_alone(store):
     run_id = store.create_run("q", {}, cells, runner_id="other-host")
     Runner(store, catalog(), env={}, heartbeat=False).close()
     assert [c.status for c in store.run_view(run_id).cells] == ["pending"]
+
+
+def test_concurrency_from_the_environment(store):
+    r = Runner(store, catalog(), env={"VIBEGEN_SCRIPTED_CONCURRENCY": "3"}, heartbeat=False)
+    run_id = r.start_run("a fox", ["scripted:slow"], CommonParams(images_per_model=4))
+    assert r.wait(run_id, 10)
+    assert r._routers["scripted"].max_active == 3
+    r.close()
+
+
+@pytest.mark.parametrize("raw", ["0", "lots", "-2", "999"])
+def test_bad_concurrency_values_are_ignored(raw):
+    from vibegen.runner import concurrency_from_env
+
+    assert concurrency_from_env("fal", {"VIBEGEN_FAL_CONCURRENCY": raw}) is None
+    assert concurrency_from_env("fal", {"VIBEGEN_FAL_CONCURRENCY": "10"}) == 10

@@ -209,7 +209,8 @@ class Runner:
         with self._lock:
             if router not in self._pools:
                 info = self.catalog.routers[router]
-                size = self._concurrency.get(router, info.concurrency)
+                size = self._concurrency.get(router) or concurrency_from_env(router, self.env) \
+                    or info.concurrency
                 self._pools[router] = ThreadPoolExecutor(max(1, size),
                                                          thread_name_prefix=f"vibegen-{router}")
                 if info.rate_limit_requests and info.rate_limit_window_s:
@@ -306,6 +307,18 @@ class Runner:
                 self.store.interrupt_orphans(STALE_AFTER_S, alive=[self.id])
             except StoreError:
                 log.warning("heartbeat could not reach the store")
+
+
+def concurrency_from_env(router: str, env: Mapping[str, str]) -> int | None:
+    """`VIBEGEN_<ROUTER>_CONCURRENCY` (e.g. VIBEGEN_FAL_CONCURRENCY=10), if set and valid."""
+    raw = env.get(f"VIBEGEN_{router.upper()}_CONCURRENCY", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 256:
+        log.warning("ignoring VIBEGEN_%s_CONCURRENCY=%r: a whole number from 1 to 256 is "
+                    "expected", router.upper(), raw)
+        return None
+    return int(raw)
 
 
 def _pid_alive(pid: int) -> bool:
