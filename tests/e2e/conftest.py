@@ -361,3 +361,23 @@ def generate(page, prompt: str, labels: Iterable[str]) -> str:
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url(re.compile(r"[?&]run=[0-9a-f]{32}"))
     return run_id_of(page)
+
+
+# ---------------------------------------------------------------------- reading
+def dataframe_rows(frame) -> list[dict[str, str]] | None:
+    """The rows an `st.dataframe` shows, as {column header: cell text}; None until drawn.
+
+    Read from the accessible table the data grid keeps inside its canvas (visible rows only,
+    so keep the table short or scroll it first).
+    """
+    return frame.evaluate(
+        """el => {
+             const t = el.querySelector('table[role=grid]');
+             if (!t) return null;
+             const heads = Array.from(t.querySelectorAll('thead th'))
+                 .map(h => h.textContent.trim());
+             const rows = Array.from(t.querySelectorAll('tbody tr')).map(r => Object.fromEntries(
+                 Array.from(r.querySelectorAll('td')).map((c, i) => [heads[i],
+                                                                    c.textContent.trim()])));
+             return rows.length ? rows : null;
+           }""")

@@ -106,7 +106,9 @@ def grid_review(store: Store, view: RunView, rater: str, blind: bool) -> None:
         best = mine.get("best", {}).get("generation_id")
         cells = review_order(view.cells, view.id, rater, blind)
         rated = sum(any(s.endswith(c.id) for s in mine) or best == c.id for c in cells)
-        st.caption(f"You have rated {rated} of {len(cells)} images")
+        left = len(cells) - rated
+        st.caption(f"You have rated {rated} of {len(cells)} images"
+                   + (f" · {left} left" if left else " · all done"))
         grid = st.grid(4, min_column_width=220, border=True)
         for i, cell in enumerate(cells):
             with grid.cell():
