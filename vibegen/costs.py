@@ -17,7 +17,6 @@ from typing import Any
 
 from vibegen.catalog import Catalog, Model, Price, PriceTier
 
-KINDS = ("reported", "computed", "estimated", "simulated", "self_hosted", "unknown")
 KIND_LABEL = {"reported": "reported by router", "computed": "computed from usage",
               "estimated": "estimated from catalog", "simulated": "simulated (sandbox)",
               "self_hosted": "self-hosted", "unknown": "unknown"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -22,18 +24,6 @@ class ImageInfo:
     height: int
 
 
-def inspect(data: bytes, router: str = "", model: str = "") -> ImageInfo:
-    """Decode `data` fully; BadImageError if it is not an image we can show."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            fmt = img.format or ""
-            return ImageInfo(_MIME.get(fmt, f"image/{fmt.lower() or 'unknown'}"), *img.size)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadImageError("returned bytes that are not a readable image",
-                            router=router, model=model) from exc
-
-
 @dataclass(frozen=True)
 class Prepared:
     """An image checked and thumbnailed once, ready to save."""
@@ -42,17 +32,29 @@ class Prepared:
     thumb: bytes
 
 
-def prepare(data: bytes, router: str = "", model: str = "") -> Prepared:
-    """Decode `data` once: BadImageError if unreadable, else its info and JPEG thumbnail."""
+@contextmanager
+def _decoded(data: bytes, router: str, model: str) -> Iterator[tuple[Image.Image, ImageInfo]]:
+    # Decode fully (load), so a truncated or corrupt file fails here and not later.
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             fmt = img.format or ""
-            info = ImageInfo(_MIME.get(fmt, f"image/{fmt.lower() or 'unknown'}"), *img.size)
-            return Prepared(info, _thumb(img, THUMB_SIDE))
+            yield img, ImageInfo(_MIME.get(fmt, f"image/{fmt.lower() or 'unknown'}"), *img.size)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise BadImageError("returned bytes that are not a readable image",
                             router=router, model=model) from exc
+
+
+def inspect(data: bytes, router: str = "", model: str = "") -> ImageInfo:
+    """Decode `data` fully; BadImageError if it is not an image we can show."""
+    with _decoded(data, router, model) as (_, info):
+        return info
+
+
+def prepare(data: bytes, router: str = "", model: str = "") -> Prepared:
+    """Decode `data` once: BadImageError if unreadable, else its info and JPEG thumbnail."""
+    with _decoded(data, router, model) as (img, info):
+        return Prepared(info, _thumb(img, THUMB_SIDE))
 
 
 def _rgb(img: Image.Image) -> Image.Image:
@@ -62,12 +64,6 @@ def _rgb(img: Image.Image) -> Image.Image:
         canvas.paste(img, mask=img.split()[-1])
         return canvas
     return img.convert("RGB")
-
-
-def thumbnail(data: bytes, side: int = THUMB_SIDE) -> bytes:
-    """A JPEG at most `side` pixels on its long edge, with no metadata (made once, at save)."""
-    with Image.open(io.BytesIO(data)) as img:
-        return _thumb(img, side)
 
 
 def _thumb(img: Image.Image, side: int) -> bytes:

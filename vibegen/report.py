@@ -120,7 +120,7 @@ def _utc(value: dt.datetime | None) -> str:
 
 
 def _thumb_uri(data: bytes | None) -> str | None:
-    # Thumbnails are JPEGs we made ourselves (store.images.thumbnail): no metadata inside.
+    # Thumbnails are JPEGs we made ourselves (vibegen.images.prepare): no metadata inside.
     return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii") if data else None
 
 
