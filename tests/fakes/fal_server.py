@@ -22,174 +22,25 @@ Scenarios (one is consumed per submit; default "success"):
   polls, then COMPLETED), `never_completes` (IN_PROGRESS forever), `poll_503_once` (the first
   status poll answers 503 without moving the request on)
 
-The small HTTP plumbing (`FakeServer`, `Recorded`, `Reply`, image makers) is shared with the
-Kie fake.
+The HTTP plumbing (`FakeServer`, `Recorded`, `Reply`, `image_bytes`) lives in `http_fake`; it is
+re-exported here for older imports.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import re
-import threading
 import uuid
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from PIL import Image
+
+from tests.fakes.http_fake import FakeServer, Recorded, Reply, hosted_file, image_bytes
 
 TEST_FAL_KEY = "fake-key-id:fake-key-secret"  # shaped like a FAL_KEY, not a real one
 UINT64_SEED = 17454220438242315174  # a real fal seed (protocols.md §0.3): > int64
 
-
-# ------------------------------------------------------------------------ shared plumbing
-@dataclass(frozen=True)
-class Recorded:
-    """One request a fake received."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: Any  # parsed JSON, or None when the body was empty or not JSON
-    raw: bytes = b""
-
-
-@dataclass
-class Reply:
-    """What a fake answers: a status, a JSON-able body (or raw bytes) and headers."""
-
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = "application/json"
-
-
-@lru_cache(maxsize=32)
-def image_bytes(width: int = 64, height: int = 48, fmt: str = "PNG",
-                rgb: tuple[int, int, int] = (200, 90, 40)) -> bytes:
-    """A real, small PNG or JPEG (solid colour) that Pillow can open."""
-    buf = io.BytesIO()
-    Image.new("RGB", (width, height), rgb).save(buf, format=fmt)
-    return buf.getvalue()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms ACK stalls
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # keep pytest output clean
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        split = urlsplit(self.path)
-        rec = Recorded(self.command, split.path, parse_qs(split.query, keep_blank_values=True),
-                       {k.lower(): v for k, v in self.headers.items()}, body, raw)
-        fake = self.server.fake
-        fake._record(rec)
-        reply = fake.handle(rec)
-        payload = reply.body if isinstance(reply.body, bytes) else (
-            b"" if reply.body is None and reply.content_type != "application/json"
-            else json.dumps(reply.body).encode())
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server's naming
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeServer
-
-
-class FakeServer:
-    """A ThreadingHTTPServer on 127.0.0.1:0 in a daemon thread, logging every request."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.requests: list[Recorded] = []
-        self._scripts: deque[str] = deque()
-        self._server: _Server | None = None
-
-    # -- lifecycle
-    def start(self) -> FakeServer:
-        """Bind to a free port and serve in the background."""
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:54321 (no trailing slash)."""
-        assert self._server is not None, "fake server is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    # -- scripting and the log
-    def script(self, *scenarios: str) -> None:
-        """Queue behaviours for the next requests that consume a scenario (FIFO)."""
-        for name in scenarios:
-            self._check_scenario(name)
-        with self.lock:
-            self._scripts.extend(scenarios)
-
-    def _check_scenario(self, name: str) -> None:
-        raise NotImplementedError
-
-    def _next_scenario(self) -> str:
-        with self.lock:
-            return self._scripts.popleft() if self._scripts else "success"
-
-    def _record(self, rec: Recorded) -> None:
-        with self.lock:
-            self.requests.append(rec)
-
-    def received(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
-        """Requests so far, optionally only one method and/or paths starting with `path`."""
-        with self.lock:
-            return [r for r in self.requests
-                    if (method is None or r.method == method)
-                    and (path is None or r.path.startswith(path))]
-
-    def handle(self, rec: Recorded) -> Reply:
-        """Answer one request (subclasses implement the protocol)."""
-        raise NotImplementedError
-
-
-# ------------------------------------------------------------------------ fal
 SUBMIT_ERRORS: dict[str, Reply] = {
     "401": Reply(401, {"detail": "No user found for Key ID and Secret"}),
     "403_locked": Reply(403, {"detail": "User is locked. Reason: Exhausted balance. Top up "
@@ -254,6 +105,9 @@ class FalJob:
 class FalFake(FakeServer):
     """fal's queue protocol on 127.0.0.1, with scripted errors and a request log."""
 
+    label = "fal"
+    scenarios = SCENARIOS
+
     def __init__(self, key: str = TEST_FAL_KEY, *, queue_steps: int = 2, progress_steps: int = 1,
                  billable_units: float | None = 1.0, inference_time: float = 0.42,
                  retry_after: str | None = "1") -> None:
@@ -266,10 +120,6 @@ class FalFake(FakeServer):
         self.retry_after = retry_after  # Retry-After header on a scripted 429
         self.jobs: dict[str, FalJob] = {}
         self.cancels: list[str] = []
-
-    def _check_scenario(self, name: str) -> None:
-        if name not in SCENARIOS:
-            raise ValueError(f"unknown fal scenario {name!r}; known: {', '.join(SCENARIOS)}")
 
     def handle(self, rec: Recorded) -> Reply:
         """Route one request: images, auth, then submit / status / result / cancel."""
@@ -381,14 +231,11 @@ class FalFake(FakeServer):
         }, headers)
 
     def _file(self, name: str) -> Reply:
-        if name.startswith("missing-"):
-            return Reply(404, b"Not Found", content_type="text/plain")
-        if name.endswith(".html"):
-            return Reply(200, b"<html><body>Access denied</body></html>",
-                         content_type="text/html; charset=utf-8")
-        if name.endswith(".png"):
-            return Reply(200, image_bytes(fmt="PNG"), content_type="image/png")
-        return Reply(200, image_bytes(fmt="JPEG"), content_type="image/jpeg")
+        fmt = "PNG" if name.endswith(".png") else "JPEG"
+        return hosted_file(name, missing=Reply(404, b"Not Found", content_type="text/plain"),
+                           page=b"<html><body>Access denied</body></html>",
+                           image=Reply(200, image_bytes(fmt=fmt),
+                                       content_type=f"image/{fmt.lower()}"))
 
 
 @pytest.fixture
@@ -396,3 +243,7 @@ def fal_fake() -> Iterator[FalFake]:
     """A running FalFake for one test."""
     with FalFake() as fake:
         yield fake
+
+
+__all__ = ["SCENARIOS", "TEST_FAL_KEY", "UINT64_SEED", "FakeServer", "FalFake", "FalJob",
+           "Recorded", "Reply", "fal_fake", "image_bytes"]

@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.fal_server import FakeServer, Recorded, Reply, image_bytes
+from tests.fakes.http_fake import FakeServer, Recorded, Reply, hosted_file, image_bytes
 
 TEST_KIE_KEY = "fake-kie-key-0000"  # not a real key
 
@@ -101,6 +101,9 @@ class KieTask:
 class KieFake(FakeServer):
     """Kie's envelope protocol on 127.0.0.1, with scripted errors and a request log."""
 
+    label = "Kie"
+    scenarios = SCENARIOS
+
     def __init__(self, key: str = TEST_KIE_KEY, *, credits: float = 1000.0,
                  http_status_mode: str = "mirror", progression: tuple[str, ...] = (
                      "waiting", "queuing", "generating"),
@@ -123,10 +126,6 @@ class KieFake(FakeServer):
         self.cost_time_ms = cost_time_ms
         self.tasks: dict[str, KieTask] = {}
         self._creates: deque[float] = deque()
-
-    def _check_scenario(self, name: str) -> None:
-        if name not in SCENARIOS:
-            raise ValueError(f"unknown Kie scenario {name!r}; known: {', '.join(SCENARIOS)}")
 
     # -- envelope
     def _env(self, code: int, msg: str, data: Any = None, headers: dict | None = None) -> Reply:
@@ -340,12 +339,11 @@ class KieFake(FakeServer):
         return self._env(200, "success", url)
 
     def _image(self, name: str) -> Reply:
-        if name.startswith("missing"):
-            return Reply(404, b"<html>404 Not Found</html>", content_type="text/html")
-        if name.endswith(".html"):
-            return Reply(200, b"<html><body>Error</body></html>",
-                         content_type="text/html; charset=utf-8")
-        return Reply(200, image_bytes(96, 64, "PNG", (40, 160, 90)), content_type="image/png")
+        return hosted_file(name, missing=Reply(404, b"<html>404 Not Found</html>",
+                                               content_type="text/html"),
+                           page=b"<html><body>Error</body></html>",
+                           image=Reply(200, image_bytes(96, 64, "PNG", (40, 160, 90)),
+                                       content_type="image/png"))
 
 
 @pytest.fixture
@@ -353,3 +351,6 @@ def kie_fake() -> Iterator[KieFake]:
     """A running KieFake (mirror mode) for one test."""
     with KieFake() as fake:
         yield fake
+
+
+__all__ = ["SCENARIOS", "TEST_KIE_KEY", "KieFake", "KieTask", "Recorded", "Reply", "kie_fake"]
