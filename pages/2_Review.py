@@ -5,7 +5,14 @@ import streamlit as st
 from vibegen.errors import RunNotFoundError
 from vibegen.markup import escape_markdown
 from vibegen.review import reviewable
-from vibegen.ui.review import grid_review, pairwise_review, progress, rater_identity, reveal
+from vibegen.ui.review import (
+    grid_review,
+    guard_unsaved_ratings,
+    pairwise_review,
+    progress,
+    rater_identity,
+    reveal,
+)
 from vibegen.ui.runtime import frame
 
 ctx = frame("Review")
@@ -23,6 +30,7 @@ except RunNotFoundError as exc:
     st.stop()
 
 rater = rater_identity()
+guard_unsaved_ratings()
 revealed = st.session_state.get(f"revealed:{run_id}", False)
 blind = blind_link and not revealed
 st.text(view.prompt)  # shown literally: a prompt is untrusted text

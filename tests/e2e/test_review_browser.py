@@ -431,3 +431,71 @@ def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, pa
         shown
     assert set(found(SECRET_WORDS, visible_text(page))) == set(SECRET_WORDS)
     assert set(found(SECRET_WORDS, page.content())) == set(SECRET_WORDS)
+
+
+def close_tab(page, other) -> bool:
+    """Close the tab as a user does (beforeunload first); True if the page asked to stay,
+    in which case the rater stays (the tab remains open). `other`, a page of the same
+    browser, lets Playwright deliver events while we wait (the sync API only does so inside
+    its own calls)."""
+    asked: list[str] = []
+
+    def stay(dialog) -> None:
+        asked.append(dialog.type)
+        dialog.dismiss()
+
+    page.once("dialog", stay)
+    page.close(run_before_unload=True)
+    deadline = time.monotonic() + 10
+    while not (page.is_closed() or asked):
+        assert time.monotonic() < deadline, "the tab neither closed nor asked in 10 s"
+        other.wait_for_timeout(20)
+    assert asked in ([], ["beforeunload"]), asked
+    return bool(asked)
+
+
+@pytest.mark.browser
+def test_closing_the_tab_before_a_rating_is_saved_asks_first(store, start_server, page,
+                                                             chromium, monkeypatch):
+    """A click the server has not handled yet keeps the tab from closing silently."""
+    import os
+    import signal
+
+    run_id = finished_run(store, monkeypatch)
+    ids = {c.label: c.id for c in cells(store, run_id)}
+    server = start_server()
+    context = page.context
+    page.goto(review_url(server, run_id))
+    enter_name(page, "Ana")
+    tab = context.new_page()  # keeps the context alive while `page` closes
+    try:
+        # Frozen server: the click shows in the page at once but cannot be saved yet.
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            star(grid_cell(page, "Prism"), 4).click()
+            wait_until(lambda: stars_shown(grid_cell(page, "Prism")) == 4, what="4 stars shown")
+            assert close_tab(page, tab), "closed with a rating still unsaved"
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        prism = ("Ana", "stars", f"stars:{ids['Prism']}", ids["Prism"], None, "4", False)
+        stored(store, run_id, {prism}, "the star rating")
+
+        # A button holds no value: its click is pending until a run after it has finished.
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            grid_cell(page, "Halo").get_by_role("button", name=PICK).click()
+            assert close_tab(page, tab), "closed with a best pick still unsaved"
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        grid_cell(page, "Halo").get_by_role("button", name=PICKED).wait_for()
+        halo = ("Ana", "best", "best", ids["Halo"], None, "1", False)
+        stored(store, run_id, {prism, halo}, "the best pick")
+
+        # Everything saved: the tab closes without a word.
+        wait_until(lambda: page.evaluate("!window.vibegenUnloadGuard.pressed"), timeout=10,
+                   what="the page to know the pick is saved")
+        assert not close_tab(page, tab), "asked to stay with nothing unsaved"
+        assert page.is_closed()
+        assert my_ratings(store, run_id) == {prism, halo}
+    finally:
+        tab.close()

@@ -30,6 +30,90 @@ def _remember(name: str) -> None:
             unsafe_allow_javascript=True)
 
 
+# Streamlit drops a session's pending rerun when its websocket closes, so a rating clicked just
+# before the tab closes would never reach its callback. The browser therefore asks first, as any
+# page with unsaved changes does, while the page holds a rating the server has not seen:
+# - stars and reject boxes: the grid's marker (`_mark_grid`) carries the values the server
+#   holds; the page compares them with what its widgets show. Clicks folded into one rerun, or
+#   undone before the server got them, need nothing more;
+# - buttons (best pick, pair votes) hold no value: a click stays pending until a rating fragment
+#   has run after it and a quiet moment with no run in progress has passed (a queued run
+#   starts at once). The page's run state alone cannot tell: it says "notRunning" between the
+#   click and the server starting the run, and React may batch a short run away entirely.
+_UNLOAD_GUARD = """<script>
+(() => {
+  if (window.vibegenUnloadGuard) return;
+  const guard = window.vibegenUnloadGuard = {pressed: false, since: 0, timer: 0, marks: ""};
+  const QUIET_MS = 1000, GIVE_UP_MS = 60000;
+  const marks = () => Array.from(document.querySelectorAll("[data-vibegen-run]"),
+                                 (e) => e.dataset.vibegenRun).join();
+  const busy = () => {
+    const app = document.querySelector("[data-testid=stApp]");
+    return ["running", "rerunRequested"].includes(app && app.dataset.testScriptState);
+  };
+  const shown = () => Array.from(document.querySelectorAll("[data-testid=stGridCell]"), (c) => {
+    const star = c.querySelector('[data-testid=stFeedback] [aria-checked="true"]');
+    const stars = star ? parseInt(star.getAttribute("aria-label"), 10) : 0;  // "4 out of 5
+    const box = c.querySelector("[data-testid=stCheckbox] input");
+    return `${stars}${box && box.checked ? "r" : ""}`;
+  }).join(",");
+  const unsaved = () => {
+    const grid = document.querySelector("[data-vibegen-grid]");
+    const pressed = guard.pressed && Date.now() - guard.since < GIVE_UP_MS;
+    return pressed || (grid !== null && grid.dataset.vibegenGrid !== shown());
+  };
+  const settle = () => {
+    if (busy()) guard.timer = setTimeout(settle, QUIET_MS);
+    else guard.pressed = false;
+  };
+  const pressed = (event) => {
+    if (event.type === "keydown" && event.key !== "Enter" && event.key !== " ") return;
+    if (!event.target.closest || !event.target.closest("[data-testid=stButton]")) return;
+    Object.assign(guard, {pressed: true, since: Date.now(), marks: marks()});
+    clearTimeout(guard.timer);
+  };
+  document.addEventListener("click", pressed, true);
+  document.addEventListener("keydown", pressed, true);
+  new MutationObserver(() => {
+    if (!guard.pressed || marks() === guard.marks) return;
+    guard.marks = marks();
+    clearTimeout(guard.timer);
+    guard.timer = setTimeout(settle, QUIET_MS);
+  }).observe(document.body, {subtree: true, childList: true, attributes: true,
+                             attributeFilter: ["data-vibegen-run"]});
+  window.addEventListener("beforeunload", (event) => {
+    if (unsaved()) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+})();
+</script>"""
+
+
+def _mark_run(grid: str | None = None) -> None:
+    # A marker that changes on every run of a rating fragment, for the unload guard: proof the
+    # server has been through the clicks made before it and, for the grid, the values it holds.
+    n = st.session_state["vibegen_runs"] = st.session_state.get("vibegen_runs", 0) + 1
+    held = "" if grid is None else f' data-vibegen-grid="{grid}"'
+    st.html(f'<span data-vibegen-run="{n}"{held} hidden></span>')
+
+
+def _held_values(cells: list[Cell]) -> str:
+    # The grid's stars and reject boxes as the server holds them, in the page's order and in
+    # the guard's notation: "4r,0,3" = 4 stars and rejected, nothing, 3 stars.
+    def one(cell: Cell) -> str:
+        stars = st.session_state.get(f"stars:{cell.id}")
+        reject = st.session_state.get(f"reject:{cell.id}")
+        return f"{0 if stars is None else stars + 1}{'r' if reject else ''}"
+    return ",".join(one(cell) for cell in cells)
+
+
+def guard_unsaved_ratings() -> None:
+    """Make the browser ask before the tab closes while a rating is still being saved."""
+    st.html(_UNLOAD_GUARD, unsafe_allow_javascript=True)
+
+
 def _cookie_name() -> str | None:
     try:
         raw = st.context.cookies.get(COOKIE)
@@ -134,6 +218,7 @@ def grid_review(store: Store, view: RunView, rater: str, blind: bool) -> None:
                             default=int(saved["value"]) - 1 if saved else None,
                             on_change=_on_stars, args=(store, view.id, rater, blind, cell.id,
                                                        skey))
+        _mark_run(grid=_held_values(cells))
 
     _grid()
 
@@ -169,6 +254,7 @@ def pairwise_review(store: Store, view: RunView, rater: str, blind: bool) -> Non
             st.button("Undo my last vote", key="undo_pair", on_click=_save,
                       args=(store, view.id, rater, blind, "pair", last["generation_id"], None,
                             last["other_generation_id"]))
+        _mark_run()
 
     _pairs()
 
