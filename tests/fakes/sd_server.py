@@ -1,6 +1,8 @@
 """A local fake of an AUTOMATIC1111 / Forge API server (`--api`) for adapter tests.
 
-Routes: `POST /sdapi/v1/txt2img` and `GET /sdapi/v1/sd-models`. Optional HTTP basic auth
+Routes: `POST /sdapi/v1/txt2img`, `GET /sdapi/v1/sd-models` and `POST /sdapi/v1/interrupt`
+(A1111's Interrupt button: the running generation stops early and answers with what it has;
+`interrupts` counts them). Optional HTTP basic auth
 (`SDFake(auth="user:pass")`, like `--api-auth`), FastAPI-style 422 bodies, A1111's 500 body,
 and one generation at a time behind a lock, as A1111's queue lock does. Tests script the next
 txt2img request(s):
@@ -23,6 +25,7 @@ import base64
 import json
 import random
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +37,8 @@ SCENARIOS = ("ok", "401", "422", "500", "malformed_json", "no_info", "bad_info",
              "bad_base64", "slow")
 CHECKPOINT = "sd_xl_base_1.0.safetensors [31e35c80fc]"
 _INT_FIELDS = ("width", "height", "steps", "seed", "batch_size", "n_iter")
-ROUTES = (("POST", "/sdapi/v1/txt2img"), ("GET", "/sdapi/v1/sd-models"))
+TXT2IMG, MODELS, INTERRUPT = "/sdapi/v1/txt2img", "/sdapi/v1/sd-models", "/sdapi/v1/interrupt"
+ROUTES = (("POST", TXT2IMG), ("GET", MODELS), ("POST", INTERRUPT))
 
 
 class SDFake(FakeServer):
@@ -45,7 +49,7 @@ class SDFake(FakeServer):
     default_scenario = "ok"
 
     def __init__(self, auth: str | None = None, *, slow_s: float = 2.0,
-                 work_s: float = 0.0) -> None:
+                 work_s: float = 0.0, interrupt: bool = True) -> None:
         super().__init__()
         self.auth = auth
         self.slow_s = slow_s
@@ -53,16 +57,25 @@ class SDFake(FakeServer):
         self.max_concurrent = 0  # most generations ever running at once (must stay 1)
         self._running = 0
         self._gen_lock = threading.Lock()  # A1111's queue lock
+        self._interrupt = threading.Event()  # set by /interrupt, cleared per generation
+        self.interrupts = 0
+        self.has_interrupt = interrupt  # False: a fork without the route (404)
 
     def handle(self, rec: Recorded) -> Reply | None:
         """Route one request; only txt2img consumes a scenario, the model list shares the auth."""
-        if (rec.method, rec.path) not in ROUTES:
+        if (rec.method, rec.path) not in ROUTES or (rec.path == INTERRUPT
+                                                    and not self.has_interrupt):
             return Reply(404, {"detail": "Not Found"})
-        behaviour = self._next_scenario() if rec.method == "POST" else "ok"
+        behaviour = self._next_scenario() if rec.path == TXT2IMG else "ok"
         if behaviour == "401" or not self._authorised(rec):
             detail = "Incorrect username or password" if "authorization" in rec.headers \
                 else "Not authenticated"
             return Reply(401, {"detail": detail}, {"WWW-Authenticate": "Basic"})
+        if rec.path == INTERRUPT:
+            with self.lock:
+                self.interrupts += 1
+            self._interrupt.set()
+            return Reply(200, {})
         if rec.method == "GET":
             return Reply(200, [{"title": CHECKPOINT, "model_name": "sd_xl_base_1.0",
                                 "hash": "31e35c80fc", "filename": "/models/sd_xl_base_1.0"}])
@@ -87,11 +100,12 @@ class SDFake(FakeServer):
                                            "integer", "type": "type_error.integer"}
                                           for f in bad]})
         with self._gen_lock:  # one generation at a time, like A1111
+            self._interrupt.clear()
             with self.lock:
                 self._running += 1
                 self.max_concurrent = max(self.max_concurrent, self._running)
             try:
-                if behaviour == "slow" and self.pause(self.slow_s):
+                if behaviour == "slow" and self._slow():
                     return None  # shutting down: drop the connection
                 if self.work_s:
                     self.pause(self.work_s)
@@ -99,6 +113,17 @@ class SDFake(FakeServer):
             finally:
                 with self.lock:
                     self._running -= 1
+
+    def _slow(self) -> bool:
+        """Work for `slow_s` unless interrupted first; True when the fake is stopping."""
+        deadline = time.monotonic() + self.slow_s
+        while not self._interrupt.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if self.pause(min(left, 0.02)):
+                return True
+        return False
 
     def _answer(self, body: dict, behaviour: str) -> Reply:
         if behaviour == "500":

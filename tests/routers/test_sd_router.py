@@ -215,14 +215,49 @@ def test_wrong_path_says_start_with_api(fake):
                                   "(start the server with --api)")
 
 
-def test_slow_generation_hits_the_deadline(fake):
+def test_slow_generation_hits_the_deadline_and_is_interrupted(fake):
     fake.script("slow")
     start = time.monotonic()
     with pytest.raises(RouterTimeout) as info:
         sd(fake.url).generate(make_request(deadline_s=0.4))
     assert str(info.value) == "sd: timed out"
     assert 0.3 < time.monotonic() - start < 1.5
-    assert len(fake.requests) == 1
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("POST", "/sdapi/v1/txt2img"), ("POST", "/sdapi/v1/interrupt")]
+    assert fake.interrupts == 1
+
+
+def test_interrupt_frees_the_server_for_the_next_generation(fake):
+    # A1111 runs one generation at a time: without the interrupt, the next request would wait
+    # for the abandoned 3 s generation to finish.
+    fake.script("slow")
+    router = sd(fake.url)
+    with pytest.raises(RouterTimeout):
+        router.generate(make_request(deadline_s=0.3))
+    start = time.monotonic()
+    result = router.generate(make_request(deadline_s=5))
+    assert result.image.startswith(b"\x89PNG")
+    assert time.monotonic() - start < 1.5
+
+
+def test_interrupt_carries_the_login(auth_fake):
+    auth_fake.script("slow")
+    with pytest.raises(RouterTimeout):
+        sd(auth_fake.url, auth=LOGIN).generate(make_request(deadline_s=0.3))
+    interrupt = auth_fake.requests[-1]
+    assert interrupt.path == "/sdapi/v1/interrupt"
+    assert interrupt.headers["authorization"].startswith("Basic ")
+    assert auth_fake.interrupts == 1
+
+
+def test_a_server_without_interrupt_still_reports_the_timeout():
+    with SDFake(slow_s=3.0, interrupt=False) as old_fork:
+        old_fork.script("slow")
+        with pytest.raises(RouterTimeout) as info:
+            sd(old_fork.url).generate(make_request(deadline_s=0.3))
+        assert str(info.value) == "sd: timed out"
+        assert old_fork.requests[-1].path == "/sdapi/v1/interrupt"  # answered 404
+        assert old_fork.interrupts == 0
 
 
 def test_deadline_already_passed_sends_nothing(fake):
@@ -294,8 +329,10 @@ def test_runner_cells(store, scenarios, status, kind, message, attempts):
             assert runner.wait(run_id, timeout=10)
         finally:
             runner.close()
-        requests = fake.requests
+        requests = [r for r in fake.requests if r.path == "/sdapi/v1/txt2img"]
+        interrupts = fake.interrupts
     [cell] = store.run_view(run_id).cells
+    assert interrupts == (1 if status == "timeout" else 0)
     assert (cell.status, cell.error_kind, cell.error_message) == (status, kind, message)
     assert cell.attempts == attempts and len(requests) == attempts
     assert all(r.headers["authorization"] == basic(LOGIN) for r in requests)

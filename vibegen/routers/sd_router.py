@@ -4,6 +4,11 @@ The server is the user's own (started with `--api`, optionally `--api-auth user:
 there is no key and no price: cost is labelled self-hosted, never $0. The answer's `info` is a
 JSON *string* from which the seed actually used is read. A missing `info` is tolerated (seed
 stays the requested one, or None); an `info` that is present but not JSON is a ProtocolError.
+
+A generation still running at its deadline is stopped with `POST /sdapi/v1/interrupt` (the
+web UI's Interrupt button): A1111 runs one generation at a time, so an abandoned one would
+hold up every generation queued behind it. The interrupt stops whatever the server is running;
+VibeGen sends SD one request at a time, so that is ours unless someone else shares the server.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from vibegen.routers.base import GenerationRequest, GenerationResult, Router
 
 AUTH_ENV = "VIBEGEN_SD_AUTH"
 TXT2IMG = "/sdapi/v1/txt2img"
+INTERRUPT = "/sdapi/v1/interrupt"
 _CONNECT_TIMEOUT_S = 10.0
+_INTERRUPT_TIMEOUT_S = 3.0
 
 
 class SDRouter(Router):
@@ -72,6 +79,7 @@ class SDRouter(Router):
             raise RouterError(f"cannot reach the Stable Diffusion server at {self._shown_url}",
                               router=self.name, model=model.key) from None
         except httpx.TimeoutException:
+            self._interrupt()
             raise RouterTimeout("timed out", router=self.name, model=model.key) from None
         except httpx.TransportError as exc:
             raise ServerError(f"connection to the Stable Diffusion server at {self._shown_url} "
@@ -82,6 +90,14 @@ class SDRouter(Router):
         return self._result(response, request, body["seed"])
 
     # --- helpers --------------------------------------------------------------------------
+    def _interrupt(self) -> None:
+        """Ask the server to stop the generation we gave up on; best effort, never raises."""
+        try:
+            self.http.post(self.base_url + INTERRUPT, auth=self._auth or httpx.USE_CLIENT_DEFAULT,
+                           timeout=_INTERRUPT_TIMEOUT_S)
+        except httpx.HTTPError:
+            pass  # the timeout is what the cell reports; a failed interrupt changes nothing
+
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
         """The txt2img payload: mapped params plus what every VibeGen call needs."""
         params = dict(request.params)
