@@ -65,6 +65,7 @@ IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 SANDBOX_ENV = {"VIBEGEN_SANDBOX_SPEED": "0.01", "VIBEGEN_SANDBOX_FAILURES": "off",
                "VIBEGEN_SANDBOX_JITTER": "off"}
 PACES = ("eager", "acked", "eager-close")
+LOADING = 10  # pages loading at once
 
 
 @dataclass
@@ -209,22 +210,37 @@ async def drive(server: Server, home: Path, run_id: str, reviewers: list[Reviewe
                                            args=CHROMIUM_ARGS)
         try:
             contexts = [await browser.new_context(viewport=VIEWPORT) for _ in reviewers]
+            # Teammates open the link over a minute or so, not in the same millisecond: at most
+            # LOADING pages load at once, so 50 first loads do not starve a 2-core machine.
+            gate = asyncio.Semaphore(LOADING)
+
+            async def arrive(context, who: Reviewer):
+                async with gate:
+                    return await open_review(context, url, who, timeout_ms)
+
             t_load = time.perf_counter()
-            pages = await asyncio.wait_for(asyncio.gather(*(
-                open_review(c, url, who, timeout_ms)
-                for c, who in zip(contexts, reviewers, strict=True))), budget_s)
+            loaded = await asyncio.wait_for(asyncio.gather(*(
+                arrive(c, who) for c, who in zip(contexts, reviewers, strict=True)),
+                return_exceptions=True), budget_s)
             load_s = time.perf_counter() - t_load
+            pages, raters = [], []
+            for page, who in zip(loaded, reviewers, strict=True):
+                if isinstance(page, BaseException):
+                    who.error = f"page did not load: {type(page).__name__}"
+                else:
+                    pages.append(page)
+                    raters.append(who)
 
             start = asyncio.Event()
             tasks = [asyncio.create_task(rate_everything(p, who, rounds, pace, start,
                                                          timeout_ms / 1000))
-                     for p, who in zip(pages, reviewers, strict=True)]
+                     for p, who in zip(pages, raters, strict=True)]
             t0 = time.perf_counter()
             start.set()
-            _, pending = await asyncio.wait(tasks, timeout=budget_s)
+            _, pending = await asyncio.wait(tasks, timeout=budget_s) if tasks else (set(), set())
             for task in pending:
                 task.cancel()
-            for task, who in zip(tasks, reviewers, strict=True):
+            for task, who in zip(tasks, raters, strict=True):
                 if task in pending:
                     who.error = f"not finished in {budget_s:.0f} s"
                 elif task.exception() is not None:
