@@ -9,7 +9,6 @@ from vibegen.ui.review import (
     grid_review,
     guard_unsaved_ratings,
     pairwise_review,
-    progress,
     rater_identity,
     reveal,
 )
@@ -37,7 +36,6 @@ st.text(view.prompt)  # shown literally: a prompt is untrusted text
 blind_note = (" · blind review: names, prices and times are hidden and the order is shuffled "
               "for you") if blind else ""
 st.caption(f"Rating as {escape_markdown(rater)}{blind_note}")
-progress(ctx.store, view)
 if not reviewable(view.cells):
     st.info("This run has no finished images yet. Reload in a moment.")
     st.stop()

@@ -247,6 +247,7 @@ def test_review_link_asks_the_name_once_and_the_browser_remembers_it(
                 (name, "reject", f"reject:{ids['Tide']}", ids["Tide"], None, "1", False),
                 (name, "stars", f"stars:{ids['Prism']}", ids["Prism"], None, "4", False)}
     stored(store, run_id, expected, "the three ratings")
+    page.get_by_text(f"Reviews: {name} rated 3 of 4").wait_for()  # live, without a reload
 
     # Reload: a new server session with no session state; only the cookie knows the name.
     page.reload()

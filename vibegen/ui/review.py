@@ -191,6 +191,8 @@ def grid_review(store: Store, view: RunView, rater: str, blind: bool) -> None:
         cells = review_order(view.cells, view.id, rater, blind)
         rated = sum(any(s.endswith(c.id) for s in mine) or best == c.id for c in cells)
         left = len(cells) - rated
+        # The team's progress sits in the fragment too, so a rating click refreshes it.
+        progress(store, view)
         st.caption(f"You have rated {rated} of {len(cells)} images"
                    + (f" · {left} left" if left else " · all done"))
         grid = st.grid(4, min_column_width=220, border=True)
