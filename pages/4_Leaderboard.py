@@ -59,8 +59,12 @@ for note in lb.notes:
     st.caption(note)
 
 table = lb.table.copy()
-table["interval"] = [f"{lo:.0f} – {hi:.0f}" if math.isfinite(lo) else "—"
-                     for lo, hi in zip(table["lo"], table["hi"], strict=True)]
+# A competitor with no votes has no score, interval or rank: show a dash, not the prior's 1000.
+rated = table["votes"] > 0
+table["rank"] = [f"{r:.0f}" if ok else "—" for r, ok in zip(table["rank"], rated, strict=True)]
+table["score"] = table["score"].where(rated)
+table["interval"] = [f"{lo:.0f} – {hi:.0f}" if ok and math.isfinite(lo) else "—"
+                     for lo, hi, ok in zip(table["lo"], table["hi"], rated, strict=True)]
 table["badge"] = ["preliminary" if p else "" for p in table["preliminary"]]
 table["cost kinds"] = [", ".join(f"{k} {v}" for k, v in kinds.items() if v)
                        for kinds in table["cost_kinds"]]

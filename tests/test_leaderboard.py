@@ -178,7 +178,7 @@ def test_pareto_front_excludes_unknown_cost(board) -> None:
     expected = [C, B] + ([A] if scores[A] > scores[B] else [])
     assert list(board.pareto) == expected
     assert board.pareto_excluded == (D,)
-    assert any(D in note and "cost is unknown" in note for note in board.notes)
+    assert "Not on the Pareto front because their cost is unknown: MODEL-D (sd)." in board.notes
     assert not by_key(board).loc[D, "pareto"]
 
 
@@ -237,7 +237,7 @@ def test_unrated_competitor_and_preliminary() -> None:
     assert board.table["model_key"].tolist()[-2:] == ["fal:new", D]  # unrated ones go last
     # After the first 70 votes: A 70, B 60, C 10 -> only C is below 40.
     assert t.loc[C, "preliminary"] and not t.loc[A, "preliminary"] and not t.loc[B, "preliminary"]
-    assert any("No votes yet" in n and "fal:new" in n for n in board.notes)
+    assert "No votes yet (no score or rank): NEW (fal), MODEL-D (sd)." in board.notes
 
 
 def test_small_sample_flags_reach_the_table() -> None:

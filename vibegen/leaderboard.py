@@ -344,11 +344,13 @@ def build_leaderboard(
     table["pareto"] = table["model_key"].isin(front)
     table = table[TABLE_COLUMNS]
 
+    # Notes name competitors as people read them, "FLUX.2 pro (fal)", not by catalog key.
+    names = {key: f"{label} ({router})" for key, label, router
+             in zip(table["model_key"], table["label"], table["router"], strict=True)}
     notes: list[str] = []
     if excluded:
-        notes.append(
-            "Not on the Pareto front because their cost is unknown: " + ", ".join(excluded) + "."
-        )
+        notes.append("Not on the Pareto front because their cost is unknown: "
+                     + ", ".join(names[k] for k in excluded) + ".")
     if fit.prior_applied:
         notes.append(
             "Some scores could not be estimated from the votes alone (a competitor won or lost "
@@ -357,7 +359,8 @@ def build_leaderboard(
         )
     unrated = table.loc[table["votes"] == 0, "model_key"].tolist()
     if unrated:
-        notes.append("No votes yet (no score or rank): " + ", ".join(unrated) + ".")
+        notes.append("No votes yet (no score or rank): "
+                     + ", ".join(names[k] for k in unrated) + ".")
 
     rated = table[table["votes"] > 0]
     need = None
