@@ -254,7 +254,7 @@ def test_leaderboard_csv_and_json(store):
     assert by_key["openai:gpt-image"]["wall_p50_s"] is None
     assert data["pareto"] == list(lb.pareto) and "fal:flux-dev" in data["pareto"]
     assert data["pareto_excluded"] == ["kie:seedream"]
-    assert data["notes"] == list(lb.notes) and any("kie:seedream" in n for n in data["notes"])
+    assert data["notes"] == list(lb.notes) and any("Seedream (kie)" in n for n in data["notes"])
     assert data["callout"]["model_key"] == lb.callout.model_key
     assert data["callout"]["text"] == lb.callout.text
     assert data["filters"]["include_sandbox"] is False and data["level"] == 0.95
