@@ -270,3 +270,37 @@ def test_never_crashes_on_odd_inputs() -> None:
     assert all_finite(result) and result.votes.tolist() == [2, 2]
     many = votes(*[(f"M{k}", f"M{k + 1}", 1, 0, 0) for k in range(30)])  # a chain of wins
     assert all_finite(fit_bradley_terry(many))
+
+
+def test_independent_judgments_leave_the_intervals_exactly_as_they_were() -> None:
+    data = votes(("A", "B", 14, 6, 3), ("B", "C", 9, 8, 2), ("A", "C", 12, 4, 0))
+    plain = fit_bradley_terry(data)
+    data["judgment"] = -1
+    alone = fit_bradley_terry(data, cluster_column="judgment")
+    data["judgment"] = np.arange(len(data))  # each outcome its own cluster: the same thing
+    own = fit_bradley_terry(data, cluster_column="judgment")
+    for fit in (alone, own):
+        np.testing.assert_allclose(fit.theta, plain.theta, atol=1e-12)
+        np.testing.assert_allclose(fit.cov, plain.cov, atol=1e-12)
+
+
+def test_a_judgment_copied_inside_its_cluster_adds_no_certainty() -> None:
+    once = votes(("A", "B", 30, 20, 0), ("B", "C", 25, 25, 0), ("A", "C", 35, 15, 0))
+    once["judgment"] = np.arange(len(once))
+    thrice = pd.concat([once] * 3, ignore_index=True)
+    one = fit_bradley_terry(once, cluster_column="judgment")
+    naive = fit_bradley_terry(thrice)
+    robust = fit_bradley_terry(thrice, cluster_column="judgment")
+    np.testing.assert_allclose(robust.theta, one.theta, atol=1e-9)
+    width = {name: fit.hi - fit.lo for name, fit in
+             (("one", one), ("naive", naive), ("robust", robust))}
+    # Counted as independent, three copies look sqrt(3) times surer; as one judgment, they
+    # do not (up to the small-sample guard's pseudo-vote, which weighs less among more rows).
+    np.testing.assert_allclose(width["naive"], width["one"] / np.sqrt(3), rtol=0.02)
+    np.testing.assert_allclose(width["robust"], width["one"], rtol=0.02)
+
+
+def test_cluster_column_needs_the_outcome_rows() -> None:
+    counts = count_pairs(votes(("A", "B", 3, 2, 0)))
+    with pytest.raises(ValueError, match="cluster_column needs the outcomes frame"):
+        fit_bradley_terry(counts, cluster_column="judgment")

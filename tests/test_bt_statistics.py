@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import expit
 from scipy.stats import spearmanr
@@ -92,3 +93,42 @@ def test_six_models_30_votes_always_finite(ties: bool) -> None:
     assert res["finite"] == 400
     assert res["prior"] > 0  # this regime does hit the no-MLE path
     assert 0.0 < res["coverage"] <= 1.0
+
+
+# ------------------------------------------------------------ correlated (grid) outcomes
+def vote_rows(theta: np.ndarray, n_votes: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Independent votes (no ties) between uniformly random pairs, one row each."""
+    m = len(theta)
+    a = rng.integers(0, m, n_votes)
+    b = (a + rng.integers(1, m, n_votes)) % m  # any other model
+    won = rng.random(n_votes) < expit(theta[a] - theta[b])
+    names = np.array([f"m{k}" for k in range(m)], dtype=object)
+    return pd.DataFrame({"a": names[a], "b": names[b], "score_a": won.astype(float)})
+
+
+def copied_coverage(clustered: bool, copies: int = 3, n_sims: int = 200) -> float:
+    """Coverage when each vote is counted `copies` times, as one judgment or as independent."""
+    rng = np.random.default_rng(7)
+    m = len(SIX)
+    iu, ju = np.triu_indices(m, 1)
+    truth = SIX[iu] - SIX[ju]
+    covered = []
+    for _ in range(n_sims):
+        votes = vote_rows(SIX, 150, rng)
+        votes["judgment"] = np.arange(len(votes))
+        rows = pd.concat([votes] * copies, ignore_index=True)
+        fit = fit_bradley_terry(rows, [f"m{k}" for k in range(m)],
+                                cluster_column="judgment" if clustered else None)
+        c = fit.cov
+        se = np.sqrt(c[iu, iu] + c[ju, ju] - 2 * c[iu, ju])
+        covered.append(np.abs(fit.theta[iu] - fit.theta[ju] - truth) <= 1.959963984540054 * se)
+    return float(np.mean(covered))
+
+
+def test_one_judgment_counted_three_times_is_not_three_times_surer() -> None:
+    # A best pick in a grid of 4 gives 3 outcomes from one click. Counted as independent votes
+    # the intervals shrink by sqrt(3) and miss the truth; as one cluster they stay honest.
+    naive, robust = copied_coverage(clustered=False), copied_coverage(clustered=True)
+    print(f"\ncopied votes x3: coverage independent {naive:.3f}, clustered {robust:.3f}")
+    assert naive < 0.85
+    assert 0.92 <= robust <= 0.98

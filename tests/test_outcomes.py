@@ -179,6 +179,20 @@ def test_grid_ratings_are_per_rater() -> None:
     assert len(out) == 6  # each best pick: 3 other images of other competitors
 
 
+def test_one_raters_grid_is_one_judgment_and_a_pair_vote_its_own() -> None:
+    rows = [rating("r1", "u1", "best", "g2"), rating("r1", "u1", "stars", "g1", "4"),
+            rating("r1", "u1", "stars", "g3", "2"), rating("r1", "u2", "best", "g3"),
+            rating("r1", "u1", "pair", "g1", "a", other="g2"),
+            rating("r1", "u1", "pair", "g3", "b", other="g2")]
+    out = outcomes(rows, GRID)
+    grid = out[out["source"] != "pair"]
+    by_rater = grid.groupby("rater", observed=True)["judgment"].unique()
+    assert len(by_rater["u1"]) == 1 and len(by_rater["u2"]) == 1  # all of a grid: one id
+    assert by_rater["u1"][0] != by_rater["u2"][0] and (grid["judgment"] >= 0).all()
+    assert set(grid["source"][grid["rater"] == "u1"]) == {"best", "stars"}
+    assert (out.loc[out["source"] == "pair", "judgment"] == -1).sum() == 2
+
+
 def test_stars_pairs_more_stars_win_equal_stars_tie() -> None:
     rows = [
         rating("r1", "u", "stars", "g1", "5"),

@@ -24,6 +24,13 @@ votes (e.g. three ties) can never produce a zero-width interval; the effect vani
 grow. The intervals of individual scores refer to the mean-centred scale; intervals of
 differences come from `BTResult.diff`.
 
+Correlated outcomes. Outcomes derived from one rater's grid (a best pick beats every other
+image) are one judgment, not independent votes. Given `cluster_column`, outcomes sharing a
+cluster id (>= 0) are summed before squaring — the cluster-robust sandwich: the meat gains the
+cross terms sum_c g_c g_c^T - sum_o g_o g_o^T, where g is an outcome's score contribution.
+Outcomes alone in their cluster (id -1: pair votes) add nothing, so their intervals are exactly
+as above; an outcome copied k times inside one cluster yields the interval of the single copy.
+
 Rank. rank = 1 + number of rated models whose lower bound is above this model's upper bound
 (LMArena's "Rank (UB)"), so statistically tied models share a rank.
 
@@ -107,6 +114,14 @@ def pair_counts_from_arrays(
 
 def count_pairs(outcomes: pd.DataFrame, models: Sequence[str] | None = None) -> PairCounts:
     """Aggregate an outcomes frame (columns a, b, score_a) into per-pair counts."""
+    a, b, score, names, _ = _outcome_arrays(outcomes, models)
+    return pair_counts_from_arrays(a, b, score, names)
+
+
+def _outcome_arrays(
+    outcomes: pd.DataFrame, models: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Per-outcome model indices (a, b), scores, the model names, and which rows were kept."""
     names = [str(x) for x in models] if models is not None else []
     seen = set(names)
     a_codes, a_names = _codes(outcomes["a"])
@@ -121,7 +136,7 @@ def count_pairs(outcomes: pd.DataFrame, models: Sequence[str] | None = None) -> 
     # Map the (few) distinct names, not the (many) rows.
     a = index.get_indexer(a_names)[a_codes]
     b = index.get_indexer(b_names)[b_codes]
-    return pair_counts_from_arrays(a, b, score, names)
+    return a, b, score, names, valid
 
 
 def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -243,6 +258,27 @@ def _meat(counts: PairCounts, sub: np.ndarray, theta_sub: np.ndarray) -> np.ndar
     return _laplacian(i, j, n * per_vote, m)
 
 
+def _cluster_cross_terms(
+    outcomes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    n_models: int, sub: np.ndarray, theta_sub: np.ndarray,
+) -> np.ndarray:
+    """sum_c g_c g_c^T - sum_o g_o g_o^T over outcomes in clusters (id >= 0): the meat's
+    cross terms between outcomes of one judgment."""
+    a, b, y, cluster = outcomes
+    m = len(sub)
+    pos = np.full(n_models, -1)
+    pos[sub] = np.arange(m)
+    keep = (cluster >= 0) & (pos[a] >= 0) & (pos[b] >= 0) & (a != b)
+    if not keep.any():
+        return np.zeros((m, m))
+    ia, ib, y = pos[a[keep]], pos[b[keep]], y[keep]
+    _, c = np.unique(cluster[keep], return_inverse=True)
+    r = y - expit(theta_sub[ia] - theta_sub[ib])  # the outcome's score: +r for a, -r for b
+    g = coo_matrix((np.concatenate([r, -r]), (np.concatenate([c, c]), np.concatenate([ia, ib]))),
+                   shape=(int(c.max()) + 1, m)).tocsr()
+    return (g.T @ g).toarray() - _laplacian(ia, ib, r * r, m)
+
+
 @dataclass(frozen=True)
 class BTResult:
     """A Bradley–Terry fit: per-model arrays in the order of `models`."""
@@ -318,9 +354,25 @@ def fit_bradley_terry(
     min_votes: int = DEFAULT_MIN_VOTES,
     level: float = 0.95,
     prior_votes: float = DEFAULT_PRIOR_VOTES,
+    cluster_column: str | None = None,
 ) -> BTResult:
-    """Fit BT on outcomes (frame with a, b, score_a) or PairCounts; never raises on small data."""
-    counts = data if isinstance(data, PairCounts) else count_pairs(data, models)
+    """Fit BT on outcomes (frame with a, b, score_a) or PairCounts; never raises on small data.
+
+    `cluster_column` names an outcomes column of judgment ids (-1: independent) for
+    cluster-robust intervals; see the module docstring.
+    """
+    clustered = None
+    if isinstance(data, PairCounts):
+        if cluster_column is not None:
+            raise ValueError("cluster_column needs the outcomes frame, not PairCounts")
+        counts = data
+    elif cluster_column is not None:
+        a, b, y, names, valid = _outcome_arrays(data, models)
+        cluster = data[cluster_column].to_numpy(np.int64)[valid]
+        counts = pair_counts_from_arrays(a, b, y, names)
+        clustered = (a, b, y, cluster)
+    else:
+        counts = count_pairs(data, models)
     m = counts.n_models
     votes = np.rint(counts.votes_per_model()).astype(int)
     rated = votes > 0
@@ -343,6 +395,8 @@ def fit_bradley_terry(
             raise ValueError("prior_votes must be > 0: the MLE does not exist for these votes")
         t_sub, hess = _newton(counts, sub, c)
         meat = _meat(counts, sub, t_sub)
+        if clustered is not None:
+            meat = meat + _cluster_cross_terms(clustered, m, sub, t_sub)
         k = len(sub)
         if prior_applied:
             h_inv = np.linalg.inv(hess)

@@ -337,7 +337,8 @@ def build_leaderboard(
     gens, rates = filter_rows(generations, ratings, **filters)
     outcomes = pairwise_outcomes(rates, gens)
     stats = competitor_stats(gens)
-    fit = fit_bradley_terry(outcomes, list(stats.index), min_votes=min_votes, level=level)
+    fit = fit_bradley_terry(outcomes, list(stats.index), min_votes=min_votes, level=level,
+                            cluster_column="judgment")
     table = fit.table().set_index("model_key").join(stats, how="left").reset_index()
     table = _order(table)
     front, excluded = pareto_front(table)

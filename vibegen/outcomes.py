@@ -27,9 +27,10 @@ The rule (quoted in the README):
   blind; an unmarked image in a best/reject grid has no rating and does not count),
   ``created_at`` (the latest of those ratings) and ``run_id`` (the run of the first image).
 
-Caveat: one grid click yields several outcomes (a best pick in a grid of 8 gives 7), which are
-not independent; intervals computed from grid-derived outcomes are therefore somewhat optimistic.
-Pair votes do not have that problem.
+One grid click yields several outcomes (a best pick in a grid of 8 gives 7), which are not
+independent. So every outcome derived from one rater's grid of one run carries the same
+``judgment`` id, and the fit treats them as one cluster (cluster-robust intervals): copying a
+judgment does not make the leaderboard surer. A pair vote is a judgment of its own (-1).
 
 Implementation: everything is mapped to integer codes first and handled with numpy, so 100k
 rating rows take tens of milliseconds. The string columns of the result (a, b, source, rater,
@@ -54,6 +55,7 @@ OUTCOME_COLUMNS = [
     "created_at",
     "generation_a",
     "generation_b",
+    "judgment",
 ]
 SOURCES = ("pair", "stars", "best", "reject")
 PAIR_SCORES = {"a": 1.0, "b": 0.0, "tie": 0.5, "both_bad": 0.5}
@@ -75,6 +77,7 @@ def empty_outcomes() -> pd.DataFrame:
             "created_at": pd.Series(dtype="datetime64[ns, UTC]"),
             "generation_a": pd.Series(dtype=object),
             "generation_b": pd.Series(dtype=object),
+            "judgment": pd.Series(dtype=np.int64),
         }
     )
 
@@ -290,17 +293,24 @@ def pairwise_outcomes(ratings: pd.DataFrame, generations: pd.DataFrame) -> pd.Da
 
     a, b = cat("a"), cat("b")
     gen_names = ok_ids
+    # Outcomes derived from one rater's grid of one run come from one judgment (a best pick
+    # alone gives n-1 wins), so they are not independent votes: they share a judgment id for
+    # the fit's cluster-robust intervals. A pair vote is a judgment of its own (-1).
+    source, rater = cat("source"), cat("rater")
+    judgment = np.where(source == SOURCES.index("pair"), -1,
+                        run_code[a].astype(np.int64) * max(len(rater_names), 1) + rater)
     return pd.DataFrame(
         {
             "a": pd.Categorical.from_codes(model_code[a], categories=model_names),
             "b": pd.Categorical.from_codes(model_code[b], categories=model_names),
             "score_a": cat("score"),
-            "source": pd.Categorical.from_codes(cat("source"), categories=list(SOURCES)),
+            "source": pd.Categorical.from_codes(source, categories=list(SOURCES)),
             "blind": cat("blind"),
-            "rater": pd.Categorical.from_codes(cat("rater"), categories=rater_names),
+            "rater": pd.Categorical.from_codes(rater, categories=rater_names),
             "run_id": pd.Categorical.from_codes(run_code[a], categories=run_names),
             "created_at": pd.DatetimeIndex(cat("t").view("M8[ns]")).tz_localize("UTC"),
             "generation_a": pd.Categorical.from_codes(a, categories=gen_names),
             "generation_b": pd.Categorical.from_codes(b, categories=gen_names),
+            "judgment": judgment,
         }
     )
