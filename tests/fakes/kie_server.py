@@ -109,7 +109,8 @@ class KieFake(FakeServer):
                      "waiting", "queuing", "generating"),
                  credit_field: str | None = "consumeCredits", default_price: float = 4.0,
                  rate_limit: int = 20, rate_window: float = 10.0,
-                 cost_time_ms: int = 8000) -> None:
+                 cost_time_ms: int = 8000, cost_time_unit: str = "ms",
+                 queue_ms: int = 1500) -> None:
         super().__init__()
         if http_status_mode not in ("mirror", "always_200"):
             raise ValueError("http_status_mode is 'mirror' or 'always_200'")
@@ -124,6 +125,9 @@ class KieFake(FakeServer):
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.cost_time_ms = cost_time_ms
+        # "ms" as documented; "s" as in one of Kie's own callback examples (costTime: 8).
+        self.cost_time_unit = cost_time_unit
+        self.queue_ms = queue_ms  # completeTime - createTime - costTime
         self.tasks: dict[str, KieTask] = {}
         self._creates: deque[float] = deque()
 
@@ -290,8 +294,9 @@ class KieFake(FakeServer):
         elif phase == "success":
             data["resultJson"] = ('{"resultUrls": ["' if task.scenario == "malformed_result_json"
                                   else json.dumps({"resultUrls": self._urls(task)}))
-            data["costTime"] = self.cost_time_ms
-            data["completeTime"] = task.created_ms + self.cost_time_ms + 1500
+            data["costTime"] = (self.cost_time_ms if self.cost_time_unit == "ms"
+                                else round(self.cost_time_ms / 1000))
+            data["completeTime"] = task.created_ms + self.cost_time_ms + self.queue_ms
             self._credits(task, data)
         return self._env(200, "success", data)
 

@@ -120,6 +120,18 @@ def test_success_polls_the_states_and_downloads_the_image(fake):
     assert fake.balance == 1000 - 18
 
 
+@pytest.mark.parametrize(("unit", "cost_time_ms", "queue_ms", "inference", "queue"), [
+    ("ms", 8000, 1500, 8.0, 1.5),  # as documented
+    ("s", 8000, 1500, 8.0, 1.5),  # costTime: 8, as in Kie's callback example
+    ("ms", 900, 1_200_000, 0.9, 1200.0),  # a fast image after a long queue stays in ms
+], ids=["ms", "seconds", "ms-long-queue"])
+def test_cost_time_unit(unit, cost_time_ms, queue_ms, inference, queue):
+    with KieFake(cost_time_ms=cost_time_ms, cost_time_unit=unit, queue_ms=queue_ms) as f:
+        result = kie(f).generate(make_request())
+    assert result.inference_s == pytest.approx(inference)
+    assert result.queue_s == pytest.approx(queue)
+
+
 def test_credits_under_the_other_field_name(mirror):
     mirror.credit_field = "creditsConsumed"
     result = kie(mirror).generate(make_request())
