@@ -304,3 +304,9 @@ def test_cluster_column_needs_the_outcome_rows() -> None:
     counts = count_pairs(votes(("A", "B", 3, 2, 0)))
     with pytest.raises(ValueError, match="cluster_column needs the outcomes frame"):
         fit_bradley_terry(counts, cluster_column="judgment")
+
+
+def test_a_single_vote_is_worded_as_one() -> None:
+    result = fit_bradley_terry(votes(("A", "B", 1, 0, 0)))
+    assert row(result, "A")["flag_reason"] == "won its only vote"
+    assert row(result, "B")["flag_reason"] == "lost its only vote"

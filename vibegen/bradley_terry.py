@@ -473,9 +473,9 @@ def _flag_outside_main(
             continue
         flag[k] = True
         if points[k] >= votes[k] - 1e-9:
-            reason[k] = f"won all {votes[k]} votes"
+            reason[k] = "won its only vote" if votes[k] == 1 else f"won all {votes[k]} votes"
         elif points[k] <= 1e-9:
-            reason[k] = f"lost all {votes[k]} votes"
+            reason[k] = "lost its only vote" if votes[k] == 1 else f"lost all {votes[k]} votes"
         elif weak.max() > 0 and (main < 0 or weak[k] != main_weak):
             reason[k] = "in a group never compared with the other groups"
         else:
