@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.fakes.fal_server import TEST_FAL_KEY, UINT64_SEED, FalFake, Recorded
+from tests.routers.runs import finish_run, with_deadline
 from vibegen.catalog import default_catalog
 from vibegen.errors import (
     AuthError,
@@ -340,12 +341,8 @@ def fal_runner(store, fake: FalFake, catalog=CATALOG) -> Runner:
 ])
 def test_through_the_runner(store, fake, scenario, status, kind, message, attempts):
     fake.script(scenario)
-    runner = fal_runner(store, fake)
-    try:
-        run_id = runner.start_run(PROMPT, ["fal:flux-schnell"], CommonParams(seed=5))
-        assert runner.wait(run_id, 10)
-    finally:
-        runner.close()
+    run_id = finish_run(fal_runner(store, fake), PROMPT, ["fal:flux-schnell"],
+                        CommonParams(seed=5))
     cell = store.run_view(run_id).cells[0]
     assert (cell.status, cell.error_kind, cell.error_message) == (status, kind, message)
     assert cell.attempts == attempts
@@ -358,16 +355,10 @@ def test_through_the_runner(store, fake, scenario, status, kind, message, attemp
 
 
 def test_timeout_through_the_runner_cancels_at_fal(store, fake):
-    model = CATALOG.model("fal:flux-schnell").model_copy(update={"deadline_s": 0.3})
-    catalog = CATALOG.model_copy(update={"models": [model if m.key == model.key else m
-                                                    for m in CATALOG.models]})
+    catalog = with_deadline(CATALOG, "fal:flux-schnell", 0.3)
     fake.script("never_completes")
-    runner = fal_runner(store, fake, catalog)
-    try:
-        run_id = runner.start_run(PROMPT, ["fal:flux-schnell"], CommonParams())
-        assert runner.wait(run_id, 10)
-    finally:
-        runner.close()
+    run_id = finish_run(fal_runner(store, fake, catalog), PROMPT, ["fal:flux-schnell"],
+                        CommonParams())
     cell = store.run_view(run_id).cells[0]
     assert (cell.status, cell.error_kind, cell.error_message) == ("timeout", "timeout",
                                                                   "fal: timed out")

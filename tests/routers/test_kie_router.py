@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.fakes.kie_server import TEST_KIE_KEY, KieFake, Recorded
+from tests.routers.runs import finish_run, with_deadline
 from vibegen.catalog import default_catalog
 from vibegen.errors import (
     AuthError,
@@ -443,12 +444,8 @@ def kie_runner(store, fake: KieFake, catalog=CATALOG) -> Runner:
 ])
 def test_through_the_runner(store, fake, scenario, status, kind, message, attempts):
     fake.script(scenario)
-    runner = kie_runner(store, fake)
-    try:
-        run_id = runner.start_run(PROMPT, ["kie:nano-banana-pro"], CommonParams())
-        assert runner.wait(run_id, 15)
-    finally:
-        runner.close()
+    run_id = finish_run(kie_runner(store, fake), PROMPT, ["kie:nano-banana-pro"],
+                        CommonParams(), timeout=15)
     cell = store.run_view(run_id).cells[0]
     assert (cell.status, cell.error_kind, cell.error_message) == (status, kind, message)
     assert cell.attempts == attempts
@@ -462,16 +459,10 @@ def test_through_the_runner(store, fake, scenario, status, kind, message, attemp
 
 
 def test_timeout_through_the_runner(store, mirror):
-    model = CATALOG.model("kie:z-image").model_copy(update={"deadline_s": 0.3})
-    catalog = CATALOG.model_copy(update={"models": [model if m.key == model.key else m
-                                                    for m in CATALOG.models]})
+    catalog = with_deadline(CATALOG, "kie:z-image", 0.3)
     mirror.script("never_completes")
-    runner = kie_runner(store, mirror, catalog)
-    try:
-        run_id = runner.start_run(PROMPT, ["kie:z-image"], CommonParams())
-        assert runner.wait(run_id, 10)
-    finally:
-        runner.close()
+    run_id = finish_run(kie_runner(store, mirror, catalog), PROMPT, ["kie:z-image"],
+                        CommonParams())
     cell = store.run_view(run_id).cells[0]
     assert (cell.status, cell.error_kind, cell.error_message) == ("timeout", "timeout",
                                                                   "kie: timed out")

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.fakes.openai_server import TEST_KEY, OpenAIFake, size_error
+from tests.routers.runs import finish_run, with_deadline
 from vibegen.catalog import default_catalog
 from vibegen.errors import (
     AuthError,
@@ -300,12 +301,6 @@ def test_retry_after_header_forms():
 
 
 # ------------------------------------------------------------------ through the runner
-def _fast_deadline_catalog(model_key: str, deadline_s: float):
-    models = [m.model_copy(update={"deadline_s": deadline_s}) if m.key == model_key else m
-              for m in CATALOG.models]
-    return CATALOG.model_copy(update={"models": models})
-
-
 @pytest.mark.parametrize(("scenarios", "status", "kind", "message", "attempts"), [
     ((), "ok", None, None, 1),
     (("429_once",), "ok", None, None, 2),
@@ -321,18 +316,13 @@ def _fast_deadline_catalog(model_key: str, deadline_s: float):
 def test_runner_cells(store, scenarios, status, kind, message, attempts):
     from vibegen.runner import Runner
 
-    catalog = _fast_deadline_catalog("openai:gpt-image-2", 0.5) if "slow" in scenarios \
+    catalog = with_deadline(CATALOG, "openai:gpt-image-2", 0.5) if "slow" in scenarios \
         else CATALOG
     with OpenAIFake(retry_after="0.05") as fake:
         fake.script(*scenarios)
         runner = Runner(store, catalog, env={"OPENAI_API_KEY": TEST_KEY,
                                              "OPENAI_BASE_URL": fake.url}, heartbeat=False)
-        try:
-            run_id = runner.start_run(PROMPT, ["openai:gpt-image-2"],
-                                      CommonParams(quality="low"))
-            assert runner.wait(run_id, timeout=10)
-        finally:
-            runner.close()
+        run_id = finish_run(runner, PROMPT, ["openai:gpt-image-2"], CommonParams(quality="low"))
         requests = fake.requests
     [cell] = store.run_view(run_id).cells
     assert (cell.status, cell.error_kind, cell.error_message) == (status, kind, message)
@@ -354,12 +344,7 @@ def test_runner_falls_back_to_the_tier_table_without_usage(store):
         fake.script("no_usage")
         runner = Runner(store, CATALOG, env={"OPENAI_API_KEY": TEST_KEY,
                                              "OPENAI_BASE_URL": fake.url}, heartbeat=False)
-        try:
-            run_id = runner.start_run(PROMPT, ["openai:gpt-image-2"],
-                                      CommonParams(quality="low"))
-            assert runner.wait(run_id, timeout=10)
-        finally:
-            runner.close()
+        run_id = finish_run(runner, PROMPT, ["openai:gpt-image-2"], CommonParams(quality="low"))
     [cell] = store.run_view(run_id).cells
     assert (cell.status, cell.cost_kind, cell.cost_usd) == ("ok", "estimated", 0.006)
 

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.fakes.sd_server import CHECKPOINT, SDFake
+from tests.routers.runs import finish_run, with_deadline
 from vibegen.catalog import default_catalog
 from vibegen.errors import (
     AuthError,
@@ -300,12 +301,6 @@ def test_fake_lists_models_behind_the_same_auth(auth_fake):
 
 
 # ------------------------------------------------------------------ through the runner
-def _fast_deadline_catalog(deadline_s: float):
-    models = [m.model_copy(update={"deadline_s": deadline_s}) if m.key == "sd:local" else m
-              for m in CATALOG.models]
-    return CATALOG.model_copy(update={"models": models})
-
-
 @pytest.mark.parametrize(("scenarios", "status", "kind", "message", "attempts"), [
     ((), "ok", None, None, 1),
     (("500",), "ok", None, None, 2),
@@ -318,17 +313,13 @@ def _fast_deadline_catalog(deadline_s: float):
 def test_runner_cells(store, scenarios, status, kind, message, attempts):
     from vibegen.runner import Runner
 
-    catalog = _fast_deadline_catalog(0.5) if "slow" in scenarios else CATALOG
+    catalog = with_deadline(CATALOG, "sd:local", 0.5) if "slow" in scenarios else CATALOG
     with SDFake(auth=LOGIN) as fake:
         fake.script(*scenarios)
         # build_router passes only key/base_url: the login travels as a router option.
         runner = Runner(store, catalog, env={"VIBEGEN_SD_URL": fake.url, "VIBEGEN_SD_AUTH": LOGIN},
                         router_options={"sd": {"auth": LOGIN}}, heartbeat=False)
-        try:
-            run_id = runner.start_run(PROMPT, ["sd:local"], CommonParams(seed=1234))
-            assert runner.wait(run_id, timeout=10)
-        finally:
-            runner.close()
+        run_id = finish_run(runner, PROMPT, ["sd:local"], CommonParams(seed=1234))
         requests = [r for r in fake.requests if r.path == "/sdapi/v1/txt2img"]
         interrupts = fake.interrupts
     [cell] = store.run_view(run_id).cells
