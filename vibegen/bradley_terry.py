@@ -186,13 +186,19 @@ def _weak_groups(counts: PairCounts, rated: np.ndarray) -> list[list[int]]:
     return sorted(groups.values(), key=lambda g: (-len(g), g))
 
 
+def _positions(n_models: int, sub: np.ndarray) -> np.ndarray:
+    """Each model's position among the fitted models `sub`, -1 for the others."""
+    pos = np.full(n_models, -1)
+    pos[sub] = np.arange(len(sub))
+    return pos
+
+
 def _newton(
     counts: PairCounts, sub: np.ndarray, prior_votes: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Maximise the (optionally penalised) log-likelihood over models `sub`; return theta, H."""
     m = len(sub)
-    pos = np.full(counts.n_models, -1)
-    pos[sub] = np.arange(m)
+    pos = _positions(counts.n_models, sub)
     keep = (pos[counts.i] >= 0) & (pos[counts.j] >= 0)
     i, j = pos[counts.i[keep]], pos[counts.j[keep]]
     n, s = counts.n[keep], counts.s[keep]
@@ -245,8 +251,7 @@ def _newton(
 def _meat(counts: PairCounts, sub: np.ndarray, theta_sub: np.ndarray) -> np.ndarray:
     """Empirical score variance (sandwich meat) from aggregated counts, shrunk per pair."""
     m = len(sub)
-    pos = np.full(counts.n_models, -1)
-    pos[sub] = np.arange(m)
+    pos = _positions(counts.n_models, sub)
     keep = (pos[counts.i] >= 0) & (pos[counts.j] >= 0)
     i, j = pos[counts.i[keep]], pos[counts.j[keep]]
     n, s, q = counts.n[keep], counts.s[keep], counts.q[keep]
@@ -266,8 +271,7 @@ def _cluster_cross_terms(
     cross terms between outcomes of one judgment."""
     a, b, y, cluster = outcomes
     m = len(sub)
-    pos = np.full(n_models, -1)
-    pos[sub] = np.arange(m)
+    pos = _positions(n_models, sub)
     keep = (cluster >= 0) & (pos[a] >= 0) & (pos[b] >= 0) & (a != b)
     if not keep.any():
         return np.zeros((m, m))
