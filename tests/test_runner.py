@@ -15,8 +15,9 @@ from vibegen.errors import ContentFilteredError, InputError, RateLimitError
 from vibegen.params import CommonParams
 from vibegen.routers import register
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.routers.limits import RateLimiter
 from vibegen.routers.sandbox_router import render
-from vibegen.runner import RateLimiter, Runner, plan_run
+from vibegen.runner import Runner, plan_run
 
 CATALOG = """
 schema_version = 1

@@ -132,8 +132,10 @@ class Router(_Strict):
     base_url: str = ""
     key_url: str = ""
     concurrency: int = 4
-    rate_limit_requests: int | None = None
+    rate_limit_requests: int | None = None  # new jobs per window, all cells together
     rate_limit_window_s: float | None = None
+    poll_limit_requests: int | None = None  # status polls per window, all cells together
+    poll_limit_window_s: float | None = None
     credit_usd: float | None = None
     credit_usd_seen: dt.date | None = None
     credit_usd_source: str = ""

@@ -25,6 +25,8 @@ sentence a grid cell shows ("fal: content filtered").
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class VibegenError(Exception):
     """Base of every error VibeGen raises on purpose."""
@@ -65,6 +67,11 @@ class RouterError(VibegenError):
 
     kind = "router_error"
     retryable = False
+    # Set by an adapter once a paid job exists: the job may still run (or its result may still
+    # be fetched), so the runner must not start a second one for the same cell.
+    job_may_run = False
+    # What the router billed for this failed request (a Cost), when it said so.
+    cost: Any = None
 
     def __init__(
         self,

@@ -141,3 +141,28 @@ def m003_runner_process(conn: Connection) -> None:
     """Which host and process a runner lives in, so a restart can see at once it is dead."""
     conn.execute(sa.text("ALTER TABLE runners ADD COLUMN host VARCHAR(255)"))
     conn.execute(sa.text("ALTER TABLE runners ADD COLUMN pid INTEGER"))
+
+
+@migration
+def m004_paid_jobs_and_spend(conn: Connection) -> None:
+    """The router job behind each cell (to resume, never rebuy) and the ledger of spend."""
+    conn.execute(sa.text("ALTER TABLE generations ADD COLUMN job_json TEXT"))
+    conn.execute(sa.text("ALTER TABLE generations ADD COLUMN job_open BOOLEAN NOT NULL "
+                         "DEFAULT FALSE"))
+    md = sa.MetaData()
+    sa.Table(
+        "spend", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("generation_id", sa.String(32), nullable=False, index=True),
+        sa.Column("run_id", sa.String(32), nullable=False, index=True),
+        sa.Column("router", sa.String(50), nullable=False),
+        sa.Column("model_key", sa.String(200), nullable=False),
+        sa.Column("outcome", sa.String(20), nullable=False),  # "image" or "failed"
+        sa.Column("usd", sa.Float),  # NULL: billed, amount unknown
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("basis", sa.Text),
+        sa.Column("source", sa.Text),
+        sa.Column("seen", sa.String(20)),
+        _ts("at", nullable=False),
+    )
+    md.create_all(conn)

@@ -5,10 +5,13 @@ Contract:
   cells to worker threads and returns the run id at once. The paid calls never run inside a
   Streamlit script run, so clicks, page switches and reloads cannot cancel them.
 - Each router has its own worker pool sized by its concurrency limit (catalog, overridable):
-  excess cells queue instead of flooding the router. Routers with a request-rate limit
-  (Kie: 20 new tasks per 10 s) also pass a sliding-window limiter.
+  excess cells queue instead of flooding the router. Account rate limits (Kie: 20 new tasks
+  per 10 s, its polls) are held by the router adapter for all cells together.
 - A cell's wall time runs from the call to the router until its image bytes are in hand.
-  Rate-limit and server errors are retried with backoff within the model's deadline.
+- Money: a cell never has a second paid job while the first may still run. The job handle is
+  saved when the router accepts it; failures after that are retried on the same job by the
+  adapter. Only failures before any job exists (a refused submit: 429, 5xx) are retried here.
+  A job left open (timeout, lost download, crash) is followed again by "retry" or a restart.
 - Every outcome, success or failure, is saved to the store the moment it is known; a failing
   model never affects another cell, and an adapter bug becomes a stored error, not a crash.
 - A heartbeat marks this process alive; cells left pending or running by a process that died
@@ -23,14 +26,20 @@ import random
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from vibegen import costs, images
 from vibegen.catalog import Catalog, Model, default_catalog
-from vibegen.errors import InputError, RouterError, RouterTimeout, StoreError
+from vibegen.costs import Cost
+from vibegen.errors import (
+    InputError,
+    RouterError,
+    RouterTimeout,
+    RouterValidationError,
+    StoreError,
+)
 from vibegen.keys import redact, secret_values
 from vibegen.params import CommonParams, map_params
 from vibegen.routers import Router, build_router, router_status
@@ -42,30 +51,6 @@ log = logging.getLogger("vibegen.runner")
 HEARTBEAT_S = 3.0
 STALE_AFTER_S = 15.0
 MAX_ATTEMPTS = 4
-
-
-class RateLimiter:
-    """At most `requests` acquisitions in any `window_s` seconds (sliding window)."""
-
-    def __init__(self, requests: int, window_s: float) -> None:
-        self.requests, self.window_s = requests, window_s
-        self._times: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Block until a slot is free; return the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                t = time.monotonic()
-                while self._times and t - self._times[0] >= self.window_s:
-                    self._times.popleft()
-                if len(self._times) < self.requests:
-                    self._times.append(t)
-                    return waited
-                pause = self.window_s - (t - self._times[0])
-            time.sleep(pause)
-            waited += pause
 
 
 @dataclass(frozen=True)
@@ -132,7 +117,6 @@ class Runner:
         self._router_options = dict(router_options or {})
         self._routers: dict[str, Router] = {}
         self._pools: dict[str, ThreadPoolExecutor] = {}
-        self._limiters: dict[str, RateLimiter] = {}
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}
         self._done = threading.Condition()
@@ -140,6 +124,7 @@ class Runner:
         self._stop = threading.Event()
         store.heartbeat(self.id, socket.gethostname(), os.getpid())
         store.interrupt_orphans(STALE_AFTER_S, alive=[self.id], dead=self._dead_neighbours())
+        self.resume_paid()
         if heartbeat:
             threading.Thread(target=self._beat, name="vibegen-heartbeat", daemon=True).start()
 
@@ -175,6 +160,13 @@ class Runner:
         for cell in cells:
             self._pool(cell.router).submit(self._execute, cell)
         return len(cells)
+
+    def resume_paid(self) -> int:
+        """Follow the paid jobs of interrupted cells (a crash, a restart); return how many runs."""
+        runs = self.store.claim_resumable(self.id)
+        for run_id in runs:
+            self.submit(run_id)
+        return len(runs)
 
     def retry_failed(self, run_id: str) -> int:
         """Run a run's failed, timed-out and interrupted cells again; return how many."""
@@ -213,9 +205,6 @@ class Runner:
                     or info.concurrency
                 self._pools[router] = ThreadPoolExecutor(max(1, size),
                                                          thread_name_prefix=f"vibegen-{router}")
-                if info.rate_limit_requests and info.rate_limit_window_s:
-                    self._limiters[router] = RateLimiter(info.rate_limit_requests,
-                                                         info.rate_limit_window_s)
             return self._pools[router]
 
     def _router(self, name: str) -> Router:
@@ -243,51 +232,90 @@ class Runner:
 
     def _run_cell(self, cell: Cell) -> None:
         model = self.catalog.model(cell.model_key)
-        limiter = self._limiters.get(cell.router)
-        if limiter:
-            limiter.acquire()
         self.store.mark_running(cell.id, self.id)
         router = self._router(cell.router)
         start = time.monotonic()
         seed = _seed(cell, model)
-        request = GenerationRequest(model=model, prompt=cell.prompt, params=cell.params,
-                                    width=cell.width or 0, height=cell.height or 0,
-                                    deadline=start + model.deadline_s,
-                                    image_index=cell.image_index, seed=seed)
-        attempts = 0
+        # A cell whose paid job may still run resumes that job: never buy the image twice.
+        job: dict | None = cell.job if cell.job_open else None
+
+        def saved(handle: dict) -> None:
+            nonlocal job
+            job = handle
+            try:
+                self.store.save_job(cell.id, handle)
+            except StoreError:  # keep following the job in memory: it is paid for
+                log.exception("could not save the job handle of cell %s", cell.id)
+
+        tries = 0
         while True:
-            attempts += 1
+            tries += 1
+            request = GenerationRequest(model=model, prompt=cell.prompt, params=cell.params,
+                                        width=cell.width or 0, height=cell.height or 0,
+                                        deadline=start + model.deadline_s,
+                                        image_index=cell.image_index, seed=seed, job=job,
+                                        on_job=saved)
             try:
                 result = router.generate(request)
                 wall = time.monotonic() - start  # submit → bytes in hand
                 prepared = images.prepare(result.image, router=cell.router, model=model.key)
-                try:
-                    self._save(cell, model, result, prepared, wall, attempts)
-                except StoreError as exc:  # e.g. the disk is full: say so in the cell
-                    self.store.save_failure(
-                        cell.id, kind="storage", wall_s=wall, attempts=attempts,
-                        message=f"{cell.router}: the image arrived but could not be saved "
-                                f"({exc})")
-                return
             except RouterError as exc:
                 exc.router = exc.router or cell.router
-                pause = _backoff(exc, attempts)
-                if exc.retryable and attempts < MAX_ATTEMPTS and request.remaining() > pause:
-                    log.info("retrying %s after %s (attempt %d)", model.key, exc.kind, attempts)
+                # A second paid job only while none may be running: no handle was saved and
+                # no submit went unanswered. Later failures were already retried on the job.
+                may_run = job is not None or exc.job_may_run
+                pause = _backoff(exc, tries)
+                if exc.retryable and not may_run and tries < MAX_ATTEMPTS \
+                        and request.remaining() > pause:
+                    log.info("retrying %s after %s (attempt %d)", model.key, exc.kind, tries)
                     time.sleep(pause)
                     continue
-                self.store.save_failure(cell.id, kind=exc.kind,
-                                        message=redact(str(exc), self._secrets),
-                                        wall_s=time.monotonic() - start, attempts=attempts,
-                                        timeout=isinstance(exc, RouterTimeout))
+                self._fail(cell, model, exc, job, start, tries)
                 return
+            try:
+                self._save(cell, model, result, prepared, wall, tries)
+            except StoreError as exc:  # e.g. the disk is full: say so in the cell
+                self.store.save_failure(
+                    cell.id, kind="storage", wall_s=wall, attempts=tries,
+                    cost=self._cost(cell, model, result, prepared), job_open=job is not None,
+                    message=f"{cell.router}: the image arrived but could not be saved "
+                            f"({exc})")
+            return
+
+    def _fail(self, cell: Cell, model: Model, exc: RouterError, job: dict | None,
+              start: float, attempts: int) -> None:
+        """Store a failed cell with what it was (or may have been) billed."""
+        still_open = job is not None and (isinstance(exc, RouterTimeout) or exc.job_may_run)
+        message = redact(str(exc), self._secrets)
+        cost = exc.cost
+        if cost is None and (job is not None or exc.job_may_run) \
+                and not isinstance(exc, RouterValidationError):
+            # The router took the job and said nothing of its price: it may bill it.
+            estimate = costs.estimate(model, cell.params, cell.width or 0, cell.height or 0,
+                                      self.catalog)
+            why = "the job may still finish and be billed" if still_open \
+                else "the router may bill a job that ran"
+            cost = costs.Cost(estimate.usd, "estimated" if estimate.usd is not None
+                              else estimate.kind, f"{why}; {estimate.basis}",
+                              estimate.source, estimate.seen)
+        if still_open:
+            message += " · its paid job may still finish: Retry follows it, not buying it again"
+        elif job is None and exc.job_may_run:
+            message += " · the router may have started (and billed) a job whose answer was lost"
+        self.store.save_failure(cell.id, kind=exc.kind, message=message,
+                                wall_s=time.monotonic() - start, attempts=attempts,
+                                timeout=isinstance(exc, RouterTimeout), cost=cost,
+                                job_open=still_open)
+
+    def _cost(self, cell: Cell, model: Model, result, prepared: images.Prepared) -> Cost:
+        info = prepared.info
+        return result.cost or costs.estimate(model, cell.params, info.width, info.height,
+                                             self.catalog)
 
     def _save(self, cell: Cell, model: Model, result, prepared: images.Prepared, wall: float,
               attempts: int) -> None:
-        info = prepared.info
-        cost = result.cost or costs.estimate(model, cell.params, info.width, info.height,
-                                             self.catalog)
-        self.store.save_success(cell.id, result.image, cost=cost, wall_s=wall,
+        self.store.save_success(cell.id, result.image,
+                                cost=self._cost(cell, model, result, prepared), wall_s=wall,
                                 seed=result.seed, queue_s=result.queue_s,
                                 inference_s=result.inference_s, request_id=result.request_id,
                                 attempts=attempts, prepared=prepared)
@@ -304,7 +332,8 @@ class Runner:
         while not self._stop.wait(HEARTBEAT_S):
             try:
                 self.store.heartbeat(self.id)
-                self.store.interrupt_orphans(STALE_AFTER_S, alive=[self.id])
+                if self.store.interrupt_orphans(STALE_AFTER_S, alive=[self.id]):
+                    self.resume_paid()
             except StoreError:
                 log.warning("heartbeat could not reach the store")
 

@@ -126,6 +126,8 @@ class Cell:
     attempts: int
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    job: dict[str, Any] | None = None  # the router's handle for the paid job behind the cell
+    job_open: bool = False  # that job may still run or its result may still be fetched
 
     @property
     def finished(self) -> bool:
@@ -139,6 +141,24 @@ class Cell:
                     self.cost_source or "", self.cost_seen or "")
 
 
+@dataclass(frozen=True)
+class Spend:
+    """One billed event of the ledger: what a cell's request cost, image or not."""
+
+    generation_id: str
+    run_id: str
+    router: str
+    model_key: str
+    outcome: str  # "image" or "failed"
+    cost: Cost
+    at: dt.datetime
+
+    @property
+    def usd(self) -> float | None:
+        """The amount in USD, None when billed but unknown."""
+        return self.cost.usd
+
+
 @dataclass
 class RunView:
     """A run and all its cells, in grid order."""
@@ -148,6 +168,7 @@ class RunView:
     prompt: str
     params: dict[str, Any]
     cells: list[Cell] = field(default_factory=list)
+    spend: list[Spend] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -168,6 +189,17 @@ class RunView:
     def cost_so_far(self) -> float:
         """Known cost of the finished images (unknown costs are counted separately)."""
         return sum(c.cost_usd or 0.0 for c in self.cells if c.status == "ok")
+
+    @property
+    def spent(self) -> float:
+        """Everything the run was billed so far, failed cells included (known amounts)."""
+        return sum(s.usd or 0.0 for s in self.spend)
+
+    @property
+    def spent_on_failures(self) -> tuple[float, int]:
+        """What cells that ended without an image were billed, and how many such cells."""
+        failed = [s for s in self.spend if s.outcome == "failed"]
+        return sum(s.usd or 0.0 for s in failed), len({s.generation_id for s in failed})
 
     @property
     def unknown_costs(self) -> int:
@@ -212,7 +244,7 @@ class Store:
                 migrate(conn)
             md = sa.MetaData()
             md.reflect(engine, only=["runs", "generations", "images", "ratings", "runners",
-                                     "prompt_sets", "vibegen_migrations"])
+                                     "prompt_sets", "spend", "vibegen_migrations"])
         except (OperationalError, SQLAlchemyError) as exc:
             raise StoreError(f"cannot open the database {_redact_url(str(engine.url))}: "
                              f"{_first_line(exc)}") from exc
@@ -282,8 +314,12 @@ class Store:
                 raise RunNotFoundError(f"no run with id {run_id} in this VibeGen")
             rows = conn.execute(sa.select(gens).where(gens.c.run_id == run_id)
                                 .order_by(gens.c.position)).mappings().all()
+            spend = conn.execute(sa.select(self.t["spend"]).where(
+                self.t["spend"].c.run_id == run_id).order_by(self.t["spend"].c.id)
+            ).mappings().all()
         return RunView(row["id"], _utc(row["created_at"]), row["prompt"],
-                       json.loads(row["params_json"]), [_cell(r) for r in rows])
+                       json.loads(row["params_json"]), [_cell(r) for r in rows],
+                       [_spend(r) for r in spend])
 
     def list_runs(self, search: str = "", limit: int = 200) -> list[RunSummary]:
         """Runs newest first, optionally only those whose prompt contains `search`."""
@@ -316,11 +352,20 @@ class Store:
             conn.execute(gens.update().where(gens.c.id == generation_id).values(
                 status="running", started_at=now(), runner_id=runner_id))
 
+    def save_job(self, generation_id: str, job: dict[str, Any]) -> None:
+        """Record the router's handle for a cell's paid job, the moment the router accepts it."""
+        gens = self.t["generations"]
+        request_id = job.get("request_id") or job.get("task_id")
+        with self._write() as conn:
+            conn.execute(gens.update().where(gens.c.id == generation_id).values(
+                job_json=json.dumps(job), job_open=True,
+                request_id=str(request_id)[:200] if request_id else None))
+
     def save_success(self, generation_id: str, image: bytes, *, cost: Cost, wall_s: float,
                      seed: str | None = None, queue_s: float | None = None,
                      inference_s: float | None = None, request_id: str | None = None,
                      attempts: int = 1, prepared: images.Prepared | None = None) -> None:
-        """Save an image and the row describing it together, or neither."""
+        """Save an image, the row describing it and what it cost together, or none of them."""
         # Decoded and thumbnailed before the transaction starts: keep the write lock short.
         prepared = prepared or images.prepare(image)
         info, thumb = prepared.info, prepared.thumb
@@ -330,21 +375,75 @@ class Store:
             conn.execute(imgs.insert().values(
                 generation_id=generation_id, mime=info.mime, data=image, thumb=thumb,
                 sha256=hashlib.sha256(image).hexdigest()))
-            conn.execute(gens.update().where(gens.c.id == generation_id).values(
+            values: dict[str, Any] = dict(
                 status="ok", error_kind=None, error_message=None, seed=seed, wall_s=wall_s,
                 queue_s=queue_s, inference_s=inference_s, cost_usd=cost.usd,
                 cost_kind=cost.kind, cost_basis=cost.basis, cost_source=cost.source,
                 cost_seen=cost.seen, width=info.width, height=info.height,
-                request_id=request_id, attempts=attempts, finished_at=now()))
+                attempts=attempts, finished_at=now(), job_open=False)
+            if request_id:
+                values["request_id"] = request_id
+            conn.execute(gens.update().where(gens.c.id == generation_id).values(**values))
+            self._book(conn, generation_id, "image", cost)
 
     def save_failure(self, generation_id: str, *, kind: str, message: str,
-                     wall_s: float | None, attempts: int = 1, timeout: bool = False) -> None:
-        """Save a failed cell with its error kind and the message the grid shows."""
+                     wall_s: float | None, attempts: int = 1, timeout: bool = False,
+                     cost: Cost | None = None, job_open: bool = False) -> None:
+        """Save a failed cell with its error kind and message, and what it was billed, if any.
+
+        `cost` is given only when the router billed (or may have billed) the failed request;
+        `job_open` says its job may still run, so a retry follows it rather than buying again.
+        """
         gens = self.t["generations"]
+        values: dict[str, Any] = dict(
+            status="timeout" if timeout else "error", error_kind=kind, error_message=message,
+            wall_s=wall_s, attempts=attempts, finished_at=now(), job_open=job_open)
+        if cost is not None:
+            values.update(cost_usd=cost.usd, cost_kind=cost.kind, cost_basis=cost.basis,
+                          cost_source=cost.source, cost_seen=cost.seen)
         with self._write() as conn:
-            conn.execute(gens.update().where(gens.c.id == generation_id).values(
-                status="timeout" if timeout else "error", error_kind=kind,
-                error_message=message, wall_s=wall_s, attempts=attempts, finished_at=now()))
+            conn.execute(gens.update().where(gens.c.id == generation_id).values(**values))
+            if cost is not None:
+                self._book(conn, generation_id, "failed", cost)
+
+    def _book(self, conn: Connection, generation_id: str, outcome: str, cost: Cost) -> None:
+        """Add one billed event to the spend ledger (inside the caller's transaction)."""
+        if cost.kind == "self_hosted":
+            return  # nothing is billed per image on one's own hardware
+        gens, spend = self.t["generations"], self.t["spend"]
+        row = conn.execute(sa.select(gens.c.run_id, gens.c.router, gens.c.model_key)
+                           .where(gens.c.id == generation_id)).first()
+        if row is None:
+            return
+        conn.execute(spend.insert().values(
+            generation_id=generation_id, run_id=row.run_id, router=row.router,
+            model_key=row.model_key, outcome=outcome, usd=cost.usd, kind=cost.kind,
+            basis=cost.basis, source=cost.source, seen=cost.seen, at=now()))
+
+    def spend_frame(self) -> pd.DataFrame:
+        """Every billed event, one row each (for the Spend page and budgets)."""
+        with self.engine.connect() as conn:
+            return pd.read_sql(sa.select(self.t["spend"]).order_by(self.t["spend"].c.id), conn)
+
+    def claim_resumable(self, runner_id: str) -> list[str]:
+        """Take over interrupted cells whose paid job may still run; return their run ids.
+
+        They go back to pending under this runner, keeping their job handle, so the runner
+        follows the job instead of buying the image again. One runner wins each cell.
+        """
+        gens = self.t["generations"]
+        runs: set[str] = set()
+        with self._write() as conn:
+            rows = conn.execute(sa.select(gens.c.id, gens.c.run_id).where(
+                gens.c.status == "interrupted", gens.c.job_open.is_(True))).all()
+            for gen_id, run_id in rows:
+                claimed = conn.execute(gens.update().where(
+                    gens.c.id == gen_id, gens.c.status == "interrupted").values(
+                    status="pending", error_kind=None, error_message=None, finished_at=None,
+                    runner_id=runner_id)).rowcount
+                if claimed:
+                    runs.add(run_id)
+        return sorted(runs)
 
     def reset_failed(self, run_id: str) -> list[str]:
         """Put a run's failed, timed-out and interrupted cells back to pending; return their ids."""
@@ -605,6 +704,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _spend(r: Any) -> Spend:
+    return Spend(r["generation_id"], r["run_id"], r["router"], r["model_key"], r["outcome"],
+                 Cost(r["usd"], r["kind"], r["basis"] or "", r["source"] or "",
+                      r["seen"] or ""), _utc(r["at"]))
+
+
 def _cell(r: Any) -> Cell:
     return Cell(
         id=r["id"], run_id=r["run_id"], position=r["position"], model_key=r["model_key"],
@@ -615,4 +720,5 @@ def _cell(r: Any) -> Cell:
         inference_s=r["inference_s"], cost_usd=r["cost_usd"], cost_kind=r["cost_kind"],
         cost_basis=r["cost_basis"], cost_source=r["cost_source"], cost_seen=r["cost_seen"],
         width=r["width"], height=r["height"], attempts=r["attempts"],
-        started_at=_utc(r["started_at"]), finished_at=_utc(r["finished_at"]))
+        started_at=_utc(r["started_at"]), finished_at=_utc(r["finished_at"]),
+        job=json.loads(r["job_json"]) if r["job_json"] else None, job_open=bool(r["job_open"]))

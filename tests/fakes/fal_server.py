@@ -72,6 +72,10 @@ RESULT_ERRORS: dict[str, Reply] = {
     "completed_error": Reply(504, REQUEST_TIMEOUT, {"X-Fal-Error-Type": "request_timeout"}),
     "malformed_json": Reply(200, b'{"images": [{"url": ', content_type="application/json"),
 }
+FLAKES = (Reply(503, b"<html><head><title>503 Service Temporarily Unavailable</title></head>"
+                    b"</html>", content_type="text/html"),
+          Reply(429, {"detail": "Too many requests"}),
+          Reply(202, b'{"status": "IN_PROG', content_type="application/json"))
 RESULT_VARIANTS = ("nsfw", "no_billable_units", "image_404", "not_image")
 SCENARIOS = ("success", "never_completes", "poll_503_once", *SUBMIT_ERRORS, *RESULT_ERRORS,
              *RESULT_VARIANTS)
@@ -95,6 +99,7 @@ class FalJob:
     polls: int = 0
     cancelled: bool = False
     hiccuped: bool = False  # poll_503_once: the 503 was answered
+    flaked: int = 0  # failed status polls answered so far (flaky_polls)
 
     @property
     def state(self) -> str:
@@ -110,7 +115,7 @@ class FalFake(FakeServer):
 
     def __init__(self, key: str = TEST_FAL_KEY, *, queue_steps: int = 2, progress_steps: int = 1,
                  billable_units: float | None = 1.0, inference_time: float = 0.42,
-                 retry_after: str | None = "1") -> None:
+                 retry_after: str | None = "1", flaky_polls: int = 0) -> None:
         super().__init__()
         self.key = key
         self.queue_steps = queue_steps  # polls answered IN_QUEUE (positions counting down)
@@ -120,6 +125,9 @@ class FalFake(FakeServer):
         self.retry_after = retry_after  # Retry-After header on a scripted 429
         self.jobs: dict[str, FalJob] = {}
         self.cancels: list[str] = []
+        # The first `flaky_polls` status polls of every job fail (503, 429, a truncated body,
+        # in turn) without moving the job on, as a flaky edge would.
+        self.flaky_polls = flaky_polls
 
     def handle(self, rec: Recorded) -> Reply:
         """Route one request: images, auth, then submit / status / result / cancel."""
@@ -178,6 +186,9 @@ class FalFake(FakeServer):
             return Reply(422, {"detail": [{"loc": ["query", "logs"], "type": "bool_parsing",
                                            "msg": "Input should be a valid boolean"}]})
         with self.lock:
+            if job.flaked < self.flaky_polls:
+                job.flaked += 1
+                return FLAKES[job.flaked % len(FLAKES)]
             if job.scenario == "poll_503_once" and not job.hiccuped:
                 job.hiccuped = True
                 return Reply(503, {"detail": "Service Unavailable"})

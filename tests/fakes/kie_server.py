@@ -110,7 +110,8 @@ class KieFake(FakeServer):
                  credit_field: str | None = "consumeCredits", default_price: float = 4.0,
                  rate_limit: int = 20, rate_window: float = 10.0,
                  cost_time_ms: int = 8000, cost_time_unit: str = "ms",
-                 queue_ms: int = 1500) -> None:
+                 queue_ms: int = 1500, poll_limit: int | None = None,
+                 poll_window: float = 10.0) -> None:
         super().__init__()
         if http_status_mode not in ("mirror", "always_200"):
             raise ValueError("http_status_mode is 'mirror' or 'always_200'")
@@ -130,6 +131,11 @@ class KieFake(FakeServer):
         self.queue_ms = queue_ms  # completeTime - createTime - costTime
         self.tasks: dict[str, KieTask] = {}
         self._creates: deque[float] = deque()
+        # Status polls allowed per `poll_window` seconds for the account (None: no limit).
+        self.poll_limit, self.poll_window = poll_limit, poll_window
+        self._polls: deque[float] = deque()
+        self.create_times: list[float] = []  # when every create arrived, refused or not
+        self.refused_polls = 0  # polls answered 429 by the poll limit
 
     # -- envelope
     def _env(self, code: int, msg: str, data: Any = None, headers: dict | None = None) -> Reply:
@@ -165,6 +171,7 @@ class KieFake(FakeServer):
             while self._creates and now - self._creates[0] > self.rate_window:
                 self._creates.popleft()
             self._creates.append(now)
+            self.create_times.append(now)
             if len(self._creates) > self.rate_limit:
                 return "", self._env(429, CREATE_ERRORS["429"][1])
         scenario = self._next_scenario()
@@ -246,12 +253,20 @@ class KieFake(FakeServer):
     def _advance(self, task: KieTask) -> tuple[str, Reply | None]:
         """Count one poll; the phase now ('running'/'success'/'fail') or a scripted reply."""
         with self.lock:
+            if self.poll_limit is not None:
+                now = time.monotonic()
+                while self._polls and now - self._polls[0] > self.poll_window:
+                    self._polls.popleft()
+                self._polls.append(now)
+                if len(self._polls) > self.poll_limit:
+                    self.refused_polls += 1
+                    return "", self._env(429, CREATE_ERRORS["429"][1])
             if task.scenario == "poll_429_once" and not task.hiccuped:
                 task.hiccuped = True  # a rejected poll does not move the task on
                 return "", self._env(429, CREATE_ERRORS["429"][1])
             task.polls += 1
             polls = task.polls
-        if task.scenario == "malformed_json":
+        if task.scenario == "malformed_json" and polls == 1:  # one truncated answer
             return "", Reply(200, b'{"code": 200, "data": {"state": ', {})
         if task.scenario == "never_completes" or polls <= len(self.progression):
             return "running", None

@@ -31,6 +31,8 @@ from vibegen.routers.base import GenerationRequest
 from vibegen.routers.fal_router import FalRouter
 from vibegen.runner import Runner
 
+# What a cell says when its paid job may still run (the runner's wording).
+OPEN = " · its paid job may still finish: Retry follows it, not buying it again"
 CATALOG = default_catalog()
 PROMPT = "a red fox in the snow"
 POLL = 0.01
@@ -336,8 +338,9 @@ def fal_runner(store, fake: FalFake, catalog=CATALOG) -> Runner:
     ("nsfw", "error", "content_filter", "fal: content filtered", 1),
     ("429_once", "ok", None, None, 2),  # the runner retries once and succeeds
     ("503", "ok", None, None, 2),
-    ("malformed_json", "error", "protocol", "fal: answered with malformed JSON", 1),
-    ("image_404", "error", "bad_image", "fal: image not found at its URL (HTTP 404)", 1),
+    ("malformed_json", "error", "protocol", "fal: answered with malformed JSON" + OPEN, 1),
+    ("image_404", "error", "bad_image", "fal: image not found at its URL (HTTP 404)" + OPEN,
+     1),
 ])
 def test_through_the_runner(store, fake, scenario, status, kind, message, attempts):
     fake.script(scenario)
@@ -361,5 +364,5 @@ def test_timeout_through_the_runner_cancels_at_fal(store, fake):
                         CommonParams())
     cell = store.run_view(run_id).cells[0]
     assert (cell.status, cell.error_kind, cell.error_message) == ("timeout", "timeout",
-                                                                  "fal: timed out")
+                                                                  "fal: timed out" + OPEN)
     assert fake.cancels == list(fake.jobs)

@@ -1,23 +1,43 @@
 """The router seam: one abstract method, `generate`, and the request/result it speaks.
 
-Timing, retries, cost labelling and persistence live in the runner, once; an adapter only
-turns a `GenerationRequest` into image bytes (or raises a `RouterError` subclass that says
-what went wrong in words). Adapters take their base URL and HTTP client from outside so the
-real adapter can be tested against a local fake server.
+Timing, cost labelling and persistence live in the runner, once; an adapter only turns a
+`GenerationRequest` into image bytes (or raises a `RouterError` subclass that says what went
+wrong in words). Adapters take their base URL and HTTP client from outside so the real adapter
+can be tested against a local fake server.
+
+Money rule (DESIGN.md §8): a generation is a paid job. The moment a router accepts one, the
+adapter hands its handle (request id, status URLs) to `request.on_job`, which saves it before
+the first poll. A request that carries a `job` resumes that job instead of submitting a new
+one. After a job exists, failures are retried on that job (`Router.persist`), never by
+submitting again.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
 from vibegen.catalog import Catalog, Model
 from vibegen.costs import Cost
-from vibegen.errors import RouterTimeout
+from vibegen.errors import (
+    BadImageError,
+    ProtocolError,
+    RateLimitError,
+    RouterError,
+    RouterTimeout,
+    ServerError,
+)
+from vibegen.routers.limits import RateLimiter
+
+T = TypeVar("T")
+# Longest pause between two tries on the same job (polls, result fetches, downloads).
+MAX_BACKOFF_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +52,11 @@ class GenerationRequest:
     deadline: float  # time.monotonic() value after which the call is a timeout
     image_index: int = 0
     seed: int | None = None
+    # A job already accepted by the router for this cell (saved handle): resume, don't submit.
+    job: dict[str, Any] | None = None
+    # Called with the job handle the moment the router accepts the job, before any poll.
+    on_job: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False,
+                                                          repr=False)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (may be negative)."""
@@ -84,13 +109,89 @@ class Router(ABC):
                                          headers={"User-Agent": "vibegen/0.1"})
         if poll_interval is not None:
             self.poll_interval = poll_interval
+        # The router's account limits, shared by every cell this instance serves.
+        info = self.info
+        self.submit_limit = RateLimiter.with_margin(info.rate_limit_requests,
+                                                    info.rate_limit_window_s) \
+            if info.rate_limit_requests and info.rate_limit_window_s else None
+        self.poll_limit = RateLimiter.with_margin(info.poll_limit_requests,
+                                                  info.poll_limit_window_s) \
+            if info.poll_limit_requests and info.poll_limit_window_s else None
 
     @abstractmethod
     def generate(self, request: GenerationRequest) -> GenerationResult:
         """Make one image or raise a RouterError that says what went wrong."""
+
+    def job_started(self, request: GenerationRequest, handle: dict[str, Any]) -> None:
+        """Hand a new job's handle to the caller (who saves it) before the first poll."""
+        if request.on_job is not None:
+            request.on_job(handle)
+
+    def persist(self, request: GenerationRequest, what: str, call: Callable[[], T],
+                transient: Callable[[RouterError], bool] | None = None,
+                max_tries: int | None = None) -> T:
+        """Run `call` on an existing job until it succeeds or the deadline passes.
+
+        Rate limits, server errors, network failures and malformed answers are retried with
+        backoff (honouring Retry-After) on the same job: the job is paid for, so giving up
+        early would only lose the image. Other errors end the call. At the deadline the last
+        failure becomes the RouterTimeout's cause; the error says the job may still run.
+        """
+        is_transient_ = transient or is_transient
+        failures = 0
+        while True:
+            try:
+                return call()
+            except RouterError as exc:
+                failures += 1
+                if not is_transient_(exc) or (max_tries is not None and failures >= max_tries):
+                    raise
+                pause = backoff(failures, self.poll_interval, exc.retry_after)
+                if request.remaining() <= pause:
+                    timeout = RouterTimeout(
+                        f"timed out: {failures} {what} attempt(s) failed, last: {exc.message}",
+                        router=self.name, model=request.model.key, status=exc.status)
+                    timeout.job_may_run = True
+                    raise timeout from exc
+                time.sleep(pause)
 
     def sleep(self, seconds: float, request: GenerationRequest) -> None:
         """Wait between polls without overrunning the request's deadline."""
         left = request.check_deadline(self.name)
         time.sleep(max(0.0, min(seconds, left)))
         request.check_deadline(self.name)
+
+
+def is_transient(exc: RouterError) -> bool:
+    """Failures worth another try on the same job: slow-downs, 5xx, network, garbled answers."""
+    if isinstance(exc, RouterTimeout):
+        return False
+    if isinstance(exc, RateLimitError | ServerError):
+        return True
+    return isinstance(exc, ProtocolError) and exc.status != 404
+
+
+def backoff(failures: int, base_s: float, retry_after: float | None = None) -> float:
+    """Seconds before try `failures + 1`: Retry-After if given, else capped exponential, jittered.
+
+    The jitter (±25 %) keeps many cells that failed together from retrying in lock-step.
+    """
+    if retry_after is not None:
+        return min(max(0.0, retry_after), MAX_BACKOFF_S * 3)
+    base_s = max(base_s, 0.005)
+    # Capped at 32 poll intervals (20 s at most): a router polled every 0.75 s waits up to 20 s.
+    pause = min(MAX_BACKOFF_S, base_s * 32, base_s * 2 ** min(failures - 1, 10))
+    return pause * random.uniform(0.75, 1.25)
+
+
+
+# Tries of one image download: a file that is still missing (or an error page) after this many
+# is not coming; the job itself stays followable, so "retry" can fetch its result again.
+DOWNLOAD_TRIES = 4
+
+
+def transient_download(exc: RouterError) -> bool:
+    """Download failures worth another try: network errors, 404 (CDN lag), 429 and 5xx."""
+    if isinstance(exc, BadImageError):
+        return exc.status is None or exc.status in (404, 408, 429) or exc.status >= 500
+    return is_transient(exc)

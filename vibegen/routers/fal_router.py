@@ -28,12 +28,16 @@ from vibegen.errors import (
     RouterValidationError,
     ServerError,
 )
-from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.routers.base import (
+    DOWNLOAD_TRIES,
+    GenerationRequest,
+    GenerationResult,
+    Router,
+    is_transient,
+    transient_download,
+)
 from vibegen.routers.transfer import clip, decode_json, fetch_image, retry_after
 
-# A poll that fails this many times in a row (429/5xx/network) ends the call; fewer are
-# polled through, because the request itself is still queued on fal's side.
-MAX_POLL_FAILURES = 5
 # Seconds allowed for the best-effort cancel sent after the deadline has already passed.
 CANCEL_TIMEOUT_S = 5.0
 # fal's content checker, in its error `type` / `error_type` fields.
@@ -131,22 +135,27 @@ class FalRouter(Router):
     poll_interval = 0.75
 
     def _call(self, method: str, url: str, request: GenerationRequest, *,
-              json_body: Any = None, params: dict[str, str] | None = None) -> httpx.Response:
+              json_body: Any = None, params: dict[str, str] | None = None,
+              submit: bool = False) -> httpx.Response:
         """One authenticated queue call, bounded by the request's deadline."""
         left = request.check_deadline(self.name)
         try:
             return self.http.request(method, url, json=json_body, params=params,
                                      headers={"Authorization": f"Key {self.key}"},
                                      timeout=httpx.Timeout(left))
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
+            err: RouterError = ServerError("did not answer in time", router=self.name,
+                                           model=request.model.key)
             if request.remaining() <= 0:
-                raise RouterTimeout("timed out", router=self.name,
-                                    model=request.model.key) from None
-            raise ServerError("did not answer in time", router=self.name,
-                              model=request.model.key) from None
+                err = RouterTimeout("timed out", router=self.name, model=request.model.key)
+            # A submit whose answer never came may still have queued a paid job.
+            err.job_may_run = submit and not isinstance(exc, httpx.ConnectTimeout)
+            raise err from exc
         except httpx.HTTPError as exc:
-            raise ServerError(f"could not reach fal ({type(exc).__name__})", router=self.name,
-                              model=request.model.key) from None
+            err = ServerError(f"could not reach fal ({type(exc).__name__})", router=self.name,
+                              model=request.model.key)
+            err.job_may_run = submit and not isinstance(exc, httpx.ConnectError)
+            raise err from exc
 
     def _json_object(self, response: httpx.Response, model: str) -> dict[str, Any]:
         data = decode_json(response, self.name, model)
@@ -156,64 +165,115 @@ class FalRouter(Router):
         return data
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        """Submit to the queue, wait for COMPLETED, fetch the result and download the image."""
+        """Submit (or resume) a queue job, wait for COMPLETED, fetch the result and image."""
         model = request.model
         if not self.key:
             raise MissingKeyError("add FAL_KEY to enable", router=self.name, model=model.key)
+        submitted = time.monotonic()
+        job = request.job or self._submit(request)
+        try:
+            status_body, queue_s = self._wait(job["status_url"], request, submitted)
+            failed = bool(status_body.get("error") or status_body.get("error_type"))
+            response = self.persist(
+                request, "result fetch", lambda: self._fetch_result(job["response_url"], request),
+                transient=lambda exc: is_transient(exc) and not failed)
+            if response.status_code >= 400:
+                raise self._billed(fal_error(response, model.key), response, request)
+            if failed:
+                raise self._billed(_completed_error(status_body, model.key), response, request)
+            try:
+                output = self._json_object(response, model.key)
+            except ProtocolError as exc:  # done and billed, but unreadable: fetch it again later
+                exc.job_may_run = True
+                raise self._billed(exc, response, request) from exc
+            return self._result(output, response, status_body, queue_s, request,
+                                job.get("request_id"))
+        except RouterTimeout as exc:
+            exc.job_may_run = True
+            self._cancel(job["cancel_url"])
+            raise
+
+    def _submit(self, request: GenerationRequest) -> dict[str, Any]:
+        """POST the input to the queue; the job handle, saved before anything else happens."""
+        model = request.model
         body: dict[str, Any] = {"prompt": request.prompt, **request.params}
         if request.seed is not None and model.seed_supported:
             body.setdefault(model.seed_param, request.seed)
-
-        submitted = time.monotonic()
         response = self._call("POST", f"{self.base_url}/{model.endpoint.strip('/')}", request,
-                              json_body=body)
+                              json_body=body, submit=True)
         if response.status_code >= 400:
             raise fal_error(response, model.key)
-        handle = self._json_object(response, model.key)
-        urls = {k: handle.get(k) for k in ("status_url", "response_url", "cancel_url")}
-        if not all(isinstance(u, str) and u for u in urls.values()):
-            raise ProtocolError("submit answer lacks status/response/cancel URLs",
-                                router=self.name, model=model.key)
-        request_id = str(handle.get("request_id") or "") or None
-
         try:
-            status_body, queue_s = self._wait(urls["status_url"], request, submitted)
-        except RouterTimeout:
-            self._cancel(urls["cancel_url"])
-            raise
+            handle = self._json_object(response, model.key)
+        except ProtocolError as exc:
+            # fal queued the request but its answer was garbled: rebuild the handle from the
+            # request id header, so the paid job is followed rather than bought again.
+            job = self._handle_from_header(response, model)
+            if job is None:
+                exc.job_may_run = True
+                raise
+            handle = job
+        job = {k: handle.get(k) for k in ("request_id", "status_url", "response_url",
+                                          "cancel_url")}
+        if not all(isinstance(job[k], str) and job[k] for k in
+                   ("status_url", "response_url", "cancel_url")):
+            rebuilt = self._handle_from_header(response, model)
+            if rebuilt is None:
+                err = ProtocolError("submit answer lacks status/response/cancel URLs",
+                                    router=self.name, model=model.key)
+                err.job_may_run = True
+                raise err
+            job = rebuilt
+        job["request_id"] = job.get("request_id") or response.headers.get("x-fal-request-id")
+        self.job_started(request, job)
+        return job
 
-        response = self._call("GET", urls["response_url"], request)
-        if response.status_code >= 400:
-            raise fal_error(response, model.key)
-        if status_body.get("error") or status_body.get("error_type"):
-            raise _completed_error(status_body, model.key)
-        output = self._json_object(response, model.key)
-        return self._result(output, response, status_body, queue_s, request, request_id)
+    def _handle_from_header(self, response: httpx.Response,
+                            model: Model) -> dict[str, Any] | None:
+        """The job's URLs built from `x-fal-request-id` (protocols.md §1.1: owner/app only)."""
+        request_id = response.headers.get("x-fal-request-id")
+        if not request_id:
+            return None
+        parts = model.endpoint.strip("/").split("/")
+        app = parts[:3] if parts[0] in ("workflows", "comfy") else parts[:2]
+        base = f"{self.base_url}/{'/'.join(app)}/requests/{request_id}"
+        return {"request_id": request_id, "status_url": f"{base}/status",
+                "response_url": base, "cancel_url": f"{base}/cancel"}
+
+    def _fetch_result(self, url: str, request: GenerationRequest) -> httpx.Response:
+        """GET the result; a 429 or 5xx is raised so `persist` can try again."""
+        response = self._call("GET", url, request)
+        if response.status_code == 429 or response.status_code >= 500:
+            raise fal_error(response, request.model.key)
+        return response
+
+    def _billed(self, exc: RouterError, response: httpx.Response,
+                request: GenerationRequest) -> RouterError:
+        """Attach what fal billed for a failed result (its billable units), if it said."""
+        units = self._billable_units(response)
+        if units is not None:
+            exc.cost = self._cost(request.model, units)
+        return exc
 
     def _wait(self, status_url: str, request: GenerationRequest,
               submitted: float) -> tuple[dict[str, Any], float | None]:
-        """Poll until COMPLETED; the final status body and the observed time in queue."""
+        """Poll until COMPLETED; the final status body and the observed time in queue.
+
+        A failing poll (429, 5xx, network, a truncated body) is retried on the same job with
+        backoff until the deadline: the request is still queued or running on fal's side.
+        """
         model = request.model.key
         queue_s: float | None = None
-        failures = 0
-        while True:
-            self.sleep(self.poll_interval, request)
-            try:
-                response = self._call("GET", status_url, request, params={"logs": "0"})
-            except ServerError:
-                failures += 1
-                if failures >= MAX_POLL_FAILURES:
-                    raise
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                failures += 1
-                if failures >= MAX_POLL_FAILURES:
-                    raise fal_error(response, model)
-                continue
+
+        def poll() -> dict[str, Any]:
+            response = self._call("GET", status_url, request, params={"logs": "0"})
             if response.status_code >= 400:
                 raise fal_error(response, model)
-            failures = 0
-            data = self._json_object(response, model)
+            return self._json_object(response, model)
+
+        while True:
+            self.sleep(self.poll_interval, request)
+            data = self.persist(request, "status poll", poll)
             state = data.get("status")
             if state == "IN_QUEUE":
                 continue
@@ -240,14 +300,23 @@ class FalRouter(Router):
         model = request.model
         nsfw = output.get("has_nsfw_concepts")
         if isinstance(nsfw, list) and any(v is True for v in nsfw):
-            raise ContentFilteredError("content filtered", router=self.name, model=model.key,
-                                       detail="has_nsfw_concepts: true")
+            raise self._billed(ContentFilteredError("content filtered", router=self.name,
+                                                    model=model.key,
+                                                    detail="has_nsfw_concepts: true"),
+                               response, request)
         images = output.get("images")
         item = images[0] if isinstance(images, list) and images else output.get("image")
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str) or not url:
-            raise ProtocolError("answer has no image URL", router=self.name, model=model.key)
-        image, content_type = fetch_image(self.http, url, request, self.name)
+            raise self._billed(ProtocolError("answer has no image URL", router=self.name,
+                                             model=model.key), response, request)
+        try:  # a failed download is retried as a download: the image is already paid for
+            image, content_type = self.persist(
+                request, "download", lambda: fetch_image(self.http, url, request, self.name),
+                transient=transient_download, max_tries=DOWNLOAD_TRIES)
+        except RouterError as exc:
+            exc.job_may_run = True  # fal keeps the result a while: a retry fetches it again
+            raise self._billed(exc, response, request) from exc.__cause__
 
         metrics = status_body.get("metrics")
         metrics_inference = _number(metrics.get("inference_time")) \

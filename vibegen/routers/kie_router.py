@@ -28,11 +28,15 @@ from vibegen.errors import (
     RouterValidationError,
     ServerError,
 )
-from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.routers.base import (
+    DOWNLOAD_TRIES,
+    GenerationRequest,
+    GenerationResult,
+    Router,
+    transient_download,
+)
 from vibegen.routers.transfer import clip, decode_json, fetch_image, retry_after
 
-# A poll that fails this many times in a row (429/5xx/network) ends the call.
-MAX_POLL_FAILURES = 5
 # Words in a failure message that mean the safety system blocked the prompt or the image.
 CONTENT_WORDS = ("content policy", "prohibited", "nsfw", "sensitive", "safety", "flagged",
                  "inappropriate", "violat", "moderation", "not allowed")
@@ -183,7 +187,8 @@ class KieRouter(Router):
 
     # ------------------------------------------------------------------ transport
     def _call(self, method: str, path: str, request: GenerationRequest, *,
-              json_body: Any = None, params: dict[str, str] | None = None) -> httpx.Response:
+              json_body: Any = None, params: dict[str, str] | None = None,
+              submit: bool = False) -> httpx.Response:
         """One authenticated call to `{base}{path}`, bounded by the request's deadline."""
         left = request.check_deadline(self.name)
         try:
@@ -191,15 +196,19 @@ class KieRouter(Router):
                                      params=params,
                                      headers={"Authorization": f"Bearer {self.key}"},
                                      timeout=httpx.Timeout(left))
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
+            err: RouterError = ServerError("did not answer in time", router=self.name,
+                                           model=request.model.key)
             if request.remaining() <= 0:
-                raise RouterTimeout("timed out", router=self.name,
-                                    model=request.model.key) from None
-            raise ServerError("did not answer in time", router=self.name,
-                              model=request.model.key) from None
+                err = RouterTimeout("timed out", router=self.name, model=request.model.key)
+            # A create whose answer never came may still have started a paid task.
+            err.job_may_run = submit and not isinstance(exc, httpx.ConnectTimeout)
+            raise err from exc
         except httpx.HTTPError as exc:
-            raise ServerError(f"could not reach Kie ({type(exc).__name__})", router=self.name,
-                              model=request.model.key) from None
+            err = ServerError(f"could not reach Kie ({type(exc).__name__})", router=self.name,
+                              model=request.model.key)
+            err.job_may_run = submit and not isinstance(exc, httpx.ConnectError)
+            raise err from exc
 
     def _data(self, response: httpx.Response, model: str) -> Any:
         """The envelope's `data`, after checking the HTTP status and then the body `code`."""
@@ -248,50 +257,85 @@ class KieRouter(Router):
         raise RouterError(f"catalog api {api!r} is not supported by the Kie adapter",
                           router=self.name, model=model.key)
 
-    def _create(self, path: str, body: dict[str, Any], request: GenerationRequest) -> str:
-        response = self._call("POST", path, request, json_body=body)
-        data = self._data(response, request.model.key)
+    def _create(self, path: str, body: dict[str, Any], poll_path: str,
+                request: GenerationRequest) -> dict[str, Any]:
+        """Create a task (within the account's new-task limit); its handle, saved at once."""
+        if request.job is not None:
+            return request.job
+        if self.submit_limit is not None:
+            self.submit_limit.acquire(request.deadline)
+        response = self._call("POST", path, request, json_body=body, submit=True)
+        try:
+            data = self._data(response, request.model.key)
+        except RateLimitError as exc:
+            if self.submit_limit is not None:  # over the account limit: everyone waits
+                self.submit_limit.pause(exc.retry_after or 10.0)
+            raise
+        except ProtocolError as exc:
+            exc.job_may_run = response.status_code < 400  # accepted, but the answer garbled
+            raise
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
-            raise ProtocolError("create answer has no taskId", router=self.name,
+            err = ProtocolError("create answer has no taskId", router=self.name,
                                 model=request.model.key)
-        return task_id
+            err.job_may_run = True
+            raise err
+        job = {"task_id": task_id, "poll_path": poll_path}
+        self.job_started(request, job)
+        return job
 
-    def _poll(self, path: str, task_id: str, request: GenerationRequest,
+    def _poll(self, job: dict[str, Any], request: GenerationRequest,
               done: Callable[[dict[str, Any], str], bool]) -> dict[str, Any]:
-        """Poll `path?taskId=` on the documented cadence until `done(data)` says finished."""
+        """Poll the task's record on the documented cadence until `done(data)` says finished.
+
+        Polls of all cells share the account's poll limit; a 429 pauses them all and the task
+        is polled again later, never abandoned. Other transient failures are retried on the
+        same task with backoff until the deadline. No Kie API cancels a task, so a task still
+        running at the deadline may finish and be billed: the error says so.
+        """
         model = request.model.key
+        task_id = job["task_id"]
         started = time.monotonic()
-        failures = 0
-        while True:
-            self.sleep(poll_delay(time.monotonic() - started, self.poll_interval), request)
+
+        def poll() -> Any:
+            if self.poll_limit is not None:
+                self.poll_limit.acquire(request.deadline)
+            response = self._call("GET", job["poll_path"], request, params={"taskId": task_id})
             try:
-                response = self._call("GET", path, request, params={"taskId": task_id})
-                data = self._data(response, model)
-            except (RateLimitError, ServerError):
-                failures += 1  # transient: the task is still running on Kie's side
-                if failures >= MAX_POLL_FAILURES:
-                    raise
-                continue
+                return self._data(response, model)
+            except RateLimitError as exc:
+                if self.poll_limit is not None:
+                    self.poll_limit.pause(exc.retry_after or 5.0)
+                raise
             except RouterValidationError as exc:
                 if exc.status == 404:
                     raise ProtocolError(f"task {task_id} not found", router=self.name,
-                                        model=model, status=exc.status) from None
+                                        model=model, status=exc.status) from exc
                 raise
-            failures = 0
+
+        while True:
+            self.sleep(poll_delay(time.monotonic() - started, self.poll_interval), request)
+            data = self.persist(request, "status poll", poll)
             if not isinstance(data, dict):
                 raise ProtocolError("task record is missing", router=self.name, model=model)
-            if done(data, model):
-                return data
+            try:
+                if done(data, model):
+                    return data
+            except RouterError as exc:  # the task failed: Kie says what (if anything) it cost
+                credits = _credits(data)
+                if credits is not None:
+                    exc.cost = from_credits(request.model, credits, self.catalog)
+                raise
 
     def _jobs(self, request: GenerationRequest) -> GenerationResult:
         """Market jobs API: createTask → recordInfo (state, resultJson string)."""
         model = request.model
-        task_id = self._create("/api/v1/jobs/createTask", {
+        job = self._create("/api/v1/jobs/createTask", {
             "model": model.endpoint,
             "input": {"prompt": request.prompt, **request.params},
-        }, request)
-        data = self._poll("/api/v1/jobs/recordInfo", task_id, request, self._jobs_done)
+        }, "/api/v1/jobs/recordInfo", request)
+        task_id = job["task_id"]
+        data = self._poll(job, request, self._jobs_done)
         result = _json_field(data.get("resultJson"), "resultJson", model.key)
         url, count = _first_url(result.get("resultUrls"))
         created, completed = _number(data.get("createTime")), _number(data.get("completeTime"))
@@ -322,9 +366,11 @@ class KieRouter(Router):
         """4o-image and Midjourney: `{prefix}/generate` → `{prefix}/record-info` (successFlag)."""
         model = request.model
         path = model.endpoint if model.endpoint.startswith("/") else f"{prefix}/generate"
-        task_id = self._create(path, {"prompt": request.prompt, **request.params}, request)
         poll_path = path.rsplit("/", 1)[0] + "/record-info"
-        data = self._poll(poll_path, task_id, request, done)
+        job = self._create(path, {"prompt": request.prompt, **request.params}, poll_path,
+                           request)
+        task_id = job["task_id"]
+        data = self._poll(job, request, done)
         if model.api == "mj":
             info = _json_field(data.get("resultInfoJson"), "resultInfoJson", model.key)
             url, count = _first_url(info.get("resultUrls"))
@@ -360,10 +406,19 @@ class KieRouter(Router):
                 meta: dict[str, Any]) -> GenerationResult:
         """Download the first image and describe it (cost, timings, images in the task)."""
         model = request.model
-        if url is None:
-            raise ProtocolError("result has no image URL", router=self.name, model=model.key)
-        image, content_type = fetch_image(self.http, url, request, self.name)
         per_task = max(model.images_per_task, 1)
+        try:
+            if url is None:
+                raise ProtocolError("result has no image URL", router=self.name,
+                                    model=model.key)
+            # A failed download is retried as a download: the task is done and paid for.
+            image, content_type = self.persist(
+                request, "download", lambda: fetch_image(self.http, url, request, self.name),
+                transient=transient_download, max_tries=DOWNLOAD_TRIES)
+        except RouterError as exc:
+            exc.job_may_run = url is not None  # Kie keeps results for days: fetch again later
+            exc.cost = self._cost(model, credits, per_task)
+            raise
         meta = {**meta, "credits": credits, "content_type": content_type or None}
         if per_task > 1 or count > 1:
             meta["images_in_task"] = count
