@@ -61,6 +61,13 @@ if run_id:
     view = live_run(ctx.store, run_id)
     if view is not None:
         if view.complete and view.failures:
+            follow, again = view.retry_plan()
+            if follow:
+                st.caption(f"{follow} of them still have a paid job at the router: retry "
+                           "follows it, it does not buy the image again.")
+            if again:
+                st.warning(f"{again} of them were already billed without an image: retrying "
+                           "them pays again.", icon="💲")
             if st.button(f"Retry failed cells ({view.failures})", key="retry"):
                 ctx.runner.retry_failed(run_id)
                 st.rerun()

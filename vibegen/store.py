@@ -193,12 +193,25 @@ class RunView:
     @property
     def spent(self) -> float:
         """Everything the run was billed so far, failed cells included (known amounts)."""
-        return sum(s.usd or 0.0 for s in self.spend)
+        return sum(s.usd or 0.0 for s in self.spend if s.cost.kind != "simulated")
+
+    @property
+    def simulated(self) -> float:
+        """The sandbox's pretend spend: shown apart, never added to real money."""
+        return sum(s.usd or 0.0 for s in self.spend if s.cost.kind == "simulated")
+
+    def retry_plan(self) -> tuple[int, int]:
+        """Failed cells a retry would (follow their open paid job, buy again after billing)."""
+        billed = {s.generation_id for s in self.spend if s.outcome == "failed"}
+        failed = [c for c in self.cells if c.status in FAILED]
+        follow = sum(c.job_open for c in failed)
+        again = sum(not c.job_open and c.id in billed for c in failed)
+        return follow, again
 
     @property
     def spent_on_failures(self) -> tuple[float, int]:
         """What cells that ended without an image were billed, and how many such cells."""
-        failed = [s for s in self.spend if s.outcome == "failed"]
+        failed = [s for s in self.spend if s.outcome == "failed" and s.cost.kind != "simulated"]
         return sum(s.usd or 0.0 for s in failed), len({s.generation_id for s in failed})
 
     @property

@@ -31,13 +31,23 @@ def run_header(view: RunView) -> None:
     cost = f"${view.cost_so_far:.4f}"
     if view.unknown_costs:
         cost += f" + {view.unknown_costs} unknown"
-    a.metric("Cost so far", cost)
+    images = sum(cell.status == "ok" for cell in view.cells)
+    lost, billed_failures = view.spent_on_failures
+    spent = f"spent ${view.spent:.4f} for {images} image{'s' * (images != 1)}"
+    if billed_failures:
+        spent += f", of which ${lost:.4f} on {billed_failures} failed cell" \
+                 f"{'s' * (billed_failures != 1)}"
+    if view.simulated:
+        spent += f" · ${view.simulated:.4f} simulated (sandbox, nothing billed)"
+    a.metric("Cost so far", cost, help="what the images in the grid cost")
+    a.caption(spent)
     b.metric("Failures", view.failures)
     walls = [c.wall_s for c in view.cells if c.wall_s is not None and c.status == "ok"]
     c.metric("Slowest image", f"{max(walls):.1f} s" if walls else "—")
 
 
-def _cell(store: Store, cell: Cell, blind: bool, label: str) -> None:
+def _cell(store: Store, cell: Cell, blind: bool, label: str,
+          billed_ids: frozenset[str] = frozenset()) -> None:
     sandbox = cell.router == "sandbox"
     if not blind:
         title = f"**{escape_markdown(label)}**"
@@ -54,7 +64,9 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str) -> None:
         icon = "⏱️" if cell.status == "timeout" else "⚠️"
         st.error(f"{icon} {escape_markdown(cell.error_message or cell.status)}")
         if not blind and cell.wall_s is not None:
-            st.caption(f"after {cell.wall_s:.1f} s")
+            billed = f" · 💲 {cost_text(cell)} billed" if cell.id in billed_ids else ""
+            st.caption(f"after {cell.wall_s:.1f} s{billed}",
+                       help=cell.cost.provenance() if billed else None)
         return
     thumb = _thumb_cache(str(store.engine.url), cell.id, store)
     link = f"./Image?gen={cell.id}" + ("&blind=1" if blind else "")
@@ -71,9 +83,10 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str) -> None:
 def run_grid(store: Store, view: RunView, columns: int = 4) -> None:
     """Draw every cell of a run in a responsive grid."""
     grid = st.grid(columns, min_column_width=220, border=True)
+    billed = frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
     for cell in view.cells:
         with grid.cell():
-            _cell(store, cell, blind=False, label=cell.label)
+            _cell(store, cell, blind=False, label=cell.label, billed_ids=billed)
 
 
 def live_run(store: Store, run_id: str) -> RunView | None:
