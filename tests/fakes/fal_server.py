@@ -125,6 +125,7 @@ class FalFake(FakeServer):
         self.retry_after = retry_after  # Retry-After header on a scripted 429
         self.jobs: dict[str, FalJob] = {}
         self.cancels: list[str] = []
+        self.billed: dict[str, float] = {}  # request id → billable units charged
         # The first `flaky_polls` status polls of every job fail (503, 429, a truncated body,
         # in turn) without moving the job on, as a flaky edge would.
         self.flaky_polls = flaky_polls
@@ -230,6 +231,8 @@ class FalFake(FakeServer):
                 "not_image": f"{job.request_id}.html"}.get(job.scenario,
                                                            f"{job.request_id}.{ext}")
         headers = {"x-fal-request-id": job.request_id}
+        with self.lock:  # fal bills a completed output once, however often it is fetched
+            self.billed.setdefault(job.request_id, self.billable_units or 0.0)
         if self.billable_units is not None and job.scenario != "no_billable_units":
             headers["x-fal-billable-units"] = f"{self.billable_units:g}"
         return Reply(200, {
