@@ -92,3 +92,32 @@ def test_credit_price_needs_router_credit_rate():
                           'price = { unit = "credit", credits = 4')
     with pytest.raises(ConfigError, match="priced in credits"):
         parse_catalog(bad)
+
+
+@pytest.mark.parametrize("line, words", [
+    ('price = { unit = "image", usd = 0.1, seen = 2026-11-24, source = "t", tiers = '
+     '[{ when = { q = "a" }, usd = 0.2, unknown = true }] }', "unknown tier takes no"),
+    ('price = { unit = "image", usd = 0.1, seen = 2026-11-24, source = "t", tiers = '
+     '[{ when = { q = "a" } }] }', "exactly one of usd / credits"),
+])
+def test_tier_amounts_are_checked(line, words):
+    text = MINIMAL.replace(
+        'price = { unit = "simulated", usd = 0.01, seen = 2026-11-24, source = "test" }', line)
+    with pytest.raises(ConfigError, match=words):
+        parse_catalog(text)
+
+
+def test_size_limits_are_coherent():
+    text = MINIMAL.replace('size = { param = "size", kind = "wh" }',
+                           'size = { param = "size", kind = "wh", min_pixels = 10, '
+                           'max_pixels = 5 }')
+    with pytest.raises(ConfigError, match="min_pixels is above max_pixels"):
+        parse_catalog(text)
+
+
+def test_size_violations_name_each_broken_limit():
+    spec = default_catalog().model("openai:gpt-image-2").size
+    assert spec.violations(3840, 2160) == []
+    assert spec.violations(3840, 3840) == ["14745600 pixels > 8294400"]
+    assert spec.violations(3000, 992) == ["3000x992 is not a multiple of 16",
+                                          "ratio 3.024 > 3.0"]

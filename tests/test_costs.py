@@ -56,14 +56,15 @@ def test_simulated_and_self_hosted_kinds(cat):
 
 
 def test_unknown_is_not_zero(cat):
-    m = cat.model("openai:gpt-image-1-mini")  # token price, no per-image table
-    mp = map_params(m, CommonParams())
+    m = cat.model("kie:flux-2-flex")  # its 2K price was not found (catalog.md §1b)
+    mp = map_params(m, CommonParams(resolution="2K"))
     c = estimate(m, mp.params, mp.width, mp.height, cat)
     assert c.kind == "unknown" and c.usd is None and "$0" not in c.label()
+    assert "resolution=2K" in c.basis
 
 
 def test_billable_units_are_reported(cat):
-    c = from_billable_units(cat.model("fal:flux-dev"), 3.008)
+    c = from_billable_units(cat.model("fal:flux-dev"), 3.008, {"image_size": "square_hd"})
     assert c.kind == "reported" and c.usd == pytest.approx(3.008 * 0.025)
     assert c.source and c.seen
 

@@ -27,17 +27,35 @@ class _Strict(BaseModel):
 
 
 class PriceTier(_Strict):
-    """A price that applies when every `when` parameter matches the request."""
+    """A price that applies when every `when` parameter matches the request.
+
+    The amount is in the price's own unit: per image for `image` (and the per-image fallback
+    of a `token` price), per megapixel for `megapixel`, per task for `task`. `max_megapixels`
+    narrows a tier to outputs of at most that size (OpenAI's per-image tables by size class).
+    `unknown = true` records a tier whose price was not found: its estimate is "unknown".
+    """
 
     when: dict[str, str]
     usd: float | None = None
     credits: float | None = None
+    max_megapixels: float | None = None
+    unknown: bool = False
 
     @model_validator(mode="after")
     def _one_amount(self) -> PriceTier:
-        if (self.usd is None) == (self.credits is None):
+        if self.unknown:
+            if self.usd is not None or self.credits is not None:
+                raise ValueError("an unknown tier takes no usd / credits")
+        elif (self.usd is None) == (self.credits is None):
             raise ValueError("a tier needs exactly one of usd / credits")
         return self
+
+    def describe(self) -> str:
+        """The tier's condition as text: 'quality=high, ≤ 4.5 MP'."""
+        parts = [f"{k}={v}" for k, v in self.when.items()]
+        if self.max_megapixels is not None:
+            parts.append(f"≤ {self.max_megapixels:g} MP")
+        return ", ".join(parts) or "any request"
 
 
 class Price(_Strict):
@@ -55,6 +73,9 @@ class Price(_Strict):
     image_input_usd: float | None = None
     image_output_usd: float | None = None
     tiers: list[PriceTier] = Field(default_factory=list)
+    # What the router's reported quantity counts, when it is not `unit` (fal bills
+    # openai/gpt-image-2 in tokens while the catalog can only price it per image).
+    billed_unit: Literal["image", "megapixel", "token", "credit"] | None = None
     seen: dt.date
     source: str
     confidence: Literal["high", "medium", "low"] = "medium"
@@ -73,13 +94,50 @@ class Price(_Strict):
 
 
 class SizeSpec(_Strict):
-    """Which request parameter controls the output size, and the values it accepts."""
+    """Which request parameter controls the output size, and the sizes the model accepts.
+
+    The constraints are the model's documented limits on a width × height request (free sizes
+    and fal presets alike); `map_params` sends only sizes inside them. `excluded` lists request
+    parameter combinations the model rejects (Kie gpt-image-2: 1:1 is not offered at 4K).
+    """
 
     param: str
     kind: SizeKind
     values: list[str] = Field(default_factory=list)
     default: str | None = None
     max_edge: int = 2048
+    multiple_of: int = 16
+    max_pixels: int | None = None
+    min_pixels: int | None = None
+    max_ratio: float | None = None  # longer edge / shorter edge
+    excluded: list[dict[str, str]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SizeSpec:
+        if self.multiple_of < 1:
+            raise ValueError("multiple_of must be at least 1")
+        if self.max_pixels is not None and self.min_pixels is not None \
+                and self.min_pixels > self.max_pixels:
+            raise ValueError("min_pixels is above max_pixels")
+        if self.max_ratio is not None and self.max_ratio < 1:
+            raise ValueError("max_ratio is longer edge / shorter edge, at least 1")
+        return self
+
+    def violations(self, width: int, height: int) -> list[str]:
+        """Which of this spec's size constraints a width × height request breaks."""
+        out = []
+        if width % self.multiple_of or height % self.multiple_of:
+            out.append(f"{width}x{height} is not a multiple of {self.multiple_of}")
+        if max(width, height) > self.max_edge:
+            out.append(f"edge {max(width, height)} > {self.max_edge}")
+        if self.max_pixels is not None and width * height > self.max_pixels:
+            out.append(f"{width * height} pixels > {self.max_pixels}")
+        if self.min_pixels is not None and width * height < self.min_pixels:
+            out.append(f"{width * height} pixels < {self.min_pixels}")
+        if self.max_ratio is not None and max(width, height) / min(width, height) \
+                > self.max_ratio + 1e-9:
+            out.append(f"ratio {max(width, height) / min(width, height):.3f} > {self.max_ratio}")
+        return out
 
 
 class SandboxSpec(_Strict):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vibegen.catalog import Catalog, Model, Price, PriceTier
+from vibegen.params import requested_size
 
 KIND_LABEL = {"reported": "reported by router", "computed": "computed from usage",
               "estimated": "estimated from catalog", "simulated": "simulated (sandbox)",
@@ -62,10 +63,14 @@ def _provenance(price: Price) -> dict[str, str]:
     return {"source": price.source, "seen": price.seen.isoformat()}
 
 
-def _tier(price: Price, params: dict[str, Any]) -> PriceTier | None:
+def _tier(price: Price, params: dict[str, Any], mp: float | None = None) -> PriceTier | None:
+    """The first tier whose parameters (and size class, if it has one) match the request."""
     for tier in price.tiers:
-        if all(str(params.get(k)) == v for k, v in tier.when.items()):
-            return tier
+        if not all(str(params.get(k)) == v for k, v in tier.when.items()):
+            continue
+        if tier.max_megapixels is not None and (mp is None or mp > tier.max_megapixels + 1e-9):
+            continue
+        return tier
     return None
 
 
@@ -81,30 +86,46 @@ def _usd(amount_usd: float | None, credits: float | None, model: Model, catalog:
     return None if credits is None or rate is None else credits * rate
 
 
+def _unknown_tier(tier: PriceTier, price: Price) -> Cost:
+    return Cost(None, "unknown", f"no price found for catalog tier {tier.describe()}",
+                **_provenance(price))
+
+
+def _per_mp(price: Price, tier: PriceTier | None) -> Price:
+    """The megapixel price with a tier's per-MP rate in place of the base rate."""
+    if tier is None or tier.usd is None:
+        return price
+    return price.model_copy(update={"usd": tier.usd, "first_unit_usd": None,
+                                    "extra_unit_usd": None})
+
+
 def estimate(model: Model, params: dict[str, Any], width: int, height: int,
              catalog: Catalog) -> Cost:
     """The catalog's price for one image with these parameters at this size."""
     price = model.price
     prov = _provenance(price)
-    tier = _tier(price, params)
+    mp = megapixels(width, height) if width and height else None
+    tier = _tier(price, params, mp)
     if price.unit == "free":
         return Cost(None, "self_hosted", "self-hosted: no per-image price", **prov)
     if price.unit == "simulated":
-        usd = tier.usd if tier else price.usd
+        usd = tier.usd if tier and tier.usd is not None else price.usd
         return Cost(usd, "simulated", "sandbox: simulated price, nothing is billed", **prov)
+    if tier is not None and tier.unknown:
+        return _unknown_tier(tier, price)
+    if price.unit == "megapixel":
+        exact = mp or 0.0
+        units = math.ceil(exact - 1e-9) if price.mp_rounding == "ceil" else exact
+        units = max(units, 1) if price.mp_rounding == "ceil" else units
+        basis = f"{units:g} MP × catalog price" + (f" (tier {tier.describe()})" if tier else "")
+        return Cost(megapixel_price(_per_mp(price, tier), units), "estimated", basis, **prov)
     if tier is not None:
         usd = _usd(tier.usd, tier.credits, model, catalog)
         if price.unit == "task":
             per = model.images_per_task
             usd = None if usd is None else usd / per
-        return Cost(usd, "estimated", f"catalog tier {tier.when}", **prov) if usd is not None \
-            else UNKNOWN
-    if price.unit == "megapixel":
-        mp = megapixels(width, height)
-        units = math.ceil(mp - 1e-9) if price.mp_rounding == "ceil" else mp
-        units = max(units, 1) if price.mp_rounding == "ceil" else units
-        return Cost(megapixel_price(price, units), "estimated",
-                    f"{units:g} MP × catalog price", **prov)
+        return Cost(usd, "estimated", f"catalog tier {tier.describe()}", **prov) \
+            if usd is not None else UNKNOWN
     if price.unit in ("image", "credit", "task"):
         usd = _usd(price.usd, price.credits, model, catalog)
         if usd is None:
@@ -123,17 +144,48 @@ def megapixel_price(price: Price, units: float) -> float:
     return units * (price.usd or 0.0)
 
 
-def from_billable_units(model: Model, units: float) -> Cost:
-    """fal: the `x-fal-billable-units` header × the catalog's unit price (reported)."""
+def _images_asked(params: dict[str, Any]) -> int:
+    n = params.get("num_images", 1)
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
+
+
+def from_billable_units(model: Model, units: float, params: dict[str, Any]) -> Cost:
+    """fal: the `x-fal-billable-units` header × the price of this request's tier.
+
+    What a unit counts follows the model's pricing unit (fal's pricing API lists a unit per
+    endpoint): megapixels for a per-MP model (units = billed MP, possibly fractional), images
+    for a per-image model. A per-image price applies to units only when they are an image
+    count, i.e. the number of images this request asked for; anything else (fractional units,
+    16 "units" for one 4K image, a model fal bills by tokens) is not what the per-image tier
+    means, so the cost is the catalog's estimate for the request, labelled so, with the reason.
+    """
     price = model.price
-    if price.unit == "megapixel":
-        usd = megapixel_price(price, units)
-    elif price.usd is not None:
-        usd = units * price.usd
-    else:
+    prov = _provenance(price)
+    size = requested_size(model, params)
+    mp = megapixels(*size) if size else None
+    tier = _tier(price, params, mp)
+    if tier is not None and tier.unknown:
+        return _unknown_tier(tier, price)
+    billed = price.billed_unit or price.unit
+    where = f" (tier {tier.describe()})" if tier else ""
+    if price.unit == "megapixel" and billed == "megapixel":
+        per_mp = _per_mp(price, tier)
+        return Cost(megapixel_price(per_mp, units), "reported",
+                    f"{units:g} billable units (MP) reported × catalog price per MP{where}", **prov)
+    if price.unit != "image":
+        return UNKNOWN  # no fal model is priced otherwise; the runner estimates instead
+    usd = tier.usd if tier is not None else price.usd
+    if usd is None:
         return UNKNOWN
-    return Cost(usd, "reported", f"{units:g} billable units reported × catalog unit price",
-                **_provenance(price))
+    asked = _images_asked(params)
+    if billed == "image" and units == asked:
+        return Cost(units * usd, "reported",
+                    f"{units:g} billable units (images) reported × ${usd:g}/image{where}", **prov)
+    why = (f"fal bills this model by {billed}s" if billed != "image"
+           else f"that is not the {asked} image(s) asked for")
+    return Cost(asked * usd, "estimated",
+                f"fal reported {units:g} billable units, but the catalog prices this model per "
+                f"image{where} and {why}: estimated as {asked} × ${usd:g}", **prov)
 
 
 def from_credits(model: Model, credits: float, catalog: Catalog) -> Cost:

@@ -87,6 +87,8 @@ def size_error(model: str, size: Any, quality: Any) -> str | None:
         return f"Invalid size '{size}': the longest edge must be at most 3840 pixels."
     if max(w, h) > 3 * min(w, h):
         return f"Invalid size '{size}': the aspect ratio must be between 1:3 and 3:1."
+    if w * h > 3840 * 2160:  # protocols.md §3.2: at most 3840x2160
+        return f"Invalid size '{size}': the total pixel count must be at most 8294400."
     return None
 
 

@@ -148,12 +148,14 @@ def test_without_billable_units_the_cost_is_left_to_the_runner(fake, router):
     assert result.cost is None and "billable_units" not in result.meta
 
 
-def test_tier_only_price_leaves_the_cost_to_the_runner(fake, router):
-    # fal:gpt-image-2 has only per-quality tiers: units cannot be priced, the runner estimates.
+def test_units_not_in_the_catalog_unit_give_an_estimate_that_says_why(fake, router):
+    # fal bills openai/gpt-image-2 by tokens; the catalog prices it per image and size class.
     result = router.generate(make_request("fal:gpt-image-2"))
     sub = fake.received("POST")[0]
     assert sub.path == "/openai/gpt-image-2" and sub.body["quality"] == "medium"
-    assert result.cost is None and result.meta["billable_units"] == 1.0
+    assert result.meta["billable_units"] == 1.0
+    assert result.cost.kind == "estimated" and result.cost.usd == pytest.approx(0.053)
+    assert "bills this model by tokens" in result.cost.basis
 
 
 def test_build_router_reads_key_and_queue_url_from_env(fake):

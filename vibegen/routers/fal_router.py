@@ -340,7 +340,7 @@ class FalRouter(Router):
             image=image,
             seed=str(seed) if isinstance(seed, int | str) and not isinstance(seed, bool)
             else None,  # uint64: kept as text
-            cost=self._cost(model, units),
+            cost=self._cost(model, units, request.params),
             queue_s=queue_s,
             inference_s=metrics_inference if metrics_inference is not None
             else timings_inference,
@@ -357,9 +357,9 @@ class FalRouter(Router):
             return None
 
     @staticmethod
-    def _cost(model: Model, units: float | None) -> Cost | None:
-        """Reported cost from billable units; None lets the runner estimate it instead."""
+    def _cost(model: Model, units: float | None, params: dict[str, Any]) -> Cost | None:
+        """Cost from billable units at this request's tier; None lets the runner estimate it."""
         if units is None:
             return None
-        cost = from_billable_units(model, units)
+        cost = from_billable_units(model, units, params)
         return cost if cost.usd is not None else None
