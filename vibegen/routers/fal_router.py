@@ -252,7 +252,7 @@ class FalRouter(Router):
         """Attach what fal billed for a failed result (its billable units), if it said."""
         units = self._billable_units(response)
         if units is not None:
-            exc.cost = self._cost(request.model, units)
+            exc.cost = self._cost(request.model, units, request.params)
         return exc
 
     def _wait(self, status_url: str, request: GenerationRequest,
