@@ -166,3 +166,16 @@ def m004_paid_jobs_and_spend(conn: Connection) -> None:
         _ts("at", nullable=False),
     )
     md.create_all(conn)
+
+
+@migration
+def m005_settings(conn: Connection) -> None:
+    """Team settings kept with the data (spending caps set on the Spend page)."""
+    md = sa.MetaData()
+    sa.Table(
+        "settings", md,
+        sa.Column("key", sa.String(100), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        _ts("updated_at", nullable=False),
+    )
+    md.create_all(conn)

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from vibegen import costs, images
+from vibegen import budget, costs, images
 from vibegen.catalog import Catalog, Model, default_catalog
 from vibegen.costs import Cost
 from vibegen.errors import (
@@ -134,6 +134,7 @@ class Runner:
                   prompt_set_id: str | None = None) -> str:
         """Store a new run and start it in the background; return its id at once."""
         plan = plan_run(prompt, model_keys, common, self.catalog, self.env, prompt_overrides)
+        self.check_budget(plan)
         run_id = self.store.create_run(prompt.strip(), _params_record(common), plan.cells,
                                        runner_id=self.id, prompt_set_id=prompt_set_id)
         self.submit(run_id)
@@ -160,6 +161,31 @@ class Runner:
         for cell in cells:
             self._pool(cell.router).submit(self._execute, cell)
         return len(cells)
+
+    def caps(self) -> budget.Caps:
+        """The spending caps in force (Spend page settings over the environment)."""
+        return budget.caps_from(self.env, self.store.settings(), self.catalog.routers)
+
+    def _spent_now(self, routers: Sequence[str]) -> dict[tuple[str, str], float]:
+        return {(r, scope): self.store.spent(router=r, since=budget.period_start(scope))
+                for r in set(routers) for scope in budget.SCOPES}
+
+    def check_budget(self, plan: Plan) -> None:
+        """InputError when the plan's estimate exceeds what a cap leaves (names cap, numbers)."""
+        caps = self.caps()
+        estimated: dict[str, float] = {}
+        for spec in plan.cells:
+            estimated[spec.router] = estimated.get(spec.router, 0.0) + (spec.cost.usd or 0.0)
+        budget.check_plan(estimated, caps, self._spent_now(list(estimated)),
+                          {k: v.label for k, v in self.catalog.routers.items()})
+
+    def _over_budget(self, cell: Cell) -> str | None:
+        caps = self.caps()
+        if caps.per_run_usd is None and not caps.for_router(cell.router):
+            return None
+        return budget.over_cap(cell.router, caps, self._spent_now([cell.router]),
+                               self.store.spent(run_id=cell.run_id),
+                               self.catalog.routers[cell.router].label)
 
     def resume_paid(self) -> int:
         """Follow the paid jobs of interrupted cells (a crash, a restart); return how many runs."""
@@ -232,6 +258,13 @@ class Runner:
 
     def _run_cell(self, cell: Cell) -> None:
         model = self.catalog.model(cell.model_key)
+        # A cap reached mid-run: no new paid job starts (an open job is followed: it is paid).
+        reason = None if cell.job_open else self._over_budget(cell)
+        if reason:
+            self.store.save_failure(cell.id, kind="budget", wall_s=None, attempts=0,
+                                    message=f"skipped: budget — {reason}. Retry once the cap "
+                                            "allows (Spend page)")
+            return
         self.store.mark_running(cell.id, self.id)
         router = self._router(cell.router)
         start = time.monotonic()

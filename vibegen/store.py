@@ -257,7 +257,7 @@ class Store:
                 migrate(conn)
             md = sa.MetaData()
             md.reflect(engine, only=["runs", "generations", "images", "ratings", "runners",
-                                     "prompt_sets", "spend", "vibegen_migrations"])
+                                     "prompt_sets", "spend", "settings", "vibegen_migrations"])
         except (OperationalError, SQLAlchemyError) as exc:
             raise StoreError(f"cannot open the database {_redact_url(str(engine.url))}: "
                              f"{_first_line(exc)}") from exc
@@ -437,6 +437,35 @@ class Store:
         """Every billed event, one row each (for the Spend page and budgets)."""
         with self.engine.connect() as conn:
             return pd.read_sql(sa.select(self.t["spend"]).order_by(self.t["spend"].c.id), conn)
+
+    def spent(self, *, router: str | None = None, since: dt.datetime | None = None,
+              run_id: str | None = None) -> float:
+        """Real money billed (known amounts; simulated excluded), optionally narrowed."""
+        spend = self.t["spend"]
+        q = sa.select(sa.func.coalesce(sa.func.sum(spend.c.usd), 0.0)).where(
+            spend.c.kind != "simulated")
+        if router is not None:
+            q = q.where(spend.c.router == router)
+        if since is not None:
+            q = q.where(spend.c.at >= since)
+        if run_id is not None:
+            q = q.where(spend.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return float(conn.execute(q).scalar() or 0.0)
+
+    def settings(self) -> dict[str, str]:
+        """Every stored team setting."""
+        table = self.t["settings"]
+        with self.engine.connect() as conn:
+            return {r.key: r.value for r in conn.execute(sa.select(table))}
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        """Store a team setting (None removes it)."""
+        table = self.t["settings"]
+        with self._write() as conn:
+            conn.execute(table.delete().where(table.c.key == key))
+            if value is not None:
+                conn.execute(table.insert().values(key=key, value=value, updated_at=now()))
 
     def claim_resumable(self, runner_id: str) -> list[str]:
         """Take over interrupted cells whose paid job may still run; return their run ids.
