@@ -42,7 +42,7 @@ EXTRA_QUALITIES = ("xhigh", "max")  # the 2.5 / 2.6 families only
 SCENARIOS = (
     "ok", "401", "moderation_blocked", "content_policy_violation", "429_once", "rate_limit",
     "insufficient_quota", "404_model", "400_invalid", "500", "malformed_json", "no_usage",
-    "slow",
+    "slow", "dropped",
 )
 
 MODERATION_BODY = {"error": {
@@ -148,6 +148,8 @@ class OpenAIFake(FakeServer):
             return Reply(429, _error("Rate limit reached for images per minute. Please try "
                                      "again in 1s.", "requests", "rate_limit_exceeded"),
                          {"x-should-retry": "false", "retry-after": self.retry_after})
+        if behaviour == "dropped":  # the request arrived; the connection breaks unanswered
+            return None
         if behaviour == "slow" and self.pause(self.slow_s):
             return None  # shutting down: drop the connection
         body = rec.body if isinstance(rec.body, dict) else {}

@@ -359,3 +359,18 @@ def test_runner_refuses_openai_without_a_key(store):
             runner.start_run(PROMPT, ["openai:gpt-image-2"], CommonParams())
     finally:
         runner.close()
+
+
+def test_a_connection_broken_after_the_request_is_not_sent_again(store):
+    # OpenAI's call is the job: once the request went out it may be generated and billed.
+    from vibegen.runner import Runner
+
+    with OpenAIFake() as fake:
+        fake.script("dropped")
+        runner = Runner(store, CATALOG, env={"OPENAI_API_KEY": TEST_KEY,
+                                             "OPENAI_BASE_URL": fake.url}, heartbeat=False)
+        run_id = finish_run(runner, PROMPT, ["openai:gpt-image-2"], CommonParams(quality="low"))
+        assert len(fake.requests) == 1
+    [cell] = store.run_view(run_id).cells
+    assert cell.status == "error" and "may have started (and billed)" in cell.error_message
+    assert cell.cost_kind == "estimated" and "may bill" in cell.cost_basis

@@ -88,9 +88,14 @@ class OpenAIRouter(Router):
             answer = raw.parse()
         except openai.APITimeoutError:
             raise RouterTimeout("timed out", router=self.name, model=model.key) from None
-        except openai.APIConnectionError:
-            raise ServerError(f"cannot reach OpenAI at {self.base_url}", router=self.name,
-                              model=model.key) from None
+        except openai.APIConnectionError as err:
+            lost = ServerError(f"cannot reach OpenAI at {self.base_url}", router=self.name,
+                               model=model.key)
+            # The call is the job: a connection that broke after the request went out may
+            # have been generated and billed, so only a failed connect may be sent again.
+            lost.job_may_run = type(err.__cause__).__name__ not in ("ConnectError",
+                                                                     "ConnectTimeout")
+            raise lost from None
         except openai.APIStatusError as err:
             raise self._status_error(err, model.key, model.endpoint) from None
         except (openai.APIResponseValidationError, ValueError):
