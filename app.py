@@ -4,6 +4,7 @@ import streamlit as st
 
 from vibegen.errors import InputError, UnknownModelError
 from vibegen.runner import plan_run
+from vibegen.ui.access import require_owner
 from vibegen.ui.exports import run_downloads
 from vibegen.ui.grid import live_run
 from vibegen.ui.picker import common_params, model_picker
@@ -12,6 +13,7 @@ from vibegen.ui.runtime import frame
 from vibegen.ui.share import share_links
 
 ctx = frame("Generate")
+require_owner(ctx)  # served to a network, this page is the owner's
 st.title("🎨 VibeGen")
 st.caption("One prompt, many image models: compare quality, cost and speed on your own data.")
 

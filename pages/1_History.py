@@ -3,9 +3,11 @@
 import pandas as pd
 import streamlit as st
 
+from vibegen.ui.access import require_owner
 from vibegen.ui.runtime import frame
 
 ctx = frame("History")
+require_owner(ctx)  # served to a network, this page is the owner's
 st.title("History")
 search = st.text_input("Search prompts", key="search", placeholder="lighthouse")
 runs = ctx.store.list_runs(search)

@@ -4,10 +4,12 @@ import streamlit as st
 
 from vibegen.errors import InputError, UnknownModelError
 from vibegen.markup import escape_markdown
+from vibegen.ui.access import require_owner
 from vibegen.ui.picker import common_params, model_picker
 from vibegen.ui.runtime import frame
 
 ctx = frame("Briefs")
+require_owner(ctx)  # served to a network, this page is the owner's
 st.title("Briefs")
 st.caption("A brief is a saved set of prompts. Run it on a set of models to compare them on "
            "the kind of work you actually do; the leaderboard can be filtered by brief.")

@@ -10,10 +10,12 @@ from vibegen.charts import pareto_chart
 from vibegen.leaderboard import build_leaderboard, projection
 from vibegen.markup import escape_markdown
 from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
+from vibegen.ui.access import require_owner
 from vibegen.ui.exports import leaderboard_downloads
 from vibegen.ui.runtime import frame
 
 ctx = frame("Leaderboard")
+require_owner(ctx)  # served to a network, this page is the owner's
 st.title("Leaderboard")
 st.caption("Competitors are (router, model) pairs. Quality is a Bradley–Terry score on an "
            "Elo-like scale with 95% intervals; models whose intervals overlap share a rank.")

@@ -4,9 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from vibegen.routers import router_status
+from vibegen.ui.access import require_owner
 from vibegen.ui.runtime import frame
 
 ctx = frame("Models")
+require_owner(ctx)  # served to a network, this page is the owner's
 st.title("Models and routers")
 rows = []
 for name, info in ctx.catalog.routers.items():

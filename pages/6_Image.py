@@ -3,12 +3,15 @@
 import streamlit as st
 
 from vibegen.images import strip_metadata
+from vibegen.ui.access import is_owner
 from vibegen.ui.grid import cost_text
 from vibegen.ui.runtime import frame
 
 ctx = frame("Image")
 gen_id = st.query_params.get("gen", "")
-blind = st.query_params.get("blind") == "1"
+# Anyone but the owner of a networked server sees the image alone: a reviewer reaches this page
+# from a review grid, and nothing here may name the model, its price or its time.
+blind = st.query_params.get("blind") == "1" or not is_owner(ctx)
 cell = ctx.store.generation(gen_id) if gen_id else None
 data = ctx.store.image(cell.id) if cell else None
 if not gen_id:

@@ -107,8 +107,10 @@ class Server:
     new process on the same port and data directory, so the old links keep working.
     """
 
-    def __init__(self, home: Path, logs: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, logs: Path, env: dict[str, str] | None = None,
+                 address: str = "127.0.0.1") -> None:
         self.home = Path(home)
+        self.address = address  # what the server binds; tests still connect to 127.0.0.1
         self.logs = Path(logs)
         self.port = free_port()
         self.env = dict(env or {})
@@ -146,7 +148,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streamlit", "run", "app.py",
                  "--server.headless", "true", "--server.port", str(self.port),
-                 "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                 "--server.address", self.address, "--browser.gatherUsageStats", "false",
                  "--server.fileWatcherType", "none"],
                 cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
@@ -216,9 +218,9 @@ def start_server(home, tmp_path):
     """
     servers: list[Server] = []
 
-    def _start(**env: str) -> Server:
+    def _start(address: str = "127.0.0.1", **env: str) -> Server:
         server = Server(home, tmp_path, {"VIBEGEN_SANDBOX_FAILURES": "off",
-                                         "VIBEGEN_SANDBOX_JITTER": "off", **env})
+                                         "VIBEGEN_SANDBOX_JITTER": "off", **env}, address)
         servers.append(server)
         return server.start()
 

@@ -1,0 +1,49 @@
+"""A server opened to the network, in a real browser: the owner's pages refuse a stranger,
+the owner's token link opens them and is remembered; a review link still lets a teammate rate."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import VIEWPORT, generate, wait_for_app, wait_for_images
+
+TOKEN = "browser-owner-token-0123456789ab"
+REFUSAL = "This page is for the owner of this VibeGen"
+PROMPT = "an owl made of brass gears"
+OWNER_PAGES = ["", "History", "Briefs", "Leaderboard", "Models"]
+
+
+@pytest.mark.browser
+def test_network_server_needs_the_owner_token(start_server, chromium, page):
+    server = start_server(address="0.0.0.0", VIBEGEN_OWNER_TOKEN=TOKEN,
+                          VIBEGEN_SANDBOX_SPEED="0.05")
+    # The owner opens the token link once; the browser remembers it for every page.
+    page.goto(f"{server.url}/?token={TOKEN}")
+    wait_for_app(page)
+    run_id = generate(page, PROMPT, ["Prism", "Halo"])
+    wait_for_images(page, 2)
+    assert "token=" not in page.url  # taken out of the address bar
+    page.goto(f"{server.url}/History")  # a new session: only the cookie says who this is
+    page.locator("[data-testid=stDataFrame]").first.wait_for()
+    assert page.get_by_text(REFUSAL).count() == 0
+
+    stranger = chromium.new_context(viewport=VIEWPORT)
+    try:
+        other = stranger.new_page()
+        for name in OWNER_PAGES:
+            other.goto(f"{server.url}/{name}?run={run_id}")
+            other.get_by_text(REFUSAL).wait_for()
+            body = other.locator("body").inner_text()
+            assert PROMPT not in body and run_id not in body, name
+            assert other.get_by_role("button", name="Generate").count() == 0
+        # A wrong token is refused in words, on the page.
+        other.get_by_label("Owner token", exact=True).fill("not the token")
+        other.get_by_role("button", name="Open").click()
+        other.get_by_text("That is not the owner token.").wait_for()
+        # The review link still works for a teammate: they see the run's images and rate.
+        other.goto(f"{server.url}/Review?run={run_id}")
+        other.get_by_text(re.compile("who are you|your name", re.I)).first.wait_for()
+    finally:
+        stranger.close()
