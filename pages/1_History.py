@@ -1,4 +1,4 @@
-"""History: every run, newest first, searchable by prompt."""
+"""History: every run, newest first, searchable by prompt, 50 to a page."""
 
 import pandas as pd
 import streamlit as st
@@ -6,14 +6,32 @@ import streamlit as st
 from vibegen.ui.access import require_owner
 from vibegen.ui.runtime import frame
 
+PER_PAGE = 50
+
+
+def _first_page() -> None:
+    # A new search starts at its first page, not at the page number of the last one.
+    st.session_state["page"] = 1
+
+
+def _turn(by: int) -> None:
+    st.session_state["page"] = st.session_state.get("page", 1) + by
+
+
 ctx = frame("History")
 require_owner(ctx)  # served to a network, this page is the owner's
 st.title("History")
-search = st.text_input("Search prompts", key="search", placeholder="lighthouse")
-runs = ctx.store.list_runs(search)
-if not runs:
+search = st.text_input("Search prompts", key="search", placeholder="lighthouse",
+                       on_change=_first_page)
+total = ctx.store.count_runs(search)
+if not total:
     st.info("No runs match." if search else "No runs yet: start one on the Generate page.")
 else:
+    pages = -(-total // PER_PAGE)
+    # Runs may have been deleted, or the search narrowed: keep the page number in range.
+    st.session_state["page"] = min(max(1, int(st.session_state.get("page", 1))), pages)
+    page = st.session_state["page"]
+    runs = ctx.store.list_runs(search, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     table = pd.DataFrame([{
         "open": f"./?run={r.id}",
         "when": r.created_at,
@@ -33,4 +51,15 @@ else:
         "cost (USD)": st.column_config.NumberColumn(format="$%.4f"),
         "slowest (s)": st.column_config.NumberColumn(format="%.1f"),
     })
-    st.caption(f"{len(runs)} runs. Costs count known amounts only; unknown costs are never $0.")
+    first = (page - 1) * PER_PAGE + 1
+    shown = f" · showing {first:,}–{first + len(runs) - 1:,}" if pages > 1 else ""
+    st.caption(f"{total:,} run{'s' if total != 1 else ''}{shown}. Costs count known amounts "
+               f"only; unknown costs are never $0.")
+    if pages > 1:
+        back, number, forward = st.columns([1, 2, 1], vertical_alignment="bottom")
+        back.button("← Newer", key="newer", on_click=_turn, args=(-1,), disabled=page <= 1,
+                    width="stretch")
+        number.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1,
+                            key="page")
+        forward.button("Older →", key="older", on_click=_turn, args=(1,),
+                       disabled=page >= pages, width="stretch")

@@ -334,28 +334,88 @@ class Store:
                        json.loads(row["params_json"]), [_cell(r) for r in rows],
                        [_spend(r) for r in spend])
 
-    def list_runs(self, search: str = "", limit: int = 200) -> list[RunSummary]:
-        """Runs newest first, optionally only those whose prompt contains `search`."""
+    def list_runs(self, search: str = "", limit: int = 200, offset: int = 0
+                  ) -> list[RunSummary]:
+        """Runs newest first, `limit` from `offset`, only those whose prompt has `search`."""
         runs, gens = self.t["runs"], self.t["generations"]
         finished = sa.func.sum(sa.case((gens.c.status.in_(FINISHED), 1), else_=0))
         failed = sa.func.sum(sa.case((gens.c.status.in_(FAILED), 1), else_=0))
         cost = sa.func.sum(sa.case((gens.c.status == "ok", gens.c.cost_usd), else_=0.0))
+        # Outer join: a run with no cells is still a run, and count_runs counts it.
+        # The id breaks ties in created_at so pages never repeat or skip a run.
         q = (sa.select(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells,
                        sa.func.count(sa.distinct(gens.c.model_key)).label("models"),
                        finished.label("done"), failed.label("failures"), cost.label("cost"),
                        sa.func.max(gens.c.wall_s).label("wall"))
-             .select_from(runs.join(gens, gens.c.run_id == runs.c.id))
+             .select_from(runs.outerjoin(gens, gens.c.run_id == runs.c.id))
+             .where(self._prompt_matches(search))
              .group_by(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells)
-             .order_by(runs.c.created_at.desc()).limit(limit))
-        if search.strip():
-            needle = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%") \
-                .replace("_", "\\_")
-            q = q.where(sa.func.lower(runs.c.prompt).like(f"%{needle}%", escape="\\"))
+             .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+             .limit(max(0, int(limit))).offset(max(0, int(offset))))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         return [RunSummary(r.id, _utc(r.created_at), r.prompt, int(r.models), int(r.n_cells),
                            int(r.done or 0), int(r.failures or 0), float(r.cost or 0.0),
                            r.wall) for r in rows]
+
+    def count_runs(self, search: str = "") -> int:
+        """How many runs list_runs can page through for `search` (all of them, not a page)."""
+        runs = self.t["runs"]
+        q = sa.select(sa.func.count()).select_from(runs).where(self._prompt_matches(search))
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
+    def _prompt_matches(self, search: str) -> sa.ColumnElement[bool]:
+        # Case-insensitive "contains", with LIKE's wildcards taken literally.
+        needle = (search or "").strip().lower()
+        if not needle:
+            return sa.true()
+        needle = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return sa.func.lower(self.t["runs"].c.prompt).like(f"%{needle}%", escape="\\")
+
+    def backup(self, path: str | os.PathLike[str]) -> Path:
+        """Write a consistent copy of the SQLite store to `path`, also while runs write."""
+        if self.dialect != "sqlite":
+            raise StoreError(f"vibegen backup copies the embedded SQLite file; this store is "
+                             f"{self.dialect}: back it up with pg_dump, e.g. "
+                             f"pg_dump --format=custom --file=vibegen.dump \"$DATABASE_URL\"")
+        import sqlite3  # the stdlib driver under SQLAlchemy's SQLite engine
+
+        target = Path(path).expanduser().resolve()
+        if target.exists():
+            raise StoreError(f"{target} already exists: choose a new file name")
+        if not target.parent.is_dir():
+            raise StoreError(f"{target.parent} is not a directory")
+        # Written next to the target, then renamed: a failed backup never leaves a file that
+        # looks complete.
+        partial = target.with_name(target.name + ".partial")
+        raw = self.engine.raw_connection()
+        try:
+            dst = sqlite3.connect(partial)
+            try:
+                # The online backup API copies a snapshot of the pages (including what is only
+                # in the WAL so far); writers in WAL mode keep writing meanwhile.
+                raw.driver_connection.backup(dst)
+            finally:
+                dst.close()
+            os.replace(partial, target)
+        except (sqlite3.Error, OSError) as exc:
+            partial.unlink(missing_ok=True)
+            raise StoreError(f"the backup to {target} failed: {exc}") from exc
+        finally:
+            raw.close()
+        return target
+
+    def close(self) -> None:
+        """Fold the WAL into the database file (SQLite) and close every pooled connection."""
+        # After this, vibegen.db alone holds every saved row: a plain file copy is a backup.
+        if self.dialect == "sqlite":
+            try:
+                with self._lock, self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            except SQLAlchemyError:
+                pass  # another process is reading: its own clean stop checkpoints later
+        self.engine.dispose()
 
     # ------------------------------------------------------------ generations
     def mark_running(self, generation_id: str, runner_id: str) -> None:

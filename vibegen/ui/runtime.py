@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from vibegen.catalog import Catalog, default_catalog
+from vibegen import process
+from vibegen.catalog import Catalog
 from vibegen.errors import StoreError
 from vibegen.keys import merged_env
 from vibegen.runner import Runner
@@ -22,16 +23,12 @@ def _secrets() -> dict:
         return {}
 
 
-@st.cache_resource(show_spinner=False)
-def _store(url: str) -> Store:
-    return Store.open(url)
-
-
-@st.cache_resource(show_spinner=False)
 def _runner(url: str) -> Runner:
     # One runner per server process (and database): it owns the worker threads that keep
-    # generating when a browser tab reruns, switches page or closes.
-    return Runner(_store(url), default_catalog(), merged_env(os.environ, _secrets()))
+    # generating when a browser tab reruns, switches page or closes. It is held by
+    # vibegen.process, not st.cache_resource: "Clear caches" would otherwise start another
+    # runner (more threads, files and per-router limits no longer shared) on every use.
+    return process.runner(url, lambda: merged_env(os.environ, _secrets()))
 
 
 @dataclass

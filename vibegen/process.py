@@ -1,0 +1,47 @@
+"""The process-wide store and runner: one of each per database URL, for the process's life.
+
+Contract:
+- `store(url)` and `runner(url, env)` return the same object for the same URL on every call,
+  from every thread, until the process ends. Nothing a UI cache does (Streamlit's "Clear
+  caches", `st.cache_resource.clear()`) can make a second one: they live here, in a plain
+  module, not in a cache.
+- Creating one registers its clean stop with `atexit`: the runner stops its heartbeat, then
+  the store checkpoints SQLite's WAL into the database file, so a copy of vibegen.db taken
+  after a normal stop holds every saved row.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Callable, Mapping
+
+from vibegen.catalog import default_catalog
+from vibegen.runner import Runner
+from vibegen.store import Store
+
+# Reentrant: creating a runner takes the store under the same lock.
+_lock = threading.RLock()
+_stores: dict[str, Store] = {}
+_runners: dict[str, Runner] = {}
+
+
+def store(url: str) -> Store:
+    """The one store of this process for `url`, opened (and migrated) on first use."""
+    with _lock:
+        if url not in _stores:
+            opened = Store.open(url)
+            _stores[url] = opened
+            atexit.register(opened.close)
+        return _stores[url]
+
+
+def runner(url: str, env: Callable[[], Mapping[str, str]]) -> Runner:
+    """The one runner of this process for `url`; `env()` is read only when it is created."""
+    with _lock:
+        if url not in _runners:
+            made = Runner(store(url), default_catalog(), env())
+            _runners[url] = made
+            # atexit runs last-registered first: the runner stops before its store closes.
+            atexit.register(made.close)
+        return _runners[url]
