@@ -12,6 +12,7 @@
 | database locked / read-only             | store                       | "cannot write"           |
 | disk full while saving an image         | store, stored on the cell   | "could not be saved"     |
 | invalid DATABASE_URL                    | store / every page          | "DATABASE_URL"           |
+| seed 99999999999, "²", 5,000 digits     | Generate / Briefs field     | "too large" / "whole"    |
 """
 
 from __future__ import annotations
@@ -194,3 +195,17 @@ def test_invalid_database_url(kept, store, monkeypatch):
                for e in at.error)
     monkeypatch.delenv("DATABASE_URL")
     _intact(store, run_id)
+
+
+@pytest.mark.parametrize("page", ["app.py", "pages/3_Briefs.py"])
+@pytest.mark.parametrize("seed, words", [
+    ("99999999999", "is too large"), ("²", "whole number"), ("-3", "whole number"),
+    ("4.5", "whole number"), ("\x00", "whole number"), ("9" * 5000, "is too large"),
+])
+def test_bad_seed_is_said_under_the_field_and_the_page_stays(page, seed, words, store):
+    store.save_prompt_set("coasts", ["a lighthouse", "a harbour"])  # Briefs needs one
+    at = AppTest.from_file(str(ROOT / page), default_timeout=30).run()
+    at.text_input(key="seed").input(seed).run()
+    assert not at.exception
+    assert any(words in e.value for e in at.error)
+    assert [b for b in at.button if b.key in ("generate", "run_brief")]

@@ -30,6 +30,22 @@ FAL_PRESETS = {
 }
 
 
+def parse_seed(text: str | None) -> int | None:
+    """A seed typed by a person: None when empty; InputError in words when not 0…2³¹−1."""
+    raw = (text or "").strip()
+    if not raw:
+        return None
+    # ASCII digits only: "²".isdigit() is True, yet int("²") fails.
+    if not (raw.isascii() and raw.isdigit()):
+        raise InputError("the seed must be a whole number from 0 to 2147483647, or empty for "
+                         "a random one")
+    value = int(raw) if len(raw) <= 10 else 2**31  # int() refuses over 4,300 digits
+    if value >= 2**31:
+        raise InputError(f"the seed {raw[:20]}{'…' if len(raw) > 20 else ''} is too large: "
+                         "use a whole number from 0 to 2147483647")
+    return value
+
+
 @dataclass(frozen=True)
 class CommonParams:
     """The parameters a designer chooses once for every model in a run."""

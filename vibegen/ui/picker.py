@@ -7,7 +7,15 @@ from collections.abc import Mapping
 import streamlit as st
 
 from vibegen.catalog import Catalog
-from vibegen.params import ASPECTS, MAX_IMAGES_PER_MODEL, QUALITIES, RESOLUTIONS, CommonParams
+from vibegen.errors import InputError
+from vibegen.params import (
+    ASPECTS,
+    MAX_IMAGES_PER_MODEL,
+    QUALITIES,
+    RESOLUTIONS,
+    CommonParams,
+    parse_seed,
+)
 from vibegen.routers import router_status
 
 DEFAULT_PICKS = ("sandbox:prism", "sandbox:halo", "sandbox:mosaic", "sandbox:tide")
@@ -58,8 +66,10 @@ def common_params() -> CommonParams:
     quality = c.selectbox("Quality", QUALITIES, index=1, key="quality")
     seed_text = d.text_input("Seed (optional)", key="seed", placeholder="random")
     n = e.number_input("Images per model", 1, MAX_IMAGES_PER_MODEL, 1, key="images_per_model")
-    seed = int(seed_text) if seed_text.strip().isdigit() else None
-    if seed_text.strip() and seed is None:
-        st.warning("The seed must be a whole number; it is ignored until it is one.")
+    try:
+        seed = parse_seed(seed_text)
+    except InputError as exc:  # said under the field; the run waits for a valid seed
+        d.error(f"{exc}. It is ignored until it is one.")
+        seed = None
     return CommonParams(aspect=aspect, resolution=resolution, quality=quality, seed=seed,
                         images_per_model=int(n))
