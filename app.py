@@ -7,27 +7,29 @@ from vibegen.runner import plan_run
 from vibegen.ui.access import require_owner
 from vibegen.ui.exports import run_downloads
 from vibegen.ui.grid import live_run
-from vibegen.ui.picker import common_params, model_picker
+from vibegen.ui.picker import common_params, model_picker, settings_summary
 from vibegen.ui.review import progress
 from vibegen.ui.runtime import frame
 from vibegen.ui.share import share_links
 
 ctx = frame("Generate")
 require_owner(ctx)  # served to a network, this page is the owner's
-st.title("🎨 VibeGen")
-st.caption("One prompt, many image models: compare quality, cost and speed on your own data.")
-
-prompt = st.text_area("Prompt", key="prompt", height=90,
-                      placeholder="A poster of a lighthouse at dusk, flat colours")
+# The pictures are what a designer came for: one compact prompt bar, settings folded away,
+# and the run's grid right below it on the first screen.
+st.markdown("##### 🎨 VibeGen · many image models, side by side")
 with st.sidebar:
     st.subheader("Models")
     picked = model_picker(ctx.catalog, ctx.env)
-params = common_params()
-overrides: dict[str, str] = {}
-if picked:
-    with st.expander("Per-model prompt (optional)"):
-        st.caption("Some models want a different prompt style. Leave empty to use the prompt "
-                   "above.")
+bar, go = st.columns([8, 1], vertical_alignment="bottom")
+prompt = bar.text_area("Prompt", key="prompt", height=68,
+                       placeholder="A poster of a lighthouse at dusk, flat colours")
+generate = go.button("Generate", type="primary", key="generate", width="stretch")
+with st.expander(settings_summary(), expanded=False):
+    params = common_params()
+    overrides: dict[str, str] = {}
+    if picked:
+        st.caption("Per-model prompt (optional): some models want a different prompt style. "
+                   "Leave empty to use the prompt above.")
         for key in picked:
             text = st.text_input(ctx.catalog.model(key).label, key=f"override:{key}")
             if text.strip():
@@ -42,15 +44,18 @@ except (InputError, UnknownModelError) as exc:
 if plan:
     unknown = f" + unknown for {', '.join(plan.unknown_cost_models)}" \
         if plan.unknown_cost_models else ""
-    st.info(f"**{len(plan.cells)} images** from {len(set(picked))} models · estimated cost "
-            f"**${plan.estimated_usd:.4f}**{unknown}")
+    simulated = all(c.router == "sandbox" for c in plan.cells)
+    cost = f"simulated ${plan.estimated_usd:.4f} (sandbox: nothing is billed)" if simulated \
+        else f"estimated ${plan.estimated_usd:.4f}"
+    line = f"**{len(plan.cells)} images** from {len(set(picked))} models · {cost}{unknown}"
     cannot = {ctx.catalog.model(k).label: n for k, n in plan.notes.items() if n}
     if cannot:
-        st.caption("Not every model can honour every choice: " + "; ".join(
+        line += " · not every model can honour every choice: " + "; ".join(
             f"{label}: " + ", ".join(f"{k} {v}" for k, v in n.items())
-            for label, n in cannot.items()))
+            for label, n in cannot.items())
+    st.caption(line)
 
-if st.button("Generate", type="primary", key="generate"):
+if generate:
     try:
         run_id = ctx.runner.start_run(prompt, picked, params, overrides)
     except (InputError, UnknownModelError) as exc:

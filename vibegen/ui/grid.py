@@ -23,27 +23,29 @@ def cost_text(cell: Cell) -> str:
 
 
 def run_header(view: RunView) -> None:
-    """Progress, cost so far and failures of a run."""
+    """The run's progress and totals in one line: done, spent for what, failures, slowest."""
     n = len(view.cells)
-    st.progress(view.done / n if n else 1.0,
-                text=f"{view.done} of {n} done" + ("" if view.complete else " · generating…"))
-    a, b, c = st.columns(3)
-    cost = f"${view.cost_so_far:.4f}"
-    if view.unknown_costs:
-        cost += f" + {view.unknown_costs} unknown"
     images = sum(cell.status == "ok" for cell in view.cells)
-    lost, billed_failures = view.spent_on_failures
-    spent = f"spent ${view.spent:.4f} for {images} image{'s' * (images != 1)}"
-    if billed_failures:
-        spent += f", of which ${lost:.4f} on {billed_failures} failed cell" \
-                 f"{'s' * (billed_failures != 1)}"
-    if view.simulated:
-        spent += f" · ${view.simulated:.4f} simulated (sandbox, nothing billed)"
-    a.metric("Cost so far", cost, help="what the images in the grid cost")
-    a.caption(spent)
-    b.metric("Failures", view.failures)
+    parts = [f"{view.done} of {n} done" + ("" if view.complete else " · generating…")]
+    if view.simulated and not view.spent:
+        parts.append(f"simulated ${view.simulated:.4f} (sandbox: nothing billed)")
+    else:
+        spent = f"spent ${view.spent:.4f} for {images} image{'s' * (images != 1)}"
+        lost, billed_failures = view.spent_on_failures
+        if billed_failures:
+            spent += f" (${lost:.4f} of it on {billed_failures} failed cell" \
+                     f"{'s' * (billed_failures != 1)})"
+        if view.simulated:
+            spent += f" + ${view.simulated:.4f} simulated"
+        parts.append(spent)
+    if view.unknown_costs:
+        parts.append(f"{view.unknown_costs} cost{'s' * (view.unknown_costs != 1)} unknown")
+    if view.failures:
+        parts.append(f"{view.failures} failed")
     walls = [c.wall_s for c in view.cells if c.wall_s is not None and c.status == "ok"]
-    c.metric("Slowest image", f"{max(walls):.1f} s" if walls else "—")
+    if walls:
+        parts.append(f"slowest {max(walls):.1f} s")
+    st.progress(view.done / n if n else 1.0, text=" · ".join(parts))
 
 
 def _cell(store: Store, cell: Cell, blind: bool, label: str,

@@ -73,3 +73,14 @@ def common_params() -> CommonParams:
         seed = None
     return CommonParams(aspect=aspect, resolution=resolution, quality=quality, seed=seed,
                         images_per_model=int(n))
+
+
+def settings_summary() -> str:
+    """The folded settings' title: what is chosen now ("Settings · 1:1 · 1K · medium · …")."""
+    get = st.session_state.get
+    typed = str(get("seed") or "").strip()
+    seed = f"seed {typed[:12]}" if typed else "random seed"
+    n = int(get("images_per_model") or 1)
+    return (f"Settings · {get('aspect') or ASPECTS[0]} · {get('resolution') or RESOLUTIONS[0]}"
+            f" · {get('quality') or QUALITIES[1]} quality · {seed}"
+            f" · {n} image{'s' * (n != 1)} per model")

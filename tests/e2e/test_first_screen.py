@@ -1,0 +1,37 @@
+"""At 1440×900, as a designer sees it: after Generate the run's cells are on the first screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import generate, wait_for_app, wait_for_images
+
+MODELS = ("Prism", "Halo", "Pointil", "Lattice (slow)")
+DESIGNER = {"width": 1440, "height": 900}
+
+
+@pytest.mark.browser
+def test_four_cells_are_in_view_while_the_run_fills(start_server, chromium, tmp_path: Path):
+    server = start_server(VIBEGEN_SANDBOX_SPEED="1")
+    context = chromium.new_context(viewport=DESIGNER)
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        wait_for_app(page)
+        generate(page, "a lighthouse in a storm, linocut", MODELS)
+        wait_for_images(page, 1)  # while it fills: the slowest model is still at work
+        tops = {}
+        for label in MODELS:
+            title = page.locator("[data-testid=stMarkdownContainer] strong",
+                                 has_text=label).first
+            box = title.bounding_box()
+            assert box is not None, label
+            tops[label] = box["y"]
+        page.screenshot(path=str(tmp_path / "first-screen.png"))
+        in_view = [label for label, y in tops.items() if 0 <= y < DESIGNER["height"] - 60]
+        assert len(in_view) == 4, tops
+        assert page.evaluate("window.scrollY") == 0  # without scrolling
+    finally:
+        context.close()
