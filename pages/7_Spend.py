@@ -29,16 +29,18 @@ if real.empty:
                                         if totals.all_time.simulated_events else ""))
 else:
     st.subheader("By router")
-    money_table(real, label="router", with_router=False)
+    money_table(real, label="router")
     st.subheader("By model")
-    money_table(spend.rows_frame(spend.by_model(ledger, ctx.catalog)), label="model")
+    routers = {name: info.label for name, info in ctx.catalog.routers.items()}
+    money_table(spend.rows_frame(spend.by_model(ledger, ctx.catalog)), label="model",
+                routers=routers)
 
     by_month = st.toggle("By month", key="spend_by_month")
     scope = "month" if by_month else "day"
     st.subheader(f"By UTC {scope}")
     periods = spend.by_period(ledger, scope)
     st.altair_chart(spend.period_chart(periods, scope), width="stretch")
-    money_table(spend.rows_frame(periods), label=scope, with_router=False)
+    money_table(spend.rows_frame(periods), label=scope)
 
     st.subheader("Billed failures")
     failed = spend.failures(ledger, ctx.catalog)
@@ -50,11 +52,13 @@ else:
                    f"{spend.money(float(failed['usd'].sum()))} known"
                    + (f", {unknown} of unknown amount" if unknown else "") + ".")
         failed["run"] = "./?run=" + failed["run"].astype(str)
-        st.dataframe(failed, hide_index=True, width="stretch", column_config={
+        failed["router"] = [routers.get(r, r) for r in failed["router"]]
+        columns = {
             "at": st.column_config.DatetimeColumn("at (UTC)", format="YYYY-MM-DD HH:mm"),
-            "usd": st.column_config.NumberColumn("USD", format="$%.4f"),
             "run": st.column_config.LinkColumn("run", display_text="open run"),
-        })
+        }
+        st.dataframe(failed.drop(columns=["usd"]), hide_index=True, width="stretch",
+                     column_config=columns)
 
 simulated = spend.rows_frame(spend.by_model(ledger, ctx.catalog), simulated=True)
 if not simulated.empty:

@@ -24,10 +24,8 @@ def _spec(model_key: str, router: str) -> CellSpec:
                     64)
 
 
-@pytest.fixture
-def billed(any_store):
+def bill(store):
     """One run on fal, Kie, OpenAI and the sandbox: images, billed failures, an unknown."""
-    store = any_store
     specs = [_spec("fal:flux-schnell", "fal"), _spec("fal:flux-schnell", "fal"),
              _spec("fal:flux-dev", "fal"), _spec("kie:gpt-image-1", "kie"),
              _spec("openai:gpt-image-1", "openai"), _spec("sandbox:prism", "sandbox"),
@@ -44,6 +42,12 @@ def billed(any_store):
     store.save_failure(s2.id, kind="other", message="no", wall_s=1)  # not billed: no cost
     store.save_success(s1.id, PNG, cost=Cost(0.5, "simulated"), wall_s=1)
     return store
+
+
+@pytest.fixture
+def billed(any_store):
+    """The billed run, on each engine."""
+    return bill(any_store)
 
 
 def test_totals_are_real_money_only(billed):
@@ -76,6 +80,10 @@ def test_by_router_and_model(billed):
     assert schnell.label == CATALOG.model("fal:flux-schnell").label
     assert schnell.router == "fal" and schnell.usd == pytest.approx(0.006)
     assert schnell.failed_events == 1 and schnell.failed_usd == pytest.approx(0.003)
+    assert routers["fal"].failures_text() == "1 · $0.0030"
+    assert routers["kie"].failures_text() == "1 · amount unknown"
+    assert spend.totals(frame).all_time.failures_text() == "2 · $0.0030 + 1 unknown"
+    assert routers["openai"].failures_text() == "—"
 
     table = spend.rows_frame(spend.by_model(frame, CATALOG))
     assert "sandbox:prism" not in set(table["key"])  # the sandbox has no real row

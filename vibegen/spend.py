@@ -38,6 +38,7 @@ class SpendRow:
     mix: Mapping[str, float] = field(default_factory=dict)  # kind -> USD, real kinds only
     failed_usd: float = 0.0
     failed_events: int = 0
+    failed_unknown: int = 0
     simulated_usd: float = 0.0
     simulated_events: int = 0
 
@@ -47,6 +48,15 @@ class SpendRow:
         if self.unknown:
             parts.append(f"{self.unknown} unknown")
         return " · ".join(parts) or "—"
+
+    def failures_text(self) -> str:
+        """Billed failures in words: '2 · $0.0030 + 1 unknown', or '—' for none."""
+        if not self.failed_events:
+            return "—"
+        if self.failed_unknown == self.failed_events:
+            return f"{self.failed_events} · amount unknown"
+        text = f"{self.failed_events} · {money(self.failed_usd)}"
+        return text + (f" + {self.failed_unknown} unknown" if self.failed_unknown else "")
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ def summarize(df: pd.DataFrame, key: str = "all", label: str = "", router: str =
         key=key, label=label or key, router=router, usd=float(known["usd"].sum()),
         events=len(real), unknown=int(real["usd"].isna().sum()), mix=mix,
         failed_usd=float(failed["usd"].sum()), failed_events=len(failed),
+        failed_unknown=int(failed["usd"].isna().sum()),
         simulated_usd=float(fake["usd"].sum()), simulated_events=len(fake))
 
 
@@ -142,7 +153,9 @@ def failures(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     df = df[(df["outcome"] == "failed") & (df["kind"] != SIMULATED)]
     return pd.DataFrame({
         "at": df["at"], "model": [_model_label(catalog, k) for k in df["model_key"]],
-        "router": df["router"], "usd": df["usd"], "kind": df["kind"], "basis": df["basis"],
+        "router": df["router"], "usd": df["usd"],
+        "amount": [money(u) if pd.notna(u) else "unknown" for u in df["usd"]],
+        "kind": df["kind"], "basis": df["basis"],
         "run": df["run_id"]}).sort_values("at", ascending=False).reset_index(drop=True)
 
 
@@ -167,11 +180,12 @@ def rows_frame(rows: Iterable[SpendRow], *, simulated: bool = False) -> pd.DataF
                              for r in rows if r.simulated_events],
                             columns=["key", "label", "router", "simulated_usd", "events"])
     cols = ["key", "label", "router", "usd", *KINDS, "unknown", "events", "failed_usd",
-            "failed_events", "how we know"]
+            "failed_events", "how we know", "billed failures"]
     return pd.DataFrame([{"key": r.key, "label": r.label, "router": r.router, "usd": r.usd,
                           **{k: r.mix.get(k, 0.0) for k in KINDS}, "unknown": r.unknown,
                           "events": r.events, "failed_usd": r.failed_usd,
-                          "failed_events": r.failed_events, "how we know": r.mix_text()}
+                          "failed_events": r.failed_events, "how we know": r.mix_text(),
+                          "billed failures": r.failures_text()}
                          for r in rows if r.events], columns=cols)
 
 
@@ -182,9 +196,11 @@ def period_chart(rows: Iterable[SpendRow], scope: str = "day") -> alt.Chart:
                         columns=["period", "kind", "usd"])
     title = "UTC day" if scope == "day" else "UTC month"
     return alt.Chart(data).mark_bar().encode(
-        x=alt.X("period:O", title=title, sort="ascending"),
+        x=alt.X("period:O", title=title, sort="ascending", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("sum(usd):Q", title="USD billed"),
-        color=alt.Color("kind:N", title="cost kind", scale=alt.Scale(domain=list(KINDS))),
+        # strongest evidence darkest; red would read as an alarm, which an estimate is not
+        color=alt.Color("kind:N", title="cost kind", scale=alt.Scale(
+            domain=list(KINDS), range=["#1f4e79", "#5b9bd5", "#b4c7dc"])),
         tooltip=["period:O", "kind:N", alt.Tooltip("usd:Q", format="$.4f")],
     ).properties(height=260)
 
@@ -231,7 +247,7 @@ def amount_text(value: float | None) -> str:
 def cap_fields(env: Mapping[str, str], settings: Mapping[str, str],
                catalog: Catalog) -> list[CapField]:
     """The per-run cap, then the daily and monthly cap of each router that bills."""
-    wanted = [("run", None, "Per run (estimate)")]
+    wanted = [("run", None, "Per run")]
     for name, info in catalog.routers.items():
         if name == "sandbox":
             continue  # simulated: nothing to cap
@@ -284,7 +300,7 @@ def left_of_cap(field_: CapField, spent: Mapping[tuple[str, str], float]) -> str
     """What has been billed against a router cap this period and what is left, in words."""
     if field_.router is None:
         if field_.value is None:
-            return "no per-run cap"
+            return ""
         return (f"a run estimated above {money(field_.value)} is refused, and a run "
                 "stops starting cells once billed that much")
     used = spent.get((field_.router, field_.scope), 0.0)

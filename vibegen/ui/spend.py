@@ -15,26 +15,33 @@ from vibegen.store import Store
 _SAVED = "spend_caps_saved"
 
 
-def money_table(table: pd.DataFrame, *, label: str, with_router: bool = True) -> None:
-    """A spend table: real USD, its split by cost kind, unknown amounts and billed failures."""
-    cols = ["label", *(["router"] if with_router else []), "usd", *spend.KINDS, "unknown",
-            "events", "failed_usd", "failed_events"]
-    money = {"format": "$%.4f"}
-    st.dataframe(table[cols], hide_index=True, width="stretch", column_config={
+def money_table(table: pd.DataFrame, *, label: str, routers: Mapping[str, str] | None = None
+                ) -> None:
+    """A spend table: real USD, how it is known (kind mix, unknown amounts), billed failures.
+
+    `routers` maps router names to labels, for a table whose rows each belong to one router.
+    """
+    cols = ["label", *(["router"] if routers else []), "usd", "how we know", "events",
+            "billed failures"]
+    unknown = list(table["unknown"])
+    table = table[cols].copy()
+    if routers:
+        table["router"] = [routers.get(r, r) for r in table["router"]]
+    # Text, not a number column: a row billed only at unknown amounts must not read $0.
+    table["usd"] = [spend.money(u) if n > k else "unknown" for u, n, k in
+                    zip(table["usd"], table["events"], unknown, strict=True)]
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
         "label": label,
-        "usd": st.column_config.NumberColumn("real USD", help="known amounts only", **money),
-        "reported": st.column_config.NumberColumn("reported", help="the router said what it "
-                                                  "billed", **money),
-        "computed": st.column_config.NumberColumn("computed", help="usage × published rates",
-                                                  **money),
-        "estimated": st.column_config.NumberColumn("estimated", help="catalog price × "
-                                                   "parameters", **money),
-        "unknown": st.column_config.NumberColumn("amount unknown", help="billed events whose "
-                                                 "amount is unknown (not counted as $0)"),
+        "usd": st.column_config.TextColumn("real USD", help="known amounts only; unknown "
+                                           "amounts are counted, not added"),
+        "how we know": st.column_config.TextColumn(
+            "how we know", help="reported: the router said what it billed · computed: usage × "
+            "published rates · estimated: catalog price × parameters · unknown: billed, "
+            "amount not known"),
         "events": st.column_config.NumberColumn("billed events"),
-        "failed_usd": st.column_config.NumberColumn("of which failures", help="billed "
-                                                    "requests that gave no image", **money),
-        "failed_events": st.column_config.NumberColumn("failed events"),
+        "billed failures": st.column_config.TextColumn(
+            "billed failures", help="requests billed without giving an image (included in "
+            "the real USD)"),
     })
 
 
@@ -54,7 +61,7 @@ def budget_editor(store: Store, env: Mapping[str, str], catalog: Catalog,
         st.text_input(f"{f.label} (USD)", value=f.text, key=f"cap_{f.key}",
                       placeholder="no cap")
         slots[f.key] = st.empty()
-        st.caption(f"{f.describe_source()} · {spend.left_of_cap(f, spent)}")
+        st.caption(" · ".join(filter(None, (f.describe_source(), spend.left_of_cap(f, spent)))))
 
     run_cap, *router_caps = fields
     one(run_cap)
