@@ -27,7 +27,7 @@ def _spec(model_key: str, router: str) -> CellSpec:
 def bill(store):
     """One run on fal, Kie, OpenAI and the sandbox: images, billed failures, an unknown."""
     specs = [_spec("fal:flux-schnell", "fal"), _spec("fal:flux-schnell", "fal"),
-             _spec("fal:flux-dev", "fal"), _spec("kie:gpt-image-1", "kie"),
+             _spec("fal:flux-dev", "fal"), _spec("kie:nano-banana", "kie"),
              _spec("openai:gpt-image-1", "openai"), _spec("sandbox:prism", "sandbox"),
              _spec("sandbox:halo", "sandbox")]
     run_id = store.create_run("p", {}, specs)
