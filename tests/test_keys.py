@@ -96,7 +96,7 @@ def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch
     pages = []
     for path, query in (("app.py", {"run": run_id}), ("pages/2_Review.py", {"run": run_id}),
                         ("pages/1_History.py", {}), ("pages/4_Leaderboard.py", {}),
-                        ("pages/5_Models.py", {})):
+                        ("pages/5_Models.py", {}), ("pages/7_Spend.py", {})):
         at = AppTest.from_file(str(ROOT / path), default_timeout=30)
         for k, v in query.items():
             at.query_params[k] = v
@@ -105,8 +105,8 @@ def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch
         assert not at.exception, path
         pages.append(_page_text(at._tree).encode())
     assert b"a lighthouse" in pages[0] and b"Ana" in pages[1]  # the dump holds the page text
-    for path, page in zip(["run", "review", "history", "leaderboard", "models"], pages,
-                          strict=True):
+    for path, page in zip(["run", "review", "history", "leaderboard", "models", "spend"],
+                          pages, strict=True):
         _assert_clean(page, f"the {path} page")
 
     outputs = {
