@@ -3,10 +3,12 @@
 import streamlit as st
 
 from vibegen import spend
+from vibegen.ui.access import require_owner
 from vibegen.ui.runtime import frame
 from vibegen.ui.spend import budget_editor, money_table
 
 ctx = frame("Spend")
+require_owner(ctx)  # served to a network, this page is the owner's
 st.title("Spend")
 st.caption("Real money the routers billed, failed requests included, with how each amount is "
            "known: reported by the router, computed from usage, or estimated from the catalog. "

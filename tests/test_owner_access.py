@@ -18,7 +18,7 @@ from vibegen.runner import Runner
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "owner-token-for-tests-0123456789"
 OWNER_PAGES = ["app.py", "pages/1_History.py", "pages/3_Briefs.py", "pages/4_Leaderboard.py",
-               "pages/5_Models.py"]
+               "pages/5_Models.py", "pages/7_Spend.py"]
 REFUSAL = "This page is for the owner of this VibeGen"
 PROMPT = "a secret prompt about a lighthouse"
 

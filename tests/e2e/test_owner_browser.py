@@ -12,7 +12,7 @@ from tests.e2e.conftest import VIEWPORT, generate, wait_for_app, wait_for_images
 TOKEN = "browser-owner-token-0123456789ab"
 REFUSAL = "This page is for the owner of this VibeGen"
 PROMPT = "an owl made of brass gears"
-OWNER_PAGES = ["", "History", "Briefs", "Leaderboard", "Models"]
+OWNER_PAGES = ["", "History", "Briefs", "Leaderboard", "Models", "Spend"]
 
 
 @pytest.mark.browser
