@@ -6,7 +6,9 @@ import streamlit as st
 
 from vibegen.errors import RunNotFoundError
 from vibegen.markup import escape_markdown
+from vibegen.share import image_url
 from vibegen.store import Cell, RunView, Store
+from vibegen.ui.share import base_url
 
 POLL_S = 0.5
 
@@ -37,7 +39,7 @@ def run_header(view: RunView) -> None:
     c.metric("Slowest image", f"{max(walls):.1f} s" if walls else "—")
 
 
-def _cell(store: Store, cell: Cell, blind: bool, label: str) -> None:
+def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str) -> None:
     sandbox = cell.router == "sandbox"
     if not blind:
         title = f"**{escape_markdown(label)}**"
@@ -57,7 +59,7 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str) -> None:
             st.caption(f"after {cell.wall_s:.1f} s")
         return
     thumb = _thumb_cache(str(store.engine.url), cell.id, store)
-    link = f"./Image?gen={cell.id}" + ("&blind=1" if blind else "")
+    link = image_url(base, cell.id, blind)
     if thumb:
         st.image(thumb, output_format="JPEG", width="stretch", link=link,
                  alt="generated image" if blind else f"{label} image")
@@ -71,9 +73,10 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str) -> None:
 def run_grid(store: Store, view: RunView, columns: int = 4) -> None:
     """Draw every cell of a run in a responsive grid."""
     grid = st.grid(columns, min_column_width=220, border=True)
+    base = base_url()
     for cell in view.cells:
         with grid.cell():
-            _cell(store, cell, blind=False, label=cell.label)
+            _cell(store, cell, blind=False, label=cell.label, base=base)
 
 
 def live_run(store: Store, run_id: str) -> RunView | None:
