@@ -107,8 +107,10 @@ class Server:
     new process on the same port and data directory, so the old links keep working.
     """
 
-    def __init__(self, home: Path, logs: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, logs: Path, env: dict[str, str] | None = None,
+                 base_path: str = "") -> None:
         self.home = Path(home)
+        self.base_path = base_path.strip("/")  # Streamlit's server.baseUrlPath
         self.logs = Path(logs)
         self.port = free_port()
         self.env = dict(env or {})
@@ -118,8 +120,8 @@ class Server:
 
     @property
     def url(self) -> str:
-        """The app's base URL (no trailing slash)."""
-        return f"http://127.0.0.1:{self.port}"
+        """The app's base URL (no trailing slash), with its base path if it has one."""
+        return f"http://127.0.0.1:{self.port}" + (f"/{self.base_path}" if self.base_path else "")
 
     @property
     def pid(self) -> int:
@@ -147,7 +149,8 @@ class Server:
                 [sys.executable, "-m", "streamlit", "run", "app.py",
                  "--server.headless", "true", "--server.port", str(self.port),
                  "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-                 "--server.fileWatcherType", "none"],
+                 "--server.fileWatcherType", "none",
+                 *(["--server.baseUrlPath", self.base_path] if self.base_path else [])],
                 cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -210,15 +213,15 @@ def home(isolated_env) -> Path:
 
 @pytest.fixture
 def start_server(home, tmp_path):
-    """`start_server(**env)`: a freshly started app on this test's home; stopped at the end.
+    """`start_server(base_path="", **env)`: a fresh app on this test's home; stopped at the end.
 
     Sandbox failures and jitter are off unless a test says otherwise, so runs are exact.
     """
     servers: list[Server] = []
 
-    def _start(**env: str) -> Server:
+    def _start(base_path: str = "", **env: str) -> Server:
         server = Server(home, tmp_path, {"VIBEGEN_SANDBOX_FAILURES": "off",
-                                         "VIBEGEN_SANDBOX_JITTER": "off", **env})
+                                         "VIBEGEN_SANDBOX_JITTER": "off", **env}, base_path)
         servers.append(server)
         return server.start()
 
