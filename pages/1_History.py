@@ -3,8 +3,10 @@
 import pandas as pd
 import streamlit as st
 
+from vibegen.share import review_url, run_url
 from vibegen.ui.access import require_owner
 from vibegen.ui.runtime import frame
+from vibegen.ui.share import base_url
 
 PER_PAGE = 50
 
@@ -32,8 +34,9 @@ else:
     st.session_state["page"] = min(max(1, int(st.session_state.get("page", 1))), pages)
     page = st.session_state["page"]
     runs = ctx.store.list_runs(search, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    base = base_url()
     table = pd.DataFrame([{
-        "open": f"./?run={r.id}",
+        "open": run_url(base, r.id),
         "when": r.created_at,
         "prompt": r.prompt,
         "models": r.models,
@@ -42,7 +45,7 @@ else:
         "failures": r.failures,
         "cost (USD)": r.cost_usd,
         "slowest (s)": r.wall_s,
-        "review": f"./Review?run={r.id}",
+        "review": review_url(base, r.id),
     } for r in runs])
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "open": st.column_config.LinkColumn("run", display_text="open"),

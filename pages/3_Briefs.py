@@ -4,9 +4,11 @@ import streamlit as st
 
 from vibegen.errors import InputError, UnknownModelError
 from vibegen.markup import escape_markdown
+from vibegen.share import review_url, run_url
 from vibegen.ui.access import require_owner
 from vibegen.ui.picker import common_params, model_picker
 from vibegen.ui.runtime import frame
+from vibegen.ui.share import base_url
 
 ctx = frame("Briefs")
 require_owner(ctx)  # served to a network, this page is the owner's
@@ -51,7 +53,9 @@ if st.button("Run the brief", type="primary", key="run_brief"):
 runs = ctx.store.runs_of_prompt_set(chosen)
 if runs:
     st.subheader("Runs of this brief")
+    base = base_url()
     for run_id in runs:
         view = ctx.store.run_view(run_id)
-        st.markdown(f"[{escape_markdown(view.prompt[:80])}](./?run={run_id}) · "
-                    f"{view.done} of {len(view.cells)} done · [review](./Review?run={run_id})")
+        st.markdown(f"[{escape_markdown(view.prompt[:80])}]({run_url(base, run_id)}) · "
+                    f"{view.done} of {len(view.cells)} done · "
+                    f"[review]({review_url(base, run_id)})")

@@ -3,9 +3,11 @@
 import streamlit as st
 
 from vibegen.images import strip_metadata
+from vibegen.share import run_url
 from vibegen.ui.access import is_owner
 from vibegen.ui.grid import cost_text
 from vibegen.ui.runtime import frame
+from vibegen.ui.share import base_url
 
 ctx = frame("Image")
 gen_id = st.query_params.get("gen", "")
@@ -27,4 +29,4 @@ else:
     st.image(data, output_format="PNG" if data[:4] == b"\x89PNG" else "JPEG")
     st.caption(f"{cell.width}×{cell.height} · ⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}"
                + (f" · seed {cell.seed}" if cell.seed else ""))
-    st.markdown(f"[Back to the run](./?run={cell.run_id})")
+    st.markdown(f"[Back to the run]({run_url(base_url(), cell.run_id)})")

@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 N = 5000
 BASE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
+# Links are absolute; with no browser (AppTest) the server base is localhost and its port.
+SERVER = "http://localhost:8501"
+
 
 def _prompt(i: int) -> str:
     # Every 7th run is a lighthouse, the oldest ones included (beyond any first page of 200).
@@ -89,17 +92,17 @@ def test_history_page_shows_the_true_count_and_reaches_the_last_page():
     assert any(c.value.startswith("5,000 runs · showing 1–50") for c in at.caption)
     table = at.dataframe[0].value
     assert len(table) == 50
-    assert table["open"].tolist() == [f"./?run={i}" for i in newest_first[:50]]
+    assert table["open"].tolist() == [f"{SERVER}/?run={i}" for i in newest_first[:50]]
     assert at.button(key="newer").disabled and not at.button(key="older").disabled
 
     at.button(key="older").click().run()
     assert at.number_input(key="page").value == 2
-    assert at.dataframe[0].value["open"].iloc[0] == f"./?run={newest_first[50]}"
+    assert at.dataframe[0].value["open"].iloc[0] == f"{SERVER}/?run={newest_first[50]}"
 
     at.number_input(key="page").set_value(100).run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
-    assert table["open"].tolist() == [f"./?run={i}" for i in newest_first[-50:]]
+    assert table["open"].tolist() == [f"{SERVER}/?run={i}" for i in newest_first[-50:]]
     assert table["prompt"].iloc[-1] == _prompt(0)
     assert any(c.value.startswith("5,000 runs · showing 4,951–5,000") for c in at.caption)
     assert at.button(key="older").disabled

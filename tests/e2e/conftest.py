@@ -108,8 +108,9 @@ class Server:
     """
 
     def __init__(self, home: Path, logs: Path, env: dict[str, str] | None = None,
-                 address: str = "127.0.0.1") -> None:
+                 base_path: str = "", address: str = "127.0.0.1") -> None:
         self.home = Path(home)
+        self.base_path = base_path.strip("/")  # Streamlit's server.baseUrlPath
         self.address = address  # what the server binds; tests still connect to 127.0.0.1
         self.logs = Path(logs)
         self.port = free_port()
@@ -120,8 +121,8 @@ class Server:
 
     @property
     def url(self) -> str:
-        """The app's base URL (no trailing slash)."""
-        return f"http://127.0.0.1:{self.port}"
+        """The app's base URL (no trailing slash), with its base path if it has one."""
+        return f"http://127.0.0.1:{self.port}" + (f"/{self.base_path}" if self.base_path else "")
 
     @property
     def pid(self) -> int:
@@ -149,7 +150,8 @@ class Server:
                 [sys.executable, "-m", "streamlit", "run", "app.py",
                  "--server.headless", "true", "--server.port", str(self.port),
                  "--server.address", self.address, "--browser.gatherUsageStats", "false",
-                 "--server.fileWatcherType", "none"],
+                 "--server.fileWatcherType", "none",
+                 *(["--server.baseUrlPath", self.base_path] if self.base_path else [])],
                 cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -212,15 +214,16 @@ def home(isolated_env) -> Path:
 
 @pytest.fixture
 def start_server(home, tmp_path):
-    """`start_server(**env)`: a freshly started app on this test's home; stopped at the end.
+    """`start_server(base_path="", **env)`: a fresh app on this test's home; stopped at the end.
 
     Sandbox failures and jitter are off unless a test says otherwise, so runs are exact.
     """
     servers: list[Server] = []
 
-    def _start(address: str = "127.0.0.1", **env: str) -> Server:
+    def _start(base_path: str = "", address: str = "127.0.0.1", **env: str) -> Server:
         server = Server(home, tmp_path, {"VIBEGEN_SANDBOX_FAILURES": "off",
-                                         "VIBEGEN_SANDBOX_JITTER": "off", **env}, address)
+                                         "VIBEGEN_SANDBOX_JITTER": "off", **env}, base_path,
+                        address)
         servers.append(server)
         return server.start()
 

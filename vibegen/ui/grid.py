@@ -6,7 +6,9 @@ import streamlit as st
 
 from vibegen.errors import RunNotFoundError
 from vibegen.markup import escape_markdown
+from vibegen.share import image_url
 from vibegen.store import Cell, RunView, Store
+from vibegen.ui.share import base_url
 
 POLL_S = 0.5
 
@@ -48,7 +50,7 @@ def run_header(view: RunView) -> None:
     st.progress(view.done / n if n else 1.0, text=" · ".join(parts))
 
 
-def _cell(store: Store, cell: Cell, blind: bool, label: str,
+def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str,
           billed_ids: frozenset[str] = frozenset()) -> None:
     sandbox = cell.router == "sandbox"
     if not blind:
@@ -71,7 +73,7 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str,
                        help=cell.cost.provenance() if billed else None)
         return
     thumb = _thumb_cache(str(store.engine.url), cell.id, store)
-    link = f"./Image?gen={cell.id}" + ("&blind=1" if blind else "")
+    link = image_url(base, cell.id, blind)
     if thumb:
         st.image(thumb, output_format="JPEG", width="stretch", link=link,
                  alt="generated image" if blind else f"{label} image")
@@ -86,9 +88,10 @@ def run_grid(store: Store, view: RunView, columns: int = 4) -> None:
     """Draw every cell of a run in a responsive grid."""
     grid = st.grid(columns, min_column_width=220, border=True)
     billed = frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
+    base = base_url()
     for cell in view.cells:
         with grid.cell():
-            _cell(store, cell, blind=False, label=cell.label, billed_ids=billed)
+            _cell(store, cell, blind=False, label=cell.label, base=base, billed_ids=billed)
 
 
 def live_run(store: Store, run_id: str) -> RunView | None:

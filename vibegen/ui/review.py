@@ -16,8 +16,10 @@ from vibegen.errors import InputError
 from vibegen.markup import escape_markdown
 from vibegen.ratings import clean_rater, make_rating
 from vibegen.review import next_pair, pairs_total, review_order, reviewable
+from vibegen.share import image_url
 from vibegen.store import Cell, RunView, Store
 from vibegen.ui.grid import cost_text
+from vibegen.ui.share import base_url
 
 COOKIE = "vibegen_rater"
 PAIR_LABELS = {"a": "A is better", "b": "B is better", "tie": "Tie", "both_bad": "Both bad"}
@@ -196,12 +198,13 @@ def grid_review(store: Store, view: RunView, rater: str, blind: bool) -> None:
         st.caption(f"You have rated {rated} of {len(cells)} images"
                    + (f" · {left} left" if left else " · all done"))
         grid = st.grid(4, min_column_width=220, border=True)
+        base = base_url()
         for i, cell in enumerate(cells):
             with grid.cell():
                 st.markdown(_caption(cell, i, blind))
                 thumb = store.image(cell.id, thumb=True)
                 st.image(thumb, output_format="JPEG", width="stretch",
-                         link=f"./Image?gen={cell.id}" + ("&blind=1" if blind else ""),
+                         link=image_url(base, cell.id, blind),
                          alt=f"image {i + 1}")
                 if not blind:
                     st.caption(f"⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}")

@@ -1,25 +1,73 @@
-"""Links to a run that a designer can send to the team."""
+"""This server's public base URL, and the box of links a designer sends to the team.
+
+`base_url` is the one place a page learns where the app lives; link paths come from
+`vibegen.share`.
+"""
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
-from vibegen.share import review_path
+from vibegen.errors import ConfigError
+from vibegen.share import review_url, server_base
+
+PUBLIC_URL_ENV = "VIBEGEN_PUBLIC_URL"
 
 
-def _base_url() -> str:
+def _context(name: str) -> object | None:
     try:
-        url = st.context.url or ""
-    except Exception:  # noqa: BLE001 - outside a browser session (AppTest) there is no URL
-        url = ""
-    return url.split("?", 1)[0].rsplit("/", 1)[0] if url else ""
+        return getattr(st.context, name)
+    except Exception:  # noqa: BLE001 - outside a browser session (AppTest) there is no context
+        return None
+
+
+def _detected_base() -> str:
+    headers = _context("headers")
+    get = getattr(headers, "get", None)
+    return server_base(
+        page_url=_context("url"),  # what the browser opened: host, port and path prefix
+        host=get("Host") if get else None,
+        scheme=get("X-Forwarded-Proto") if get else None,
+        base_path=str(st.get_option("server.baseUrlPath") or ""),
+        port=int(st.get_option("server.port") or 8501),
+    )
+
+
+def public_url_problem() -> str | None:
+    """Why VIBEGEN_PUBLIC_URL cannot be used, or None when it is unset or fine."""
+    value = os.environ.get(PUBLIC_URL_ENV, "")
+    if not value.strip():
+        return None
+    try:
+        server_base(public_url=value)
+    except ConfigError as exc:
+        return f"{PUBLIC_URL_ENV} is ignored: it is {exc}."
+    return None
+
+
+def base_url() -> str:
+    """The app's public base URL, no trailing slash: VIBEGEN_PUBLIC_URL, else as opened."""
+    value = os.environ.get(PUBLIC_URL_ENV, "")
+    try:
+        return server_base(public_url=value) if value.strip() else _detected_base()
+    except ConfigError:  # a malformed setting: links from the address bar still open
+        return _detected_base()
 
 
 def share_links(run_id: str) -> None:
     """The run's review links, each in a box with a copy button."""
-    base = _base_url()
+    base = base_url()
     with st.expander("🔗 Share this run for review", expanded=False):
-        st.caption("Teammates open the link, say who they are once, and rate. "
-                   "Blind review hides model names, prices and times and shuffles the order.")
-        st.code(base + review_path(run_id), language=None)
-        st.code(base + review_path(run_id, blind=True), language=None)
+        st.caption(
+            "Teammates open the link, say who they are once, and rate. "
+            "Blind review hides model names, prices and times and shuffles the order."
+        )
+        st.caption("Review link")
+        st.code(review_url(base, run_id), language=None)
+        st.caption("Blind review link")
+        st.code(review_url(base, run_id, blind=True), language=None)
+        problem = public_url_problem()
+        if problem:
+            st.warning(problem)
