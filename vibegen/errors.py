@@ -16,7 +16,9 @@
     + ServerError             5xx from the router (retryable)               kind=router_error
     + RouterValidationError   the router rejected the parameters            kind=validation
     + ProtocolError           an answer we could not understand             kind=protocol
+      + RefusedURLError       a URL we will not call or send the key to     kind=protocol
     + BadImageError           the returned bytes are not an image           kind=bad_image
+      + ImageTooLargeError    over the byte or pixel cap                    kind=bad_image
     + RouterTimeout           the per-model deadline passed                 kind=timeout
 
 `RouterError.kind` is what the store keeps for success-rate statistics; `str(error)` is the
@@ -139,10 +141,18 @@ class ProtocolError(RouterError):
     kind = "protocol"
 
 
+class RefusedURLError(ProtocolError):
+    """The router pointed us at a URL the host policy refuses (vibegen/routers/hosts.py)."""
+
+
 class BadImageError(RouterError):
     """The bytes the router gave us are not a readable image."""
 
     kind = "bad_image"
+
+
+class ImageTooLargeError(BadImageError):
+    """The image is over the configured byte or pixel cap (refused before decoding it)."""
 
 
 class RouterTimeout(RouterError):
