@@ -16,8 +16,8 @@ recorded. Output images are real PNG/JPEG bytes served by the same server under 
 
 Scenarios (one is consumed per submit; default "success"):
 - at submit: `401`, `403_locked`, `429_once` (alias `429`), `500`, `503`, `malformed_submit`,
-  `html_503` (a proxy's HTML error page), `echo_key` (a 400 whose message quotes the
-  Authorization header, base64-encoded), `status_elsewhere` (the submit answer's status URL
+  `html_503` (a proxy's HTML error page), `echo_key` (a 400 whose message quotes the key
+  raw and base64-encoded), `status_elsewhere` (the submit answer's status URL
   is on `elsewhere_url`, another host)
 - at the result: `422_list`, `422_string`, `content_policy`, `nsfw`, `completed_error`,
   `malformed_json`, `no_billable_units`, `image_404`, `not_image`
@@ -187,7 +187,8 @@ class FalFake(FakeServer):
         if scenario in SUBMIT_ERRORS:
             return SUBMIT_ERRORS[scenario]
         if scenario == "echo_key":  # some gateways quote the header they refused
-            quoted = base64.b64encode(rec.headers.get("authorization", "").encode()).decode()
+            token = rec.headers.get("authorization", "").removeprefix("Key ")
+            quoted = base64.b64encode(token.encode()).decode()
             return Reply(400, {"detail": f"Malformed header (base64 {quoted}); "
                                          f"raw {rec.headers.get('authorization', '')}"})
         if not isinstance(rec.body, dict):
@@ -276,7 +277,7 @@ class FalFake(FakeServer):
     def _file(self, name: str) -> Reply:
         fault = name.split("-", 1)[0]
         if fault == "trickle":
-            return trickle(image_bytes(fmt="PNG"), "image/png")
+            return trickle(padded_png(40_000), "image/png")  # 64 B / 50 ms: ~30 s
         if fault == "oversize":
             return Reply(200, padded_png(OVERSIZE_BYTES), content_type="image/png")
         if fault == "huge":

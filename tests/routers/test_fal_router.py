@@ -219,7 +219,7 @@ RESULT_CASES = [
     ("content_policy", ContentFilteredError, FLAGGED, "content_filter",
      422),
     # 504 with error_type request_timeout: fal ran out of time, so the cell is a timeout.
-    ("completed_error", RouterTimeout, "timed out at fal: Request timed out", "timeout", 504),
+    ("completed_error", RouterTimeout, "timed out: Request timed out", "timeout", 504),
     ("malformed_json", ProtocolError, "answered with malformed JSON", "protocol", 200),
 ]
 

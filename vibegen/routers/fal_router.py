@@ -132,7 +132,7 @@ def fal_error(response: httpx.Response, model: str) -> RouterError:
     if _is_content_policy(detail, error_type):
         return ContentFilteredError("content filtered" + said, **kw)
     if types & set(TIMEOUT_TYPES):
-        return RouterTimeout("timed out at fal" + said, **kw)
+        return RouterTimeout("timed out" + said, **kw)
     if status == 429:
         return RateLimitError("rate limited", retry_after=retry_after(response), **kw)
     if body is None and text:  # an HTML or text page: its own line says it best
@@ -157,7 +157,7 @@ def _completed_error(status_body: dict[str, Any], model: str) -> RouterError:
     if error_type == CONTENT_POLICY:
         return ContentFilteredError(f"content filtered: {clip(message)}", **kw)
     if error_type in TIMEOUT_TYPES:
-        return RouterTimeout(f"timed out at fal: {clip(message)}", **kw)
+        return RouterTimeout(f"timed out: {clip(message)}", **kw)
     return ServerError(f"request failed: {clip(message)}", **kw)
 
 

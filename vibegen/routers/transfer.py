@@ -46,7 +46,6 @@ DEFAULT_MAX_BYTES = 64 * MIB
 DEFAULT_MAX_PIXELS = 80_000_000
 # A CDN may redirect once or twice; more is a loop.
 MAX_REDIRECTS = 5
-_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,9 @@ def _size(n: int) -> str:
 
 def _megapixels(pixels: int) -> str:
     value = pixels / 1_000_000
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    if value >= 10:
+        return f"{value:.0f}"
+    return f"{value:.1f}".removesuffix(".0") if value >= 0.1 else f"{value:.3f}"
 
 
 def check_pixels(data: bytes, policy: TransferPolicy, router: str, model: str,
@@ -240,7 +241,7 @@ def _read_body(response: httpx.Response, request: GenerationRequest, policy: Tra
         raise _too_big(int(declared), policy, router, model, status)
     chunks: list[bytes] = []
     total = 0
-    for chunk in response.iter_bytes(_CHUNK):
+    for chunk in response.iter_bytes():  # as the bytes arrive, so a trickle is seen
         total += len(chunk)
         if total > policy.max_bytes:
             raise _too_big(None, policy, router, model, status)
