@@ -6,6 +6,7 @@ the routers' error messages are exercised too — then everything VibeGen writes
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import zipfile
@@ -136,3 +137,38 @@ def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch
         if file.is_file():
             _assert_clean(file.read_bytes(), f"the data directory ({file.name})")
     _assert_clean(caplog.text.encode(), "the logs")
+
+
+# ------------------------------------------------------------------ redact, encoded forms
+def test_redact_catches_the_key_raw_halved_base64_and_url_encoded():
+    from urllib.parse import quote
+
+    from vibegen.keys import redact
+
+    key = KEYS["FAL_KEY"]
+    key_id, secret = key.split(":")
+    b64 = base64.b64encode(key.encode()).decode()
+    texts = [key, f"id {key_id} only", f"Basic {b64}", f"b64 {b64.rstrip('=')}",
+             f"secret b64 {base64.b64encode(secret.encode()).decode()}",
+             f"url {quote(key, safe='')}", f"lower {quote(key, safe='').replace('%3A', '%3a')}",
+             f"urlsafe {base64.urlsafe_b64encode(key.encode()).decode()}"]
+    for text in texts:
+        out = redact(text, [key])
+        assert "***" in out, text
+        for needle in (key_id, secret, b64.rstrip("=")):
+            assert needle not in out
+
+
+def test_redact_basic_auth_login():
+    from vibegen.keys import redact
+
+    login = KEYS["VIBEGEN_SD_AUTH"]
+    header = "Authorization: Basic " + base64.b64encode(login.encode()).decode()
+    assert redact(header, [login]) == "Authorization: Basic ***"
+
+
+def test_redact_leaves_short_fragments_and_plain_text_alone():
+    from vibegen.keys import redact
+
+    assert redact("a:b is fine", ["a:b"]) == "a:b is fine"
+    assert redact("nothing to hide", [KEYS["KIE_API_KEY"]]) == "nothing to hide"

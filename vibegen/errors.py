@@ -16,7 +16,9 @@
     + ServerError             5xx from the router (retryable)               kind=router_error
     + RouterValidationError   the router rejected the parameters            kind=validation
     + ProtocolError           an answer we could not understand             kind=protocol
+      + RefusedURLError       a URL we will not call or send the key to     kind=protocol
     + BadImageError           the returned bytes are not an image           kind=bad_image
+      + ImageTooLargeError    over the byte or pixel cap                    kind=bad_image
     + RouterTimeout           the per-model deadline passed                 kind=timeout
 
 `RouterError.kind` is what the store keeps for success-rate statistics; `str(error)` is the
@@ -70,6 +72,9 @@ class RouterError(VibegenError):
     # Set by an adapter once a paid job exists: the job may still run (or its result may still
     # be fetched), so the runner must not start a second one for the same cell.
     job_may_run = False
+    # Set when the router itself said the job ended (e.g. fal's request_timeout): nothing to
+    # follow or cancel, whatever the error's kind.
+    reported_end = False
     # What the router billed for this failed request (a Cost), when it said so.
     cost: Any = None
 
@@ -146,10 +151,18 @@ class ProtocolError(RouterError):
     kind = "protocol"
 
 
+class RefusedURLError(ProtocolError):
+    """The router pointed us at a URL the host policy refuses (vibegen/routers/hosts.py)."""
+
+
 class BadImageError(RouterError):
     """The bytes the router gave us are not a readable image."""
 
     kind = "bad_image"
+
+
+class ImageTooLargeError(BadImageError):
+    """The image is over the configured byte or pixel cap (refused before decoding it)."""
 
 
 class RouterTimeout(RouterError):

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from vibegen.errors import BadImageError
+from vibegen.errors import BadImageError, ImageTooLargeError
 
 THUMB_SIDE = 512
+# Refuse to decode more pixels than this (the downloads' default cap, vibegen.routers.transfer).
+MAX_PIXELS = 80_000_000
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The chunks that carry the pixels; every other chunk (text, EXIF, ICC, time, private) goes.
+_PNG_PIXEL_CHUNKS = (b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND")
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
@@ -33,10 +39,29 @@ class Prepared:
 
 
 @contextmanager
-def _decoded(data: bytes, router: str, model: str) -> Iterator[tuple[Image.Image, ImageInfo]]:
-    # Decode fully (load), so a truncated or corrupt file fails here and not later.
+def _decoded(data: bytes, router: str, model: str,
+             max_pixels: int) -> Iterator[tuple[Image.Image, ImageInfo]]:
+    # Decode fully (load), so a truncated or corrupt file fails here and not later; but first
+    # read the size from the header (Image.open decodes nothing) and refuse a pixel bomb.
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img_cm = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError("the image is a decompression bomb (its header claims more "
+                                 "pixels than Pillow will open)", router=router,
+                                 model=model) from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise BadImageError("returned bytes that are not a readable image",
+                            router=router, model=model) from exc
+    width, height = img_cm.size
+    if width * height > max_pixels:
+        img_cm.close()
+        raise ImageTooLargeError(f"the image is {width}×{height}, over the "
+                                 f"{max_pixels / 1e6:g} megapixel cap", router=router,
+                                 model=model)
+    try:
+        with img_cm as img:
             img.load()
             fmt = img.format or ""
             yield img, ImageInfo(_MIME.get(fmt, f"image/{fmt.lower() or 'unknown'}"), *img.size)
@@ -45,15 +70,18 @@ def _decoded(data: bytes, router: str, model: str) -> Iterator[tuple[Image.Image
                             router=router, model=model) from exc
 
 
-def inspect(data: bytes, router: str = "", model: str = "") -> ImageInfo:
-    """Decode `data` fully; BadImageError if it is not an image we can show."""
-    with _decoded(data, router, model) as (_, info):
+def inspect(data: bytes, router: str = "", model: str = "",
+            max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Decode `data` fully; BadImageError if it is not an image we can show (or too large)."""
+    with _decoded(data, router, model, max_pixels) as (_, info):
         return info
 
 
-def prepare(data: bytes, router: str = "", model: str = "") -> Prepared:
-    """Decode `data` once: BadImageError if unreadable, else its info and JPEG thumbnail."""
-    with _decoded(data, router, model) as (img, info):
+def prepare(data: bytes, router: str = "", model: str = "",
+            max_pixels: int = MAX_PIXELS) -> Prepared:
+    """Decode `data` once: BadImageError if unreadable or over `max_pixels`, else its info
+    and JPEG thumbnail."""
+    with _decoded(data, router, model, max_pixels) as (img, info):
         return Prepared(info, _thumb(img, THUMB_SIDE))
 
 
@@ -78,8 +106,35 @@ def _thumb(img: Image.Image, side: int) -> bytes:
     return out.getvalue()
 
 
+def _png_pixels_only(data: bytes) -> bytes | None:
+    """A PNG with only its pixel chunks, copied byte for byte (no decode); None if not a
+    well-formed PNG."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    kept = [_PNG_SIGNATURE]
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, end = data[pos + 4:pos + 8], pos + 12 + length
+        if end > len(data):
+            return None
+        if kind in _PNG_PIXEL_CHUNKS:
+            kept.append(data[pos:end])
+        if kind == b"IEND":
+            return b"".join(kept)
+        pos = end
+    return None
+
+
 def strip_metadata(data: bytes) -> bytes:
-    """The same pixels re-encoded as PNG without text chunks or EXIF (for blind review)."""
+    """The same pixels as PNG without text chunks, EXIF or ICC profile (for blind review).
+
+    A PNG keeps its pixel chunks byte for byte, so showing a blind original does not decode
+    it; any other format is decoded and re-encoded once.
+    """
+    clean_png = _png_pixels_only(data)
+    if clean_png is not None:
+        return clean_png
     with Image.open(io.BytesIO(data)) as img:
         img.load()
         clean = Image.new(img.mode, img.size)

@@ -6,7 +6,10 @@ error messages, logs — passes through `redact` first, as a second line of defe
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus
 
 from vibegen.catalog import Catalog
 
@@ -18,12 +21,46 @@ def secret_values(env: Mapping[str, str], catalog: Catalog) -> list[str]:
     return [env[n] for n in names if env.get(n) and len(env[n]) >= 4]
 
 
+_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+# Shorter fragments would redact ordinary words.
+MIN_SECRET_CHARS = 4
+
+
+def _b64_forms(value: str) -> set[str]:
+    raw = value.encode()
+    forms = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        text = encode(raw).decode()
+        forms |= {text, text.rstrip("=")}
+    return forms
+
+
+def _url_forms(value: str) -> set[str]:
+    forms = {quote(value, safe=""), quote_plus(value, safe="")}
+    # Percent-escapes may be written in either case (%3A or %3a).
+    return forms | {_ESCAPE.sub(lambda m: m.group().lower(), f) for f in forms}
+
+
+def secret_forms(secret: str) -> list[str]:
+    """Every way `secret` can appear in text: as is, each half of `id:secret`, base64 (as in
+    an HTTP Basic or echoed Authorization header), URL-encoded; longest first."""
+    parts = {secret, *secret.split(":")}
+    forms = set(parts)
+    for part in parts:
+        if len(part) >= MIN_SECRET_CHARS:
+            forms |= _b64_forms(part) | _url_forms(part)
+    return sorted((f for f in forms if len(f) >= MIN_SECRET_CHARS), key=len, reverse=True)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret (and each half of a `id:secret` pair) replaced by ***."""
-    for secret in secrets:
-        for part in {secret, *secret.split(":")}:
-            if len(part) >= 4:
-                text = text.replace(part, "***")
+    """`text` with every secret (each half of an `id:secret` pair, and their base64 and
+    URL-encoded forms) replaced by ***.
+
+    Run it before shortening a message: a cut can leave a key's head that no longer matches.
+    """
+    forms = sorted({f for s in secrets if s for f in secret_forms(s)}, key=len, reverse=True)
+    for form in forms:
+        text = text.replace(form, "***")
     return text
 
 

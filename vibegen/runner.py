@@ -318,7 +318,8 @@ class Runner:
     def _fail(self, cell: Cell, model: Model, exc: RouterError, job: dict | None,
               start: float, attempts: int) -> None:
         """Store a failed cell with what it was (or may have been) billed."""
-        still_open = job is not None and (isinstance(exc, RouterTimeout) or exc.job_may_run)
+        still_open = job is not None and not exc.reported_end \
+            and (isinstance(exc, RouterTimeout) or exc.job_may_run)
         message = redact(str(exc), self._secrets)
         cost = exc.cost
         if cost is None and (job is not None or exc.job_may_run) \

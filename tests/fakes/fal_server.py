@@ -15,9 +15,15 @@ recorded. Output images are real PNG/JPEG bytes served by the same server under 
         fake.cancels                                         # request ids cancelled
 
 Scenarios (one is consumed per submit; default "success"):
-- at submit: `401`, `403_locked`, `429_once` (alias `429`), `500`, `503`, `malformed_submit`
+- at submit: `401`, `403_locked`, `429_once` (alias `429`), `500`, `503`, `malformed_submit`,
+  `html_503` (a proxy's HTML error page), `echo_key` (a 400 whose message quotes the key
+  raw and base64-encoded), `status_elsewhere` (the submit answer's status URL
+  is on `elsewhere_url`, another host)
 - at the result: `422_list`, `422_string`, `content_policy`, `nsfw`, `completed_error`,
   `malformed_json`, `no_billable_units`, `image_404`, `not_image`
+- the image download: `image_trickle` (64 bytes every 50 ms), `image_oversize` (a real PNG of
+  2 MiB), `image_huge` (a PNG header claiming 10000×9000 = 90 MP), `image_redirect` (a 302 to
+  the real file), `image_redirect_private` (a 302 to http://10.0.0.7/…, a private address)
 - queue: `success` (progression of `queue_steps` IN_QUEUE polls, `progress_steps` IN_PROGRESS
   polls, then COMPLETED), `never_completes` (IN_PROGRESS forever), `poll_503_once` (the first
   status poll answers 503 without moving the request on)
@@ -28,6 +34,7 @@ re-exported here for older imports.
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections.abc import Iterator
@@ -36,7 +43,18 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.http_fake import FakeServer, Recorded, Reply, hosted_file, image_bytes
+from tests.fakes.http_fake import (
+    HTML_503,
+    FakeServer,
+    Recorded,
+    Reply,
+    hosted_file,
+    image_bytes,
+    padded_png,
+    png_header,
+    redirect,
+    trickle,
+)
 
 TEST_FAL_KEY = "fake-key-id:fake-key-secret"  # shaped like a FAL_KEY, not a real one
 UINT64_SEED = 17454220438242315174  # a real fal seed (protocols.md §0.3): > int64
@@ -52,6 +70,7 @@ SUBMIT_ERRORS: dict[str, Reply] = {
                  {"X-Fal-Error-Type": "runner_scheduling_failure"}),
     "malformed_submit": Reply(200, b'{"request_id": "r1", "status_url": ',
                               content_type="application/json"),
+    "html_503": HTML_503,
 }
 SUBMIT_ERRORS["429"] = SUBMIT_ERRORS["429_once"]
 
@@ -76,9 +95,15 @@ FLAKES = (Reply(503, b"<html><head><title>503 Service Temporarily Unavailable</t
                     b"</html>", content_type="text/html"),
           Reply(429, {"detail": "Too many requests"}),
           Reply(202, b'{"status": "IN_PROG', content_type="application/json"))
-RESULT_VARIANTS = ("nsfw", "no_billable_units", "image_404", "not_image")
-SCENARIOS = ("success", "never_completes", "poll_503_once", *SUBMIT_ERRORS, *RESULT_ERRORS,
-             *RESULT_VARIANTS)
+# Image download faults: the scenario → the file name prefix `_file` recognises.
+IMAGE_FAULTS = {"image_trickle": "trickle", "image_oversize": "oversize", "image_huge": "huge",
+                "image_redirect": "redirect", "image_redirect_private": "private"}
+OVERSIZE_BYTES = 2 * 1024 * 1024
+HUGE_SIZE = (10_000, 9_000)
+PRIVATE_IMAGE = "http://10.0.0.7/files/internal.png"
+RESULT_VARIANTS = ("nsfw", "no_billable_units", "image_404", "not_image", *IMAGE_FAULTS)
+SCENARIOS = ("success", "never_completes", "poll_503_once", "echo_key", "status_elsewhere",
+             *SUBMIT_ERRORS, *RESULT_ERRORS, *RESULT_VARIANTS)
 
 _REQUEST_PATH = re.compile(
     r"^/(?:(?P<ns>workflows|comfy)/)?(?P<owner>[^/]+)/(?P<app>[^/]+)/requests/(?P<id>[^/]+)"
@@ -115,8 +140,13 @@ class FalFake(FakeServer):
 
     def __init__(self, key: str = TEST_FAL_KEY, *, queue_steps: int = 2, progress_steps: int = 1,
                  billable_units: float | None = 1.0, inference_time: float = 0.42,
-                 retry_after: str | None = "1", flaky_polls: int = 0) -> None:
+                 retry_after: str | None = "1", advertised_url: str | None = None,
+                 elsewhere_url: str = "http://elsewhere.invalid", flaky_polls: int = 0) -> None:
         super().__init__()
+        # The base URL written into answers (the root URL unless set): with an HTTP proxy
+        # pointed at this fake, a client can believe it talks to a public host.
+        self.advertised_url = advertised_url
+        self.elsewhere_url = elsewhere_url.rstrip("/")  # status_elsewhere's status URL host
         self.key = key
         self.queue_steps = queue_steps  # polls answered IN_QUEUE (positions counting down)
         self.progress_steps = progress_steps  # polls answered IN_PROGRESS
@@ -129,6 +159,11 @@ class FalFake(FakeServer):
         # The first `flaky_polls` status polls of every job fail (503, 429, a truncated body,
         # in turn) without moving the job on, as a flaky edge would.
         self.flaky_polls = flaky_polls
+
+    @property
+    def url(self) -> str:
+        """The base URL clients are given and answers name (see `advertised_url`)."""
+        return self.advertised_url or self.root_url
 
     def handle(self, rec: Recorded) -> Reply:
         """Route one request: images, auth, then submit / status / result / cancel."""
@@ -160,6 +195,11 @@ class FalFake(FakeServer):
             return Reply(429, SUBMIT_ERRORS[scenario].body, {"Retry-After": self.retry_after})
         if scenario in SUBMIT_ERRORS:
             return SUBMIT_ERRORS[scenario]
+        if scenario == "echo_key":  # some gateways quote the header they refused
+            token = rec.headers.get("authorization", "").removeprefix("Key ")
+            quoted = base64.b64encode(token.encode()).decode()
+            return Reply(400, {"detail": f"Malformed header (base64 {quoted}); "
+                                         f"raw {rec.headers.get('authorization', '')}"})
         if not isinstance(rec.body, dict):
             return Reply(422, {"detail": [{"loc": ["body"], "msg": "Input should be a valid "
                                            "dictionary", "type": "dict_type"}]})
@@ -178,7 +218,9 @@ class FalFake(FakeServer):
         return Reply(200, {
             "request_id": request_id, "gateway_request_id": request_id,
             "status": "IN_QUEUE", "queue_position": self.queue_steps,
-            "response_url": base, "status_url": f"{base}/status", "cancel_url": f"{base}/cancel",
+            "response_url": base, "cancel_url": f"{base}/cancel",
+            "status_url": (base.replace(self.url, self.elsewhere_url, 1)
+                           if scenario == "status_elsewhere" else base) + "/status",
         }, {"x-fal-request-id": request_id})
 
     def _status(self, job: FalJob, rec: Recorded) -> Reply:
@@ -230,6 +272,8 @@ class FalFake(FakeServer):
         name = {"image_404": f"missing-{job.request_id}.{ext}",
                 "not_image": f"{job.request_id}.html"}.get(job.scenario,
                                                            f"{job.request_id}.{ext}")
+        if job.scenario in IMAGE_FAULTS:
+            name = f"{IMAGE_FAULTS[job.scenario]}-{job.request_id}.png"
         headers = {"x-fal-request-id": job.request_id}
         with self.lock:  # fal bills a completed output once, however often it is fetched
             self.billed.setdefault(job.request_id, self.billable_units or 0.0)
@@ -245,6 +289,17 @@ class FalFake(FakeServer):
         }, headers)
 
     def _file(self, name: str) -> Reply:
+        fault = name.split("-", 1)[0]
+        if fault == "trickle":
+            return trickle(padded_png(40_000), "image/png")  # 64 B / 50 ms: ~30 s
+        if fault == "oversize":
+            return Reply(200, padded_png(OVERSIZE_BYTES), content_type="image/png")
+        if fault == "huge":
+            return Reply(200, png_header(*HUGE_SIZE), content_type="image/png")
+        if fault == "redirect":
+            return redirect(f"{self.url}/files/{name.removeprefix('redirect-')}")
+        if fault == "private":
+            return redirect(PRIVATE_IMAGE)
         fmt = "PNG" if name.endswith(".png") else "JPEG"
         return hosted_file(name, missing=Reply(404, b"Not Found", content_type="text/plain"),
                            page=b"<html><body>Access denied</body></html>",

@@ -20,14 +20,20 @@ What the base gives: `start()` / `stop()` / `with`, `.root_url` (and `.url`, the
 fake overrides it), `.script(...)` (checked against `scenarios`), `.requests` (a copy, oldest
 first), `.last`, `.received(method, path_prefix)`, `.clear()`, `.lock` (re-entrant, for the
 fake's own state) and `.pause(seconds)` for scenarios that answer slowly; beside it `Recorded`,
-`Reply`, `image_bytes` / `png_bytes` (real images) and `hosted_file` (served output files).
+`Reply`, `image_bytes` / `png_bytes` (real images), `hosted_file` (served output files) and
+the transfer faults every router's CDN can show: `HTML_503` (a proxy's error page),
+`trickle(...)` (a body that arrives a few bytes at a time), `padded_png(...)` (a real image
+of many bytes), `png_header(...)` (a PNG that claims any size, for pixel caps) and
+`redirect(...)`.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import struct
 import threading
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,6 +66,47 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    # (bytes per write, seconds between writes): a body that trickles in.
+    trickle: tuple[int, float] | None = None
+    # False: no Content-Length; the body ends when the connection closes.
+    length: bool = True
+
+
+HTML_503 = Reply(503, b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>"
+                 b"\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>"
+                 b"\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+                 content_type="text/html")
+
+
+def trickle(data: bytes, content_type: str, chunk: int = 64, every_s: float = 0.05) -> Reply:
+    """A 200 whose body arrives `chunk` bytes every `every_s` seconds (a stalling CDN)."""
+    return Reply(200, data, content_type=content_type, trickle=(chunk, every_s))
+
+
+def redirect(location: str, status: int = 302) -> Reply:
+    """A redirect to `location`."""
+    return Reply(status, b"", {"Location": location}, content_type="text/plain")
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims `width`×`height` in its header but holds one tiny IDAT: Pillow reads
+    the size without decoding, so pixel caps can be tested without allocating the pixels."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
+            + _chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + _chunk(b"IEND", b""))
+
+
+@lru_cache(maxsize=4)
+def padded_png(size: int) -> bytes:
+    """A real, readable 64×48 PNG made `size` bytes long by a private ancillary chunk."""
+    small = image_bytes(64, 48, "PNG")
+    pad = max(0, size - len(small) - 12)
+    return small[:-12] + _chunk(b"vgPd", b"\x00" * pad) + small[-12:]
 
 
 @lru_cache(maxsize=32)
@@ -122,12 +169,25 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(payload)))
+            if reply.length:
+                self.send_header("Content-Length", str(len(payload)))
+            else:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(payload)
+            if reply.trickle is None:
+                self.wfile.write(payload)
+                self.wfile.flush()
+                return
+            step, every = reply.trickle
             self.wfile.flush()
+            for start in range(0, len(payload), step):
+                if fake.pause(every):
+                    break
+                self.wfile.write(payload[start:start + step])
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (deadline tests)
 

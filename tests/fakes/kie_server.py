@@ -23,7 +23,8 @@ balance is short), 422 for unknown input keys / enum values of models in `input_
 
 Scenarios (one is consumed per create; default "success"):
 - at create: `401`, `402`, `422`, `429_once` (alias `429`), `500`, `455`, `501`, `505`,
-  `cloudflare_1010` (HTTP 403, plain text, whatever the mode)
+  `cloudflare_1010` (HTTP 403, plain text, whatever the mode), `html_503` (nginx's HTML 503
+  page, whatever the mode)
 - while polling: `fail_content`, `fail_validation`, `fail_server`, `never_completes`,
   `poll_429_once`, `malformed_json` (the first poll is not JSON), `malformed_result_json`
 - at the result: `no_credits`, `image_404`, `not_image`
@@ -41,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.http_fake import FakeServer, Recorded, Reply, hosted_file, image_bytes
+from tests.fakes.http_fake import HTML_503, FakeServer, Recorded, Reply, hosted_file, image_bytes
 
 TEST_KIE_KEY = "fake-kie-key-0000"  # not a real key
 
@@ -66,7 +67,8 @@ FAILS: dict[str, tuple[str, str]] = {
 CLOUDFLARE = Reply(403, b"error code: 1010", content_type="text/plain; charset=UTF-8")
 POLL_VARIANTS = ("never_completes", "poll_429_once", "malformed_json", "malformed_result_json")
 RESULT_VARIANTS = ("no_credits", "image_404", "not_image")
-SCENARIOS = ("success", *CREATE_ERRORS, "cloudflare_1010", *FAILS, *POLL_VARIANTS, *RESULT_VARIANTS)
+SCENARIOS = ("success", *CREATE_ERRORS, "cloudflare_1010", "html_503", *FAILS, *POLL_VARIANTS,
+             *RESULT_VARIANTS)
 
 # Input schemas for a few models (enum values from protocols.md §2.6); others accept anything.
 ASPECTS = ["1:1", "4:3", "3:4", "16:9", "9:16", "3:2", "2:3", "21:9", "4:5", "5:4", "auto"]
@@ -177,6 +179,8 @@ class KieFake(FakeServer):
         scenario = self._next_scenario()
         if scenario == "cloudflare_1010":
             return scenario, CLOUDFLARE
+        if scenario == "html_503":  # the proxy in front of Kie, not Kie: an HTML page
+            return scenario, HTML_503
         if scenario in CREATE_ERRORS:
             code, msg = CREATE_ERRORS[scenario]
             return scenario, self._env(code, msg)

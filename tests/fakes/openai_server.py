@@ -10,7 +10,8 @@ base64 PNG output with `usage`, and OpenAI's error bodies. Tests script the next
 
 Scenarios (one queued behaviour is consumed per generation request; default = success):
 `401`, `moderation_blocked`, `content_policy_violation`, `429_once` (alias `rate_limit`),
-`insufficient_quota`, `404_model`, `400_invalid`, `500`, `malformed_json`, `no_usage`, `slow`.
+`insufficient_quota`, `404_model`, `400_invalid`, `500`, `malformed_json`, `no_usage`, `slow`,
+`html_503` (a proxy's HTML page instead of OpenAI's JSON).
 
 The server, request log and scripting come from `http_fake.FakeServer`.
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.http_fake import FakeServer, Recorded, Reply, png_bytes
+from tests.fakes.http_fake import HTML_503, FakeServer, Recorded, Reply, png_bytes
 
 TEST_KEY = "test-openai-key-not-real"
 
@@ -42,7 +43,7 @@ EXTRA_QUALITIES = ("xhigh", "max")  # the 2.5 / 2.6 families only
 SCENARIOS = (
     "ok", "401", "moderation_blocked", "content_policy_violation", "429_once", "rate_limit",
     "insufficient_quota", "404_model", "400_invalid", "500", "malformed_json", "no_usage",
-    "slow", "dropped",
+    "slow", "dropped", "html_503",
 )
 
 MODERATION_BODY = {"error": {
@@ -105,6 +106,7 @@ SCRIPTED: dict[str, Reply] = {
                                      "supported with jpeg.", "invalid_request_error",
                                      "invalid_value", "background")),
     "malformed_json": Reply(200, b'{"created": 1700000000, "data": [{"b64_json": "iVBO'),
+    "html_503": HTML_503,
 }
 
 

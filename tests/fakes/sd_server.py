@@ -14,7 +14,8 @@ txt2img request(s):
 
 Scenarios (one queued behaviour is consumed per txt2img request; default = success):
 `401`, `422`, `500`, `malformed_json`, `no_info`, `bad_info`, `no_images`, `bad_base64`,
-`slow`.
+`slow`, `html_503` (a reverse proxy's HTML page), `echo_auth` (a 500 debug page that prints the
+request's Authorization header, i.e. the base64 of user:pass).
 
 The server, request log and scripting come from `http_fake.FakeServer`.
 """
@@ -31,10 +32,10 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.http_fake import FakeServer, Recorded, Reply, png_bytes
+from tests.fakes.http_fake import HTML_503, FakeServer, Recorded, Reply, png_bytes
 
 SCENARIOS = ("ok", "401", "422", "500", "malformed_json", "no_info", "bad_info", "no_images",
-             "bad_base64", "slow")
+             "bad_base64", "slow", "html_503", "echo_auth")
 CHECKPOINT = "sd_xl_base_1.0.safetensors [31e35c80fc]"
 _INT_FIELDS = ("width", "height", "steps", "seed", "batch_size", "n_iter")
 TXT2IMG, MODELS, INTERRUPT = "/sdapi/v1/txt2img", "/sdapi/v1/sd-models", "/sdapi/v1/interrupt"
@@ -71,6 +72,12 @@ class SDFake(FakeServer):
             detail = "Incorrect username or password" if "authorization" in rec.headers \
                 else "Not authenticated"
             return Reply(401, {"detail": detail}, {"WWW-Authenticate": "Basic"})
+        if behaviour == "html_503":
+            return HTML_503
+        if behaviour == "echo_auth":
+            shown = rec.headers.get("authorization", "")
+            return Reply(500, f"Internal Server Error: cannot check {shown}; headers: "
+                              f"{rec.headers}".encode(), content_type="text/plain")
         if rec.path == INTERRUPT:
             with self.lock:
                 self.interrupts += 1

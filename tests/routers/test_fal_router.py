@@ -36,6 +36,7 @@ OPEN = " · its paid job may still finish: Retry follows it, not buying it again
 CATALOG = default_catalog()
 PROMPT = "a red fox in the snow"
 POLL = 0.01
+FLAGGED = "content filtered: prompt: The content was flagged by a content checker."
 
 
 @pytest.fixture
@@ -218,8 +219,11 @@ RESULT_CASES = [
      "num_inference_steps: Input should be less than or equal to 12", "validation", 422),
     ("422_string", RouterValidationError, "Unsupported image_size: square_xl", "validation",
      422),
-    ("content_policy", ContentFilteredError, "content filtered", "content_filter", 422),
-    ("completed_error", ServerError, "server error 504: Request timed out", "router_error", 504),
+    # fal's own words are kept; the kind comes from detail[].type / error_type, not words.
+    ("content_policy", ContentFilteredError, FLAGGED, "content_filter",
+     422),
+    # 504 with error_type request_timeout: fal ran out of time, so the cell is a timeout.
+    ("completed_error", RouterTimeout, "timed out: Request timed out", "timeout", 504),
     ("malformed_json", ProtocolError, "answered with malformed JSON", "protocol", 200),
 ]
 
@@ -336,7 +340,7 @@ def fal_runner(store, fake: FalFake, catalog=CATALOG) -> Runner:
     ("403_locked", "error", "balance", "fal: account locked: balance exhausted", 1),
     ("422_list", "error", "validation",
      "fal: num_inference_steps: Input should be less than or equal to 12", 1),
-    ("content_policy", "error", "content_filter", "fal: content filtered", 1),
+    ("content_policy", "error", "content_filter", f"fal: {FLAGGED}", 1),
     ("nsfw", "error", "content_filter", "fal: content filtered", 1),
     ("429_once", "ok", None, None, 2),  # the runner retries once and succeeds
     ("503", "ok", None, None, 2),

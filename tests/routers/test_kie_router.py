@@ -16,7 +16,6 @@ from vibegen.catalog import default_catalog
 from vibegen.errors import (
     AuthError,
     BadImageError,
-    ContentFilteredError,
     InsufficientCreditsError,
     MissingKeyError,
     ProtocolError,
@@ -36,6 +35,8 @@ from vibegen.runner import Runner
 OPEN = " · its paid job may still finish: Retry follows it, not buying it again"
 CATALOG = default_catalog()
 PROMPT = "a red fox in the snow"
+FLAGGED_PROMPT = ("Invalid prompt: your prompt was flagged as containing prohibited "
+                  "content")
 SCALE = 0.004  # poll cadence scale: 2.5 s → 10 ms
 MODES = ["mirror", "always_200"]
 JOBS = "/api/v1/jobs/createTask"
@@ -282,7 +283,9 @@ def test_creates_stay_under_the_account_limit_with_a_margin(mirror):
 
 
 FAIL_CASES = [
-    ("fail_content", ContentFilteredError, "content filtered", "content_filter"),
+    # Kie sends a flagged prompt as failCode "422", the code of any invalid input, and names
+    # no content code: the verdict is not guessed from its words, and its words are kept.
+    ("fail_content", RouterValidationError, FLAGGED_PROMPT, "validation"),
     ("fail_validation", RouterValidationError, "resolution 8K is not supported", "validation"),
     ("fail_server", ServerError, "generation failed: Internal error, please try again later",
      "router_error"),
@@ -386,7 +389,7 @@ def test_gpt4o_legacy_endpoint(fake):
 
 def test_gpt4o_failure_maps_error_message(mirror):
     mirror.script("fail_content")
-    with pytest.raises(ContentFilteredError, match="content filtered"):
+    with pytest.raises(RouterValidationError, match="flagged as containing prohibited"):
         kie(mirror).generate(make_request("kie:4o-image"))
     create = mirror.received("POST")[0]
     assert create.path == "/api/v1/gpt4o-image/generate"
@@ -455,7 +458,7 @@ def kie_runner(store, fake: KieFake, catalog=CATALOG) -> Runner:
     ("402", "error", "balance", "kie: insufficient credits", 1),
     ("422", "error", "validation",
      "kie: aspect_ratio is not within the range of allowed options", 1),
-    ("fail_content", "error", "content_filter", "kie: content filtered", 1),
+    ("fail_content", "error", "validation", f"kie: {FLAGGED_PROMPT}", 1),
     ("429_once", "ok", None, None, 2),  # the runner retries and succeeds
     ("500", "ok", None, None, 2),
     ("malformed_result_json", "error", "protocol", "kie: answered with malformed resultJson",

@@ -154,8 +154,9 @@ def test_safety_block_is_content_filtered(fake, router, scenario):
     with pytest.raises(ContentFilteredError) as info:
         router.generate(make_request())
     err = info.value
-    assert (err.kind, err.status, str(err)) == ("content_filter", 400,
-                                                "openai: content filtered")
+    assert (err.kind, err.status) == ("content_filter", 400)
+    # OpenAI's own sentence is kept after the verdict, which comes from error.code.
+    assert str(err).startswith("openai: content filtered: Your request was rejected")
     assert not err.retryable
     assert fake.last.body["prompt"] == PROMPT
     if scenario == "moderation_blocked":
@@ -305,7 +306,9 @@ def test_retry_after_header_forms():
     ((), "ok", None, None, 1),
     (("429_once",), "ok", None, None, 2),
     (("500",), "ok", None, None, 2),
-    (("moderation_blocked",), "error", "content_filter", "openai: content filtered", 1),
+    (("moderation_blocked",), "error", "content_filter",
+     "openai: content filtered: Your request was rejected by the safety system. If you believe "
+     "this is an error, contact us at help.openai.com and include the request ID req_fake.", 1),
     (("insufficient_quota",), "error", "balance", "openai: insufficient quota", 1),
     (("401",), "error", "auth", "openai: bad key", 1),
     (("404_model",), "error", "validation", "openai: model not served: gpt-image-2", 1),

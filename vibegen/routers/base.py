@@ -29,6 +29,7 @@ from vibegen.errors import (
     BadImageError,
     ProtocolError,
     RateLimitError,
+    RefusedURLError,
     RouterError,
     RouterTimeout,
     ServerError,
@@ -168,7 +169,9 @@ def is_transient(exc: RouterError) -> bool:
         return False
     if isinstance(exc, RateLimitError | ServerError):
         return True
-    return isinstance(exc, ProtocolError) and exc.status != 404
+    # A URL refused by the host policy stays refused: asking again would not make it safe.
+    return isinstance(exc, ProtocolError) and exc.status != 404 \
+        and not isinstance(exc, RefusedURLError)
 
 
 def backoff(failures: int, base_s: float, retry_after: float | None = None) -> float:

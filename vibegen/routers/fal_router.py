@@ -19,10 +19,12 @@ from vibegen.costs import Cost, from_billable_units
 from vibegen.errors import (
     AuthError,
     ContentFilteredError,
+    ImageTooLargeError,
     InsufficientCreditsError,
     MissingKeyError,
     ProtocolError,
     RateLimitError,
+    RefusedURLError,
     RouterError,
     RouterTimeout,
     RouterValidationError,
@@ -33,15 +35,28 @@ from vibegen.routers.base import (
     GenerationRequest,
     GenerationResult,
     Router,
-    is_transient,
     transient_download,
 )
-from vibegen.routers.transfer import clip, decode_json, fetch_image, retry_after
+from vibegen.routers.hosts import RefusedURL, require_same_host
+from vibegen.routers.transfer import (
+    DEFAULT_POLICY,
+    TransferPolicy,
+    clip,
+    decode_json,
+    error_text,
+    fetch_image,
+    request_secrets,
+    retry_after,
+    status_line,
+)
 
 # Seconds allowed for the best-effort cancel sent after the deadline has already passed.
 CANCEL_TIMEOUT_S = 5.0
 # fal's content checker, in its error `type` / `error_type` fields.
 CONTENT_POLICY = "content_policy_violation"
+# fal's own timeouts (error_type / X-Fal-Error-Type, usually with HTTP 504): the request ran
+# out of time at fal, which is a timeout for the cell, not a server error to retry.
+TIMEOUT_TYPES = ("request_timeout", "startup_timeout")
 
 
 def _detail_text(detail: Any) -> str:
@@ -76,9 +91,24 @@ def _locked_message(detail: str) -> str:
     return f"account locked: {reason.group(1).strip().lower()}" if reason else "account locked"
 
 
+def _error_types(detail: Any, error_type: str | None) -> set[str]:
+    """fal's structured error codes: `error_type` / the header, and every `detail[].type`."""
+    types = {error_type} if error_type else set()
+    if isinstance(detail, list):
+        types |= {str(item["type"]) for item in detail
+                  if isinstance(item, dict) and item.get("type")}
+    return types
+
+
 def fal_error(response: httpx.Response, model: str) -> RouterError:
-    """The RouterError for a non-2xx fal answer (submit, status or result)."""
+    """The RouterError for a non-2xx fal answer (submit, status or result).
+
+    The kind comes from fal's structured codes (`detail[].type`, `error_type`,
+    `X-Fal-Error-Type`), never from words in the message; the message fal wrote is kept, after
+    the key it may echo is redacted. An HTML page (a proxy's 503) becomes its title.
+    """
     status = response.status_code
+    secrets = request_secrets(response)
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):
@@ -86,30 +116,41 @@ def fal_error(response: httpx.Response, model: str) -> RouterError:
     detail = body.get("detail") if isinstance(body, dict) else None
     error_type = (body.get("error_type") if isinstance(body, dict) else None) \
         or response.headers.get("x-fal-error-type")
-    text = _detail_text(detail) if detail is not None else (
-        "" if body is not None else clip(response.text, 200))
+    types = _error_types(detail, error_type)
+    if detail is not None:
+        text = clip(_detail_text(detail), secrets=secrets)
+    elif body is None:
+        text = error_text(response)
+    else:
+        text = ""
     kw: dict[str, Any] = {"router": "fal", "model": model, "status": status,
-                          "detail": clip(response.text, 500)}
+                          "detail": clip(response.text, 500, secrets)}
+    said = f": {text}" if text else ""
     if status == 401:
         return AuthError("bad key", **kw)
     if status == 403:
+        # fal sends no code for a locked account; its detail names the lock ("User is locked").
         if "locked" in text.lower():
             return InsufficientCreditsError(_locked_message(text), **kw)
-        return AuthError("access denied" + (f": {clip(text)}" if text else ""), **kw)
+        return AuthError("access denied" + said, **kw)
     if _is_content_policy(detail, error_type):
-        return ContentFilteredError("content filtered", **kw)
+        return ContentFilteredError("content filtered" + said, **kw)
+    if types & set(TIMEOUT_TYPES):
+        return RouterTimeout("timed out" + said, **kw)
     if status == 429:
         return RateLimitError("rate limited", retry_after=retry_after(response), **kw)
+    if body is None and text:  # an HTML or text page: its own line says it best
+        cls = ServerError if status >= 500 else RouterError
+        return cls(status_line(status, text), retry_after=retry_after(response), **kw)
     if status >= 500:
-        what = clip(text) or error_type or ""
+        what = text or error_type or ""
         return ServerError(f"server error {status}" + (f": {what}" if what else ""),
                            retry_after=retry_after(response), **kw)
     if status in (400, 422):
-        return RouterValidationError(clip(text) or "rejected the parameters", **kw)
+        return RouterValidationError(text or "rejected the parameters", **kw)
     if status == 404:
-        return RouterValidationError("endpoint or request not found"
-                                     + (f": {clip(text)}" if text else ""), **kw)
-    return RouterError(f"HTTP {status}" + (f": {clip(text)}" if text else ""), **kw)
+        return RouterValidationError("endpoint or request not found" + said, **kw)
+    return RouterError(f"HTTP {status}" + said, **kw)
 
 
 def _completed_error(status_body: dict[str, Any], model: str) -> RouterError:
@@ -118,7 +159,9 @@ def _completed_error(status_body: dict[str, Any], model: str) -> RouterError:
     message = str(status_body.get("error") or error_type or "request failed")
     kw: dict[str, Any] = {"router": "fal", "model": model, "detail": message}
     if error_type == CONTENT_POLICY:
-        return ContentFilteredError("content filtered", **kw)
+        return ContentFilteredError(f"content filtered: {clip(message)}", **kw)
+    if error_type in TIMEOUT_TYPES:
+        return RouterTimeout(f"timed out: {clip(message)}", **kw)
     return ServerError(f"request failed: {clip(message)}", **kw)
 
 
@@ -134,10 +177,23 @@ class FalRouter(Router):
     # fal-client polls every 0.1 s; for a grid of many models that is needlessly aggressive.
     poll_interval = 0.75
 
+    def __init__(self, *, transfer: TransferPolicy | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.transfer = transfer or DEFAULT_POLICY  # download caps, set where it is built
+
+    def _check_host(self, url: str, request: GenerationRequest, what: str = "URL") -> None:
+        """RefusedURLError unless `url` is on the configured fal host (the key goes nowhere
+        else; fal's submit answer names the status/result/cancel URLs, so they are checked)."""
+        try:
+            require_same_host(url, self.base_url, what)
+        except RefusedURL as exc:
+            raise RefusedURLError(str(exc), router=self.name, model=request.model.key) from exc
+
     def _call(self, method: str, url: str, request: GenerationRequest, *,
               json_body: Any = None, params: dict[str, str] | None = None,
               submit: bool = False) -> httpx.Response:
         """One authenticated queue call, bounded by the request's deadline."""
+        self._check_host(url, request)
         left = request.check_deadline(self.name)
         try:
             return self.http.request(method, url, json=json_body, params=params,
@@ -175,12 +231,16 @@ class FalRouter(Router):
             status_body, queue_s = self._wait(job["status_url"], request, submitted)
             failed = bool(status_body.get("error") or status_body.get("error_type"))
             response = self.persist(
-                request, "result fetch", lambda: self._fetch_result(job["response_url"], request),
-                transient=lambda exc: is_transient(exc) and not failed)
+                request, "result fetch",
+                lambda: self._fetch_result(job["response_url"], request, failed))
+            ended: RouterError | None = None  # fal's own verdict: the job is over
             if response.status_code >= 400:
-                raise self._billed(fal_error(response, model.key), response, request)
-            if failed:
-                raise self._billed(_completed_error(status_body, model.key), response, request)
+                ended = fal_error(response, model.key)
+            elif failed:
+                ended = _completed_error(status_body, model.key)
+            if ended is not None:
+                ended.reported_end = True
+                raise self._billed(ended, response, request)
             try:
                 output = self._json_object(response, model.key)
             except ProtocolError as exc:  # done and billed, but unreadable: fetch it again later
@@ -189,6 +249,8 @@ class FalRouter(Router):
             return self._result(output, response, status_body, queue_s, request,
                                 job.get("request_id"))
         except RouterTimeout as exc:
+            if exc.reported_end:
+                raise  # fal said the request timed out: nothing left to cancel or follow
             exc.job_may_run = True
             self._cancel(job["cancel_url"])
             raise
@@ -240,10 +302,15 @@ class FalRouter(Router):
         return {"request_id": request_id, "status_url": f"{base}/status",
                 "response_url": base, "cancel_url": f"{base}/cancel"}
 
-    def _fetch_result(self, url: str, request: GenerationRequest) -> httpx.Response:
-        """GET the result; a 429 or 5xx is raised so `persist` can try again."""
+    def _fetch_result(self, url: str, request: GenerationRequest,
+                      failed: bool = False) -> httpx.Response:
+        """GET the result; a 429 or 5xx is raised so `persist` can try again.
+
+        When the status already said the request failed, a 5xx is the model's own error
+        (fal returns "the same error" as the result), so it is returned to be reported.
+        """
         response = self._call("GET", url, request)
-        if response.status_code == 429 or response.status_code >= 500:
+        if response.status_code == 429 or (response.status_code >= 500 and not failed):
             raise fal_error(response, request.model.key)
         return response
 
@@ -288,6 +355,10 @@ class FalRouter(Router):
     def _cancel(self, cancel_url: str) -> None:
         """Best-effort `PUT cancel_url`: queued requests are only ever cancelled this way."""
         try:
+            require_same_host(cancel_url, self.base_url, "cancel URL")
+        except RefusedURL:
+            return  # the key goes to fal's host only; nothing to cancel elsewhere
+        try:
             self.http.put(cancel_url, headers={"Authorization": f"Key {self.key}"},
                           timeout=httpx.Timeout(CANCEL_TIMEOUT_S))
         except httpx.HTTPError:
@@ -312,10 +383,13 @@ class FalRouter(Router):
                                              model=model.key), response, request)
         try:  # a failed download is retried as a download: the image is already paid for
             image, content_type = self.persist(
-                request, "download", lambda: fetch_image(self.http, url, request, self.name),
+                request, "download", lambda: fetch_image(self.http, url, request, self.name,
+                                           base_url=self.base_url, policy=self.transfer),
                 transient=transient_download, max_tries=DOWNLOAD_TRIES)
         except RouterError as exc:
-            exc.job_may_run = True  # fal keeps the result a while: a retry fetches it again
+            # fal keeps the result a while: a retry fetches it again (an image over the caps
+            # would only be over them again).
+            exc.job_may_run = not isinstance(exc, ImageTooLargeError)
             raise self._billed(exc, response, request) from exc.__cause__
 
         metrics = status_body.get("metrics")

@@ -19,6 +19,7 @@ from vibegen.costs import Cost, from_credits
 from vibegen.errors import (
     AuthError,
     ContentFilteredError,
+    ImageTooLargeError,
     InsufficientCreditsError,
     MissingKeyError,
     ProtocolError,
@@ -35,11 +36,22 @@ from vibegen.routers.base import (
     Router,
     transient_download,
 )
-from vibegen.routers.transfer import clip, decode_json, fetch_image, retry_after
+from vibegen.routers.transfer import (
+    DEFAULT_POLICY,
+    TransferPolicy,
+    clip,
+    decode_json,
+    error_text,
+    fetch_image,
+    request_secrets,
+    retry_after,
+)
 
-# Words in a failure message that mean the safety system blocked the prompt or the image.
-CONTENT_WORDS = ("content policy", "prohibited", "nsfw", "sensitive", "safety", "flagged",
-                 "inappropriate", "violat", "moderation", "not allowed")
+# Kie's codes that mean its safety system blocked the prompt or the image. Kie documents none
+# (a flagged prompt comes back as failCode "422" like any invalid input, protocols.md §2.3),
+# so this stays empty until Kie names one; a message's wording is never a verdict, because
+# "safety_tolerance must be 1-6" is a validation error, not a filter.
+CONTENT_CODES: frozenset[str] = frozenset()
 RUNNING_STATES = ("waiting", "queuing", "generating")
 
 
@@ -57,16 +69,16 @@ def poll_delay(elapsed: float, scale: float = 1.0) -> float:
 
 
 
-def _is_content(message: str) -> bool:
-    low = message.lower()
-    return any(word in low for word in CONTENT_WORDS)
+def _is_content(code: Any) -> bool:
+    return str(code).strip().lower() in CONTENT_CODES
 
 
 def kie_error(code: int, message: str, model: str, *,
               retry_after_s: float | None = None) -> RouterError:
     """The RouterError for a Kie error code (from the HTTP status or the body's `code`).
 
-    `status` on the error is that effective code, even when it came under HTTP 200.
+    `status` on the error is that effective code, even when it came under HTTP 200. Kie's
+    message is kept in words; `message` must already be redacted of the key.
     """
     kw: dict[str, Any] = {"router": "kie", "model": model, "status": code,
                           "detail": clip(message, 500)}
@@ -79,9 +91,9 @@ def kie_error(code: int, message: str, model: str, *,
         return InsufficientCreditsError("key usage limit reached", **kw)
     if code == 429:
         return RateLimitError("rate limited", retry_after=retry_after_s, **kw)
+    if _is_content(code):
+        return ContentFilteredError("content filtered" + said, **kw)
     if code in (400, 422):
-        if _is_content(message):
-            return ContentFilteredError("content filtered", **kw)
         return RouterValidationError(clip(message) or "rejected the parameters", **kw)
     if code == 403:
         return AuthError("access denied" + said, **kw)
@@ -98,7 +110,9 @@ def kie_error(code: int, message: str, model: str, *,
     if code == 550:
         return ServerError("queue full", retry_after=retry_after_s, **kw)
     if code >= 500:
-        return ServerError(f"server error {code}" + said, retry_after=retry_after_s, **kw)
+        # An HTML page's title already says "503 Service Unavailable": do not say it twice.
+        what = clip(message) if message.startswith(f"{code} ") else f"server error {code}" + said
+        return ServerError(what, retry_after=retry_after_s, **kw)
     return RouterError(f"error {code}" + said, **kw)
 
 
@@ -106,8 +120,9 @@ def _fail_error(code: Any, message: str, model: str) -> RouterError:
     """The error for a task that ended in failure (failCode/failMsg or errorCode/errorMessage)."""
     message = str(message or "")
     kw: dict[str, Any] = {"router": "kie", "model": model, "detail": clip(message, 500)}
-    if _is_content(message):
-        return ContentFilteredError("content filtered", **kw)
+    if _is_content(code):
+        return ContentFilteredError("content filtered" + (f": {clip(message)}" if message
+                                                          else ""), **kw)
     try:
         number = int(str(code).strip())
     except ValueError:
@@ -126,9 +141,9 @@ def _json_field(value: Any, what: str, model: str) -> dict[str, Any]:
     if isinstance(value, str) and value.strip():
         try:
             parsed = json.loads(value)
-        except ValueError:
+        except ValueError as exc:
             raise ProtocolError(f"answered with malformed {what}", router="kie", model=model,
-                                detail=clip(value, 300)) from None
+                                detail=clip(value, 300)) from exc
         if isinstance(parsed, dict):
             return parsed
     raise ProtocolError(f"answer has no {what}", router="kie", model=model)
@@ -185,6 +200,10 @@ class KieRouter(Router):
     # A scale on Kie's documented cadence (1.0 = 2.5 s, then 7.5 s, then 20 s; see poll_delay).
     poll_interval = 1.0
 
+    def __init__(self, *, transfer: TransferPolicy | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.transfer = transfer or DEFAULT_POLICY  # download caps, set where it is built
+
     # ------------------------------------------------------------------ transport
     def _call(self, method: str, path: str, request: GenerationRequest, *,
               json_body: Any = None, params: dict[str, str] | None = None,
@@ -220,7 +239,7 @@ class KieRouter(Router):
             body = None
         if not isinstance(body, dict):
             if http_status >= 400:  # e.g. a Cloudflare page: the HTTP status is all we have
-                raise kie_error(http_status, clip(response.text, 200), model,
+                raise kie_error(http_status, error_text(response, 200), model,
                                 retry_after_s=wait)
             if body is None:
                 decode_json(response, self.name, model)  # raises "malformed JSON"
@@ -229,7 +248,8 @@ class KieRouter(Router):
         code = body.get("code")
         if isinstance(code, str) and code.strip().isdigit():
             code = int(code)  # tolerate "200" as well as 200
-        message = str(body.get("msg") or body.get("message") or "")
+        message = clip(str(body.get("msg") or body.get("message") or ""), 500,
+                       request_secrets(response))
         if http_status >= 400:
             effective = code if isinstance(code, int) and code != 200 else http_status
             raise kie_error(effective, message, model, retry_after_s=wait)
@@ -413,10 +433,12 @@ class KieRouter(Router):
                                     model=model.key)
             # A failed download is retried as a download: the task is done and paid for.
             image, content_type = self.persist(
-                request, "download", lambda: fetch_image(self.http, url, request, self.name),
+                request, "download", lambda: fetch_image(self.http, url, request, self.name,
+                                           base_url=self.base_url, policy=self.transfer),
                 transient=transient_download, max_tries=DOWNLOAD_TRIES)
         except RouterError as exc:
-            exc.job_may_run = url is not None  # Kie keeps results for days: fetch again later
+            # Kie keeps results for days: fetch again later (unless the image is over the caps).
+            exc.job_may_run = url is not None and not isinstance(exc, ImageTooLargeError)
             exc.cost = self._cost(model, credits, per_task)
             raise
         meta = {**meta, "credits": credits, "content_type": content_type or None}

@@ -21,6 +21,10 @@ class RateLimiter:
 
     def __init__(self, requests: int, window_s: float) -> None:
         self.requests, self.window_s = max(1, requests), window_s
+        # A slot is held a little past the window: our request reaches the router a few
+        # milliseconds (more on a busy machine) after we count it, and the router counts
+        # arrivals, so a slot freed on the dot would let a burst land inside its window.
+        self.hold_s = window_s + max(0.1, 0.05 * window_s)
         self._times: deque[float] = deque()
         self._lock = threading.Lock()
         self._paused_until = 0.0
@@ -40,14 +44,14 @@ class RateLimiter:
         while True:
             with self._lock:
                 t = time.monotonic()
-                while self._times and t - self._times[0] >= self.window_s:
+                while self._times and t - self._times[0] >= self.hold_s:
                     self._times.popleft()
                 pause = self._paused_until - t
                 if pause <= 0 and len(self._times) < self.requests:
                     self._times.append(t)
                     return waited
                 if pause <= 0:
-                    pause = self.window_s - (t - self._times[0])
+                    pause = self.hold_s - (t - self._times[0])
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -32,6 +32,7 @@ from vibegen.errors import (
     ServerError,
 )
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.routers.transfer import clip, html_line, looks_like_html, status_line
 
 # Params the SDK takes as keyword arguments; anything else rides in `extra_body`.
 _SDK_PARAMS = ("size", "quality", "background", "output_format", "output_compression",
@@ -86,21 +87,21 @@ class OpenAIRouter(Router):
                 **kwargs,
             )
             answer = raw.parse()
-        except openai.APITimeoutError:
-            raise RouterTimeout("timed out", router=self.name, model=model.key) from None
-        except openai.APIConnectionError as err:
+        except openai.APITimeoutError as exc:
+            raise RouterTimeout("timed out", router=self.name, model=model.key) from exc
+        except openai.APIConnectionError as exc:
             lost = ServerError(f"cannot reach OpenAI at {self.base_url}", router=self.name,
                                model=model.key)
             # The call is the job: a connection that broke after the request went out may
             # have been generated and billed, so only a failed connect may be sent again.
-            lost.job_may_run = type(err.__cause__).__name__ not in ("ConnectError",
+            lost.job_may_run = type(exc.__cause__).__name__ not in ("ConnectError",
                                                                      "ConnectTimeout")
-            raise lost from None
+            raise lost from exc
         except openai.APIStatusError as err:
-            raise self._status_error(err, model.key, model.endpoint) from None
-        except (openai.APIResponseValidationError, ValueError):
+            raise self._status_error(err, model.key, model.endpoint) from err
+        except (openai.APIResponseValidationError, ValueError) as exc:
             raise ProtocolError("answered with malformed JSON", router=self.name,
-                                model=model.key) from None
+                                model=model.key) from exc
 
         request_id = raw.headers.get("x-request-id")
         image = self._image(answer, model.key)
@@ -125,9 +126,9 @@ class OpenAIRouter(Router):
                                 model=model_key)
         try:
             return base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError) as exc:
             raise ProtocolError("answered with invalid base64 image data", router=self.name,
-                                model=model_key) from None
+                                model=model_key) from exc
 
     @staticmethod
     def _cost(request: GenerationRequest, usage: dict[str, Any] | None) -> Cost | None:
@@ -138,11 +139,11 @@ class OpenAIRouter(Router):
         return cost if cost.usd is not None else None
 
     def _clean(self, text: str) -> str:
-        """A server message made safe to show: no key, nothing key-like, bounded length."""
-        if self.key:
-            text = text.replace(self.key, "***")
-        text = _KEYISH.sub("***", text)
-        return text if len(text) <= 300 else text[:297] + "..."
+        """A server message made safe to show: no key (in any encoding), nothing key-like,
+        an HTML page as its title, one line of bounded length — redacted before it is cut."""
+        if looks_like_html(text):
+            text = html_line(text)
+        return clip(_KEYISH.sub("***", text), 300, [self.key] if self.key else [])
 
     def _status_error(self, err: openai.APIStatusError, model_key: str,
                       endpoint: str) -> RouterError:
@@ -150,7 +151,10 @@ class OpenAIRouter(Router):
         status = err.status_code
         body = err.body if isinstance(err.body, dict) else {}
         code = err.code or ""
-        message = self._clean(str(body.get("message") or err.message or ""))
+        # A non-JSON answer (a proxy's HTML page) arrives as the body string itself.
+        raw = body.get("message") or (err.body if isinstance(err.body, str) else "") \
+            or err.message or ""
+        message = self._clean(str(raw))
         ctx = {"router": self.name, "model": model_key, "status": status}
         if status == 401:
             # OpenAI's 401 message quotes part of the key: never pass it on.
@@ -162,7 +166,9 @@ class OpenAIRouter(Router):
             stage = details.get("moderation_stage")
             cats = ", ".join(details.get("categories") or [])
             detail = "; ".join(p for p in (f"stage {stage}" if stage else "", cats) if p)
-            return ContentFilteredError("content filtered", detail=detail or message, **ctx)
+            said = f": {clip(message)}" if message else ""
+            return ContentFilteredError("content filtered" + said, detail=detail or message,
+                                        **ctx)
         if code in _QUOTA_CODES:
             return InsufficientCreditsError("insufficient quota", detail=message, **ctx)
         if status == 429:
@@ -173,6 +179,8 @@ class OpenAIRouter(Router):
         if status in (400, 422):
             return RouterValidationError(message or "rejected the request", **ctx)
         if status >= 500 or status in (408, 409):
+            if isinstance(err.body, str) and message:  # a proxy's page: its own line says it
+                return ServerError(status_line(status, clip(message)), detail=message, **ctx)
             return ServerError(f"server error (HTTP {status})", detail=message, **ctx)
         return ProtocolError(f"unexpected HTTP {status}", detail=message, **ctx)
 

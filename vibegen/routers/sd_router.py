@@ -33,6 +33,7 @@ from vibegen.errors import (
     ServerError,
 )
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.routers.transfer import error_text
 
 AUTH_ENV = "VIBEGEN_SD_AUTH"
 TXT2IMG = "/sdapi/v1/txt2img"
@@ -72,19 +73,19 @@ class SDRouter(Router):
                 url, json=body, auth=self._auth or httpx.USE_CLIENT_DEFAULT,
                 timeout=httpx.Timeout(left, connect=min(_CONNECT_TIMEOUT_S, left)),
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout):
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             if request.remaining() <= 0:
-                raise RouterTimeout("timed out", router=self.name, model=model.key) from None
+                raise RouterTimeout("timed out", router=self.name, model=model.key) from exc
             # Not retryable: a server that is down will not be up a second later.
             raise RouterError(f"cannot reach the Stable Diffusion server at {self._shown_url}",
-                              router=self.name, model=model.key) from None
-        except httpx.TimeoutException:
+                              router=self.name, model=model.key) from exc
+        except httpx.TimeoutException as exc:
             self._interrupt()
-            raise RouterTimeout("timed out", router=self.name, model=model.key) from None
+            raise RouterTimeout("timed out", router=self.name, model=model.key) from exc
         except httpx.TransportError as exc:
             raise ServerError(f"connection to the Stable Diffusion server at {self._shown_url} "
                               f"failed ({type(exc).__name__})", router=self.name,
-                              model=model.key) from None
+                              model=model.key) from exc
         if not response.is_success:
             raise self._status_error(response, model.key, self._shown_url + path)
         return self._result(response, request, body["seed"])
@@ -117,9 +118,9 @@ class SDRouter(Router):
         key = request.model.key
         try:
             answer = response.json()
-        except ValueError:
+        except ValueError as exc:
             raise ProtocolError("answered with malformed JSON", router=self.name,
-                                model=key) from None
+                                model=key) from exc
         images = answer.get("images") if isinstance(answer, dict) else None
         if not images or not isinstance(images[0], str):
             raise ProtocolError("answered without an image", router=self.name, model=key)
@@ -128,9 +129,9 @@ class SDRouter(Router):
             b64 = b64.partition(",")[2]
         try:
             image = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError) as exc:
             raise ProtocolError("answered with invalid base64 image data", router=self.name,
-                                model=key) from None
+                                model=key) from exc
         info = self._info(answer.get("info"), key)
         seed = info.get("seed")
         if seed is None and sent_seed != -1:
@@ -176,6 +177,8 @@ class SDRouter(Router):
             return ProtocolError(f"no txt2img API at {url} (start the server with --api)",
                                  **ctx)
         if status >= 500:
+            if detail.startswith(f"{status} "):  # a proxy page's title: "503 Service …"
+                return ServerError(detail, **ctx)
             return ServerError(f"server error (HTTP {status})" + (f": {detail}" if detail
                                                                    else ""), **ctx)
         return ProtocolError(f"unexpected HTTP {status}", detail=detail, **ctx)
@@ -191,8 +194,8 @@ def _detail(response: httpx.Response) -> str:
     """A short readable reason from a FastAPI / A1111 error body."""
     try:
         body = response.json()
-    except ValueError:
-        return response.text.strip()[:200]
+    except ValueError:  # a proxy's HTML page becomes its title, the login redacted
+        return error_text(response, 200)
     if not isinstance(body, dict):
         return ""
     detail = body.get("detail")

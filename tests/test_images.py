@@ -1,0 +1,77 @@
+"""vibegen/images.py: the pixel cap is checked from the header before decoding, and a blind
+PNG is stripped of metadata without being decoded."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from PIL import Image, PngImagePlugin
+
+from tests.fakes.http_fake import image_bytes, png_header
+from vibegen import images
+from vibegen.errors import BadImageError, ImageTooLargeError
+
+
+def test_an_image_over_the_pixel_cap_is_refused_before_decoding():
+    # 10000×9000 in the header, a few bytes of pixels: decoding would fail, the cap answers.
+    with pytest.raises(ImageTooLargeError) as info:
+        images.prepare(png_header(10_000, 9_000), router="openai", model="openai:gpt-image-2")
+    assert str(info.value) == "openai: the image is 10000×9000, over the 80 megapixel cap"
+    assert info.value.kind == "bad_image"
+
+
+def test_a_decompression_bomb_is_refused_in_words():
+    with pytest.raises(ImageTooLargeError, match="decompression bomb"):
+        images.inspect(png_header(40_000, 40_000), max_pixels=10**12)
+
+
+def test_the_cap_is_a_parameter():
+    data = image_bytes(64, 48, "PNG")
+    assert images.inspect(data, max_pixels=64 * 48).width == 64
+    with pytest.raises(ImageTooLargeError):
+        images.prepare(data, max_pixels=64 * 48 - 1)
+
+
+def test_unreadable_bytes_are_still_a_bad_image():
+    with pytest.raises(BadImageError) as info:
+        images.prepare(b"not an image")
+    assert type(info.value) is BadImageError
+
+
+def _png_with_metadata() -> bytes:
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("parameters", "model: flux-2-pro, seed 5")
+    meta.add_text("Software", "fal.ai")
+    buf = io.BytesIO()
+    Image.new("RGBA", (40, 30), (10, 200, 30, 128)).save(buf, "PNG", pnginfo=meta)
+    return buf.getvalue()
+
+
+def test_strip_metadata_keeps_a_pngs_pixels_and_drops_its_text():
+    data = _png_with_metadata()
+    clean = images.strip_metadata(data)
+    assert b"flux-2-pro" not in clean and b"fal.ai" not in clean and b"tEXt" not in clean
+    with Image.open(io.BytesIO(data)) as a, Image.open(io.BytesIO(clean)) as b:
+        assert a.size == b.size and a.mode == b.mode
+        assert a.tobytes() == b.tobytes()
+        assert not b.info.get("parameters")
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_strip_metadata_does_not_decode_a_png():
+    # The header claims 90 MP: a decode would allocate ~270 MB and then fail on the tiny
+    # IDAT. Copying the pixel chunks is instant and keeps the claimed size.
+    t = time.monotonic()
+    clean = images.strip_metadata(png_header(10_000, 9_000))
+    assert time.monotonic() - t < 0.5
+    with Image.open(io.BytesIO(clean)) as img:
+        assert img.size == (10_000, 9_000)
+
+
+def test_strip_metadata_re_encodes_other_formats_as_png():
+    clean = images.strip_metadata(image_bytes(32, 24, "JPEG"))
+    assert clean.startswith(b"\x89PNG")
+    with Image.open(io.BytesIO(clean)) as img:
+        assert img.size == (32, 24)
