@@ -187,3 +187,13 @@ def test_stored_errors(store, fake, scenario, status, kind, message):
     run_id = finish_run(runner, "a fox", ["fal:flux-schnell"], CommonParams())
     cell = store.run_view(run_id).cells[0]
     assert (cell.status, cell.error_kind, cell.error_message) == (status, kind, message)
+
+
+def test_a_trickling_download_is_cut_at_the_deadline_and_the_job_cancelled(fake):
+    # The whole call is bounded, the download included; the job behind it gets its cancel.
+    fake.script("image_trickle")
+    with pytest.raises(RouterTimeout) as info:
+        fal(fake).generate(make_request(deadline_s=1.0))
+    assert info.value.job_may_run
+    assert fake.cancels == list(fake.jobs)
+    assert len(fake.received("POST")) == 1
