@@ -123,6 +123,26 @@ class Router(ABC):
     def generate(self, request: GenerationRequest) -> GenerationResult:
         """Make one image or raise a RouterError that says what went wrong."""
 
+    def transport_error(self, exc: httpx.HTTPError, request: GenerationRequest, who: str,
+                        submit: bool = False) -> RouterError:
+        """The RouterError for an HTTP call that got no answer (its cause is kept by `from`).
+
+        A submit whose request went out but whose answer never came may still have started a
+        paid job (`job_may_run`): only a failed connect proves nothing was sent.
+        """
+        model = request.model.key
+        if isinstance(exc, httpx.TimeoutException):
+            err: RouterError = ServerError("did not answer in time", router=self.name,
+                                           model=model)
+            if request.remaining() <= 0:
+                err = RouterTimeout("timed out", router=self.name, model=model)
+            err.job_may_run = submit and not isinstance(exc, httpx.ConnectTimeout)
+            return err
+        err = ServerError(f"could not reach {who} ({type(exc).__name__})", router=self.name,
+                          model=model)
+        err.job_may_run = submit and not isinstance(exc, httpx.ConnectError)
+        return err
+
     def job_started(self, request: GenerationRequest, handle: dict[str, Any]) -> None:
         """Hand a new job's handle to the caller (who saves it) before the first poll."""
         if request.on_job is not None:

@@ -199,19 +199,8 @@ class FalRouter(Router):
             return self.http.request(method, url, json=json_body, params=params,
                                      headers={"Authorization": f"Key {self.key}"},
                                      timeout=httpx.Timeout(left))
-        except httpx.TimeoutException as exc:
-            err: RouterError = ServerError("did not answer in time", router=self.name,
-                                           model=request.model.key)
-            if request.remaining() <= 0:
-                err = RouterTimeout("timed out", router=self.name, model=request.model.key)
-            # A submit whose answer never came may still have queued a paid job.
-            err.job_may_run = submit and not isinstance(exc, httpx.ConnectTimeout)
-            raise err from exc
         except httpx.HTTPError as exc:
-            err = ServerError(f"could not reach fal ({type(exc).__name__})", router=self.name,
-                              model=request.model.key)
-            err.job_may_run = submit and not isinstance(exc, httpx.ConnectError)
-            raise err from exc
+            raise self.transport_error(exc, request, "fal", submit) from exc
 
     def _json_object(self, response: httpx.Response, model: str) -> dict[str, Any]:
         data = decode_json(response, self.name, model)

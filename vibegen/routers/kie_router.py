@@ -25,7 +25,6 @@ from vibegen.errors import (
     ProtocolError,
     RateLimitError,
     RouterError,
-    RouterTimeout,
     RouterValidationError,
     ServerError,
 )
@@ -215,19 +214,8 @@ class KieRouter(Router):
                                      params=params,
                                      headers={"Authorization": f"Bearer {self.key}"},
                                      timeout=httpx.Timeout(left))
-        except httpx.TimeoutException as exc:
-            err: RouterError = ServerError("did not answer in time", router=self.name,
-                                           model=request.model.key)
-            if request.remaining() <= 0:
-                err = RouterTimeout("timed out", router=self.name, model=request.model.key)
-            # A create whose answer never came may still have started a paid task.
-            err.job_may_run = submit and not isinstance(exc, httpx.ConnectTimeout)
-            raise err from exc
         except httpx.HTTPError as exc:
-            err = ServerError(f"could not reach Kie ({type(exc).__name__})", router=self.name,
-                              model=request.model.key)
-            err.job_may_run = submit and not isinstance(exc, httpx.ConnectError)
-            raise err from exc
+            raise self.transport_error(exc, request, "Kie", submit) from exc
 
     def _data(self, response: httpx.Response, model: str) -> Any:
         """The envelope's `data`, after checking the HTTP status and then the body `code`."""
