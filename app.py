@@ -24,7 +24,9 @@ bar, go = st.columns([8, 1], vertical_alignment="bottom")
 prompt = bar.text_area("Prompt", key="prompt", height=68,
                        placeholder="A poster of a lighthouse at dusk, flat colours")
 generate = go.button("Generate", type="primary", key="generate", width="stretch")
-with st.expander(settings_summary(), expanded=False):
+# A fixed title: an expander whose label changes is a new expander, and would fold shut (hiding
+# the field just typed in, and its message) on every change. What is chosen is said below.
+with st.expander("Settings", expanded=False):
     params = common_params()
     overrides: dict[str, str] = {}
     if picked:
@@ -53,7 +55,7 @@ if plan:
         line += " · not every model can honour every choice: " + "; ".join(
             f"{label}: " + ", ".join(f"{k} {v}" for k, v in n.items())
             for label, n in cannot.items())
-    st.caption(line)
+    st.caption(line + " · " + settings_summary())
 
 if generate:
     try:

@@ -35,3 +35,21 @@ def test_four_cells_are_in_view_while_the_run_fills(start_server, chromium, tmp_
         assert page.evaluate("window.scrollY") == 0  # without scrolling
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_a_bad_seed_is_said_under_the_field_and_the_settings_stay_open(start_server, page):
+    # An expander whose title changed would fold shut and hide the field and its message.
+    server = start_server()
+    page.goto(server.url)
+    wait_for_app(page)
+    page.locator("summary", has_text="Settings").click()
+    seed = page.get_by_label("Seed (optional)", exact=True)
+    seed.fill("²" + "9" * 40)
+    seed.press("Enter")
+    page.get_by_text("the seed must be a whole number").wait_for()
+    assert seed.is_visible()
+    seed.fill("7")
+    seed.press("Enter")
+    page.get_by_text("seed 7 ·").first.wait_for()
+    assert seed.is_visible()

@@ -76,11 +76,14 @@ def common_params() -> CommonParams:
 
 
 def settings_summary() -> str:
-    """The folded settings' title: what is chosen now ("Settings · 1:1 · 1K · medium · …")."""
+    """What the folded settings hold now ("1:1 · 1K · medium quality · random seed · …")."""
     get = st.session_state.get
-    typed = str(get("seed") or "").strip()
-    seed = f"seed {typed[:12]}" if typed else "random seed"
+    try:
+        chosen = parse_seed(str(get("seed") or ""))
+    except InputError:
+        chosen = None  # said under the field; the run uses a random seed until it is fixed
+    seed = f"seed {chosen}" if chosen is not None else "random seed"
     n = int(get("images_per_model") or 1)
-    return (f"Settings · {get('aspect') or ASPECTS[0]} · {get('resolution') or RESOLUTIONS[0]}"
+    return (f"{get('aspect') or ASPECTS[0]} · {get('resolution') or RESOLUTIONS[0]}"
             f" · {get('quality') or QUALITIES[1]} quality · {seed}"
             f" · {n} image{'s' * (n != 1)} per model")
