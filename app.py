@@ -49,13 +49,14 @@ if plan:
     simulated = all(c.router == "sandbox" for c in plan.cells)
     cost = f"simulated ${plan.estimated_usd:.4f} (sandbox: nothing is billed)" if simulated \
         else f"estimated ${plan.estimated_usd:.4f}"
-    line = f"**{len(plan.cells)} images** from {len(set(picked))} models · {cost}{unknown}"
+    line = (f"**{len(plan.cells)} images** from {len(set(picked))} models · {cost}{unknown}"
+            f" · {settings_summary()}")
     cannot = {ctx.catalog.model(k).label: n for k, n in plan.notes.items() if n}
     if cannot:
         line += " · not every model can honour every choice: " + "; ".join(
             f"{label}: " + ", ".join(f"{k} {v}" for k, v in n.items())
             for label, n in cannot.items())
-    st.caption(line + " · " + settings_summary())
+    st.caption(line)
 
 if generate:
     try:
