@@ -8,9 +8,9 @@ from vibegen.ui.access import require_owner
 from vibegen.ui.exports import run_downloads
 from vibegen.ui.grid import live_run
 from vibegen.ui.picker import common_params, model_picker, settings_summary
-from vibegen.ui.review import progress
+from vibegen.ui.review import progress, saw_named
 from vibegen.ui.runtime import frame
-from vibegen.ui.share import share_links
+from vibegen.ui.team import team_panel
 
 ctx = frame("Generate")
 require_owner(ctx)  # served to a network, this page is the owner's
@@ -82,5 +82,6 @@ if run_id:
                 ctx.runner.retry_failed(run_id)
                 st.rerun()
         progress(ctx.store, view)
-        share_links(run_id)
+        team_panel(ctx.store, run_id)
+        saw_named(ctx.store, run_id)
         run_downloads(ctx.store, run_id)

@@ -1,26 +1,50 @@
-"""Review: rate a run's images through its shared link, optionally blind."""
+"""Review: rate a run's images through its review link, optionally blind."""
 
 import streamlit as st
 
+from vibegen import raters
 from vibegen.errors import RunNotFoundError
 from vibegen.markup import escape_markdown
 from vibegen.review import reviewable
+from vibegen.ui.access import is_owner
 from vibegen.ui.review import (
+    Seat,
     grid_review,
     guard_unsaved_ratings,
     pairwise_review,
     rater_identity,
     reveal,
+    saw_named,
 )
 from vibegen.ui.runtime import frame
 
 ctx = frame("Review")
-run_id = st.query_params.get("run", "")
-blind_link = st.query_params.get("blind") == "1"
+team = ctx.store.team
+owner = is_owner(ctx)
+token = st.query_params.get("link", "")
 st.title("Review")
-if not run_id:
-    st.info("Open a run's review link (it looks like …/Review?run=<id>), or pick a run on "
-            "the History page.")
+link = None
+if token:
+    link = team.link(token)
+    if link is None:
+        st.error("This review link does not exist: it may have been copied only in part. Ask "
+                 "the person who sent it for the link again.")
+        st.stop()
+    if not link.open:
+        st.warning("This review link has been closed by the run's owner: ratings through it "
+                   "are no longer taken. Thank you for looking.")
+        st.stop()
+    run_id, blind_link = link.run_id, link.blind
+elif st.query_params.get("run"):
+    # A run id alone is the owner's way in (History, the run page); a reviewer needs a link.
+    if not owner:
+        st.error("This page needs a review link: ask the run's owner for one. A run id alone "
+                 "does not open a review.")
+        st.stop()
+    run_id, blind_link = st.query_params["run"], st.query_params.get("blind") == "1"
+else:
+    st.info("Open a review link you were sent (it looks like …/Review?link=…), or pick a run "
+            "on the History page.")
     st.stop()
 try:
     view = ctx.store.run_view(run_id)
@@ -28,27 +52,34 @@ except RunNotFoundError as exc:
     st.error(f"{exc}. Ask for the link again, or open a run from the History page.")
     st.stop()
 
-rater = rater_identity()
+rater = rater_identity(ctx.store, link, owner)
 guard_unsaved_ratings()
-revealed = st.session_state.get(f"revealed:{run_id}", False)
+revealed = team.sees_names(rater.id, run_id)
 blind = blind_link and not revealed
+if not blind:
+    saw_named(ctx.store, run_id)
 st.text(view.prompt)  # shown literally: a prompt is untrusted text
 blind_note = (" · blind review: names, prices and times are hidden and the order is shuffled "
               "for you") if blind else ""
-st.caption(f"Rating as {escape_markdown(rater)}{blind_note}")
-if not reviewable(view.cells):
-    st.info("This run has no finished images yet. Reload in a moment.")
+st.caption(f"Rating as {escape_markdown(rater.display)}{blind_note}")
+standing = team.standing(rater, run_id)
+if standing.held:
+    st.caption("Your ratings are saved. They count on the team's leaderboard once the run's "
+               "owner has accepted you.")
+if not reviewable(view.cells) and view.complete:
+    st.info("This run has no finished images to rate.")
     st.stop()
 
+seat = Seat(run_id, rater, blind, link)
 grid_tab, pair_tab = st.tabs(["Grid: best, reject, stars", "Pairwise: A / B"])
 with grid_tab:
-    grid_review(ctx.store, view, rater, blind)
+    grid_review(ctx.store, seat)
 with pair_tab:
-    pairwise_review(ctx.store, view, rater, blind)
+    pairwise_review(ctx.store, seat)
 
-if blind_link and not revealed:
+if blind:
     if st.button("I'm done: reveal the models", key="reveal"):
-        st.session_state[f"revealed:{run_id}"] = True
+        team.record(rater.id, raters.REVEAL, run_id)
         st.rerun()
 elif blind_link:
     reveal(view, rater)

@@ -24,7 +24,7 @@ from vibegen.leaderboard import build_leaderboard
 from vibegen.params import CommonParams
 from vibegen.ratings import make_rating
 from vibegen.runner import Runner
-from vibegen.share import review_path, run_path
+from vibegen.share import link_path, review_path, run_path
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {
@@ -91,7 +91,9 @@ def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch
 
     for cell in view.cells:
         store.rate(run_id, "Ana", make_rating("stars", cell.id, 4), blind=False)
-    links = review_path(run_id) + review_path(run_id, blind=True) + run_path(run_id)
+    ana = store.current_ratings(run_id)[0]["rater_id"]
+    links = (review_path(run_id) + review_path(run_id, blind=True) + run_path(run_id)
+             + link_path(store.team.team_link(run_id, blind=True).token))
     _assert_clean(links.encode(), "share links")
 
     pages = []
@@ -101,7 +103,7 @@ def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch
         at = AppTest.from_file(str(ROOT / path), default_timeout=30)
         for k, v in query.items():
             at.query_params[k] = v
-        at.session_state["rater"] = "Ana"
+        at.session_state["rater_id"] = ana
         at.run()
         assert not at.exception, path
         pages.append(_page_text(at._tree).encode())

@@ -24,13 +24,24 @@ def run_id(store, fast_sandbox):
     return rid
 
 
-def _review(run_id, blind=False, rater=None) -> AppTest:
+_BROWSERS: dict[tuple[int, str], str] = {}
+
+
+def browser_of(store, name: str) -> str:
+    """The rater id a browser holds after its user typed `name` (one browser per name)."""
+    key = (id(store), name)
+    if key not in _BROWSERS:
+        _BROWSERS[key] = store.team.join(name, "owner")[0].id
+    return _BROWSERS[key]
+
+
+def _review(run_id, blind=False, rater=None, store=None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages" / "2_Review.py"), default_timeout=30)
     at.query_params["run"] = run_id
     if blind:
         at.query_params["blind"] = "1"
     if rater:
-        at.session_state["rater"] = rater
+        at.session_state["rater_id"] = browser_of(store, rater)
     return at.run()
 
 
@@ -54,7 +65,7 @@ def test_name_is_asked_once_and_empty_is_refused(run_id, store):
 
 
 def test_every_click_is_saved_at_once_and_survives_reload(run_id, store):
-    at = _review(run_id, rater="Ana")
+    at = _review(run_id, rater="Ana", store=store)
     cells = store.run_view(run_id).cells
     at.button(key=f"best:{cells[2].id}").click().run()
     at.checkbox(key=f"reject:{cells[0].id}").check().run()
@@ -64,14 +75,14 @@ def test_every_click_is_saved_at_once_and_survives_reload(run_id, store):
     assert rows == {("best", "1"), ("reject", "1"), ("stars", "4"), ("pair", "tie")}
     assert all(r["rater"] == "Ana" and not r["blind"] for r in store.current_ratings(run_id))
 
-    again = _review(run_id, rater="Ana")  # a reload: a new session that knows the name
+    again = _review(run_id, rater="Ana", store=store)  # a reload: a new session that knows the name
     assert again.button(key=f"best:{cells[2].id}").label == "★ Best pick"
     assert again.checkbox(key=f"reject:{cells[0].id}").value is True
     assert any("rated" in c.value and "Ana" in c.value for c in again.caption)
 
 
 def test_undo_withdraws_a_rating(run_id, store):
-    at = _review(run_id, rater="Ana")
+    at = _review(run_id, rater="Ana", store=store)
     cell = store.run_view(run_id).cells[1]
     at.button(key=f"best:{cell.id}").click().run()
     at.button(key=f"best:{cell.id}").click().run()  # click again: no longer best
@@ -83,7 +94,7 @@ def test_undo_withdraws_a_rating(run_id, store):
 
 
 def test_blind_review_hides_names_and_marks_ratings_blind(run_id, store):
-    at = _review(run_id, blind=True, rater="Bo")
+    at = _review(run_id, blind=True, rater="Bo", store=store)
     text = _texts(at)
     for name in NAMES:
         assert name not in text, name
@@ -107,8 +118,8 @@ def test_bad_links_show_a_message():
     assert any("no run" in e.value for e in at.error)
 
 
-def test_run_page_shows_who_rated_how_much(run_id):
-    _review(run_id, rater="Ana").button(key="vote:a").click().run()
+def test_run_page_shows_who_rated_how_much(run_id, store):
+    _review(run_id, rater="Ana", store=store).button(key="vote:a").click().run()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
     at.query_params["run"] = run_id
     at.run()

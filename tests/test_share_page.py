@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["sandbox:prism", "sandbox:halo"]
 HEX = "[0-9a-f]{32}"
+TOKEN = "[A-Za-z0-9_-]{32}"
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def _page(path: str, url: str | None, rater: str | None = None, **query: str) ->
     if url is not None:
         at.context = {"url": url}
     if rater:
-        at.session_state["rater"] = rater
+        at.session_state["rater_id"] = rater
     for k, v in query.items():
         at.query_params[k] = v
     at.run()
@@ -62,34 +63,38 @@ def _image_links(at: AppTest) -> list[str]:
         ("https://team.example/tools/vibegen", "https://team.example/tools/vibegen"),
     ],
 )
-def test_generate_page_shares_absolute_links(run_id, url, base):
+def test_generate_page_shares_absolute_links(run_id, store, url, base):
     at = _page("app.py", url, run=run_id)
-    assert _codes(at) == [f"{base}/Review?run={run_id}", f"{base}/Review?run={run_id}&blind=1"]
+    team, blind = (store.team.team_link(run_id, blind=b).token for b in (False, True))
+    assert _codes(at) == [f"{base}/Review?link={team}", f"{base}/Review?link={blind}"]
+    assert team != blind and run_id not in team + blind
     links = _image_links(at)
     assert len(links) == len(MODELS)
     assert all(re.fullmatch(re.escape(f"{base}/Image?gen=") + HEX, link) for link in links)
 
 
-def test_public_url_is_what_every_link_starts_with(run_id, monkeypatch):
+def test_public_url_is_what_every_link_starts_with(run_id, store, monkeypatch):
     monkeypatch.setenv("VIBEGEN_PUBLIC_URL", "https://vibegen.example.com/team/")
     at = _page("app.py", "http://127.0.0.1:8611", run=run_id)
     public = "https://vibegen.example.com/team"
-    assert _codes(at) == [f"{public}/Review?run={run_id}", f"{public}/Review?run={run_id}&blind=1"]
+    assert [re.fullmatch(re.escape(f"{public}/Review?link=") + TOKEN, c) is not None
+            for c in _codes(at)] == [True, True]
     assert all(link.startswith(public + "/Image?gen=") for link in _image_links(at))
-    review = _page("pages/2_Review.py", "http://127.0.0.1:8611/Review", rater="Ana", run=run_id)
+    ana = store.team.join("Ana", "owner")[0].id
+    review = _page("pages/2_Review.py", "http://127.0.0.1:8611/Review", rater=ana, run=run_id)
     assert all(link.startswith(public + "/Image?gen=") for link in _image_links(review))
 
 
 def test_a_malformed_public_url_is_said_and_links_still_open(run_id, monkeypatch):
     monkeypatch.setenv("VIBEGEN_PUBLIC_URL", "vibegen.example.com")
     at = _page("app.py", "http://127.0.0.1:8611/", run=run_id)
-    assert _codes(at)[0] == f"http://127.0.0.1:8611/Review?run={run_id}"
+    assert re.fullmatch(re.escape("http://127.0.0.1:8611/Review?link=") + TOKEN, _codes(at)[0])
     assert any("VIBEGEN_PUBLIC_URL is ignored" in w.value for w in at.warning)
 
 
 def test_without_a_browser_url_links_name_the_server_port(run_id):
     at = _page("app.py", None, run=run_id)
-    assert _codes(at)[0] == f"http://localhost:8501/Review?run={run_id}"
+    assert re.fullmatch(re.escape("http://localhost:8501/Review?link=") + TOKEN, _codes(at)[0])
 
 
 @pytest.mark.parametrize(
@@ -102,14 +107,21 @@ def test_without_a_browser_url_links_name_the_server_port(run_id):
 )
 @pytest.mark.parametrize("blind", [False, True])
 def test_review_page_image_links_point_at_the_image_page(run_id, store, url, base, blind):
-    query = {"run": run_id, **({"blind": "1"} if blind else {})}
-    at = _page("pages/2_Review.py", url, rater="Ana", **query)
+    from vibegen.raters import image_ref
+
+    link = store.team.team_link(run_id, blind=blind)
+    ana = store.team.join("Ana", "joined")[0].id
+    at = _page("pages/2_Review.py", url, rater=ana, link=link.token)
     links = _image_links(at)
     assert len(links) == len(MODELS)
     ids = {c.id for c in store.run_view(run_id).cells}
-    suffix = "&blind=1" if blind else ""
-    assert {link.removeprefix(f"{base}/Image?gen=").removesuffix(suffix) for link in links} == ids
-    assert all(link.startswith(f"{base}/Image?gen=") and link.endswith(suffix) for link in links)
+    if blind:  # through a blind link an image is named by an opaque reference, never its id
+        refs = {image_ref(link.token, i) for i in ids}
+        prefix = f"{base}/Image?link={link.token}&img="
+        assert {x.removeprefix(prefix) for x in links} == refs
+        assert not any(i in x for x in links for i in ids)
+    else:
+        assert {x.removeprefix(f"{base}/Image?gen=") for x in links} == ids
 
 
 def test_image_page_links_back_to_the_run(run_id, store):
@@ -133,4 +145,4 @@ def test_briefs_page_links_to_its_runs(fast_sandbox, store):
     at = _page("pages/3_Briefs.py", "http://127.0.0.1:8611/vg/Briefs/")
     line = next(m.value for m in at.markdown if "review" in m.value and run_id in m.value)
     assert f"(http://127.0.0.1:8611/vg/?run={run_id})" in line
-    assert f"(http://127.0.0.1:8611/vg/Review?run={run_id})" in line
+    assert f"(http://127.0.0.1:8611/vg/Review?run={run_id})" in line  # the owner's own review

@@ -60,10 +60,10 @@ def test_history_shows_prompt_literally(evil_run):
     _assert_never_markdown(at)
 
 
-def test_review_shows_prompt_and_name_literally(evil_run):
+def test_review_shows_prompt_and_name_literally(evil_run, store):
     at = AppTest.from_file(str(ROOT / "pages" / "2_Review.py"), default_timeout=30)
     at.query_params["run"] = evil_run
-    at.session_state["rater"] = EVIL_NAME
+    at.session_state["rater_id"] = store.team.join(EVIL_NAME, "joined")[0].id
     at.run()
     assert EVIL_PROMPT in [t.value for t in at.text]
     _assert_never_markdown(at)

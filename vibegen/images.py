@@ -106,6 +106,21 @@ def _thumb(img: Image.Image, side: int) -> bytes:
     return out.getvalue()
 
 
+def square(thumb: bytes, side: int = THUMB_SIDE) -> bytes:
+    """A thumbnail centred on a square, neutral canvas: every image the same shape.
+
+    Blind review shows these, because an aspect ratio a model always uses would name it.
+    """
+    with Image.open(io.BytesIO(thumb)) as src:
+        img = _rgb(src)
+    img.thumbnail((side, side), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (side, side), (238, 238, 238))
+    canvas.paste(img, ((side - img.width) // 2, (side - img.height) // 2))
+    out = io.BytesIO()
+    canvas.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
 def _png_pixels_only(data: bytes) -> bytes | None:
     """A PNG with only its pixel chunks, copied byte for byte (no decode); None if not a
     well-formed PNG."""

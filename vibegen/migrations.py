@@ -8,6 +8,7 @@ created today reach the same schema by the same path.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -179,3 +180,56 @@ def m005_settings(conn: Connection) -> None:
         _ts("updated_at", nullable=False),
     )
     md.create_all(conn)
+
+
+@migration
+def m006_review_links_and_raters(conn: Connection) -> None:
+    """Review links as tokens, rater identities held by browsers, and the owner's rater events.
+
+    Ratings stored before this carry only a typed name: each distinct name becomes one rater
+    of origin "legacy" (counted), so every old rating keeps its rater and still counts once.
+    """
+    md = sa.MetaData()
+    sa.Table(
+        "raters", md,
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("display", sa.String(220), nullable=False, unique=True),
+        sa.Column("name_key", sa.String(220), nullable=False, index=True),
+        sa.Column("secret_hash", sa.String(64), unique=True),  # NULL: a legacy name
+        sa.Column("origin", sa.String(20), nullable=False),
+        _ts("created_at", nullable=False),
+    )
+    sa.Table(
+        "review_links", md,
+        sa.Column("token", sa.String(64), primary_key=True),
+        sa.Column("run_id", sa.String(32), nullable=False, index=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("blind", sa.Boolean, nullable=False),
+        sa.Column("rater_id", sa.String(32)),  # the invited teammate
+        _ts("created_at", nullable=False),
+        _ts("closed_at"),
+    )
+    sa.Table(
+        "rater_events", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("rater_id", sa.String(32), nullable=False, index=True),
+        sa.Column("run_id", sa.String(32)),  # NULL: the event is about every run
+        sa.Column("action", sa.String(20), nullable=False),
+        _ts("at", nullable=False),
+    )
+    md.create_all(conn)
+    conn.execute(sa.text("ALTER TABLE ratings ADD COLUMN rater_id VARCHAR(32)"))
+    conn.execute(sa.text("CREATE INDEX ix_ratings_rater_id ON ratings (rater_id)"))
+    # Backfill: one legacy rater per distinct typed name. The migration cannot import the app's
+    # code (it must stay frozen), so the key is the plain case-folded name.
+    names = [r[0] for r in conn.execute(sa.text("SELECT DISTINCT rater FROM ratings"))]
+    stamp = dt.datetime.now(dt.UTC)
+    for name in names:
+        rid = secrets.token_hex(16)
+        conn.execute(sa.text(
+            "INSERT INTO raters (id, name, display, name_key, secret_hash, origin, created_at) "
+            "VALUES (:id, :name, :name, :key, NULL, 'legacy', :at)"),
+            {"id": rid, "name": name, "key": "".join(name.casefold().split()), "at": stamp})
+        conn.execute(sa.text("UPDATE ratings SET rater_id = :id WHERE rater = :name"),
+                     {"id": rid, "name": name})

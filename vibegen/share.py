@@ -1,4 +1,4 @@
-"""Links VibeGen shows: the run id is the capability, so links carry nothing else secret.
+"""Links VibeGen shows: a review link carries its token; owner links carry a run id.
 
 Every link is absolute (`<base>/<path>`), because a designer copies it into a chat and a
 teammate opens it elsewhere: a relative link means nothing there, and one resolved against the
@@ -11,9 +11,11 @@ it out from what the page knows; this module imports no Streamlit, so all of it 
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from vibegen.errors import ConfigError
+from vibegen.raters import is_token
 from vibegen.store import RUN_ID, check_run_id
 
 # The app's pages as Streamlit names them in URLs (pages/<n>_<Name>.py -> /<Name>); the main
@@ -26,6 +28,20 @@ def review_path(run_id: str, blind: bool = False) -> str:
     """The path of a run's review page, relative to the app's root."""
     check_run_id(run_id)
     return f"/Review?run={run_id}" + ("&blind=1" if blind else "")
+
+
+def link_path(token: str) -> str:
+    """The path of a review link: its token is all it carries (no run id, no blind flag)."""
+    if not is_token(token):
+        raise ValueError("a review link token is 16 to 64 URL-safe characters")
+    return f"/Review?link={token}"
+
+
+def blind_image_path(token: str, ref: str) -> str:
+    """The path of one image seen through a blind link: named by an opaque reference."""
+    if not is_token(token) or not re.fullmatch(r"[0-9a-f]{20}", ref or ""):
+        raise ValueError("a blind image is named by its link and a 20-character reference")
+    return f"/Image?link={token}&img={ref}"
 
 
 def run_path(run_id: str) -> str:
@@ -50,6 +66,16 @@ def join(base: str, path: str) -> str:
 def review_url(base: str, run_id: str, blind: bool = False) -> str:
     """The absolute link to a run's review page."""
     return join(base, review_path(run_id, blind))
+
+
+def link_url(base: str, token: str) -> str:
+    """The absolute link a reviewer opens."""
+    return join(base, link_path(token))
+
+
+def blind_image_url(base: str, token: str, ref: str) -> str:
+    """The absolute link to an image seen through a blind link."""
+    return join(base, blind_image_path(token, ref))
 
 
 def run_url(base: str, run_id: str) -> str:

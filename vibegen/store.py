@@ -257,11 +257,15 @@ class Store:
                 migrate(conn)
             md = sa.MetaData()
             md.reflect(engine, only=["runs", "generations", "images", "ratings", "runners",
-                                     "prompt_sets", "spend", "settings", "vibegen_migrations"])
+                                     "prompt_sets", "spend", "settings", "vibegen_migrations",
+                                     "raters", "review_links", "rater_events"])
         except (OperationalError, SQLAlchemyError) as exc:
             raise StoreError(f"cannot open the database {_redact_url(str(engine.url))}: "
                              f"{_first_line(exc)}") from exc
         self.t = md.tables
+        from vibegen.team import Team  # the team's rows build on this class
+
+        self.team = Team(self)
 
     @classmethod
     def open(cls, url: str | None = None, *, busy_timeout_s: float = 30.0) -> Store:
@@ -610,25 +614,34 @@ class Store:
                 runs.c.prompt_set_id == set_id).order_by(runs.c.created_at))]
 
     # ---------------------------------------------------------------- ratings
-    def rate(self, run_id: str, rater: str, rating: Rating, *, blind: bool) -> None:
-        """Append a rating event (a newer one in the same slot replaces it; None withdraws)."""
+    def rate(self, run_id: str, rater: str, rating: Rating, *, blind: bool,
+             rater_id: str | None = None) -> None:
+        """Append a rating event (a newer one in the same slot replaces it; None withdraws).
+
+        `rater` is the name shown; `rater_id` the identity it belongs to. Without one (a
+        script or an old caller) the rating goes to the rater stored under that bare name.
+        """
         check_run_id(run_id)
         with self._write() as conn:
+            rid = rater_id or self.team.legacy(conn, rater)
             conn.execute(self.t["ratings"].insert().values(
-                run_id=run_id, rater=rater, slot=rating.slot, mode=rating.mode,
+                run_id=run_id, rater=rater, rater_id=rid, slot=rating.slot, mode=rating.mode,
                 generation_id=rating.generation_id,
                 other_generation_id=rating.other_generation_id, value=rating.value,
                 blind=blind, created_at=now()))
 
-    def current_ratings(self, run_id: str | None = None, rater: str | None = None) -> list[dict]:
+    def current_ratings(self, run_id: str | None = None, rater: str | None = None,
+                        rater_id: str | None = None) -> list[dict]:
         """The latest rating per (run, rater, slot), withdrawn ones left out."""
         r = self.t["ratings"]
-        latest = sa.select(sa.func.max(r.c.id).label("id")).group_by(r.c.run_id, r.c.rater,
+        latest = sa.select(sa.func.max(r.c.id).label("id")).group_by(r.c.run_id, r.c.rater_id,
                                                                       r.c.slot)
         if run_id is not None:
             latest = latest.where(r.c.run_id == run_id)
         if rater is not None:
             latest = latest.where(r.c.rater == rater)
+        if rater_id is not None:
+            latest = latest.where(r.c.rater_id == rater_id)
         q = (sa.select(r).where(r.c.id.in_(latest.scalar_subquery()), r.c.value.is_not(None))
              .order_by(r.c.id))
         with self.engine.connect() as conn:
@@ -669,12 +682,21 @@ class Store:
         return df
 
     def ratings_frame(self) -> pd.DataFrame:
-        """Current ratings as rows for the leaderboard."""
+        """Current ratings as rows for the leaderboard.
+
+        `counts` says whether the default view counts a rating: not when its rater is held
+        (joined through a team link, not yet accepted), dropped, or excluded from that run.
+        """
         rows = self.current_ratings()
-        df = pd.DataFrame(rows, columns=["run_id", "rater", "mode", "generation_id",
-                                         "other_generation_id", "value", "blind", "created_at"])
+        df = pd.DataFrame(rows, columns=["run_id", "rater", "rater_id", "mode",
+                                         "generation_id", "other_generation_id", "value",
+                                         "blind", "created_at"])
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["blind"] = df["blind"].astype(bool)
+        counted = self.team.counted() if len(df) else {}
+        df["counts"] = [counted.get(k, True) for k in zip(df["rater_id"], df["run_id"],
+                                                          strict=True)]
+        df["counts"] = df["counts"].astype(bool)
         return df
 
     # ---------------------------------------------------------------- runners

@@ -386,3 +386,12 @@ def dataframe_rows(frame) -> list[dict[str, str]] | None:
                                                                     c.textContent.trim()])));
              return rows.length ? rows : null;
            }""")
+
+
+def shared_links(page) -> tuple[str, str]:
+    """Open the share box under the grid and read the review and blind links as shown."""
+    page.get_by_text("Share this run for review").click()
+    codes = page.locator("[data-testid=stExpander] [data-testid=stCode]")
+    codes.nth(1).wait_for()
+    review, blind = (t.strip() for t in codes.all_inner_texts()[:2])
+    return review, blind

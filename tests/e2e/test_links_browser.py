@@ -18,6 +18,7 @@ from tests.e2e.conftest import (
     Server,
     cells,
     generate,
+    shared_links,
     shown_prompt,
     wait_for_app,
     wait_for_images,
@@ -46,15 +47,6 @@ def finished_run(store, monkeypatch) -> str:
         runner.close()
     assert [c.status for c in cells(store, run_id)] == ["ok"] * len(MODELS)
     return run_id
-
-
-def shared_links(page) -> tuple[str, str]:
-    """Open the share box under the grid and read the review and blind links as shown."""
-    page.get_by_text("Share this run for review").click()
-    codes = page.locator("[data-testid=stExpander] [data-testid=stCode]")
-    codes.nth(1).wait_for()
-    review, blind = (t.strip() for t in codes.all_inner_texts())
-    return review, blind
 
 
 def image_links(page, n: int) -> list[str]:
@@ -89,7 +81,10 @@ def opens_review(chromium, link: str, run_id: str, blind: bool) -> None:
             assert "blind review" in text and not any(label in text for label in LABELS)
         else:
             assert all(label in text for label in LABELS)
-        assert run_id in page.url
+        # The link is all the page needs: it carries no run id, and a blind page names none.
+        assert page.url == link and run_id not in page.url
+        if blind:
+            assert run_id not in page.content()
     finally:
         context.close()
 
@@ -115,9 +110,11 @@ def opens_image_then_run(chromium, link: str, base: str, run_id: str) -> None:
 
 
 def assert_links(base: str, run_id: str, review: str, blind: str) -> None:
-    """The two shared links are the absolute links of this run on `base`."""
-    assert review == f"{base}/Review?run={run_id}", review
-    assert blind == f"{base}/Review?run={run_id}&blind=1", blind
+    """The two shared links are absolute review links on `base`, each with its own token."""
+    token = "[A-Za-z0-9_-]{32}"
+    assert re.fullmatch(re.escape(f"{base}/Review?link=") + token, review), review
+    assert re.fullmatch(re.escape(f"{base}/Review?link=") + token, blind), blind
+    assert review != blind and run_id not in review + blind
 
 
 # -------------------------------------------------------------------------- tests

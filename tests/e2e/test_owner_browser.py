@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import VIEWPORT, generate, wait_for_app, wait_for_images
+from tests.e2e.conftest import VIEWPORT, generate, shared_links, wait_for_app, wait_for_images
 
 TOKEN = "browser-owner-token-0123456789ab"
 REFUSAL = "This page is for the owner of this VibeGen"
@@ -25,6 +25,7 @@ def test_network_server_needs_the_owner_token(start_server, chromium, page):
     run_id = generate(page, PROMPT, ["Prism", "Halo"])
     wait_for_images(page, 2)
     assert "token=" not in page.url  # taken out of the address bar
+    review, _ = shared_links(page)
     page.goto(f"{server.url}/History")  # a new session: only the cookie says who this is
     page.locator("[data-testid=stDataFrame]").first.wait_for()
     assert page.get_by_text(REFUSAL).count() == 0
@@ -42,8 +43,16 @@ def test_network_server_needs_the_owner_token(start_server, chromium, page):
         other.get_by_label("Owner token", exact=True).fill("not the token")
         other.get_by_role("button", name="Open").click()
         other.get_by_text("That is not the owner token.").wait_for()
-        # The review link still works for a teammate: they see the run's images and rate.
+        # A run id alone opens no review; the review link does: the teammate says who they are.
         other.goto(f"{server.url}/Review?run={run_id}")
+        other.get_by_text("This page needs a review link").wait_for()
+        assert PROMPT not in other.locator("body").inner_text()
+        other.goto(review)
         other.get_by_text(re.compile("who are you|your name", re.I)).first.wait_for()
+        other.get_by_label("Your name").fill("Dana")
+        other.get_by_role("button", name="Start reviewing").click()
+        other.get_by_text("Rating as Dana").wait_for()
+        other.get_by_text("once the run's owner has accepted you").wait_for()
+        wait_for_images(other, 4)  # the grid's two and the pair's two
     finally:
         stranger.close()

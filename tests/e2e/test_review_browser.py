@@ -29,7 +29,7 @@ MODELS = {"sandbox:prism": "Prism", "sandbox:halo": "Halo", "sandbox:mosaic": "M
 LABELS = tuple(MODELS.values())
 # What blind review must never show: the models' labels and the router's name.
 SECRET_WORDS = (*LABELS, "sandbox")
-COOKIE = "vibegen_rater"
+COOKIE = "vibegen_identity"
 PICK, PICKED = "☆ Pick as best", "★ Best pick"
 # The review page's images: the grid's four and, on the (hidden) pairwise tab, the pair's two.
 PAGE_IMAGES = len(MODELS) + 2
@@ -54,9 +54,17 @@ def finished_run(store, monkeypatch, images_per_model: int = 1) -> str:
     return run_id
 
 
-def review_url(server, run_id: str, blind: bool = False) -> str:
-    """The run's review link, as the run page shares it."""
-    return f"{server.url}/Review?run={run_id}" + ("&blind=1" if blind else "")
+def review_url(store, server, run_id: str, blind: bool = False) -> str:
+    """The run's review link (team or blind), as the run page shares it."""
+    return f"{server.url}/Review?link={store.team.team_link(run_id, blind=blind).token}"
+
+
+def rater_of(store, context):
+    """The rater the browser's identity cookie stands for."""
+    from urllib.parse import unquote
+
+    cookie = wait_until(lambda: rater_cookie(context), what="the identity cookie")
+    return store.team.rater_by_secret(unquote(cookie["value"]))
 
 
 def name_form(page):
@@ -103,7 +111,7 @@ def best_button(cell):
 
 
 def rater_cookie(context) -> dict | None:
-    """The browser's `vibegen_rater` cookie, or None."""
+    """The browser's identity cookie, or None."""
     return next((c for c in context.cookies() if c["name"] == COOKIE), None)
 
 
@@ -212,7 +220,7 @@ def test_review_link_asks_the_name_once_and_the_browser_remembers_it(
     server = start_server()
     name = "Ana Lúcia"  # a space and a non-ASCII letter: the cookie is percent-encoded
 
-    page.goto(review_url(server, run_id))
+    page.goto(review_url(store, server, run_id))
     name_form(page).wait_for(timeout=30_000)
     start = page.get_by_role("button", name="Start reviewing")
     assert start.is_visible()
@@ -230,10 +238,11 @@ def test_review_link_asks_the_name_once_and_the_browser_remembers_it(
 
     enter_name(page, name)
     assert name_form(page).count() == 0
-    # The page's script stored the name in a year-long cookie.
-    cookie = wait_until(lambda: rater_cookie(page.context), what="the vibegen_rater cookie")
-    assert cookie["value"] == "Ana%20L%C3%BAcia" and cookie["path"] == "/"
+    # The page's script stored a random identity (not the name) in a year-long cookie.
+    cookie = wait_until(lambda: rater_cookie(page.context), what="the identity cookie")
+    assert re.fullmatch("[A-Za-z0-9_-]{32}", cookie["value"]) and cookie["path"] == "/"
     assert cookie["expires"] > time.time() + 360 * 86400, cookie
+    assert rater_of(store, page.context).display == name
 
     # Rate: best pick on Halo, reject Tide, 4 stars on Prism; each saved at once.
     halo, tide, prism = (grid_cell(page, label) for label in ("Halo", "Tide", "Prism"))
@@ -269,7 +278,7 @@ def test_review_link_asks_the_name_once_and_the_browser_remembers_it(
 
     # A second tab of the same browser knows the name too; another browser is asked.
     tab = page.context.new_page()
-    tab.goto(review_url(server, run_id))
+    tab.goto(review_url(store, server, run_id))
     wait_for_images(tab, PAGE_IMAGES)
     tab.get_by_text(f"Rating as {name}").wait_for()
     assert name_form(tab).count() == 0
@@ -277,7 +286,7 @@ def test_review_link_asks_the_name_once_and_the_browser_remembers_it(
     other.set_default_timeout(TIMEOUT_MS)
     try:
         stranger = other.new_page()
-        stranger.goto(review_url(server, run_id))
+        stranger.goto(review_url(store, server, run_id))
         name_form(stranger).wait_for()
         assert stranger.locator(IMAGES).count() == 0
     finally:
@@ -300,8 +309,8 @@ def test_two_raters_at_once_are_both_stored_and_ranked(store, start_server, page
     other.set_default_timeout(TIMEOUT_MS)
     try:
         ana, bo = page, other.new_page()
-        ana.goto(review_url(server, run_id))
-        bo.goto(review_url(server, run_id))
+        ana.goto(review_url(store, server, run_id))
+        bo.goto(review_url(store, server, run_id))
         enter_name(ana, "Ana")
         enter_name(bo, "Bo")
 
@@ -375,7 +384,7 @@ def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, pa
 
     run_id = finished_run(store, monkeypatch)
     server = start_server()
-    page.goto(review_url(server, run_id, blind=True))
+    page.goto(review_url(store, server, run_id, blind=True))
     enter_name(page, "Bo")
     page.get_by_text("blind review: names, prices and times are hidden").wait_for()
     # Both tabs rendered: visit the pairwise one so its images are in the DOM and loaded.
@@ -393,8 +402,15 @@ def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, pa
     media = [s for s in srcs if "/media/" in s]
     assert len(media) == PAGE_IMAGES, srcs
     assert not found(SECRET_WORDS, *srcs, *hrefs), (srcs, hrefs)
-    image_links = [h for h in hrefs if "/Image?gen=" in h]
-    assert len(image_links) == 4 and all(h.endswith("&blind=1") for h in image_links), hrefs
+    # Nothing on the page leads to a named view: no run id, no image id, anywhere in it.
+    ids = [run_id, *(c.id for c in cells(store, run_id))]
+    assert not [i for i in ids if i in html or any(i in u for u in (*srcs, *hrefs))]
+    image_links = [h for h in hrefs if "/Image?link=" in h]
+    assert len(image_links) == 4, hrefs
+    # Every thumbnail has one shape, whatever each model's aspect ratio.
+    shapes = page.eval_on_selector_all(
+        "[data-testid=stGridCell] img", "els => els.map(e => [e.naturalWidth, e.naturalHeight])")
+    assert len(shapes) == 4 and len({tuple(x) for x in shapes}) == 1, shapes
     for src in media:
         resp = page.request.get(src)
         assert resp.ok, (src, resp.status)
@@ -405,10 +421,21 @@ def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, pa
     # marked blind.
     from vibegen.review import review_order
 
-    order = review_order(cells(store, run_id), run_id, "Bo", blind=True)
+    bo = rater_of(store, page.context)
+    order = review_order(cells(store, run_id), run_id, bo.id, blind=True)
     star(grid_cell(page, "Image 1"), 4).click()
     stored(store, run_id, {("Bo", "stars", f"stars:{order[0].id}", order[0].id, None, "4", True)},
            "the blind rating")
+
+    # Editing the address cannot unblind it.
+    page.goto(page.url + "&blind=0&run=" + run_id)
+    wait_for_images(page, PAGE_IMAGES)
+    page.get_by_text("blind review: names, prices and times are hidden").wait_for()
+    assert not found(SECRET_WORDS, page.content())
+    page.goto(image_links[0] + "&blind=0")
+    page.locator(IMAGES).wait_for(timeout=30_000)
+    assert not found(SECRET_WORDS, page.content(), visible_text(page))
+    page.go_back()
 
     # The full-size image behind a blind grid link is blind too.
     page.goto(image_links[0])
@@ -427,6 +454,13 @@ def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, pa
     page.get_by_role("button", name="I'm done: reveal the models").click()
     reveal = page.locator("[data-testid=stMarkdownContainer]").filter(has_text="Revealed:")
     reveal.wait_for()
+    # The reveal is stored for this rater: a reload stays revealed, and new ratings are named.
+    page.reload()
+    reveal.wait_for(timeout=30_000)
+    star(grid_cell(page, order[1].label), 2).click()
+    stored(store, run_id, {("Bo", "stars", f"stars:{order[0].id}", order[0].id, None, "4", True),
+                           ("Bo", "stars", f"stars:{order[1].id}", order[1].id, None, "2",
+                            False)}, "a rating after the reveal")
     shown = reveal.inner_text()
     assert all(f"Image {i + 1} = {c.label} (sandbox, " in shown for i, c in enumerate(order)), \
         shown
@@ -466,7 +500,7 @@ def test_closing_the_tab_before_a_rating_is_saved_asks_first(store, start_server
     ids = {c.label: c.id for c in cells(store, run_id)}
     server = start_server()
     context = page.context
-    page.goto(review_url(server, run_id))
+    page.goto(review_url(store, server, run_id))
     enter_name(page, "Ana")
     tab = context.new_page()  # keeps the context alive while `page` closes
     try:

@@ -8,26 +8,30 @@ and never interrupts anything else on the page.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 import streamlit as st
 
-from vibegen.errors import InputError
+from vibegen import raters
+from vibegen.errors import InputError, StoreError
+from vibegen.images import square
 from vibegen.markup import escape_markdown
-from vibegen.ratings import clean_rater, make_rating
-from vibegen.review import next_pair, pairs_total, review_order, reviewable
-from vibegen.share import image_url
+from vibegen.raters import Rater, RatingThrottle, ReviewLink, image_ref
+from vibegen.ratings import make_rating
+from vibegen.review import blind_slots, next_pair, pairs_total, review_order, reviewable
+from vibegen.share import blind_image_url, image_url
 from vibegen.store import Cell, RunView, Store
 from vibegen.ui.grid import cost_text
 from vibegen.ui.share import base_url
 
-COOKIE = "vibegen_rater"
+COOKIE = "vibegen_identity"  # the secret of the rater this browser holds
 PAIR_LABELS = {"a": "A is better", "b": "B is better", "tie": "Tie", "both_bad": "Both bad"}
 
 
-def _remember(name: str) -> None:
+def _remember(secret: str) -> None:
     # A year-long cookie, so the name is asked once per browser and survives reloads.
-    cookie = f"{COOKIE}={quote(name)}; path=/; max-age=31536000; SameSite=Lax"
+    cookie = f"{COOKIE}={quote(secret)}; path=/; max-age=31536000; SameSite=Lax"
     st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>",
             unsafe_allow_javascript=True)
 
@@ -101,14 +105,14 @@ def _mark_run(grid: str | None = None) -> None:
     st.html(f'<span data-vibegen-run="{n}"{held} hidden></span>')
 
 
-def _held_values(cells: list[Cell]) -> str:
+def _held_values(keys: list[str]) -> str:
     # The grid's stars and reject boxes as the server holds them, in the page's order and in
     # the guard's notation: "4r,0,3" = 4 stars and rejected, nothing, 3 stars.
-    def one(cell: Cell) -> str:
-        stars = st.session_state.get(f"stars:{cell.id}")
-        reject = st.session_state.get(f"reject:{cell.id}")
+    def one(key: str) -> str:
+        stars = st.session_state.get(f"stars:{key}")
+        reject = st.session_state.get(f"reject:{key}")
         return f"{0 if stars is None else stars + 1}{'r' if reject else ''}"
-    return ",".join(one(cell) for cell in cells)
+    return ",".join(one(key) for key in keys)
 
 
 def guard_unsaved_ratings() -> None:
@@ -116,37 +120,82 @@ def guard_unsaved_ratings() -> None:
     st.html(_UNLOAD_GUARD, unsafe_allow_javascript=True)
 
 
-def _cookie_name() -> str | None:
+def _cookie() -> str | None:
     try:
-        raw = st.context.cookies.get(COOKIE)
+        return st.context.cookies.get(COOKIE)
     except Exception:  # noqa: BLE001 - no browser context (AppTest)
         return None
-    try:
-        return clean_rater(unquote(raw)) if raw else None
-    except InputError:
-        return None
 
 
-def rater_identity() -> str:
-    """The rater's name: remembered per browser, asked once; stops the page until given."""
-    name = st.session_state.get("rater") or _cookie_name()
-    if name:
-        st.session_state["rater"] = name
-        if _cookie_name() != name:
-            _remember(name)
-        return name
+def _hold(rater: Rater, secret: str | None) -> Rater:
+    st.session_state["rater_id"] = rater.id
+    if secret:
+        st.session_state["rater_secret"] = secret
+    held = st.session_state.get("rater_secret")
+    if held and _cookie() != held:
+        _remember(held)
+    return rater
+
+
+def current_rater(store: Store) -> Rater | None:
+    """The rater this browser holds (session, then cookie), without asking; None if none."""
+    team = store.team
+    rid = st.session_state.get("rater_id")
+    rater = team.rater(rid) if isinstance(rid, str) else None
+    if rater is None:
+        cookie = _cookie()
+        rater = team.rater_by_secret(unquote(cookie)) if cookie else None
+        if rater is not None:
+            st.session_state["rater_id"] = rater.id
+    return rater
+
+
+def saw_named(store: Store, run_id: str) -> None:
+    """Note that this browser has seen the run's models: its ratings of it are not blind."""
+    seen = st.session_state.setdefault("named_runs", set())
+    rater = current_rater(store)
+    if run_id in seen and (rater is None or (rater.id, run_id) in seen):
+        return
+    seen.add(run_id)
+    if rater is not None:
+        seen.add((rater.id, run_id))
+        if not store.team.sees_names(rater.id, run_id):
+            store.team.record(rater.id, raters.SAW_NAMED, run_id)
+
+
+def rater_identity(store: Store, link: ReviewLink | None, owner: bool) -> Rater:
+    """Who is rating: the invite's teammate, this browser's identity, or a name asked once.
+
+    A typed name always makes a new identity held by this browser: typing a teammate's name
+    elsewhere makes "Dana (2)", never Dana. Stops the page until a name is given.
+    """
+    team = store.team
+    if link is not None and link.kind == raters.INVITE and link.rater_id:
+        invited = team.rater(link.rater_id)
+        if invited is not None:
+            # The invite is the teammate's identity: this browser keeps it for other links.
+            return _hold(invited, link.token)
+    rater = current_rater(store)
+    if rater is not None:
+        return _hold(rater, None)
     st.subheader("Who is rating?")
     st.caption("No account needed: your name is stored with each rating so the team can see "
-               "who rated what. This browser remembers it.")
+               "who rated what. This browser remembers you.")
     with st.form("who"):
         typed = st.text_input("Your name", key="rater_input", max_chars=80)
         submitted = st.form_submit_button("Start reviewing", type="primary")
     if submitted:
         try:
-            st.session_state["rater"] = clean_rater(typed)
+            made, secret = team.join(typed, raters.OWNER if owner else raters.JOINED)
         except InputError as exc:
             st.error(str(exc))
+        except StoreError as exc:
+            st.error(f"Could not start reviewing: {exc}. Try again in a moment.")
         else:
+            for seen in st.session_state.get("named_runs", set()):
+                if isinstance(seen, str):
+                    team.record(made.id, raters.SAW_NAMED, seen)
+            _hold(made, secret)
             st.rerun()
     st.stop()
 
@@ -162,18 +211,70 @@ def progress(store: Store, view: RunView) -> None:
                                         for rater, k in done.items()))
 
 
-def _save(store: Store, run_id: str, rater: str, blind: bool, mode: str, gen: str,
-          value, other: str | None = None) -> None:
-    store.rate(run_id, rater, make_rating(mode, gen, value, other), blind=blind)
+@dataclass(frozen=True)
+class Seat:
+    """One rater at one run: who, through which link, and whether they see the models."""
+
+    run_id: str
+    rater: Rater
+    blind: bool
+    link: ReviewLink | None = None
+
+    def key(self, cell: Cell) -> str:
+        """A widget key for a cell: opaque when blind, so the page names no image id."""
+        return image_ref(self.link.token, cell.id) if self.blind and self.link else cell.id
+
+    def image_link(self, base: str, cell: Cell) -> str:
+        """Where a click on a thumbnail leads: the full image, blind through a blind link."""
+        if self.blind and self.link:
+            return blind_image_url(base, self.link.token, self.key(cell))
+        return image_url(base, cell.id, self.blind)
 
 
-def _on_stars(store, run_id, rater, blind, gen, key) -> None:
+THROTTLE = RatingThrottle()
+_UNSAVED = "rating_unsaved"
+
+
+def _save(store: Store, seat: Seat, mode: str, gen: str, value, other: str | None = None,
+          widget: str | None = None, before=None) -> None:
+    # Runs in the widget's callback. A click that cannot be saved is said so on the page, the
+    # widget goes back to what is stored, and a Retry button holds the click.
+    problem = None
+    if not THROTTLE.allow(seat.rater.id):
+        problem = (f"Not saved: that is faster than a person rates. Wait "
+                   f"{THROTTLE.wait_s(seat.rater.id):.0f} s, then retry.")
+    else:
+        try:
+            store.rate(seat.run_id, seat.rater.display, make_rating(mode, gen, value, other),
+                       blind=seat.blind, rater_id=seat.rater.id)
+        except StoreError as exc:
+            problem = f"Not saved: {exc}. Your click is kept here: retry in a moment."
+    if problem is None:
+        st.session_state.pop(_UNSAVED, None)
+        return
+    st.session_state[_UNSAVED] = {"message": problem,
+                                  "args": (store, seat, mode, gen, value, other)}
+    if widget is not None:
+        st.session_state[widget] = before
+
+
+def _unsaved_notice() -> None:
+    pending = st.session_state.get(_UNSAVED)
+    if not pending:
+        return
+    st.error(pending["message"], icon="⚠️")
+    st.button("Retry saving", key="retry_rating", on_click=_save, args=pending["args"])
+
+
+def _on_stars(store, seat, gen, key, before) -> None:
     value = st.session_state.get(key)
-    _save(store, run_id, rater, blind, "stars", gen, None if value is None else value + 1)
+    _save(store, seat, "stars", gen, None if value is None else value + 1, widget=key,
+          before=before)
 
 
-def _on_reject(store, run_id, rater, blind, gen, key) -> None:
-    _save(store, run_id, rater, blind, "reject", gen, "1" if st.session_state.get(key) else None)
+def _on_reject(store, seat, gen, key, before) -> None:
+    _save(store, seat, "reject", gen, "1" if st.session_state.get(key) else None, widget=key,
+          before=before)
 
 
 def _caption(cell: Cell, index: int, blind: bool) -> str:
@@ -183,61 +284,81 @@ def _caption(cell: Cell, index: int, blind: bool) -> str:
     return f"**{escape_markdown(cell.label)}**{tag}"
 
 
-def grid_review(store: Store, view: RunView, rater: str, blind: bool) -> None:
-    """Pick the best image, reject any, give stars; each click saved at once."""
+def _thumb(store: Store, cell: Cell, blind: bool) -> bytes | None:
+    thumb = store.image(cell.id, thumb=True)
+    return square(thumb) if blind and thumb else thumb
 
-    @st.fragment
+
+def grid_review(store: Store, seat: Seat) -> None:
+    """Pick the best image, reject any, give stars; each click saved at once.
+
+    While the run is still generating the grid refreshes itself; blind, every cell has its
+    place from the start and an image fills it when ready.
+    """
+    refresh = None if store.run_view(seat.run_id).complete else 2.0
+
+    @st.fragment(run_every=refresh)
     def _grid() -> None:
-        mine = {r["slot"]: r for r in store.current_ratings(view.id, rater)}
+        view = store.run_view(seat.run_id)
+        blind = seat.blind
+        mine = {r["slot"]: r for r in store.current_ratings(view.id, rater_id=seat.rater.id)}
         best = mine.get("best", {}).get("generation_id")
-        cells = review_order(view.cells, view.id, rater, blind)
+        slots = blind_slots(view.cells, view.id, seat.rater.id) if blind else \
+            review_order(view.cells, view.id, seat.rater.id, blind)
+        cells = [c for c in slots if c.status == "ok"]
         rated = sum(any(s.endswith(c.id) for s in mine) or best == c.id for c in cells)
         left = len(cells) - rated
         # The team's progress sits in the fragment too, so a rating click refreshes it.
         progress(store, view)
+        waiting = len(slots) - len(cells)
         st.caption(f"You have rated {rated} of {len(cells)} images"
-                   + (f" · {left} left" if left else " · all done"))
+                   + (f" · {left} left" if left else " · all done")
+                   + (f" · {waiting} still being made" if waiting else ""))
+        _unsaved_notice()
         grid = st.grid(4, min_column_width=220, border=True)
         base = base_url()
-        for i, cell in enumerate(cells):
+        for i, cell in enumerate(slots):
             with grid.cell():
                 st.markdown(_caption(cell, i, blind))
-                thumb = store.image(cell.id, thumb=True)
-                st.image(thumb, output_format="JPEG", width="stretch",
-                         link=image_url(base, cell.id, blind),
-                         alt=f"image {i + 1}")
+                if cell.status != "ok":
+                    st.caption("⏳ still being made")
+                    continue
+                key = seat.key(cell)
+                st.image(_thumb(store, cell, blind), output_format="JPEG", width="stretch",
+                         link=seat.image_link(base, cell), alt=f"image {i + 1}")
                 if not blind:
                     st.caption(f"⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}")
                 is_best = best == cell.id
-                st.button("★ Best pick" if is_best else "☆ Pick as best", key=f"best:{cell.id}",
+                st.button("★ Best pick" if is_best else "☆ Pick as best", key=f"best:{key}",
                           type="primary" if is_best else "secondary", on_click=_save,
-                          args=(store, view.id, rater, blind, "best", cell.id,
-                                None if is_best else 1))
-                rkey = f"reject:{cell.id}"
-                st.checkbox("Reject", key=rkey, value=f"reject:{cell.id}" in mine,
-                            on_change=_on_reject, args=(store, view.id, rater, blind, cell.id,
-                                                        rkey))
-                skey = f"stars:{cell.id}"
-                saved = mine.get(skey)
-                st.feedback("stars", key=skey,
-                            default=int(saved["value"]) - 1 if saved else None,
-                            on_change=_on_stars, args=(store, view.id, rater, blind, cell.id,
-                                                       skey))
-        _mark_run(grid=_held_values(cells))
+                          args=(store, seat, "best", cell.id, None if is_best else 1))
+                rkey = f"reject:{key}"
+                was_rejected = f"reject:{cell.id}" in mine
+                st.checkbox("Reject", key=rkey, value=was_rejected, on_change=_on_reject,
+                            args=(store, seat, cell.id, rkey, was_rejected))
+                skey = f"stars:{key}"
+                saved = mine.get(f"stars:{cell.id}")
+                before = int(saved["value"]) - 1 if saved else None
+                st.feedback("stars", key=skey, default=before, on_change=_on_stars,
+                            args=(store, seat, cell.id, skey, before))
+        _mark_run(grid=_held_values([seat.key(c) for c in slots if c.status == "ok"]))
 
     _grid()
 
 
-def pairwise_review(store: Store, view: RunView, rater: str, blind: bool) -> None:
+def pairwise_review(store: Store, seat: Seat) -> None:
     """A/B votes on pairs drawn so every model meets the others evenly."""
 
     @st.fragment
     def _pairs() -> None:
+        view = store.run_view(seat.run_id)
+        blind = seat.blind
         ratings = store.current_ratings(view.id)
-        mine = [r for r in ratings if r["rater"] == rater and r["mode"] == "pair"]
-        total = pairs_total(view.cells)
+        mine = [r for r in ratings if r["rater_id"] == seat.rater.id and r["mode"] == "pair"]
+        total = pairs_total(view.cells, blind)
         st.caption(f"You have voted on {len(mine)} of {total} pairs")
-        pair = next_pair(view.cells, view.id, rater, ratings)
+        _unsaved_notice()
+        pair = next_pair(view.cells, view.id, seat.rater.id, ratings, blind)
         if pair is None:
             st.success("You have voted on every pair. Thank you!" if total else
                        "This run needs images of at least two models for pairwise votes.")
@@ -248,25 +369,25 @@ def pairwise_review(store: Store, view: RunView, rater: str, blind: bool) -> Non
                 with col:
                     title = f"**{side}**" if blind else f"**{side}: {escape_markdown(cell.label)}**"
                     st.markdown(title)
-                    st.image(store.image(cell.id, thumb=True), output_format="JPEG",
+                    st.image(_thumb(store, cell, blind), output_format="JPEG",
                              width="stretch", alt=f"image {side}")
             cols = st.columns(4)
             for col, (value, label) in zip(cols, PAIR_LABELS.items(), strict=True):
                 col.button(label, key=f"vote:{value}", width="stretch", on_click=_save,
-                           args=(store, view.id, rater, blind, "pair", a.id, value, b.id))
+                           args=(store, seat, "pair", a.id, value, b.id))
         if mine:
             last = mine[-1]
             st.button("Undo my last vote", key="undo_pair", on_click=_save,
-                      args=(store, view.id, rater, blind, "pair", last["generation_id"], None,
+                      args=(store, seat, "pair", last["generation_id"], None,
                             last["other_generation_id"]))
         _mark_run()
 
     _pairs()
 
 
-def reveal(view: RunView, rater: str) -> None:
+def reveal(view: RunView, rater: Rater) -> None:
     """After a blind review: which image was which model (in this rater's order)."""
-    cells = review_order(view.cells, view.id, rater, blind=True)
+    cells = [c for c in blind_slots(view.cells, view.id, rater.id) if c.status == "ok"]
     st.markdown("**Revealed:** " + " · ".join(
         f"Image {i + 1} = {escape_markdown(c.label)} ({escape_markdown(c.router)}, "
         f"{c.wall_s:.1f} s, {cost_text(c)})" for i, c in enumerate(cells)))

@@ -1,4 +1,4 @@
-"""This server's public base URL, and the box of links a designer sends to the team.
+"""This server's public base URL, as the links a designer sends to the team need it.
 
 `base_url` is the one place a page learns where the app lives; link paths come from
 `vibegen.share`.
@@ -11,7 +11,7 @@ import os
 import streamlit as st
 
 from vibegen.errors import ConfigError
-from vibegen.share import review_url, server_base
+from vibegen.share import server_base
 
 PUBLIC_URL_ENV = "VIBEGEN_PUBLIC_URL"
 
@@ -54,20 +54,3 @@ def base_url() -> str:
         return server_base(public_url=value) if value.strip() else _detected_base()
     except ConfigError:  # a malformed setting: links from the address bar still open
         return _detected_base()
-
-
-def share_links(run_id: str) -> None:
-    """The run's review links, each in a box with a copy button."""
-    base = base_url()
-    with st.expander("🔗 Share this run for review", expanded=False):
-        st.caption(
-            "Teammates open the link, say who they are once, and rate. "
-            "Blind review hides model names, prices and times and shuffles the order."
-        )
-        st.caption("Review link")
-        st.code(review_url(base, run_id), language=None)
-        st.caption("Blind review link")
-        st.code(review_url(base, run_id, blind=True), language=None)
-        problem = public_url_problem()
-        if problem:
-            st.warning(problem)
