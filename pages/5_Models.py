@@ -1,5 +1,7 @@
 """Models: the catalog, its prices with their sources, and which routers are set up."""
 
+import datetime as dt
+
 import pandas as pd
 import streamlit as st
 
@@ -19,11 +21,11 @@ for name, info in ctx.catalog.routers.items():
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 show_all = st.toggle("Include shut-down models", key="show_all")
-models = ctx.catalog.models if show_all else ctx.catalog.offered()
+models = ctx.catalog.models if show_all else ctx.catalog.offered(dt.date.today())
 st.dataframe(pd.DataFrame([{
     "model": m.label, "router": m.router, "endpoint": m.endpoint,
     "price unit": m.price.unit, "price (USD)": m.price.usd, "credits": m.price.credits,
     "price source": m.price.source, "price seen": m.price.seen, "confidence": m.price.confidence,
-    "status": m.status, "shutdown": m.shutdown, "offered": m.offered(),
+    "status": m.status, "shutdown": m.shutdown, "offered": m.offered(dt.date.today()),
     "seed": "yes" if m.seed_supported else "n/a",
 } for m in models]), hide_index=True, width="stretch")

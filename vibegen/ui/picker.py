@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 import streamlit as st
@@ -28,11 +29,13 @@ def pick_key(model_key: str) -> str:
     return f"pick:{model_key}"
 
 
-def model_picker(catalog: Catalog, env: Mapping[str, str]) -> list[str]:
+def model_picker(catalog: Catalog, env: Mapping[str, str],
+                 today: dt.date | None = None) -> list[str]:
     """Checkboxes grouped by router; returns the picked model keys."""
     picked: list[str] = []
+    offered = catalog.offered(today or dt.date.today())
     for name, info in catalog.routers.items():
-        models = [m for m in catalog.offered() if m.router == name]
+        models = [m for m in offered if m.router == name]
         if not models:
             continue
         status = router_status(name, catalog, env)
