@@ -260,6 +260,11 @@ def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
     return "; ".join(lines)
 
 
+def describe_errors(exc: ValidationError, data: dict[str, Any]) -> str:
+    """Pydantic's errors as sentences naming the entry and field (the user file's words too)."""
+    return _describe(exc, data)
+
+
 def parse_catalog(text: str, origin: str = "catalog") -> Catalog:
     """Parse catalog TOML text; raise ConfigError naming the bad entry and field."""
     try:
