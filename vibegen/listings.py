@@ -96,6 +96,9 @@ def due(store: Store, catalog: Catalog, env: Mapping[str, str], now: dt.datetime
         router = source.split(":")[0]
         if router not in catalog.routers or not router_status(router, catalog, env).enabled:
             continue
+        if router == "fal" and env.get("VIBEGEN_FAL_URL") \
+                and not env.get(discovery.FAL_PLATFORM_ENV):
+            continue  # fal's queue points elsewhere (a proxy, a fake): so must its platform
         last = rows.get(source, {}).get("attempted_at")
         if last is None or now - last >= max_age:
             out.append(source)
