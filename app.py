@@ -19,7 +19,7 @@ require_owner(ctx)  # served to a network, this page is the owner's
 st.markdown("##### 🎨 VibeGen · many image models, side by side")
 with st.sidebar:
     st.subheader("Models")
-    picked = model_picker(ctx.catalog, ctx.env)
+    picked = model_picker(ctx.catalog, ctx.env, shortlist=ctx.shortlist)
 bar, go = st.columns([8, 1], vertical_alignment="bottom")
 prompt = bar.text_area("Prompt", key="prompt", height=68,
                        placeholder="A poster of a lighthouse at dusk, flat colours")

@@ -18,7 +18,7 @@ st.caption("A brief is a saved set of prompts. Run it on a set of models to comp
 
 with st.sidebar:
     st.subheader("Models")
-    picked = model_picker(ctx.catalog, ctx.env)
+    picked = model_picker(ctx.catalog, ctx.env, shortlist=ctx.shortlist)
 
 with st.expander("New brief", expanded=not ctx.store.prompt_sets()):
     name = st.text_input("Name", key="brief_name", placeholder="Spring campaign posters")

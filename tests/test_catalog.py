@@ -55,6 +55,48 @@ def test_models_past_shutdown_are_not_offered():
     assert "openai:gpt-image-1.5" not in later
 
 
+@pytest.mark.parametrize("key, last_day", [
+    # official shutdowns (field-2026-12.md §3): offered up to the day before, never from it
+    ("fal:imagen4-fast", dt.date(2026, 8, 16)), ("kie:imagen4-fast", dt.date(2026, 8, 16)),
+    ("fal:nano-banana", dt.date(2026, 10, 1)), ("kie:nano-banana", dt.date(2026, 10, 1)),
+    ("openai:gpt-image-1.5", dt.date(2026, 11, 30)),
+    ("openai:gpt-image-1-mini", dt.date(2026, 11, 30)),
+    ("fal:gpt-image-1.5", dt.date(2026, 11, 30)),
+])
+def test_official_shutdowns_hide_models_but_keep_them(key, last_day):
+    cat = default_catalog()
+    model = cat.model(key)  # still there, for history and the leaderboard
+    assert not model.offered(last_day + dt.timedelta(days=1))
+    assert model.key not in {m.key for m in cat.offered(dt.date(2026, 12, 1))}
+    assert model.shutdown == last_day + dt.timedelta(days=1)
+
+
+def test_models_designers_asked_for_are_offered_with_exact_ids():
+    offered = {m.key: m for m in default_catalog().offered(dt.date(2026, 12, 1))}
+    want = {"fal:nano-banana-2.1": "fal-ai/nano-banana-2.1",
+            "fal:seedream-v5-lite": "fal-ai/bytedance/seedream/v5/lite/text-to-image",
+            "fal:seedream-v5-pro": "fal-ai/bytedance/seedream/v5/pro/text-to-image",
+            "kie:seedream-5-lite": "seedream/5-lite-text-to-image",
+            "fal:flux-2-max": "fal-ai/flux-2-max",
+            "fal:flux-2-klein-4b": "fal-ai/flux-2/klein/4b",
+            "fal:flux-2-klein-9b": "fal-ai/flux-2/klein/9b",
+            "fal:z-image-turbo": "fal-ai/z-image/turbo",
+            "openai:gpt-image-2.6-sunburst": "gpt-image-2.6-sunburst",
+            "openai:gpt-image-2.6-flare": "gpt-image-2.6-flare"}
+    for key, endpoint in want.items():
+        assert offered[key].endpoint == endpoint, key
+    assert offered["fal:nano-banana-2.1"].price.usd == 0.08
+    # no source gives these a price: unknown (never a made-up figure, never $0)
+    for key in ("fal:flux-2-max", "fal:z-image-turbo", "fal:seedream-v5-pro"):
+        assert offered[key].price.unit == "unknown" and offered[key].price.usd is None
+
+
+def test_an_unknown_price_takes_no_amount():
+    text = MINIMAL.replace('unit = "simulated", usd = 0.01', 'unit = "unknown", usd = 0.01')
+    with pytest.raises(ConfigError, match=r"model 'sandbox:a', field 'price'.*no amount"):
+        parse_catalog(text)
+
+
 def test_minimal_catalog_parses():
     cat = parse_catalog(MINIMAL)
     assert cat.model("sandbox:a").label == "A"

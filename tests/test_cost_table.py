@@ -81,6 +81,13 @@ ROWS: list[Row] = [
     Row("fal:seedream-v4", FAL_SQ, SQ, 0.03, 1, 0.03, "reported"),
     Row("fal:recraft-v3", FAL_SQ, SQ, 0.04, 1, 0.04, "reported"),
     Row("fal:imagen4-fast", {"aspect_ratio": "1:1"}, SQ, 0.02, 1, 0.02, "reported"),
+    # Nano Banana 2.1 (field-2026-12.md §3): $0.08/image base
+    Row("fal:nano-banana-2.1", {"aspect_ratio": "1:1"}, SQ, 0.08, 1, 0.08, "reported"),
+    # --- fal, no price in any source (field-2026-12.md §3, catalog.md §1a): unknown, never $0,
+    # before the run and after it (fal's billable units need a catalog price to mean dollars)
+    *[Row(key, FAL_SQ, SQ, None, 3.008, None, "unknown")
+      for key in ("fal:flux-2-max", "fal:flux-2-klein-4b", "fal:flux-2-klein-9b",
+                  "fal:z-image-turbo", "fal:seedream-v5-lite", "fal:seedream-v5-pro")],
     # --- fal per megapixel (§1a): 1 MP estimate; 3.008 billed MP reported (protocols §0.2)
     Row("fal:flux-schnell", FAL_SQ, SQ, 0.003, 3.008, 0.009024, "reported"),
     Row("fal:flux-dev", FAL_SQ, SQ, 0.025, 3.008, 0.0752, "reported"),
@@ -129,6 +136,12 @@ ROWS: list[Row] = [
     Row("kie:seedream-4.5", {"aspect_ratio": "1:1", "quality": "high"}, SQ, 0.0325, 6.5,
         0.0325, "reported"),
     Row("kie:nano-banana", {"image_size": "1:1"}, SQ, 0.02, 4, 0.02, "reported"),
+    # Nano Banana 2 and Seedream 5.0 Lite on Kie: no price found (unknown before the run), but
+    # the credits Kie reports it consumed are a fact: 18 credits × $0.005
+    *[Row("kie:nano-banana-2", _ratio("kie:nano-banana-2", r), SQ, None, 18, 0.09, "reported")
+      for r in ("1K", "2K", "4K")],
+    *[Row("kie:seedream-5-lite", {"aspect_ratio": "1:1", "quality": q}, SQ, None, 7, 0.035,
+          "reported") for q in ("basic", "high")],
     Row("kie:seedream-v4", {"image_size": "square_hd"}, SQ, 0.025, 5, 0.025, "reported"),
     Row("kie:qwen-image", {"image_size": "square_hd"}, SQ, 0.02, 4, 0.02, "reported"),
     Row("kie:z-image", {"aspect_ratio": "1:1"}, SQ, 0.004, 0.8, 0.004, "reported"),
@@ -183,7 +196,7 @@ GPT2_PER_IMAGE = [
     ("low", (3840, 2160), 0.016), ("medium", (3840, 2160), 0.139),
     ("high", (3840, 2160), 0.565),
 ]
-for _key in ("openai:gpt-image-2", "openai:gpt-image-2.5-sunburst",
+for _key in ("openai:gpt-image-2", "openai:gpt-image-2.5-sunburst", "openai:gpt-image-2.5-flare",
              "openai:gpt-image-2.6-sunburst", "openai:gpt-image-2.6-flare"):
     # 1000 output image tokens × $30/1M = $0.03, computed
     ROWS += [Row(_key, {"size": f"{w}x{h}", "quality": q}, (w, h), usd, 1000, 0.03, "computed")

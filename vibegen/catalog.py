@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vibegen.errors import ConfigError, UnknownModelError
 
-PriceUnit = Literal["image", "megapixel", "token", "credit", "task", "free", "simulated"]
+# "unknown": no price was found in any source; estimates say "unknown", never $0.
+PriceUnit = Literal["image", "megapixel", "token", "credit", "task", "free", "simulated",
+                    "unknown"]
 SizeKind = Literal["wh", "fal_image_size", "aspect_ratio", "openai_size", "size_enum"]
 
 
@@ -90,6 +92,10 @@ class Price(_Strict):
             raise ValueError(f"a {self.unit} price needs usd")
         if self.unit in ("credit", "task") and self.credits is None and self.usd is None:
             raise ValueError(f"a {self.unit} price needs credits or usd")
+        if self.unit == "unknown" and any(v is not None for v in (
+                self.usd, self.credits, self.first_unit_usd, self.per_tokens)):
+            raise ValueError("an unknown price takes no amount: say where it was looked for "
+                             "in source")
         return self
 
 
@@ -172,9 +178,12 @@ class Model(_Strict):
     sandbox: SandboxSpec | None = None
     note: str = ""
 
-    def offered(self, today: dt.date | None = None) -> bool:
-        """Whether the model may be called today (not shut down)."""
-        today = today or dt.date.today()
+    def offered(self, today: dt.date) -> bool:
+        """Whether the model may be called on `today` (not shut down by then).
+
+        The date is passed in, never read from the clock here, so a page, a run and a test
+        agree on which models exist and a shutdown can be tested on both sides of its date.
+        """
         if self.status == "shutdown":
             return False
         return self.shutdown is None or today < self.shutdown
@@ -228,8 +237,8 @@ class Catalog(_Strict):
                 return m
         raise UnknownModelError(key)
 
-    def offered(self, today: dt.date | None = None) -> list[Model]:
-        """Models that may be called today, in catalog order."""
+    def offered(self, today: dt.date) -> list[Model]:
+        """Models that may be called on `today`, in catalog order."""
         return [m for m in self.models if m.offered(today)]
 
 
@@ -249,6 +258,11 @@ def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
             where = f"router {loc[1]!r}, field {field!r}"
         lines.append(f"{where}: {err['msg']}")
     return "; ".join(lines)
+
+
+def describe_errors(exc: ValidationError, data: dict[str, Any]) -> str:
+    """Pydantic's errors as sentences naming the entry and field (the user file's words too)."""
+    return _describe(exc, data)
 
 
 def parse_catalog(text: str, origin: str = "catalog") -> Catalog:

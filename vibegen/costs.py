@@ -108,6 +108,8 @@ def estimate(model: Model, params: dict[str, Any], width: int, height: int,
     tier = _tier(price, params, mp)
     if price.unit == "free":
         return Cost(None, "self_hosted", "self-hosted: no per-image price", **prov)
+    if price.unit == "unknown":
+        return Cost(None, "unknown", "no price found for this model", **prov)
     if price.unit == "simulated":
         usd = tier.usd if tier and tier.usd is not None else price.usd
         return Cost(usd, "simulated", "sandbox: simulated price, nothing is billed", **prov)

@@ -233,3 +233,27 @@ def m006_review_links_and_raters(conn: Connection) -> None:
             {"id": rid, "name": name, "key": "".join(name.casefold().split()), "at": stamp})
         conn.execute(sa.text("UPDATE ratings SET rater_id = :id WHERE rater = :name"),
                      {"id": rid, "name": name})
+
+
+@migration
+def m007_model_listings(conn: Connection) -> None:
+    """What the routers list (models, prices) with when it was fetched, and models added by id.
+
+    Self-contained (issue 15): two new tables, nothing else touched.
+    """
+    md = sa.MetaData()
+    sa.Table(
+        "model_listings", md,
+        sa.Column("source", sa.String(50), primary_key=True),  # "fal:models", "fal:prices", ...
+        _ts("fetched_at"),  # the last answer that could be read
+        _ts("attempted_at", nullable=False),  # the last try, good or not (daily refresh)
+        sa.Column("payload_json", sa.Text),  # the last good answer, parsed
+        sa.Column("error", sa.Text),  # why the last try failed; NULL when it worked
+    )
+    sa.Table(
+        "user_models", md,
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("entry_json", sa.Text, nullable=False),  # a catalog [[models]] entry
+        _ts("added_at", nullable=False),
+    )
+    md.create_all(conn)

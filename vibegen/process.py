@@ -16,7 +16,7 @@ import atexit
 import threading
 from collections.abc import Callable, Mapping
 
-from vibegen.catalog import default_catalog
+from vibegen.catalog import Catalog, default_catalog
 from vibegen.runner import Runner
 from vibegen.store import Store
 
@@ -40,8 +40,21 @@ def runner(url: str, env: Callable[[], Mapping[str, str]]) -> Runner:
     """The one runner of this process for `url`; `env()` is read only when it is created."""
     with _lock:
         if url not in _runners:
-            made = Runner(store(url), default_catalog(), env())
+            opened = store(url)
+            # the catalog the app offers (shipped + user file + added by id + listings), so a
+            # paid cell of an added model can be resumed at startup
+            made = Runner(opened, offered_catalog(opened), env())
             _runners[url] = made
             # atexit runs last-registered first: the runner stops before its store closes.
             atexit.register(made.close)
         return _runners[url]
+
+
+def offered_catalog(opened: Store) -> Catalog:
+    """The shipped catalog merged with the user's models and the cached router listings."""
+    from vibegen import listings
+    from vibegen.user_models import effective_catalog
+
+    merged, _problems = effective_catalog(default_catalog(), listings.cached(opened),
+                                          opened.user_models())
+    return merged

@@ -20,6 +20,7 @@ Contract:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import random
@@ -64,8 +65,13 @@ class Plan:
 
 
 def plan_run(prompt: str, model_keys: Sequence[str], common: CommonParams, catalog: Catalog,
-             env: Mapping[str, str], prompt_overrides: Mapping[str, str] | None = None) -> Plan:
-    """Validate a request and lay out its cells; InputError names what is wrong."""
+             env: Mapping[str, str], prompt_overrides: Mapping[str, str] | None = None,
+             today: dt.date | None = None) -> Plan:
+    """Validate a request and lay out its cells; InputError names what is wrong.
+
+    `today` decides which models are past their shutdown (the clock's date when not given).
+    """
+    today = today or dt.date.today()
     prompt = (prompt or "").strip()
     if not prompt:
         raise InputError("the prompt is empty: type what you want to see")
@@ -78,7 +84,7 @@ def plan_run(prompt: str, model_keys: Sequence[str], common: CommonParams, catal
     total = 0.0
     for key in dict.fromkeys(model_keys):
         model = catalog.model(key)
-        if not model.offered():
+        if not model.offered(today):
             raise InputError(f"{model.label} was shut down on {model.shutdown}: it is no "
                              "longer offered")
         status = router_status(model.router, catalog, env)

@@ -257,8 +257,9 @@ class Store:
                 migrate(conn)
             md = sa.MetaData()
             md.reflect(engine, only=["runs", "generations", "images", "ratings", "runners",
-                                     "prompt_sets", "spend", "settings", "vibegen_migrations",
-                                     "raters", "review_links", "rater_events"])
+                                     "prompt_sets", "spend", "settings", "model_listings",
+                                     "user_models", "vibegen_migrations", "raters",
+                                     "review_links", "rater_events"])
         except (OperationalError, SQLAlchemyError) as exc:
             raise StoreError(f"cannot open the database {_redact_url(str(engine.url))}: "
                              f"{_first_line(exc)}") from exc
@@ -530,6 +531,50 @@ class Store:
             conn.execute(table.delete().where(table.c.key == key))
             if value is not None:
                 conn.execute(table.insert().values(key=key, value=value, updated_at=now()))
+
+    # -------------------------------------------------------- model listings
+    def save_listing(self, source: str, payload: Any | None, error: str | None = None) -> None:
+        """Record one try at a router listing: the answer (None keeps the last) or the error."""
+        table = self.t["model_listings"]
+        at = now()
+        values: dict[str, Any] = {"attempted_at": at, "error": error}
+        if payload is not None:
+            values.update(fetched_at=at, payload_json=json.dumps(payload), error=None)
+        with self._write() as conn:
+            done = conn.execute(table.update().where(table.c.source == source).values(**values))
+            if not done.rowcount:
+                conn.execute(table.insert().values(source=source, **values))
+
+    def listings(self) -> dict[str, dict[str, Any]]:
+        """Every cached listing: {source: {fetched_at, attempted_at, payload, error}}."""
+        table = self.t["model_listings"]
+        with self.engine.connect() as conn:
+            return {r.source: {"fetched_at": _utc(r.fetched_at),
+                               "attempted_at": _utc(r.attempted_at),
+                               "payload": json.loads(r.payload_json) if r.payload_json else None,
+                               "error": r.error} for r in conn.execute(sa.select(table))}
+
+    def save_user_model(self, key: str, entry: dict[str, Any]) -> None:
+        """Keep a model a user added by its endpoint id (a catalog entry as JSON)."""
+        table = self.t["user_models"]
+        with self._write() as conn:
+            conn.execute(table.delete().where(table.c.key == key))
+            conn.execute(table.insert().values(key=key, entry_json=json.dumps(entry,
+                                                                             default=str),
+                                               added_at=now()))
+
+    def user_models(self) -> list[dict[str, Any]]:
+        """The models users added, oldest first, as catalog entries."""
+        table = self.t["user_models"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(table).order_by(table.c.added_at, table.c.key))
+            return [json.loads(r.entry_json) for r in rows]
+
+    def remove_user_model(self, key: str) -> None:
+        """Forget a model a user added (its past results stay)."""
+        table = self.t["user_models"]
+        with self._write() as conn:
+            conn.execute(table.delete().where(table.c.key == key))
 
     def claim_resumable(self, runner_id: str) -> list[str]:
         """Take over interrupted cells whose paid job may still run; return their run ids.

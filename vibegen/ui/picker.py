@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
-from vibegen.catalog import Catalog
+from vibegen.catalog import Catalog, Model
 from vibegen.errors import InputError
+from vibegen.model_search import Filter, hint, shortlist_first
 from vibegen.params import (
     ASPECTS,
     MAX_IMAGES_PER_MODEL,
@@ -28,11 +30,24 @@ def pick_key(model_key: str) -> str:
     return f"pick:{model_key}"
 
 
-def model_picker(catalog: Catalog, env: Mapping[str, str]) -> list[str]:
-    """Checkboxes grouped by router; returns the picked model keys."""
+def model_picker(catalog: Catalog, env: Mapping[str, str], today: dt.date | None = None,
+                 shortlist: Sequence[str] = ()) -> list[str]:
+    """A search box, the shortlist first, then checkboxes grouped by router; the picked keys.
+
+    A picked model stays on screen whatever the search says, so a filter never drops a pick.
+    """
     picked: list[str] = []
+    offered = catalog.offered(today or dt.date.today())
+    find = Filter(text=st.text_input("Find a model", key="pick_search",
+                                     placeholder="name, router or endpoint id"))
+    keep = {m.key for m in offered if st.session_state.get(pick_key(m.key))}
+    shown = [m for m in offered if m.key in keep or find.matches(m, catalog)]
+    short = [m for m in shortlist_first(shown, shortlist) if m.key in set(shortlist)]
+    if short:
+        with st.expander(f"Shortlist · {len(short)} models", expanded=True):
+            picked += _checkboxes(short, catalog, env)
     for name, info in catalog.routers.items():
-        models = [m for m in catalog.offered() if m.router == name]
+        models = [m for m in shown if m.router == name and m.key not in set(shortlist)]
         if not models:
             continue
         status = router_status(name, catalog, env)
@@ -45,16 +60,25 @@ def model_picker(catalog: Catalog, env: Mapping[str, str]) -> list[str]:
                            + (f" Get a key at {info.key_url}." if info.key_url else ""))
             elif info.note:
                 st.caption(info.note)
-            for m in models:
-                label = m.label
-                if m.status in STATUS_NOTE:
-                    label += f" ({STATUS_NOTE[m.status]})"
-                if m.shutdown:
-                    label += f" · shuts down {m.shutdown}"
-                if st.checkbox(label, key=pick_key(m.key), disabled=not status.enabled,
-                               value=m.key in DEFAULT_PICKS and status.enabled,
-                               help=m.note or None):
-                    picked.append(m.key)
+            picked += _checkboxes(models, catalog, env)
+    return picked
+
+
+def _checkboxes(models: Sequence[Model], catalog: Catalog, env: Mapping[str, str]) -> list[str]:
+    picked = []
+    for m in models:
+        enabled = router_status(m.router, catalog, env).enabled
+        label = m.label
+        if m.status in STATUS_NOTE:
+            label += f" ({STATUS_NOTE[m.status]})"
+        if m.shutdown:
+            label += f" · shuts down {m.shutdown}"
+        # price and typical time beside the name, not in it: the label stays the model's name
+        box, beside = st.columns([3, 2], vertical_alignment="center")
+        if box.checkbox(label, key=pick_key(m.key), disabled=not enabled,
+                        value=m.key in DEFAULT_PICKS and enabled, help=m.note or None):
+            picked.append(m.key)
+        beside.caption(hint(m, catalog))
     return picked
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import streamlit as st
 
-from vibegen import process
-from vibegen.catalog import Catalog
+from vibegen import listings, process
+from vibegen.catalog import Catalog, default_catalog
 from vibegen.errors import StoreError
 from vibegen.keys import merged_env
+from vibegen.listings import Index
+from vibegen.model_search import SHORTLIST_SETTING, parse_shortlist
 from vibegen.runner import Runner
 from vibegen.store import Store, database_url
+from vibegen.user_models import effective_catalog
 
 
 def _secrets() -> dict:
@@ -38,6 +42,14 @@ class Context:
     store: Store
     runner: Runner
     catalog: Catalog
+    index: Index = field(default_factory=Index)  # the cached router listings
+    catalog_problems: list[str] = field(default_factory=list)  # the user file's mistakes
+
+    @property
+    def shortlist(self) -> list[str]:
+        """The team's shortlisted model keys (set on the Models page), shown first."""
+        return parse_shortlist(self.store.settings().get(SHORTLIST_SETTING),
+                               {m.key for m in self.catalog.models})
 
     @property
     def env(self) -> dict[str, str]:
@@ -56,4 +68,14 @@ def frame(title: str) -> Context:
         st.info("Check DATABASE_URL (or VIBEGEN_HOME for the embedded SQLite file) and "
                 "reload. Nothing saved so far has been touched.")
         st.stop()
-    return Context(runner.store, runner, runner.catalog)
+    return Context(runner.store, runner, *offered(runner))
+
+
+def offered(runner: Runner) -> tuple[Catalog, Index, list[str]]:
+    """Re-read what is offered (user file, added models, listings) and give it to the runner;
+    start the daily listing refresh in the background when it is due."""
+    index = listings.cached(runner.store)
+    merged, problems = effective_catalog(default_catalog(), index, runner.store.user_models())
+    runner.catalog = merged  # one attribute swap: running cells keep the object they hold
+    listings.refresh_if_due(runner.store, merged, runner.env, dt.datetime.now(dt.UTC))
+    return merged, index, problems
