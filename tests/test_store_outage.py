@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
 
 from tests.fakes.fal_server import TEST_FAL_KEY, FalFake
 from vibegen.catalog import default_catalog
@@ -20,6 +21,8 @@ from vibegen.params import CommonParams
 from vibegen.runner import Runner, plan_run
 from vibegen.store import Store, write_problem
 from vibegen.unsaved import SavePolicy
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MODEL = "fal:flux-schnell"
 PROMPT = "a lighthouse at dusk"
@@ -54,8 +57,8 @@ class Lock:
 
 
 @pytest.fixture
-def db(tmp_path) -> Path:
-    return tmp_path / "vibegen.db"
+def db(isolated_env) -> Path:
+    return isolated_env / "vibegen.db"  # the file the app's pages open too
 
 
 @pytest.fixture
@@ -131,6 +134,15 @@ def test_disk_full_past_the_hold_retry_fetches_the_same_job(store):
         assert "could not be saved: disk full" in cell.error_message
         assert "Retry fetches it again from the same paid job" in cell.error_message
         assert cell.job_open and store.run_view(run_id).retry_plan() == (1, 0)
+        page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+        page.query_params["run"] = run_id
+        page.run()
+        assert not page.exception
+        # The leading emoji becomes the box's icon; the text is Markdown-escaped.
+        shown = [(e.icon, e.value.replace("\\", "")) for e in page.error]
+        assert ("💾", "fal: the image could not be saved: disk full. Retry fetches it again "
+                      "from the same paid job") in shown, shown
+        assert page.button(key="retry").label == "Retry failed cells (1)"
 
         disk.full = False
         time.sleep(0.3)
@@ -264,3 +276,34 @@ def test_postgres_lock_timeouts_are_worded_as_a_locked_database():
         holder.commit()
         holder.close()
         engine.dispose()
+
+
+def _grid_with_unsaved(db: str, run_id: str, cell_id: str) -> None:
+    from vibegen.store import Store
+    from vibegen.ui.grid import run_grid, run_header
+
+    store = Store.open(db)
+    view = store.run_view(run_id)
+    held = {cell_id: "fal: the image arrived but could not be saved: database locked. It "
+                     "is saved as soon as the database can write again; Retry tries now"}
+    run_header(view, held)
+    run_grid(store, view, unsaved=held)
+
+
+def test_the_grid_says_a_cell_waits_for_the_database_not_generating(store, db):
+    cells = plan_run(PROMPT, [MODEL, "fal:flux-dev"], CommonParams(), default_catalog(),
+                     {"FAL_KEY": TEST_FAL_KEY}).cells
+    run_id = store.create_run(PROMPT, {}, cells)
+    held, busy = store.run_view(run_id).cells
+    store.mark_running(held.id, "r")
+    page = AppTest.from_function(_grid_with_unsaved, args=(f"sqlite:///{db}", run_id, held.id),
+                                 default_timeout=30).run()
+    assert not page.exception
+    assert [(w.icon, w.value.replace("\\", "")) for w in page.warning] == [(
+        "💾", "fal: the image arrived but could not be saved: database locked. It is saved as "
+              "soon as the database can write again; Retry tries now")]
+    assert [c.value for c in page.caption if c.value.endswith("…")] == ["queued…"]  # the other
+    progress = page.get("progress")[0].proto.text
+    assert "0 of 2 done · generating…" in progress
+    assert "1 waiting for the database to accept writes" in progress
+    assert busy.status == "pending"
