@@ -371,9 +371,9 @@ class Runner:
         # Money: the image is paid for. While its bytes are held, the failure books nothing
         # (the late save books the image once) and Retry saves the held bytes. Once they are
         # let go: with a job handle, Retry fetches the same job's result again (fal and Kie
-        # keep it), booked when that image is saved; without one (OpenAI, self-hosted,
-        # sandbox) the money went on an image that is lost, so it is booked with the failure
-        # and the Retry button warns that it pays again.
+        # keep it), booked when that image is saved; without one (OpenAI) the money went on
+        # an image that is lost, so it is booked with the failure and the Retry button warns
+        # that it pays again (self-hosted and sandbox images book nothing real).
         base = dict(kind=STORE_UNAVAILABLE, wall_s=wall, attempts=attempts,
                     job_open=job is not None)
         held = dict(base, message=f"{cell.router}: the image arrived but could not be saved: "
