@@ -68,7 +68,7 @@ if generate:
 
 run_id = st.query_params.get("run")
 if run_id:
-    view = live_run(ctx.store, run_id)
+    view = live_run(ctx.store, run_id, ctx.runner.unsaved)
     if view is not None:
         if view.complete and view.failures:
             follow, again = view.retry_plan()

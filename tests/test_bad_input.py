@@ -31,6 +31,7 @@ from vibegen.routers import register
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
 from vibegen.runner import Runner
 from vibegen.store import Store
+from vibegen.unsaved import SavePolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,8 @@ register(CorruptRouter)
 @pytest.fixture
 def kept(store, fast_sandbox):
     """A finished run that must survive every bad input below."""
-    runner = Runner(store, heartbeat=False)
+    # A refused save is tried again for a moment, not the app's ten seconds.
+    runner = Runner(store, heartbeat=False, saving=SavePolicy(retry_s=0.2, tick_s=0.05))
     run_id = runner.start_run("keep me", ["sandbox:prism"], CommonParams())
     assert runner.wait(run_id, 10)
     yield runner, run_id
@@ -178,8 +180,8 @@ def test_disk_full_while_saving_an_image(kept, store):
     new = runner.start_run("a fox", ["sandbox:halo"], CommonParams())
     assert runner.wait(new, 10)
     cell = store.run_view(new).cells[0]
-    assert cell.status == "error" and cell.error_kind == "storage"
-    assert "could not be saved" in cell.error_message and "disk is full" in cell.error_message
+    assert cell.status == "error" and cell.error_kind == "store_unavailable"
+    assert "could not be saved: disk full" in cell.error_message
     assert store.image(cell.id) is None
     _intact(store, run_id)
 

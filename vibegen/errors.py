@@ -6,7 +6,8 @@
   x UnknownRouterError        a router name that is not registered
   x UnknownModelError         a model key that is not in the catalog
   x RunNotFoundError          a run link that points nowhere
-  x StoreError                the database could not be opened or written
+  x StoreError                the database could not be opened or written; `reason` says
+                              why in a few words ("disk full", "database locked")
   x RouterError               a call to a router failed; carries router, model, status, kind
     + MissingKeyError         no key / URL configured for this router       kind=config
     + AuthError               the router refused the key                    kind=auth
@@ -22,12 +23,16 @@
     + RouterTimeout           the per-model deadline passed                 kind=timeout
 
 `RouterError.kind` is what the store keeps for success-rate statistics; `str(error)` is the
-sentence a grid cell shows ("fal: content filtered").
+sentence a grid cell shows ("fal: content filtered"). One kind is not a router's: a cell whose
+image (or start) the store could not take is stored as `STORE_UNAVAILABLE`, its message saying
+why ("could not be saved: disk full") and what Retry does (vibegen/unsaved.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+STORE_UNAVAILABLE = "store_unavailable"
 
 
 class VibegenError(Exception):
@@ -62,6 +67,11 @@ class RunNotFoundError(VibegenError):
 
 class StoreError(VibegenError):
     """The store could not be opened or written."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        # What a grid cell says of a refused write: "disk full", "database locked", ...
+        self.reason = reason or "the database refused the write"
 
 
 class RouterError(VibegenError):

@@ -14,6 +14,10 @@ Contract:
   A job left open (timeout, lost download, crash) is followed again by "retry" or a restart.
 - Every outcome, success or failure, is saved to the store the moment it is known; a failing
   model never affects another cell, and an adapter bug becomes a stored error, not a crash.
+- A write the store refuses (disk full, database locked) is tried again, then kept in memory
+  by `vibegen.unsaved` and written as soon as the store can: the run completes, the cell is
+  stored as failed (`store_unavailable`) and Retry is offered; an image already in hand is
+  saved late rather than bought again.
 - A heartbeat marks this process alive; cells left pending or running by a process that died
   are marked "interrupted" so they never show as running forever.
 """
@@ -35,6 +39,7 @@ from vibegen import budget, costs, images
 from vibegen.catalog import Catalog, Model, default_catalog
 from vibegen.costs import Cost
 from vibegen.errors import (
+    STORE_UNAVAILABLE,
     InputError,
     RouterError,
     RouterTimeout,
@@ -46,6 +51,7 @@ from vibegen.params import CommonParams, map_params
 from vibegen.routers import Router, build_router, router_status
 from vibegen.routers.base import GenerationRequest
 from vibegen.store import Cell, CellSpec, Store, new_id
+from vibegen.unsaved import REASON, Keeper, Outcome, SavePolicy
 
 log = logging.getLogger("vibegen.runner")
 
@@ -114,8 +120,9 @@ class Runner:
                  env: Mapping[str, str] | None = None, *,
                  concurrency: Mapping[str, int] | None = None,
                  router_options: Mapping[str, dict] | None = None,
-                 heartbeat: bool = True) -> None:
+                 heartbeat: bool = True, saving: SavePolicy | None = None) -> None:
         self.store = store
+        self.keeper = Keeper(store, saving)
         self.catalog = catalog or default_catalog()
         self.env = dict(os.environ if env is None else env)
         self.id = new_id()[:16]
@@ -216,6 +223,10 @@ class Runner:
                 self._done.wait(left)
         return True
 
+    def unsaved(self, run_id: str) -> dict[str, str]:
+        """Cells of a run whose outcome waits for the store to take writes: id → message."""
+        return self.keeper.unsaved(run_id)
+
     def close(self) -> None:
         """Stop the heartbeat and let the workers finish what they hold."""
         self._stop.set()
@@ -251,12 +262,9 @@ class Runner:
             self._run_cell(cell)
         except Exception:  # never let a worker die silently: the cell must end stored
             log.exception("unexpected failure in cell %s", cell.id)
-            try:
-                self.store.save_failure(cell.id, kind="router_error",
-                                        message=f"{cell.router}: unexpected internal error",
-                                        wall_s=None)
-            except StoreError:
-                log.exception("could not save the failure of cell %s", cell.id)
+            self.keeper.write(Outcome(cell.id, cell.run_id, dict(
+                kind="router_error", message=f"{cell.router}: unexpected internal error",
+                wall_s=None)))
         finally:
             with self._done:
                 self._active[cell.run_id] = self._active.get(cell.run_id, 1) - 1
@@ -264,27 +272,41 @@ class Runner:
 
     def _run_cell(self, cell: Cell) -> None:
         model = self.catalog.model(cell.model_key)
+        try:
+            if not self.store.mark_running(cell.id, self.id):
+                return  # saved meanwhile or taken by another runner: nothing to do
+        except StoreError as exc:
+            # Nothing is bought yet, so nothing is kept but the news: the cell ends failed as
+            # soon as the store takes that small write, and Retry starts it then.
+            self.keeper.write(Outcome(cell.id, cell.run_id, dict(
+                kind=STORE_UNAVAILABLE, wall_s=None, attempts=0, job_open=cell.job_open,
+                message=f"{cell.router}: not started: {REASON}. Retry once the database can "
+                        "write again"), reason=exc.reason))
+            return
+        if self.keeper.flush(cell.id) is not None:
+            return  # a Retry of an image held through a store outage: saved (or still kept)
         # A cap reached mid-run: no new paid job starts (an open job is followed: it is paid).
         reason = None if cell.job_open else self._over_budget(cell)
         if reason:
-            self.store.save_failure(cell.id, kind="budget", wall_s=None, attempts=0,
-                                    message=f"skipped: budget — {reason}. Retry once the cap "
-                                            "allows (Spend page)")
+            self.keeper.write(Outcome(cell.id, cell.run_id, dict(
+                kind="budget", wall_s=None, attempts=0,
+                message=f"skipped: budget — {reason}. Retry once the cap allows (Spend page)")))
             return
-        self.store.mark_running(cell.id, self.id)
         router = self._router(cell.router)
         start = time.monotonic()
         seed = _seed(cell, model)
         # A cell whose paid job may still run resumes that job: never buy the image twice.
         job: dict | None = cell.job if cell.job_open else None
+        unsaved_job: dict | None = None  # a handle the store refused: saved with the outcome
 
         def saved(handle: dict) -> None:
-            nonlocal job
+            nonlocal job, unsaved_job
             job = handle
             try:
                 self.store.save_job(cell.id, handle)
             except StoreError:  # keep following the job in memory: it is paid for
                 log.exception("could not save the job handle of cell %s", cell.id)
+                unsaved_job = handle
 
         tries = 0
         while True:
@@ -309,20 +331,13 @@ class Runner:
                     log.info("retrying %s after %s (attempt %d)", model.key, exc.kind, tries)
                     time.sleep(pause)
                     continue
-                self._fail(cell, model, exc, job, start, tries)
+                self._fail(cell, model, exc, job, start, tries, unsaved_job)
                 return
-            try:
-                self._save(cell, model, result, prepared, wall, tries)
-            except StoreError as exc:  # e.g. the disk is full: say so in the cell
-                self.store.save_failure(
-                    cell.id, kind="storage", wall_s=wall, attempts=tries,
-                    cost=self._cost(cell, model, result, prepared), job_open=job is not None,
-                    message=f"{cell.router}: the image arrived but could not be saved "
-                            f"({exc})")
+            self._save(cell, model, result, prepared, wall, tries, job, unsaved_job)
             return
 
     def _fail(self, cell: Cell, model: Model, exc: RouterError, job: dict | None,
-              start: float, attempts: int) -> None:
+              start: float, attempts: int, unsaved_job: dict | None = None) -> None:
         """Store a failed cell with what it was (or may have been) billed."""
         still_open = job is not None and not exc.reported_end \
             and (isinstance(exc, RouterTimeout) or exc.job_may_run)
@@ -342,10 +357,10 @@ class Runner:
             message += " · its paid job may still finish: Retry follows it, not buying it again"
         elif job is None and exc.job_may_run:
             message += " · the router may have started (and billed) a job whose answer was lost"
-        self.store.save_failure(cell.id, kind=exc.kind, message=message,
-                                wall_s=time.monotonic() - start, attempts=attempts,
-                                timeout=isinstance(exc, RouterTimeout), cost=cost,
-                                job_open=still_open)
+        self.keeper.write(Outcome(cell.id, cell.run_id, dict(
+            kind=exc.kind, message=message, wall_s=time.monotonic() - start, attempts=attempts,
+            timeout=isinstance(exc, RouterTimeout), cost=cost, job_open=still_open),
+            job=unsaved_job))
 
     def _cost(self, cell: Cell, model: Model, result, prepared: images.Prepared) -> Cost:
         info = prepared.info
@@ -353,12 +368,32 @@ class Runner:
                                              self.catalog)
 
     def _save(self, cell: Cell, model: Model, result, prepared: images.Prepared, wall: float,
-              attempts: int) -> None:
-        self.store.save_success(cell.id, result.image,
-                                cost=self._cost(cell, model, result, prepared), wall_s=wall,
-                                seed=result.seed, queue_s=result.queue_s,
-                                inference_s=result.inference_s, request_id=result.request_id,
-                                attempts=attempts, prepared=prepared)
+              attempts: int, job: dict | None, unsaved_job: dict | None) -> None:
+        """Save the image; if the store refuses, the keeper holds it and says so in the cell."""
+        cost = self._cost(cell, model, result, prepared)
+        image = dict(image=result.image, cost=cost, wall_s=wall, seed=result.seed,
+                     queue_s=result.queue_s, inference_s=result.inference_s,
+                     request_id=result.request_id, attempts=attempts, prepared=prepared)
+        # Money: the image is paid for. While its bytes are held, the failure books nothing
+        # (the late save books the image once) and Retry saves the held bytes. Once they are
+        # let go: with a job handle, Retry fetches the same job's result again (fal and Kie
+        # keep it), booked when that image is saved; without one (OpenAI) the money went on
+        # an image that is lost, so it is booked with the failure and the Retry button warns
+        # that it pays again (self-hosted and sandbox images book nothing real).
+        base = dict(kind=STORE_UNAVAILABLE, wall_s=wall, attempts=attempts,
+                    job_open=job is not None)
+        held = dict(base, message=f"{cell.router}: the image arrived but could not be saved: "
+                                  f"{REASON}. It is saved as soon as the database can write "
+                                  "again; Retry tries now")
+        if job is not None:
+            lost = dict(base, message=f"{cell.router}: the image could not be saved: {REASON}. "
+                                      "Retry fetches it again from the same paid job")
+        else:
+            lost = dict(base, cost=cost,
+                        message=f"{cell.router}: the image could not be saved: {REASON}, and "
+                                "is lost. Retry makes a new one")
+        self.keeper.write(Outcome(cell.id, cell.run_id, held, image=image, lost=lost,
+                                  job=unsaved_job))
 
     def _dead_neighbours(self) -> list[str]:
         # Runners on this host whose process is gone (a crash or a kill): no need to wait for

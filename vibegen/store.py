@@ -423,12 +423,15 @@ class Store:
         self.engine.dispose()
 
     # ------------------------------------------------------------ generations
-    def mark_running(self, generation_id: str, runner_id: str) -> None:
-        """Record that a worker has started this cell."""
+    def mark_running(self, generation_id: str, runner_id: str) -> bool:
+        """Claim a pending cell for a worker; False when it no longer waits (taken or done)."""
         gens = self.t["generations"]
+        # Only from pending: a cell saved meanwhile (e.g. an image kept through a full disk and
+        # written once there was room) or taken by another runner is never bought again.
         with self._write() as conn:
-            conn.execute(gens.update().where(gens.c.id == generation_id).values(
-                status="running", started_at=now(), runner_id=runner_id))
+            return conn.execute(gens.update().where(
+                gens.c.id == generation_id, gens.c.status == "pending").values(
+                status="running", started_at=now(), runner_id=runner_id)).rowcount == 1
 
     def save_job(self, generation_id: str, job: dict[str, Any]) -> None:
         """Record the router's handle for a cell's paid job, the moment the router accepts it."""
@@ -822,20 +825,45 @@ class _Tx:
         except SQLAlchemyError as exc:
             if self.lock:
                 self.lock.release()
-            raise StoreError(f"cannot write to the database: {_first_line(exc)}") from exc
+            raise _write_error(exc) from exc
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
             self._ctx.__exit__(exc_type, exc, tb)
         except SQLAlchemyError as err:
-            raise StoreError(f"cannot write to the database: {_first_line(err)}") from err
+            raise _write_error(err) from err
         finally:
             if self.lock:
                 self.lock.release()
         if isinstance(exc, SQLAlchemyError):
-            raise StoreError(f"cannot write to the database: {_first_line(exc)}") from exc
+            raise _write_error(exc) from exc
         return False
+
+
+def _write_error(exc: SQLAlchemyError) -> StoreError:
+    return StoreError(f"cannot write to the database: {_first_line(exc)}",
+                      reason=write_problem(exc))
+
+
+def write_problem(exc: BaseException) -> str:
+    """A refused write in a few words: 'disk full', 'database locked', 'database read-only'."""
+    # SQLite says it in its message (SQLITE_FULL, SQLITE_BUSY, SQLITE_READONLY); PostgreSQL by
+    # SQLSTATE: class 53 insufficient resources (53100 disk_full), 55P03 lock_not_available,
+    # 40P01 deadlock, 25006 read_only_sql_transaction, class 08 / 57P connection lost.
+    orig = getattr(exc, "orig", None) or exc
+    code = str(getattr(orig, "sqlstate", None) or "")
+    text = str(orig).lower()
+    if code.startswith("53") or "disk is full" in text or "no space left" in text:
+        return "disk full"
+    if code in ("55P03", "40P01") or "locked" in text or "deadlock" in text:
+        return "database locked"
+    if code == "25006" or "readonly" in text or "read-only" in text:
+        return "database read-only"
+    if code.startswith(("08", "57P")) or getattr(exc, "connection_invalidated", False) \
+            or "connection" in text:
+        return "database unreachable"
+    return "the database refused the write"
 
 
 def _sqlite_pragmas(busy_timeout_s: float):

@@ -141,7 +141,8 @@ class FalFake(FakeServer):
     def __init__(self, key: str = TEST_FAL_KEY, *, queue_steps: int = 2, progress_steps: int = 1,
                  billable_units: float | None = 1.0, inference_time: float = 0.42,
                  retry_after: str | None = "1", advertised_url: str | None = None,
-                 elsewhere_url: str = "http://elsewhere.invalid", flaky_polls: int = 0) -> None:
+                 elsewhere_url: str = "http://elsewhere.invalid", flaky_polls: int = 0,
+                 image_size: int = 0) -> None:
         super().__init__()
         # The base URL written into answers (the root URL unless set): with an HTTP proxy
         # pointed at this fake, a client can believe it talks to a public host.
@@ -159,6 +160,9 @@ class FalFake(FakeServer):
         # The first `flaky_polls` status polls of every job fail (503, 429, a truncated body,
         # in turn) without moving the job on, as a flaky edge would.
         self.flaky_polls = flaky_polls
+        # Output PNGs padded to this many bytes (0: as small as they come), e.g. to be larger
+        # than a database page.
+        self.image_size = image_size
 
     @property
     def url(self) -> str:
@@ -301,10 +305,11 @@ class FalFake(FakeServer):
         if fault == "private":
             return redirect(PRIVATE_IMAGE)
         fmt = "PNG" if name.endswith(".png") else "JPEG"
+        image = Reply(200, padded_png(self.image_size), content_type="image/png") \
+            if self.image_size else Reply(200, image_bytes(fmt=fmt),
+                                          content_type=f"image/{fmt.lower()}")
         return hosted_file(name, missing=Reply(404, b"Not Found", content_type="text/plain"),
-                           page=b"<html><body>Access denied</body></html>",
-                           image=Reply(200, image_bytes(fmt=fmt),
-                                       content_type=f"image/{fmt.lower()}"))
+                           page=b"<html><body>Access denied</body></html>", image=image)
 
 
 @pytest.fixture

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import streamlit as st
 
-from vibegen.errors import RunNotFoundError
+from vibegen.errors import STORE_UNAVAILABLE, RunNotFoundError
 from vibegen.markup import escape_markdown
 from vibegen.share import image_url
 from vibegen.store import Cell, RunView, Store
 from vibegen.ui.share import base_url
 
 POLL_S = 0.5
+# A failure's icon by kind: a store that refused the write is not the model's failure.
+ICONS = {"timeout": "⏱️", STORE_UNAVAILABLE: "💾"}
 
 @st.cache_data(max_entries=4000, show_spinner=False)
 def _thumb_cache(url: str, generation_id: str, _store: Store) -> bytes | None:
@@ -24,11 +28,15 @@ def cost_text(cell: Cell) -> str:
     return cell.cost.describe()
 
 
-def run_header(view: RunView) -> None:
+def run_header(view: RunView, unsaved: Mapping[str, str] | None = None) -> None:
     """The run's progress and totals in one line: done, spent for what, failures, slowest."""
     n = len(view.cells)
     images = sum(cell.status == "ok" for cell in view.cells)
-    parts = [f"{view.done} of {n} done" + ("" if view.complete else " · generating…")]
+    waiting = sum(not c.finished and c.id in (unsaved or {}) for c in view.cells)
+    busy = n - view.done - waiting  # cells a router is still working on
+    parts = [f"{view.done} of {n} done" + (" · generating…" if busy else "")]
+    if waiting:
+        parts.append(f"{waiting} waiting for the database to accept writes")
     if view.simulated and not view.spent:
         parts.append(f"simulated ${view.simulated:.4f} (sandbox: nothing billed)")
     else:
@@ -51,7 +59,7 @@ def run_header(view: RunView) -> None:
 
 
 def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str,
-          billed_ids: frozenset[str] = frozenset()) -> None:
+          billed_ids: frozenset[str] = frozenset(), unsaved: str | None = None) -> None:
     sandbox = cell.router == "sandbox"
     if not blind:
         title = f"**{escape_markdown(label)}**"
@@ -60,12 +68,17 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str,
         st.markdown(title + (f" · #{cell.image_index + 1}" if cell.image_index else ""))
     else:
         st.markdown(f"**{escape_markdown(label)}**")
+    if cell.status in ("pending", "running") and unsaved:
+        # The store refuses writes (disk full, locked): the runner holds the outcome and
+        # writes it the moment it can; say so rather than "generating…".
+        st.warning(f"{ICONS[STORE_UNAVAILABLE]} {escape_markdown(unsaved)}")
+        return
     if cell.status in ("pending", "running"):
         st.skeleton(height=220)
         st.caption("queued…" if cell.status == "pending" else "generating…")
         return
     if cell.status != "ok":
-        icon = "⏱️" if cell.status == "timeout" else "⚠️"
+        icon = ICONS.get(cell.error_kind or "") or ICONS.get(cell.status) or "⚠️"
         st.error(f"{icon} {escape_markdown(cell.error_message or cell.status)}")
         if not blind and cell.wall_s is not None:
             billed = f" · 💲 {cost_text(cell)} billed" if cell.id in billed_ids else ""
@@ -84,18 +97,24 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str,
             st.caption("not honoured: " + ", ".join(f"{k}: {v}" for k, v in cell.notes.items()))
 
 
-def run_grid(store: Store, view: RunView, columns: int = 4) -> None:
-    """Draw every cell of a run in a responsive grid."""
+def run_grid(store: Store, view: RunView, columns: int = 4,
+             unsaved: Mapping[str, str] | None = None) -> None:
+    """Draw every cell of a run in a responsive grid (`unsaved`: id → why not stored yet)."""
     grid = st.grid(columns, min_column_width=220, border=True)
     billed = frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
     base = base_url()
     for cell in view.cells:
         with grid.cell():
-            _cell(store, cell, blind=False, label=cell.label, base=base, billed_ids=billed)
+            _cell(store, cell, blind=False, label=cell.label, base=base, billed_ids=billed,
+                  unsaved=(unsaved or {}).get(cell.id))
 
 
-def live_run(store: Store, run_id: str) -> RunView | None:
-    """Header and grid of a run, refreshed from the store until every cell is finished."""
+def live_run(store: Store, run_id: str,
+             unsaved: Callable[[str], Mapping[str, str]] | None = None) -> RunView | None:
+    """Header and grid of a run, refreshed from the store until every cell is finished.
+
+    `unsaved(run_id)`: cells whose outcome the runner holds because the store refused it.
+    """
     try:
         first = store.run_view(run_id)
     except RunNotFoundError as exc:
@@ -108,8 +127,9 @@ def live_run(store: Store, run_id: str) -> RunView | None:
     @st.fragment(run_every=None if first.complete else POLL_S)
     def _live() -> None:
         view = store.run_view(run_id)
-        run_header(view)
-        run_grid(store, view)
+        held = unsaved(run_id) if unsaved else {}
+        run_header(view, held)
+        run_grid(store, view, unsaved=held)
         if view.complete and not first.complete:
             st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
 
