@@ -35,6 +35,11 @@ with st.sidebar:
     span = st.date_input("Images made between", (today - dt.timedelta(days=365), today),
                          key="lb_dates")
     blind_only = st.toggle("Blind ratings only", key="lb_blind")
+    held = ctx.store.team.held()
+    include_held = st.toggle(
+        "Count raters not yet accepted", key="lb_held",
+        help="People who joined through a team link count once you accept them on their "
+             "run's page. This shows what the board would say with their votes.")
     include_sandbox = st.toggle("Include sandbox models", key="lb_sandbox",
                                 value=bool(len(generations)) and generations["sandbox"].all())
     min_votes = st.number_input("Preliminary below (votes)", 1, 1000, 20, key="lb_min_votes")
@@ -45,7 +50,7 @@ if isinstance(span, tuple) and len(span) == 2:
     until = dt.datetime.combine(span[1], dt.time.max, dt.UTC)
 lb = build_leaderboard(generations, ratings, prompt_set_id=brief, since=since, until=until,
                        rater=rater, blind_only=blind_only, include_sandbox=include_sandbox,
-                       min_votes=int(min_votes))
+                       include_held=include_held, min_votes=int(min_votes))
 
 if lb.table.empty:
     st.info("Nothing to rank yet: generate images, then rate them on a run's Review page."
@@ -53,6 +58,10 @@ if lb.table.empty:
                "the sidebar to see them."))
     st.stop()
 
+if held and not include_held:
+    st.caption(f"Not counted: {len(held)} rater{'s' if len(held) != 1 else ''} who joined "
+               "through a team link and wait for you to accept or drop them (on the run's "
+               "page, under \"Share this run for review\").")
 if lb.callout is not None:
     st.success(lb.callout.text)
 if lb.disconnection:
@@ -74,12 +83,14 @@ table["failures by kind"] = [
     ", ".join(f"{k} {int(r[f'fail_{k}'])}" for k in
               ("content_filter", "timeout", "router_error", "rate_limit", "other")
               if r[f"fail_{k}"]) for _, r in table.iterrows()]
-st.dataframe(table[["rank", "label", "router", "score", "interval", "votes", "badge",
+st.dataframe(table[["rank", "label", "router", "score", "interval", "votes", "raters", "badge",
                     "flag_reason", "cost_per_image", "cost kinds", "wall_p50_s", "wall_p90_s",
                     "success_rate", "failures by kind", "pareto"]],
              hide_index=True, width="stretch", column_config={
                  "score": st.column_config.NumberColumn("quality", format="%.0f"),
                  "flag_reason": st.column_config.TextColumn("estimate note"),
+                 "raters": st.column_config.NumberColumn(
+                     "raters", help="How many different people the votes come from"),
                  "cost_per_image": st.column_config.NumberColumn("median $/image",
                                                                  format="$%.4f"),
                  "wall_p50_s": st.column_config.NumberColumn("p50 s", format="%.1f"),

@@ -64,3 +64,39 @@ def test_pairs_meet_evenly_and_never_repeat(store):
         assert max(values) - min(values) <= 1
     assert next_pair(view.cells, view.id, "Ana", ratings) is None
     assert len(seen) == pairs_total(view.cells) == 24
+
+
+def test_a_blind_cell_has_its_place_whatever_finishes_first(store):
+    """The order is drawn over every cell, so finishing order cannot show in the grid."""
+    import dataclasses
+
+    from vibegen.review import blind_slots
+
+    view = _view(store, models=6)
+    full = [c.id for c in blind_slots(view.cells, view.id, "Ana")]
+    for finished in itertools.islice(itertools.permutations(range(6)), 0, 720, 37):
+        for k in range(7):  # after the first k of that finishing order are done
+            done = {view.cells[i].id for i in finished[:k]}
+            cells = [dataclasses.replace(c, status="ok" if c.id in done else "running")
+                     for c in view.cells]
+            slots = blind_slots(cells, view.id, "Ana")
+            assert [c.id for c in slots] == full  # every place fixed from the start
+            shown = [c.id for c in review_order(cells, view.id, "Ana", blind=True)]
+            assert shown == [i for i in full if i in done]
+
+
+def test_blind_pairs_include_two_images_of_one_model(store):
+    """Named, pairs are always of two models; blind, pairs within a model are drawn too, so
+    which pairs never appear gives nothing away."""
+    view = _view(store, models=2, per_model=2)
+    assert pairs_total(view.cells) == 4 and pairs_total(view.cells, blind=True) == 6
+    ratings: list[dict] = []
+    same_model = 0
+    while (pair := next_pair(view.cells, view.id, "Bo", ratings, blind=True)) is not None:
+        a, b = pair
+        same_model += a.model_key == b.model_key
+        r = make_rating("pair", a.id, "a", b.id)
+        ratings.append({"rater": "Bo", "rater_id": "Bo", "mode": "pair", "slot": r.slot,
+                        "generation_id": r.generation_id,
+                        "other_generation_id": r.other_generation_id})
+    assert len(ratings) == 6 and same_model == 2

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from vibegen.markup import escape_markdown
 from vibegen.params import CommonParams
 from vibegen.runner import Runner
 
@@ -124,3 +125,133 @@ def test_run_page_shows_who_rated_how_much(run_id, store):
     at.query_params["run"] = run_id
     at.run()
     assert any("Ana rated 2 of 6" in c.value for c in at.caption)
+
+
+# ------------------------------------------------------------- links and identities
+@pytest.fixture
+def networked(monkeypatch):
+    """The server bound to every interface: visitors without the owner token are reviewers."""
+    from streamlit import config
+
+    monkeypatch.setenv("VIBEGEN_OWNER_TOKEN", "owner-token-for-tests-0123456789")
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    yield
+    config.set_option("server.address", before)
+
+
+def _through(token: str, rater_id: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Review.py"), default_timeout=30)
+    at.query_params["link"] = token
+    for k, v in query.items():
+        at.query_params[k] = v
+    if rater_id:
+        at.session_state["rater_id"] = rater_id
+    return at.run()
+
+
+def _dump(node) -> str:
+    """Every element's protobuf text, recursively: what the browser receives."""
+    parts = [str(getattr(node, "proto", "") or "")]
+    for child in getattr(node, "children", {}).values():
+        parts.append(_dump(child))
+    return "\n".join(parts)
+
+
+def _start(at: AppTest, name: str) -> AppTest:
+    at.text_input(key="rater_input").input(name)
+    at.button[0].click().run()
+    assert not at.exception
+    return at
+
+
+def test_a_reviewer_needs_a_link_not_a_run_id(networked, run_id):
+    at = _review(run_id)
+    assert any("needs a review link" in e.value for e in at.error)
+    assert len(at.image) == 0 and "a fox in the snow" not in _texts(at)
+    at = _through("x" * 32)
+    assert any("does not exist" in e.value for e in at.error) and len(at.image) == 0
+
+
+def test_the_same_name_through_the_team_link_is_another_rater_and_held(networked, run_id,
+                                                                       store):
+    team = store.team
+    invite = team.create_link(run_id, blind=False, invite="Dana")
+    dana = _through(invite.token)  # the invite is Dana: no name asked
+    assert "Rating as Dana" in [c.value for c in dana.caption]
+    cell = store.run_view(run_id).cells[0]
+    dana.button(key=f"best:{cell.id}").click().run()
+
+    link = team.team_link(run_id, blind=False)
+    stranger = _start(_through(link.token), "Dana")
+    shown = escape_markdown("Rating as Dana (2)")  # captions are Markdown: ( and ) escaped
+    assert any(shown in c.value for c in stranger.caption), [c.value for c in stranger.caption]
+    assert any("once the run's owner has accepted you" in c.value for c in stranger.caption)
+    other = store.run_view(run_id).cells[2]
+    stranger.button(key=f"best:{other.id}").click().run()
+    best = {r["rater"]: r["generation_id"] for r in store.current_ratings(run_id)
+            if r["mode"] == "best"}
+    assert best == {"Dana": cell.id, "Dana (2)": other.id}  # Dana's pick is untouched
+    counted = store.ratings_frame().set_index("rater")["counts"].to_dict()
+    assert counted == {"Dana": True, "Dana (2)": False}
+
+
+def test_a_closed_link_takes_no_more_ratings(networked, run_id, store):
+    link = store.team.team_link(run_id, blind=False)
+    store.team.set_link_open(link.token, False)
+    at = _through(link.token)
+    assert any("closed" in w.value for w in at.warning) and len(at.image) == 0
+    store.team.set_link_open(link.token, True)
+    assert at.run().text_input(key="rater_input") is not None
+
+
+def test_a_blind_link_page_names_no_run_image_or_model(networked, run_id, store):
+    link = store.team.team_link(run_id, blind=True)
+    at = _start(_through(link.token, blind="0", run=run_id), "Bo")  # edited address
+    page = _dump(at._tree)
+    ids = [run_id, *(c.id for c in store.run_view(run_id).cells)]
+    assert [i for i in ids if i in page] == []
+    assert not [n for n in NAMES if n in page]
+    assert "blind review" in _texts(at)
+    at.get("feedback")[0].set_value(4).run()
+    (row,) = store.current_ratings(run_id)
+    assert row["blind"] is True and row["value"] == "5"
+    # Reveal is stored: a new session of the same rater is not blind, and rates as not blind.
+    rater_id = row["rater_id"]
+    at.button(key="reveal").click().run()
+    again = _through(link.token, rater_id)
+    assert "Prism" in _texts(again) and "blind review" not in _texts(again)
+    again.button(key="vote:a").click().run()
+    pair = [r for r in store.current_ratings(run_id) if r["mode"] == "pair"]
+    assert len(pair) == 1 and pair[0]["blind"] is False
+
+
+def test_a_rater_who_saw_the_named_view_rates_the_blind_link_as_named(run_id, store):
+    # On loopback the owner opens the run page (named), then the blind link.
+    owner = browser_of(store, "Owner")
+    page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    page.query_params["run"] = run_id
+    page.session_state["rater_id"] = owner
+    page.run()
+    assert not page.exception
+    at = _through(store.team.team_link(run_id, blind=True).token, owner)
+    assert "blind review" not in _texts(at)
+    at.button(key="vote:tie").click().run()
+    (row,) = store.current_ratings(run_id)
+    assert row["blind"] is False
+
+
+def test_a_click_faster_than_a_person_is_not_saved_and_says_so(run_id, store):
+    from vibegen.ui.review import THROTTLE
+
+    ana = browser_of(store, "Ana")
+    at = _review(run_id, rater="Ana", store=store)
+    while THROTTLE.allow(ana):  # this identity has just clicked as fast as it may
+        pass
+    cell = store.run_view(run_id).cells[0]
+    at.get("feedback")[0].set_value(2).run()
+    assert store.current_ratings(run_id) == []
+    assert any("Not saved" in e.value for e in at.error)
+    assert at.button(key="retry_rating") is not None
+    assert at.get("feedback")[0].value is None  # the widget shows what is stored
+    assert cell.id  # the click is held by the Retry button, not lost

@@ -103,6 +103,7 @@ TABLE_COLUMNS = [
     "hi",
     "rank",
     "votes",
+    "raters",  # distinct raters behind the votes
     "preliminary",
     "estimate_flag",
     "flag_reason",
@@ -153,6 +154,7 @@ def filter_rows(
     rater: str | Sequence[str] | None = None,
     blind_only: bool = False,
     include_sandbox: bool = False,
+    include_held: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Filter generations and ratings to one slice; ratings follow their images.
 
@@ -160,7 +162,9 @@ def filter_rows(
     property of the images a router returned in that window (a model can change behind an
     alias), and cost, speed and reliability are measured on the same images. Votes on those
     images count whenever they were cast. A rating is kept only if every image it refers to is
-    kept; `rater` and `blind_only` then filter the ratings themselves.
+    kept; `rater` and `blind_only` then filter the ratings themselves. Ratings the store marks
+    as not counted (`counts`: a rater held for the owner, dropped, or excluded from that run)
+    are left out unless `include_held`.
     """
     g = _with_columns(generations, GENERATION_COLUMNS)
     keep = np.ones(len(g), bool)
@@ -186,6 +190,8 @@ def filter_rows(
         rkeep &= r["rater"].isin(raters).to_numpy()
     if blind_only:
         rkeep &= r["blind"].fillna(False).astype(bool).to_numpy()
+    if not include_held and "counts" in r.columns:
+        rkeep &= r["counts"].fillna(True).astype(bool).to_numpy()
     return g, r[rkeep]
 
 
@@ -322,6 +328,7 @@ def build_leaderboard(
     rater: str | Sequence[str] | None = None,
     blind_only: bool = False,
     include_sandbox: bool = False,
+    include_held: bool = False,
     min_votes: int = DEFAULT_MIN_VOTES,
     level: float = 0.95,
 ) -> Leaderboard:
@@ -333,6 +340,7 @@ def build_leaderboard(
         rater=rater,
         blind_only=blind_only,
         include_sandbox=include_sandbox,
+        include_held=include_held,
     )
     gens, rates = filter_rows(generations, ratings, **filters)
     outcomes = pairwise_outcomes(rates, gens)
@@ -340,6 +348,7 @@ def build_leaderboard(
     fit = fit_bradley_terry(outcomes, list(stats.index), min_votes=min_votes, level=level,
                             cluster_column="judgment")
     table = fit.table().set_index("model_key").join(stats, how="left").reset_index()
+    table["raters"] = table["model_key"].map(distinct_raters(outcomes)).fillna(0).astype(int)
     table = _order(table)
     front, excluded = pareto_front(table)
     table["pareto"] = table["model_key"].isin(front)
@@ -380,6 +389,17 @@ def build_leaderboard(
         notes=tuple(notes),
         filters=filters,
     )
+
+
+def distinct_raters(outcomes: pd.DataFrame) -> pd.Series:
+    """How many different raters stand behind each competitor's outcomes."""
+    if outcomes is None or outcomes.empty:
+        return pd.Series(dtype=int)
+    both = pd.concat([
+        pd.DataFrame({"model_key": outcomes["a"].astype(str), "rater": outcomes["rater"]}),
+        pd.DataFrame({"model_key": outcomes["b"].astype(str), "rater": outcomes["rater"]}),
+    ])
+    return both.drop_duplicates().groupby("model_key").size()
 
 
 def _order(table: pd.DataFrame) -> pd.DataFrame:
