@@ -47,12 +47,13 @@ class Team:
         return self.link(token)
 
     def team_link(self, run_id: str, *, blind: bool) -> R.ReviewLink:
-        """The run's open team link (named or blind), made on first use."""
+        """The run's team link (named or blind), made on first use; closed, it stays closed
+        until the owner reopens it (a closed link is not silently replaced by a new one)."""
         lk = self.t["review_links"]
         with self.store.engine.connect() as conn:
             row = conn.execute(sa.select(lk).where(
                 lk.c.run_id == run_id, lk.c.kind == R.TEAM, lk.c.blind == blind,
-                lk.c.closed_at.is_(None)).order_by(lk.c.created_at)).mappings().first()
+                ).order_by(lk.c.created_at)).mappings().first()
         return _link(row) if row else self.create_link(run_id, blind=blind)
 
     def link(self, token: object) -> R.ReviewLink | None:

@@ -47,7 +47,8 @@ def _invite(store: Store, run_id: str) -> None:
 def _link_title(link: ReviewLink, names: dict[str, str]) -> str:
     who = (f"invite for {escape_markdown(names.get(link.rater_id or '', '?'))}"
            if link.kind == raters.INVITE else "team link")
-    return f"{'Blind ' if link.blind else ''}{who}" + ("" if link.open else " · closed")
+    title = f"Blind {who}" if link.blind else who[0].upper() + who[1:]
+    return title + ("" if link.open else " · closed")
 
 
 def team_panel(store: Store, run_id: str) -> None:
@@ -62,10 +63,10 @@ def team_panel(store: Store, run_id: str) -> None:
         problem = st.session_state.pop("team_problem", None)
         if problem:
             st.error(problem)
-        st.caption("Review link")
-        st.code(link_url(base, team.team_link(run_id, blind=False).token), language=None)
-        st.caption("Blind review link")
-        st.code(link_url(base, team.team_link(run_id, blind=True).token), language=None)
+        for blind, title in ((False, "Review link"), (True, "Blind review link")):
+            shared = team.team_link(run_id, blind=blind)
+            st.caption(title + ("" if shared.open else " · closed: reopen it below"))
+            st.code(link_url(base, shared.token), language=None)
         url_problem = public_url_problem()
         if url_problem:
             st.warning(url_problem)
