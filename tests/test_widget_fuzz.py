@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,7 @@ from vibegen.runner import Runner, plan_run
 from vibegen.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = {"sqlite": 4, "postgresql": 2}  # generated, after the explicit ones
+EXAMPLES = {"sqlite": 3, "postgresql": 2}  # generated, after the explicit ones
 STEPS = 3  # single actions after the sweep, per example
 TOKEN = "owner-token-for-the-fuzz-0123456789"
 SEEDED_PROMPT = "a lighthouse at dusk, kept through every input"
@@ -293,10 +295,16 @@ def engine(request, tmp_path_factory) -> tuple[str, Seeded]:
 
 
 @pytest.fixture
-def seeded(engine, monkeypatch, fast_sandbox) -> tuple[str, Seeded]:
+def seeded(engine, monkeypatch, fast_sandbox) -> Iterator[tuple[str, Seeded]]:
     """Every page of this test opens the seeded store through DATABASE_URL."""
     monkeypatch.setenv("DATABASE_URL", engine[1].url)
-    return engine
+    yield engine
+    # Runs the fuzz started render in this process's threads: let them end here, not slow the
+    # next test down (and see that they did end).
+    url = engine[1].url
+    runner = process.runner(url, lambda: os.environ)
+    for run in process.store(url).list_runs(limit=10_000):
+        assert runner.wait(run.id, 120), f"run {run.id} is still generating"
 
 
 # ------------------------------------------------------------------------------ oracles
@@ -346,6 +354,9 @@ def _runs(seeded: Seeded) -> int:
 
 # ------------------------------------------------------------------------------ the pages
 PAGES = {
+    # Spend first: its tables are summed per model on every rerun, and the runs the other
+    # pages start would make each rerun slower, not its inputs any different.
+    "Spend": ("pages/7_Spend.py", {}),
     "Generate": ("app.py", {}),
     "Generate, a run with failures": ("app.py", {"run": "failed_run_id"}),
     "History": ("pages/1_History.py", {}),
@@ -355,7 +366,6 @@ PAGES = {
     "Leaderboard": ("pages/4_Leaderboard.py", {}),
     "Models": ("pages/5_Models.py", {}),
     "Image": ("pages/6_Image.py", {"gen": "gen_id"}),
-    "Spend": ("pages/7_Spend.py", {}),
 }
 
 _COMPONENTS: dict[str, Any] = {}  # Streamlit's component registry, found once per process
