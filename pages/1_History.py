@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from vibegen.share import review_url, run_url
+from vibegen.typed import control_character
 from vibegen.ui.access import require_owner
 from vibegen.ui.runtime import frame
 from vibegen.ui.share import base_url
@@ -25,6 +26,9 @@ require_owner(ctx)  # served to a network, this page is the owner's
 st.title("History")
 search = st.text_input("Search prompts", key="search", placeholder="lighthouse",
                        on_change=_first_page)
+if found := control_character(search):  # a paste from a terminal: say why nothing matches
+    st.warning(f"The search contains a control character ({found}); no prompt holds one, so "
+               "nothing can match. Delete it and search again.")
 total = ctx.store.count_runs(search)
 if not total:
     st.info("No runs match." if search else "No runs yet: start one on the Generate page.")

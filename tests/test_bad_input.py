@@ -13,6 +13,13 @@
 | disk full while saving an image         | store, stored on the cell   | "could not be saved"     |
 | invalid DATABASE_URL                    | store / every page          | "DATABASE_URL"           |
 | seed 99999999999, "²", 5,000 digits     | Generate / Briefs field     | "too large" / "whole"    |
+| NUL or ESC in a prompt or brief         | plan_run / save_prompt_set  | "control character"      |
+| brief name over 100, over 100 prompts   | save_prompt_set             | "at most"                |
+| NUL in a History search                 | History field (and store)   | "control character"      |
+| image link with NUL or a bad id         | store / Image page          | "No image here"          |
+
+The last four failed only on PostgreSQL (it refuses NUL and holds names to the column's
+width), so they run on both engines; tests/test_widget_fuzz.py found them.
 """
 
 from __future__ import annotations
@@ -211,3 +218,48 @@ def test_bad_seed_is_said_under_the_field_and_the_page_stays(page, seed, words, 
     assert not at.exception
     assert any(words in e.value for e in at.error)
     assert [b for b in at.button if b.key in ("generate", "run_brief")]
+
+
+@pytest.mark.parametrize("prompt", ["a\x00b", "fox\x1b[31m", "x\x7f"])
+def test_control_characters_in_a_prompt_are_refused_on_both_engines(any_store, fast_sandbox,
+                                                                     prompt):
+    runner = Runner(any_store, heartbeat=False)
+    with pytest.raises(InputError, match="the prompt contains a control character"):
+        runner.start_run(prompt, ["sandbox:prism"], CommonParams())
+    with pytest.raises(InputError, match="the prompt for Prism contains a control"):
+        runner.start_run("a fox", ["sandbox:prism"], CommonParams(),
+                         {"sandbox:prism": prompt})
+    runner.close()
+    assert any_store.count_runs() == 0
+    ok = Runner(any_store, heartbeat=False)  # tabs and line breaks are text, not controls
+    assert ok.start_run("a fox\n\tin the snow", ["sandbox:prism"], CommonParams())
+    ok.close()
+
+
+@pytest.mark.parametrize("name, prompts, words", [
+    ("a\x00b", ["a fox"], "the brief's name contains a control character"),
+    ("coasts", ["a fox", "a\x00b"], "prompt 2 of the brief contains a control character"),
+    ("x" * 101, ["a fox"], "101 characters; 100 at most"),
+    ("coasts", [f"prompt {k}" for k in range(101)], "101 prompts; 100 at most"),
+])
+def test_a_brief_postgresql_cannot_hold_is_refused_in_words(any_store, name, prompts, words):
+    with pytest.raises(InputError, match=words):
+        any_store.save_prompt_set(name, prompts)
+    assert any_store.prompt_sets() == []
+    assert any_store.save_prompt_set("x" * 100, ["a fox"] * 100)  # the limits themselves pass
+
+
+def test_a_search_or_image_link_with_nul_finds_nothing_on_both_engines(any_store):
+    any_store.create_run("a lighthouse", {}, [])
+    assert any_store.count_runs("light\x00") == 0 and any_store.list_runs("\x00") == []
+    assert any_store.count_runs("LIGHT") == 1
+    for bad in ("\x00", "a" * 31 + "\x00", "f" * 32 + "\n", "'; DROP TABLE images; --"):
+        assert any_store.generation(bad) is None and any_store.image(bad) is None
+
+
+def test_history_says_why_a_search_with_a_control_character_finds_nothing(store):
+    store.create_run("a lighthouse", {}, [])
+    at = AppTest.from_file(str(ROOT / "pages" / "1_History.py"), default_timeout=30).run()
+    at.text_input(key="search").input("light\x00").run()
+    assert not at.exception
+    assert any("control character (U+0000)" in w.value for w in at.warning)

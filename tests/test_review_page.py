@@ -252,6 +252,6 @@ def test_a_click_faster_than_a_person_is_not_saved_and_says_so(run_id, store):
     at.get("feedback")[0].set_value(2).run()
     assert store.current_ratings(run_id) == []
     assert any("Not saved" in e.value for e in at.error)
-    assert at.button(key="retry_rating") is not None
+    assert at.button(key="retry_rating:grid") is not None
     assert at.get("feedback")[0].value is None  # the widget shows what is stored
     assert cell.id  # the click is held by the Retry button, not lost

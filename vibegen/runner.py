@@ -51,6 +51,7 @@ from vibegen.params import CommonParams, map_params
 from vibegen.routers import Router, build_router, router_status
 from vibegen.routers.base import GenerationRequest
 from vibegen.store import Cell, CellSpec, Store, new_id
+from vibegen.typed import check_text
 from vibegen.unsaved import REASON, Keeper, Outcome, SavePolicy
 
 log = logging.getLogger("vibegen.runner")
@@ -78,7 +79,7 @@ def plan_run(prompt: str, model_keys: Sequence[str], common: CommonParams, catal
     `today` decides which models are past their shutdown (the clock's date when not given).
     """
     today = today or dt.date.today()
-    prompt = (prompt or "").strip()
+    prompt = check_text((prompt or "").strip(), "the prompt")
     if not prompt:
         raise InputError("the prompt is empty: type what you want to see")
     if not model_keys:
@@ -96,7 +97,8 @@ def plan_run(prompt: str, model_keys: Sequence[str], common: CommonParams, catal
         status = router_status(model.router, catalog, env)
         if not status.enabled:
             raise InputError(f"{model.label}: {status.label} is not set up ({status.reason})")
-        text = (overrides.get(key) or "").strip() or prompt
+        text = check_text((overrides.get(key) or "").strip(), f"the prompt for {model.label}") \
+            or prompt
         if len(text) > model.max_prompt_chars:
             raise InputError(f"the prompt is {len(text)} characters; {model.label} accepts at "
                              f"most {model.max_prompt_chars}")

@@ -34,8 +34,11 @@ from vibegen.costs import Cost
 from vibegen.errors import InputError, RunNotFoundError, StoreError
 from vibegen.migrations import migrate
 from vibegen.ratings import Rating
+from vibegen.typed import check_text, control_character
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_BRIEF_PROMPTS = 100
+MAX_BRIEF_NAME = 100  # the column holds 200
 FINISHED = ("ok", "error", "timeout", "interrupted")
 FAILED = ("error", "timeout", "interrupted")
 GENERATION_COLUMNS = ["generation_id", "run_id", "model_key", "router", "label", "status",
@@ -375,6 +378,8 @@ class Store:
         needle = (search or "").strip().lower()
         if not needle:
             return sa.true()
+        if control_character(needle):  # no prompt holds one, and PostgreSQL cannot take NUL
+            return sa.false()
         needle = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return sa.func.lower(self.t["runs"].c.prompt).like(f"%{needle}%", escape="\\")
 
@@ -613,6 +618,8 @@ class Store:
 
     def image(self, generation_id: str, thumb: bool = False) -> bytes | None:
         """A cell's image bytes (or its thumbnail), None if it has none."""
+        if not _is_id(generation_id):  # from a link: PostgreSQL refuses some text outright
+            return None
         imgs = self.t["images"]
         col = imgs.c.thumb if thumb else imgs.c.data
         with self.engine.connect() as conn:
@@ -620,7 +627,9 @@ class Store:
                                 ).scalar()
 
     def generation(self, generation_id: str) -> Cell | None:
-        """One cell by its id, or None."""
+        """One cell by its id, or None (also for a malformed id, as a link may carry)."""
+        if not _is_id(generation_id):
+            return None
         gens = self.t["generations"]
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(gens).where(gens.c.id == str(generation_id))
@@ -634,12 +643,20 @@ class Store:
     # ------------------------------------------------------------ prompt sets
     def save_prompt_set(self, name: str, prompts: Sequence[str]) -> str:
         """Store a named set of prompts (a brief); return its id."""
-        name = " ".join((name or "").split())
+        name = check_text(" ".join((name or "").split()), "the brief's name")
         prompts = [p.strip() for p in prompts if p and p.strip()]
         if not name:
             raise InputError("the brief needs a name")
+        if len(name) > MAX_BRIEF_NAME:  # PostgreSQL holds it to the column's width
+            raise InputError(f"the brief's name is {len(name):,} characters; "
+                             f"{MAX_BRIEF_NAME} at most")
         if not prompts:
             raise InputError("the brief has no prompts: write one prompt per line")
+        if len(prompts) > MAX_BRIEF_PROMPTS:  # each one is a run on every picked model
+            raise InputError(f"the brief has {len(prompts):,} prompts; {MAX_BRIEF_PROMPTS} at "
+                             "most: split it into several briefs")
+        for n, prompt in enumerate(prompts, 1):
+            check_text(prompt, f"prompt {n} of the brief")
         set_id = new_id()
         with self._write() as conn:
             conn.execute(self.t["prompt_sets"].insert().values(
@@ -882,9 +899,14 @@ def _sqlite_pragmas(busy_timeout_s: float):
     return on_connect
 
 
+def _is_id(value: object) -> bool:
+    # Runs, cells and briefs share new_id's form.
+    return isinstance(value, str) and bool(RUN_ID.fullmatch(value))
+
+
 def check_run_id(run_id: str) -> str:
     """Return `run_id` if well formed, else RunNotFoundError saying what is wrong."""
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+    if not _is_id(run_id):
         raise RunNotFoundError("this run link is malformed: a run id is 32 hexadecimal "
                                "characters")
     return run_id

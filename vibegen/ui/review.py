@@ -258,12 +258,14 @@ def _save(store: Store, seat: Seat, mode: str, gen: str, value, other: str | Non
         st.session_state[widget] = before
 
 
-def _unsaved_notice() -> None:
+def _unsaved_notice(where: str) -> None:
+    # Shown in both tabs (a click on either may be the one held), each with its own button.
     pending = st.session_state.get(_UNSAVED)
     if not pending:
         return
     st.error(pending["message"], icon="⚠️")
-    st.button("Retry saving", key="retry_rating", on_click=_save, args=pending["args"])
+    st.button("Retry saving", key=f"retry_rating:{where}", on_click=_save,
+              args=pending["args"])
 
 
 def _on_stars(store, seat, gen, key, before) -> None:
@@ -314,7 +316,7 @@ def grid_review(store: Store, seat: Seat) -> None:
         st.caption(f"You have rated {rated} of {len(cells)} images"
                    + (f" · {left} left" if left else " · all done")
                    + (f" · {waiting} still being made" if waiting else ""))
-        _unsaved_notice()
+        _unsaved_notice("grid")
         grid = st.grid(4, min_column_width=220, border=True)
         base = base_url()
         for i, cell in enumerate(slots):
@@ -357,7 +359,7 @@ def pairwise_review(store: Store, seat: Seat) -> None:
         mine = [r for r in ratings if r["rater_id"] == seat.rater.id and r["mode"] == "pair"]
         total = pairs_total(view.cells, blind)
         st.caption(f"You have voted on {len(mine)} of {total} pairs")
-        _unsaved_notice()
+        _unsaved_notice("pairs")
         pair = next_pair(view.cells, view.id, seat.rater.id, ratings, blind)
         if pair is None:
             st.success("You have voted on every pair. Thank you!" if total else
