@@ -255,3 +255,39 @@ def test_a_click_faster_than_a_person_is_not_saved_and_says_so(run_id, store):
     assert at.button(key="retry_rating:grid") is not None
     assert at.get("feedback")[0].value is None  # the widget shows what is stored
     assert cell.id  # the click is held by the Retry button, not lost
+
+
+def test_a_click_the_store_refuses_says_so_stays_and_retries(run_id, store):
+    """The database refuses writes (read-only): the click is said unsaved and kept for Retry."""
+    import sqlalchemy as sa
+
+    from vibegen import process
+    from vibegen.store import database_url
+
+    at = _review(run_id, rater="Ana", store=store)  # the page is open, then writes fail
+    page_store = process.store(database_url())  # the store the page writes with
+    refuse = {"on": True}
+
+    def query_only(dbapi_conn, _record, _proxy) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA query_only={'ON' if refuse['on'] else 'OFF'}")
+        cur.close()
+
+    sa.event.listen(page_store.engine, "checkout", query_only)
+    try:
+        page_store.engine.dispose()  # connections taken from now on refuse writes
+        cell = store.run_view(run_id).cells[1]
+        at.button(key=f"best:{cell.id}").click().run()
+        assert store.current_ratings(run_id) == []
+        assert not at.exception, at.exception
+        assert any("Not saved" in e.value and "readonly database" in e.value for e in at.error), \
+            [e.value for e in at.error]
+        assert at.button(key=f"best:{cell.id}").label == "☆ Pick as best"
+        refuse["on"] = False  # the database takes writes again: Retry saves the same click
+        at.button(key="retry_rating:grid").click().run()
+        assert [(r["mode"], r["generation_id"]) for r in store.current_ratings(run_id)] == [
+            ("best", cell.id)]
+        assert not any("Not saved" in e.value for e in at.error)
+        assert at.button(key=f"best:{cell.id}").label == "★ Best pick"
+    finally:
+        sa.event.remove(page_store.engine, "checkout", query_only)

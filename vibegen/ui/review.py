@@ -156,11 +156,14 @@ def saw_named(store: Store, run_id: str) -> None:
     rater = current_rater(store)
     if run_id in seen and (rater is None or (rater.id, run_id) in seen):
         return
+    try:
+        if rater is not None and not store.team.sees_names(rater.id, run_id):
+            store.team.record(rater.id, raters.SAW_NAMED, run_id)
+    except StoreError:
+        return  # not noted yet: the next page run tries again, and the rating waits on it
     seen.add(run_id)
     if rater is not None:
         seen.add((rater.id, run_id))
-        if not store.team.sees_names(rater.id, run_id):
-            store.team.record(rater.id, raters.SAW_NAMED, run_id)
 
 
 def rater_identity(store: Store, link: ReviewLink | None, owner: bool) -> Rater:

@@ -64,7 +64,11 @@ def team_panel(store: Store, run_id: str) -> None:
         if problem:
             st.error(problem)
         for blind, title in ((False, "Review link"), (True, "Blind review link")):
-            shared = team.team_link(run_id, blind=blind)
+            try:
+                shared = team.team_link(run_id, blind=blind)
+            except StoreError as exc:
+                st.error(f"The {title.lower()} cannot be made now: {exc}. Reload in a moment.")
+                continue
             st.caption(title + ("" if shared.open else " · closed: reopen it below"))
             st.code(link_url(base, shared.token), language=None)
         url_problem = public_url_problem()
