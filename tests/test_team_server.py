@@ -40,13 +40,14 @@ def test_generate_and_review_on_postgresql(pg_url, isolated_env):
         at.run()
     assert len(at.image) == 4 and not at.exception
 
+    store = Store.open(pg_url)
     review = AppTest.from_file(str(ROOT / "pages" / "2_Review.py"), default_timeout=30)
-    review.query_params["run"] = run_id
-    review.session_state["rater"] = "Ana"
+    review.query_params["link"] = store.team.team_link(run_id, blind=False).token
     review.run()
+    review.text_input(key="rater_input").input("Ana")
+    review.button[0].click().run()
     review.button(key="vote:tie").click().run()
 
-    store = Store.open(pg_url)
     assert store.dialect == "postgresql"
     assert store.run_view(run_id).complete
     assert [r["value"] for r in store.current_ratings(run_id)] == ["tie"]
