@@ -291,3 +291,30 @@ def test_a_click_the_store_refuses_says_so_stays_and_retries(run_id, store):
         assert at.button(key=f"best:{cell.id}").label == "★ Best pick"
     finally:
         sa.event.remove(page_store.engine, "checkout", query_only)
+
+
+def test_made_up_names_through_the_team_link_page_do_not_move_the_board(networked, run_id,
+                                                                          store):
+    """The ballot script through the Review page itself: each session a new name and a vote."""
+    from vibegen.leaderboard import build_leaderboard
+    from vibegen.ratings import make_rating
+
+    def board() -> dict[str, float]:
+        lb = build_leaderboard(store.generations_frame(), store.ratings_frame(),
+                               include_sandbox=True)
+        return dict(zip(lb.table["label"], lb.table["score"].round(6), strict=True))
+
+    team = store.team
+    cells = {c.label: c for c in store.run_view(run_id).cells}
+    ana = team.rater(team.create_link(run_id, blind=False, invite="Ana").rater_id)
+    store.rate(run_id, ana.display, make_rating("best", cells["Prism"].id, 1), blind=False,
+               rater_id=ana.id)
+    before = board()
+    link = team.team_link(run_id, blind=False)
+    for i in range(25):  # a fresh session (no cookie) each time, as a script's requests are
+        at = _start(_through(link.token), f"Voter {i}")
+        at.button(key=f"best:{cells['Mosaic'].id}").click().run()
+        assert not at.exception
+    assert len([r for r in store.current_ratings(run_id) if r["mode"] == "best"]) == 26
+    assert board() == before
+    assert len(team.held()) == 25
