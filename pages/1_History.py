@@ -48,6 +48,7 @@ else:
         "status": r.status,
         "failures": r.failures,
         "cost (USD)": r.cost_usd,
+        "simulated (USD)": r.simulated_usd or None,
         "slowest (s)": r.wall_s,
         "review": review_url(base, r.id),
     } for r in runs])
@@ -55,13 +56,17 @@ else:
         "open": st.column_config.LinkColumn("run", display_text="open"),
         "review": st.column_config.LinkColumn("review", display_text="review"),
         "when": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm"),
-        "cost (USD)": st.column_config.NumberColumn(format="$%.4f"),
+        "cost (USD)": st.column_config.NumberColumn(
+            format="$%.4f", help="What real routers billed or will bill (known amounts)"),
+        "simulated (USD)": st.column_config.NumberColumn(
+            format="$%.4f", help="Sandbox images: made-up prices, nothing is billed"),
         "slowest (s)": st.column_config.NumberColumn(format="%.1f"),
     })
     first = (page - 1) * PER_PAGE + 1
     shown = f" · showing {first:,}–{first + len(runs) - 1:,}" if pages > 1 else ""
     st.caption(f"{total:,} run{'s' if total != 1 else ''}{shown}. Costs count known amounts "
-               f"only; unknown costs are never $0.")
+               f"only; unknown costs are never $0. Sandbox amounts are simulated and kept "
+               f"apart: nothing is billed for them.")
     if pages > 1:
         back, number, forward = st.columns([1, 2, 1], vertical_alignment="bottom")
         back.button("← Newer", key="newer", on_click=_turn, args=(-1,), disabled=page <= 1,

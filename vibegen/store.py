@@ -235,8 +235,9 @@ class RunSummary:
     cells: int
     done: int
     failures: int
-    cost_usd: float
+    cost_usd: float  # known amounts of real routers' images
     wall_s: float | None
+    simulated_usd: float = 0.0  # the sandbox's made-up prices: never money
 
     @property
     def status(self) -> str:
@@ -348,13 +349,16 @@ class Store:
         runs, gens = self.t["runs"], self.t["generations"]
         finished = sa.func.sum(sa.case((gens.c.status.in_(FINISHED), 1), else_=0))
         failed = sa.func.sum(sa.case((gens.c.status.in_(FAILED), 1), else_=0))
-        cost = sa.func.sum(sa.case((gens.c.status == "ok", gens.c.cost_usd), else_=0.0))
+        ok = gens.c.status == "ok"
+        sandbox = gens.c.router == "sandbox"
+        cost = sa.func.sum(sa.case((ok & ~sandbox, gens.c.cost_usd), else_=0.0))
+        simulated = sa.func.sum(sa.case((ok & sandbox, gens.c.cost_usd), else_=0.0))
         # Outer join: a run with no cells is still a run, and count_runs counts it.
         # The id breaks ties in created_at so pages never repeat or skip a run.
         q = (sa.select(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells,
                        sa.func.count(sa.distinct(gens.c.model_key)).label("models"),
                        finished.label("done"), failed.label("failures"), cost.label("cost"),
-                       sa.func.max(gens.c.wall_s).label("wall"))
+                       simulated.label("simulated"), sa.func.max(gens.c.wall_s).label("wall"))
              .select_from(runs.outerjoin(gens, gens.c.run_id == runs.c.id))
              .where(self._prompt_matches(search))
              .group_by(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells)
@@ -364,7 +368,7 @@ class Store:
             rows = conn.execute(q).all()
         return [RunSummary(r.id, _utc(r.created_at), r.prompt, int(r.models), int(r.n_cells),
                            int(r.done or 0), int(r.failures or 0), float(r.cost or 0.0),
-                           r.wall) for r in rows]
+                           r.wall, float(r.simulated or 0.0)) for r in rows]
 
     def count_runs(self, search: str = "") -> int:
         """How many runs list_runs can page through for `search` (all of them, not a page)."""
