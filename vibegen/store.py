@@ -659,7 +659,8 @@ class Store:
                       g.c.wall_s, runs.c.created_at, runs.c.prompt_set_id
                       ).join(runs, runs.c.id == g.c.run_id)
         with self.engine.connect() as conn:
-            df = pd.DataFrame(conn.execute(q).mappings().all(), columns=GENERATION_COLUMNS)
+            # Plain tuples into one frame: no per-row Python beyond the driver's own.
+            df = pd.DataFrame(conn.execute(q).all(), columns=GENERATION_COLUMNS)
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["cost_usd"] = pd.to_numeric(df["cost_usd"], errors="coerce")
         df["wall_s"] = pd.to_numeric(df["wall_s"], errors="coerce")
@@ -669,13 +670,42 @@ class Store:
         return df
 
     def ratings_frame(self) -> pd.DataFrame:
-        """Current ratings as rows for the leaderboard."""
-        rows = self.current_ratings()
-        df = pd.DataFrame(rows, columns=["run_id", "rater", "mode", "generation_id",
-                                         "other_generation_id", "value", "blind", "created_at"])
+        """Current ratings as rows for the leaderboard (the rows `current_ratings` gives)."""
+        r = self.t["ratings"]
+        columns = ["run_id", "rater", "mode", "generation_id", "other_generation_id", "value",
+                   "blind", "created_at"]
+        latest = sa.select(sa.func.max(r.c.id)).group_by(r.c.run_id, r.c.rater, r.c.slot)
+        q = (sa.select(*(r.c[c] for c in columns))
+             .where(r.c.id.in_(latest.scalar_subquery()), r.c.value.is_not(None))
+             .order_by(r.c.id))
+        with self.engine.connect() as conn:
+            df = pd.DataFrame(conn.execute(q).all(), columns=columns)
+        # Naive times (SQLite) are UTC, as `current_ratings` reads them.
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["blind"] = df["blind"].astype(bool)
         return df
+
+    def board_version(self) -> tuple:
+        """A value that changes whenever the leaderboard's rows may have changed.
+
+        Every write that touches a leaderboard column either adds a row, changes a cell's
+        status (the counts per status move) or stamps started_at / finished_at with the
+        current time, and ratings only ever grow: so the counts per status, the latest
+        stamps and the ratings' count and latest id together say when to rebuild. Two
+        queries, whatever the size of the history.
+        """
+        g, r, runs = self.t["generations"], self.t["ratings"], self.t["runs"]
+        gq = (sa.select(g.c.status, sa.func.count(), sa.func.max(g.c.started_at),
+                        sa.func.max(g.c.finished_at)).group_by(g.c.status)
+              .order_by(g.c.status))
+        with self.engine.connect() as conn:
+            gens = tuple(tuple(str(v) for v in row) for row in conn.execute(gq).all())
+            # The latest run's time too: two databases behind one URL (a test database
+            # dropped and filled again) then never share a version.
+            rq = sa.select(sa.func.count(), sa.func.max(r.c.id),
+                           sa.select(sa.func.max(runs.c.created_at)).scalar_subquery())
+            ratings = tuple(str(v) for v in conn.execute(rq).one())
+        return gens, ratings
 
     # ---------------------------------------------------------------- runners
     def heartbeat(self, runner_id: str, host: str | None = None, pid: int | None = None) -> None:
