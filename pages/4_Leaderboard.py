@@ -6,12 +6,11 @@ import math
 import pandas as pd
 import streamlit as st
 
-from vibegen.charts import pareto_chart
 from vibegen.leaderboard import projection
 from vibegen.markup import escape_markdown
 from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
 from vibegen.ui.access import require_owner
-from vibegen.ui.board import cached_leaderboard, current_rows
+from vibegen.ui.board import cached_chart_spec, cached_leaderboard, current_rows
 from vibegen.ui.exports import leaderboard_downloads
 from vibegen.ui.runtime import frame
 
@@ -94,7 +93,7 @@ st.dataframe(table[["rank", "label", "router", "score", "interval", "votes", "ba
 leaderboard_downloads(ctx.store, lb)
 
 st.subheader("Quality against cost")
-st.altair_chart(pareto_chart(lb), width="stretch")
+st.vega_lite_chart(cached_chart_spec(ctx.store, version, lb), width="stretch")
 
 if lb.votes_needed is not None:
     vn = lb.votes_needed

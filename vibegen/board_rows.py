@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -195,6 +196,19 @@ class BoardRows:
             blind=_column(r, "blind", False).fillna(False).to_numpy(dtype=bool),
             rated_at=_ns(_column(r, "created_at")) if n_r else np.zeros(0, np.int64),
         )
+
+    @cached_property
+    def generation_ids(self) -> pd.CategoricalDtype:
+        """The generation ids as a categorical dtype, built (and checked unique) once."""
+        ids = _column(self.generations, "generation_id").to_numpy(dtype=object)
+        return pd.CategoricalDtype(pd.Index(ids[self.first], dtype=object))
+
+    @cached_property
+    def generation_code(self) -> np.ndarray:
+        """Each generation row's code in `generation_ids` (-1 for a repeated id)."""
+        code = np.full(self.n_generations, -1, np.int64)
+        code[self.first] = np.arange(int(self.first.sum()))
+        return code
 
     @property
     def n_generations(self) -> int:

@@ -283,8 +283,9 @@ def coded_outcomes(rows: BoardRows, generations: np.ndarray | None = None,
     if generations is not None:
         gen_keep = gen_keep & generations
     ok_rows = np.flatnonzero(gen_keep)
-    sel = np.flatnonzero(ratings) if ratings is not None else np.arange(rows.n_ratings)
-    if len(ok_rows) == 0 or len(sel) == 0:
+    # Every rating kept (no rater or blind filter): use the arrays as they are, not copies.
+    sel = slice(None) if ratings is None or ratings.all() else np.flatnonzero(ratings)
+    if len(ok_rows) == 0 or len(rows.rater[sel]) == 0:
         return empty_outcomes()
     # Codes numbered as if the kept rows were all there is, so the slice's outcomes do not
     # depend on the rows filtered out.
@@ -335,8 +336,10 @@ def coded_outcomes(rows: BoardRows, generations: np.ndarray | None = None,
 
     a, b = cat("a"), cat("b")
     # One dtype per column pair: a categorical's categories are validated once, not per column.
+    # The images' categories are every generation id of the rows, checked once per BoardRows.
     models = pd.CategoricalDtype(model_names)
-    images = pd.CategoricalDtype(pd.Index(rows.generations["generation_id"].to_numpy()[ok_rows]))
+    images = rows.generation_ids
+    image_code = rows.generation_code[ok_rows]
     # Outcomes derived from one rater's grid of one run come from one judgment (a best pick
     # alone gives n-1 wins), so they are not independent votes: they share a judgment id for
     # the fit's cluster-robust intervals. A pair vote is a judgment of its own (-1).
@@ -353,8 +356,9 @@ def coded_outcomes(rows: BoardRows, generations: np.ndarray | None = None,
             "rater": pd.Categorical.from_codes(rater, categories=rater_names),
             "run_id": pd.Categorical.from_codes(run_code[a], categories=run_names),
             "created_at": pd.DatetimeIndex(cat("t").view("M8[ns]")).tz_localize("UTC"),
-            "generation_a": pd.Categorical.from_codes(a, dtype=images),
-            "generation_b": pd.Categorical.from_codes(b, dtype=images),
+            "generation_a": pd.Categorical.from_codes(image_code[a], dtype=images),
+            "generation_b": pd.Categorical.from_codes(image_code[b], dtype=images),
             "judgment": judgment,
-        }
+        },
+        copy=False,
     )

@@ -17,6 +17,7 @@ from collections.abc import Hashable
 import streamlit as st
 
 from vibegen.board_rows import BoardRows
+from vibegen.charts import pareto_chart
 from vibegen.leaderboard import Leaderboard, board_rows, build_leaderboard
 from vibegen.store import Store
 
@@ -44,3 +45,18 @@ def cached_leaderboard(store: Store, rows: BoardRows, version: Hashable,
     """`build_leaderboard(rows, **filters)`, reused while the data and filters stay the same."""
     key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
     return _board(str(store.engine.url), version, key, rows)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _chart(url: str, version: Hashable, key: tuple, _board: Leaderboard) -> dict:
+    # Altair validates a chart against the Vega-Lite schema as it writes it out: a fifth of a
+    # second for this one, so it is written once per board, not on every click.
+    return pareto_chart(_board).to_dict()
+
+
+def cached_chart_spec(store: Store, version: Hashable, leaderboard: Leaderboard) -> dict:
+    """The quality-vs-cost chart of a cached board as a Vega-Lite spec, written once."""
+    fit = leaderboard.fit
+    key = (*sorted((k, tuple(v) if isinstance(v, list) else v)
+                   for k, v in leaderboard.filters.items()), fit.min_votes, fit.level)
+    return _chart(str(store.engine.url), version, key, leaderboard)
