@@ -22,9 +22,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
@@ -34,6 +33,9 @@ from vibegen.costs import Cost
 from vibegen.errors import InputError, RunNotFoundError, StoreError
 from vibegen.migrations import migrate
 from vibegen.ratings import Rating
+
+if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every page
+    import pandas as pd
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 FINISHED = ("ok", "error", "timeout", "interrupted")
@@ -495,6 +497,8 @@ class Store:
 
     def spend_frame(self) -> pd.DataFrame:
         """Every billed event, one row each (for the Spend page and budgets)."""
+        import pandas as pd
+
         with self.engine.connect() as conn:
             return pd.read_sql(sa.select(self.t["spend"]).order_by(self.t["spend"].c.id), conn)
 
@@ -566,6 +570,17 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(col).where(imgs.c.generation_id == generation_id)
                                 ).scalar()
+
+    def thumbnails(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
+        """The thumbnails of many images in one query (ids without an image are left out)."""
+        ids = sorted({str(g) for g in generation_ids})
+        if not ids:
+            return {}
+        imgs = self.t["images"]
+        with self.engine.connect() as conn:
+            return {gen: bytes(thumb) for gen, thumb in conn.execute(
+                sa.select(imgs.c.generation_id, imgs.c.thumb)
+                .where(imgs.c.generation_id.in_(ids)))}
 
     def generation(self, generation_id: str) -> Cell | None:
         """One cell by its id, or None."""
@@ -653,6 +668,8 @@ class Store:
     # ------------------------------------------------------------ leaderboard
     def generations_frame(self) -> pd.DataFrame:
         """Every generation as a row for the leaderboard (no image bytes)."""
+        import pandas as pd
+
         g, runs = self.t["generations"], self.t["runs"]
         q = sa.select(g.c.id.label("generation_id"), g.c.run_id, g.c.model_key, g.c.router,
                       g.c.label, g.c.status, g.c.error_kind, g.c.cost_usd, g.c.cost_kind,
@@ -671,6 +688,8 @@ class Store:
 
     def ratings_frame(self) -> pd.DataFrame:
         """Current ratings as rows for the leaderboard (the rows `current_ratings` gives)."""
+        import pandas as pd
+
         r = self.t["ratings"]
         columns = ["run_id", "rater", "mode", "generation_id", "other_generation_id", "value",
                    "blind", "created_at"]
