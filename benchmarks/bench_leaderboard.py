@@ -324,6 +324,7 @@ def bench_page(n_runs: int, n_ratings: int, repeats: int) -> None:
         steps += [
             ("images per competitor", lambda k=k: at.number_input(key="lb_n").set_value(200 + k)),
             ("blind ratings only on", lambda: at.toggle(key="lb_blind").set_value(True)),
+            # A new rater each time: a board not built yet.
             ("one rater", lambda k=k: at.selectbox(key="lb_rater").set_value(raters[k % 3])),
             ("everyone again", lambda: at.selectbox(key="lb_rater").set_value(None)),
             ("blind ratings only off", lambda: at.toggle(key="lb_blind").set_value(False)),
@@ -347,14 +348,17 @@ def bench_page(n_runs: int, n_ratings: int, repeats: int) -> None:
     print(f"[page] first load (reads the store, matches ids, fits): {first:.3f} s")
     for name, v in times.items():
         print(f"[page] {name}: median {1000 * statistics.median(v):.0f} ms over {len(v)}")
+    # Judged on the slowest single interaction: a filter's first use builds its board.
     print(f"[page] per interaction: median {1000 * statistics.median(every):.0f} ms, slowest "
-          f"kind {1000 * worst:.0f} ms, max {1000 * max(every):.0f} ms; target <= "
-          f"{1000 * PAGE_TARGET_S:.0f} ms: {_verdict(worst, PAGE_TARGET_S)}")
+          f"kind's median {1000 * worst:.0f} ms, slowest single {1000 * max(every):.0f} ms; "
+          f"target <= {1000 * PAGE_TARGET_S:.0f} ms (slowest single): "
+          f"{_verdict(max(every), PAGE_TARGET_S)}")
     print(f"[page] first interaction after a new rating (reads and matches again): "
           f"{1000 * after_new:.0f} ms; target <= {1000 * PAGE_TARGET_S:.0f} ms: "
           f"{_verdict(after_new, PAGE_TARGET_S)}")
-    print(f"[page] process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
-          " MB")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"[page] benchmark process max RSS so far {rss:.0f} MB (includes every benchmark "
+          "run before it in this process)")
     store.close()
     shutil.rmtree(home, ignore_errors=True)
 

@@ -673,11 +673,10 @@ class Store:
         g, runs = self.t["generations"], self.t["runs"]
         q = sa.select(g.c.id.label("generation_id"), g.c.run_id, g.c.model_key, g.c.router,
                       g.c.label, g.c.status, g.c.error_kind, g.c.cost_usd, g.c.cost_kind,
-                      g.c.wall_s, runs.c.created_at, runs.c.prompt_set_id
+                      g.c.wall_s, _raw_time(runs.c.created_at), runs.c.prompt_set_id
                       ).join(runs, runs.c.id == g.c.run_id)
         with self.engine.connect() as conn:
-            # Plain tuples into one frame: no per-row Python beyond the driver's own.
-            df = pd.DataFrame(conn.execute(q).all(), columns=GENERATION_COLUMNS)
+            df = _frame(conn.execute(q).all(), GENERATION_COLUMNS)
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["cost_usd"] = pd.to_numeric(df["cost_usd"], errors="coerce")
         df["wall_s"] = pd.to_numeric(df["wall_s"], errors="coerce")
@@ -694,11 +693,11 @@ class Store:
         columns = ["run_id", "rater", "mode", "generation_id", "other_generation_id", "value",
                    "blind", "created_at"]
         latest = sa.select(sa.func.max(r.c.id)).group_by(r.c.run_id, r.c.rater, r.c.slot)
-        q = (sa.select(*(r.c[c] for c in columns))
+        q = (sa.select(*(r.c[c] for c in columns[:-1]), _raw_time(r.c.created_at))
              .where(r.c.id.in_(latest.scalar_subquery()), r.c.value.is_not(None))
              .order_by(r.c.id))
         with self.engine.connect() as conn:
-            df = pd.DataFrame(conn.execute(q).all(), columns=columns)
+            df = _frame(conn.execute(q).all(), columns)
         # Naive times (SQLite) are UTC, as `current_ratings` reads them.
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["blind"] = df["blind"].astype(bool)
@@ -834,6 +833,25 @@ def _sqlite_pragmas(busy_timeout_s: float):
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
     return on_connect
+
+
+def _raw_time(column: sa.ColumnElement) -> sa.ColumnElement:
+    """A time column as the driver gives it (SQLite: ISO text), parsed later by pandas at once.
+
+    SQLAlchemy's own DateTime parsing runs per row in Python: half the cost of reading 100k
+    ratings. The frames parse the whole column with `pd.to_datetime(..., utc=True)` instead
+    (naive SQLite times are UTC, as `_utc` reads them).
+    """
+    return sa.type_coerce(column, sa.String).label(column.name)
+
+
+def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
+    """Result rows as a frame, built column by column (from row objects it is 3x slower)."""
+    import pandas as pd
+
+    if not rows:
+        return pd.DataFrame(columns=list(columns))
+    return pd.DataFrame(dict(zip(columns, zip(*rows, strict=True), strict=True)))
 
 
 def check_run_id(run_id: str) -> str:
