@@ -6,11 +6,11 @@ import math
 import pandas as pd
 import streamlit as st
 
-from vibegen.charts import pareto_chart
-from vibegen.leaderboard import build_leaderboard, projection
+from vibegen.leaderboard import projection
 from vibegen.markup import escape_markdown
 from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
 from vibegen.ui.access import require_owner
+from vibegen.ui.board import cached_chart_spec, cached_leaderboard, current_rows
 from vibegen.ui.exports import leaderboard_downloads
 from vibegen.ui.runtime import frame
 
@@ -20,8 +20,9 @@ st.title("Leaderboard")
 st.caption("Competitors are (router, model) pairs. Quality is a Bradley–Terry score on an "
            "Elo-like scale with 95% intervals; models whose intervals overlap share a rank.")
 
-generations = ctx.store.generations_frame()
-ratings = ctx.store.ratings_frame()
+# Read, matched and fitted once per change of the data, not on every click (vibegen.ui.board).
+rows, version = current_rows(ctx.store)
+generations, ratings = rows.generations, rows.ratings
 
 with st.sidebar:
     st.subheader("Filters")
@@ -48,9 +49,10 @@ since = until = None
 if isinstance(span, tuple) and len(span) == 2:
     since = dt.datetime.combine(span[0], dt.time.min, dt.UTC)
     until = dt.datetime.combine(span[1], dt.time.max, dt.UTC)
-lb = build_leaderboard(generations, ratings, prompt_set_id=brief, since=since, until=until,
-                       rater=rater, blind_only=blind_only, include_sandbox=include_sandbox,
-                       include_held=include_held, min_votes=int(min_votes))
+lb = cached_leaderboard(ctx.store, rows, version, prompt_set_id=brief, since=since,
+                        until=until, rater=rater, blind_only=blind_only,
+                        include_sandbox=include_sandbox, include_held=include_held,
+                        min_votes=int(min_votes))
 
 if lb.table.empty:
     st.info("Nothing to rank yet: generate images, then rate them on a run's Review page."
@@ -103,7 +105,7 @@ st.dataframe(table[["rank", "label", "router", "score", "interval", "votes", "ra
 leaderboard_downloads(ctx.store, lb)
 
 st.subheader("Quality against cost")
-st.altair_chart(pareto_chart(lb), width="stretch")
+st.vega_lite_chart(cached_chart_spec(ctx.store, version, lb), width="stretch")
 
 if lb.votes_needed is not None:
     vn = lb.votes_needed

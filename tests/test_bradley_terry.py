@@ -310,3 +310,21 @@ def test_a_single_vote_is_worded_as_one() -> None:
     result = fit_bradley_terry(votes(("A", "B", 1, 0, 0)))
     assert row(result, "A")["flag_reason"] == "won its only vote"
     assert row(result, "B")["flag_reason"] == "lost its only vote"
+
+
+def test_cluster_cross_terms_do_not_depend_on_the_chunk_size() -> None:
+    """The clusters' score rows are built in chunks to bound memory; the sum is the same."""
+    from vibegen.bradley_terry import _cluster_cross_terms
+
+    rng = np.random.default_rng(3)
+    n, m = 5_000, 7
+    a, b = rng.integers(0, m, n), rng.integers(0, m, n)
+    y = rng.choice([0.0, 0.5, 1.0], n)
+    cluster = np.where(rng.random(n) < 0.2, -1, rng.integers(0, 900, n))
+    theta = rng.normal(0, 0.5, m)
+    sub = np.arange(m)
+    whole = _cluster_cross_terms((a, b, y, cluster), m, sub, theta, chunk_entries=10**9)
+    for chunk in (m, 5 * m, 101 * m):
+        parts = _cluster_cross_terms((a, b, y, cluster), m, sub, theta, chunk_entries=chunk)
+        assert np.allclose(parts, whole, atol=1e-9)
+    assert np.abs(whole).max() > 1.0  # clusters of several outcomes: the terms are not zero

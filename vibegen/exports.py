@@ -23,22 +23,22 @@ import hashlib
 import io
 import json
 import math
-import os
 import random
 import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from vibegen import images
-from vibegen.catalog import default_catalog
-from vibegen.keys import redact, secret_values
-from vibegen.leaderboard import Leaderboard
+from vibegen.keys import env_secrets, redact
 from vibegen.store import Cell, RunView, Store
+
+if TYPE_CHECKING:  # the leaderboard (and SciPy behind it) loads only where it is built
+    from vibegen.leaderboard import Leaderboard
 
 RUN_COLUMNS = ["run_id", "created_at", "prompt", "status", "models", "cells", "done",
                "images_ok", "failures", "cost_usd", "unknown_costs", "slowest_wall_s",
@@ -64,11 +64,6 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a ZIP entry can carry
 
 
 # --------------------------------------------------------------------------- secrets
-def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
-    """The API key values set in `env` (default: the process environment) for every router."""
-    return secret_values(os.environ if env is None else env, default_catalog())
-
-
 def resolve_secrets(secrets: Iterable[str] | None) -> list[str]:
     """`secrets` as a list, or the key values from the environment when None."""
     return env_secrets() if secrets is None else [s for s in secrets if s]

@@ -7,11 +7,12 @@ error messages, logs — passes through `redact` first, as a second line of defe
 from __future__ import annotations
 
 import base64
+import os
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
-from vibegen.catalog import Catalog
+from vibegen.catalog import Catalog, default_catalog
 
 
 def secret_values(env: Mapping[str, str], catalog: Catalog) -> list[str]:
@@ -19,6 +20,11 @@ def secret_values(env: Mapping[str, str], catalog: Catalog) -> list[str]:
     names = [r.key_env for r in catalog.routers.values() if r.key_env]
     names += [r.auth_env for r in catalog.routers.values() if r.auth_env]
     return [env[n] for n in names if env.get(n) and len(env[n]) >= 4]
+
+
+def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
+    """The API key values set in `env` (default: the process environment) for every router."""
+    return secret_values(os.environ if env is None else env, default_catalog())
 
 
 _ESCAPE = re.compile(r"%[0-9A-F]{2}")

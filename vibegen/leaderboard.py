@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vibegen.board_rows import FAILURE_GROUPS, BoardRows
 from vibegen.bradley_terry import (
     DEFAULT_MIN_VOTES,
     BTResult,
@@ -32,7 +33,7 @@ from vibegen.bradley_terry import (
     fit_bradley_terry,
     votes_needed,
 )
-from vibegen.outcomes import pairwise_outcomes
+from vibegen.outcomes import coded_outcomes
 
 GENERATION_COLUMNS = (
     "generation_id",
@@ -59,8 +60,6 @@ RATING_COLUMNS = (
     "blind",
     "created_at",
 )
-FINISHED = ("ok", "error", "timeout", "interrupted")
-FAILURE_GROUPS = ("content_filter", "timeout", "router_error", "rate_limit", "other")
 COST_KINDS = ("reported", "computed", "estimated", "simulated", "self_hosted", "unknown")
 
 
@@ -138,12 +137,6 @@ PROJECTION_COLUMNS = [
 ]
 
 
-def _as_utc(value: datetime | str | pd.Timestamp) -> pd.Timestamp:
-    """A tz-aware UTC timestamp (naive values are taken as UTC)."""
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def filter_rows(
     generations: pd.DataFrame,
     ratings: pd.DataFrame,
@@ -158,41 +151,24 @@ def filter_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Filter generations and ratings to one slice; ratings follow their images.
 
-    The time window [since, until) selects images by their generation time: quality is a
-    property of the images a router returned in that window (a model can change behind an
-    alias), and cost, speed and reliability are measured on the same images. Votes on those
-    images count whenever they were cast. A rating is kept only if every image it refers to is
-    kept; `rater` and `blind_only` then filter the ratings themselves. Ratings the store marks
-    as not counted (`counts`: a rater held for the owner, dropped, or excluded from that run)
-    are left out unless `include_held`.
+    The rule is `BoardRows.keep`: images are selected by their generation time, prompt set and
+    sandbox flag; a rating is kept only if every image it refers to is kept, then `rater` and
+    `blind_only` filter the ratings themselves, and raters whose votes do not count
+    (held, dropped, excluded) are left out unless `include_held`.
     """
     g = _with_columns(generations, GENERATION_COLUMNS)
-    keep = np.ones(len(g), bool)
-    if not include_sandbox:
-        keep &= ~g["sandbox"].fillna(False).astype(bool).to_numpy()
-    if prompt_set_id is not None:
-        keep &= g["prompt_set_id"].eq(prompt_set_id).to_numpy()
-    if since is not None or until is not None:
-        gt = pd.to_datetime(g["created_at"], utc=True)
-        if since is not None:
-            keep &= (gt >= _as_utc(since)).to_numpy()
-        if until is not None:
-            keep &= (gt < _as_utc(until)).to_numpy()
-    g = g[keep]
-
     r = _with_columns(ratings, RATING_COLUMNS)
-    ids = pd.Index(g["generation_id"])
-    rkeep = ids.get_indexer(r["generation_id"]) >= 0
-    other = r["other_generation_id"]
-    rkeep &= other.isna().to_numpy() | (ids.get_indexer(other) >= 0)
-    if rater is not None:
-        raters = [rater] if isinstance(rater, str) else list(rater)
-        rkeep &= r["rater"].isin(raters).to_numpy()
-    if blind_only:
-        rkeep &= r["blind"].fillna(False).astype(bool).to_numpy()
-    if not include_held and "counts" in r.columns:
-        rkeep &= r["counts"].fillna(True).astype(bool).to_numpy()
-    return g, r[rkeep]
+    keep, rkeep = BoardRows.from_frames(g, r).keep(
+        prompt_set_id=prompt_set_id, since=since, until=until, rater=rater,
+        blind_only=blind_only, include_sandbox=include_sandbox,
+        include_held=include_held)
+    return g[keep], r[rkeep]
+
+
+def board_rows(generations: pd.DataFrame | None, ratings: pd.DataFrame | None) -> BoardRows:
+    """The rows a leaderboard is built from, ids matched once (build it once per data change)."""
+    return BoardRows.from_frames(_with_columns(generations, GENERATION_COLUMNS),
+                                 _with_columns(ratings, RATING_COLUMNS))
 
 
 def _with_columns(df: pd.DataFrame | None, columns: Sequence[str]) -> pd.DataFrame:
@@ -206,53 +182,105 @@ def _with_columns(df: pd.DataFrame | None, columns: Sequence[str]) -> pd.DataFra
     return base.reindex(columns=list(dict.fromkeys([*base.columns, *columns])))
 
 
-def _failure_group(status: pd.Series, error_kind: pd.Series) -> pd.Series:
-    """Map a failed attempt to content_filter / timeout / router_error / rate_limit / other."""
-    kind = error_kind.astype(object).where(error_kind.notna(), None)
-    named = kind.where(kind.isin(FAILURE_GROUPS[:-1]), None)
-    # A timeout status without an error kind is still a timeout.
-    named = named.where(named.notna() | ~status.eq("timeout"), "timeout")
-    return named.fillna("other")
-
-
 def competitor_stats(generations: pd.DataFrame) -> pd.DataFrame:
     """Cost, speed and reliability per model_key from generation rows."""
-    g = generations
-    key = g["model_key"]
-    status = g["status"]
-    ok = status.eq("ok")
-    finished = status.isin(FINISHED)
-    first = g.groupby("model_key", sort=True)[["label", "router"]].first()
-    out = pd.DataFrame(index=first.index)
-    out["label"] = first["label"]
-    out["router"] = first["router"]
+    return coded_stats(BoardRows.from_frames(generations, None))
 
-    ok_rows = g[ok]
-    costs = ok_rows.loc[ok_rows["cost_usd"].notna(), ["model_key", "cost_usd"]]
-    out["cost_per_image"] = costs.groupby("model_key")["cost_usd"].median()
-    out["cost_known_images"] = costs.groupby("model_key").size()
-    kind_counts = ok_rows.groupby(["model_key", ok_rows["cost_kind"].fillna("unknown")]).size()
-    kinds: dict[str, dict[str, int]] = {m: {} for m in out.index}
-    for (m, kind), count in kind_counts.items():
-        kinds[m][str(kind)] = int(count)
-    out["cost_kinds"] = [kinds[m] for m in out.index]
-    walls = ok_rows.loc[ok_rows["wall_s"].notna(), ["model_key", "wall_s"]]
-    wall_q = walls.groupby("model_key")["wall_s"].quantile([0.5, 0.9]).unstack()
-    for q, col in ((0.5, "wall_p50_s"), (0.9, "wall_p90_s")):
-        out[col] = wall_q[q] if q in wall_q.columns else np.nan
-    out["images_ok"] = ok.groupby(key).sum()
-    out["finished"] = finished.groupby(key).sum()
-    out["in_flight"] = status.isin(["pending", "running"]).groupby(key).sum()
-    out["success_rate"] = out["images_ok"] / out["finished"].where(out["finished"] > 0)
-    failed = g[finished & ~ok]
-    groups = _failure_group(failed["status"], failed["error_kind"])
-    breakdown = failed.groupby([failed["model_key"], groups]).size().unstack(fill_value=0)
-    out["failures"] = (finished & ~ok).groupby(key).sum()
-    for grp in FAILURE_GROUPS:
-        col = breakdown[grp] if grp in breakdown.columns else pd.Series(dtype=int)
-        out[f"fail_{grp}"] = col.reindex(out.index).fillna(0).astype(int)
+
+def _group_quantile(key: np.ndarray, values: np.ndarray, k: int, q: float) -> np.ndarray:
+    """Per-group quantile with linear interpolation (pandas' default), NaN for empty groups.
+
+    `values` must be sorted within each group and `key` (groups 0..k-1) must be sorted.
+    """
+    size = np.bincount(key, minlength=k)
+    start = np.cumsum(size) - size
+    out = np.full(k, np.nan)
+    has = np.flatnonzero(size)
+    pos = q * (size[has] - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, size[has] - 1)
+    a, b = values[start[has] + lo], values[start[has] + hi]
+    out[has] = a + (b - a) * (pos - lo)
+    return out
+
+
+def _group_median(key: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Per-group median (mean of the two middle values for an even count), NaN when empty.
+
+    Same ordering requirement as `_group_quantile`.
+    """
+    size = np.bincount(key, minlength=k)
+    start = np.cumsum(size) - size
+    out = np.full(k, np.nan)
+    has = np.flatnonzero(size)
+    lo = start[has] + (size[has] - 1) // 2
+    hi = start[has] + size[has] // 2
+    out[has] = np.where(lo == hi, values[lo], (values[lo] + values[hi]) / 2)
+    return out
+
+
+def coded_stats(rows: BoardRows, generations: np.ndarray | None = None) -> pd.DataFrame:
+    """`competitor_stats` over coded rows, restricted to the kept generation rows (a mask)."""
+    g = rows.generations
+    sel = np.flatnonzero(generations) if generations is not None \
+        else np.arange(rows.n_generations)
+    # Competitors in model_key order, numbered 0..k-1.
+    names = rows.model_names[np.unique(rows.model[sel][rows.model[sel] >= 0])]
+    order = np.argsort(names.astype(str), kind="stable")
+    names = names[order]
+    k = len(names)
+    rank = np.full(len(rows.model_names) + 1, -1, np.int64)
+    rank[pd.Index(rows.model_names).get_indexer(names)] = np.arange(k)
+    sel = sel[rows.model[sel] >= 0]
+    key = rank[rows.model[sel]]
+    out = pd.DataFrame(index=pd.Index(names, name="model_key", dtype=object))
+    # The first row of each competitor gives its label and router.
+    first = np.full(k, -1, np.int64)
+    first[key[::-1]] = sel[::-1]
+    out["label"] = g["label"].iloc[first].to_numpy(dtype=object)
+    out["router"] = g["router"].iloc[first].to_numpy(dtype=object)
+
+    ok = rows.status_ok[sel]
+    kept = np.zeros(rows.n_generations, bool)
+    kept[sel] = True
+    usable = kept & rows.status_ok  # successful images of this slice
+
+    def ordered(order: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # The rows' (model, value) order restricted to this slice's usable rows with a value;
+        # competitor numbers follow model_key order, and so does the ordering within them.
+        pick = order[usable[order] & ~np.isnan(values[order])]
+        group = rank[rows.model[pick]]
+        by_group = np.argsort(group, kind="stable")
+        return group[by_group], values[pick][by_group]
+
+    cost_key, costs = ordered(rows.by_model_cost, rows.cost_usd)
+    out["cost_per_image"] = _group_median(cost_key, costs, k)
+    out["cost_known_images"] = np.bincount(cost_key, minlength=k)
+    n_kinds = len(rows.cost_kind_names)
+    kind_counts = np.bincount(key[ok] * n_kinds + rows.cost_kind[sel][ok],
+                              minlength=k * n_kinds).reshape(k, n_kinds)
+    by_name = np.argsort(rows.cost_kind_names.astype(str), kind="stable")
+    out["cost_kinds"] = [{str(rows.cost_kind_names[c]): int(counts[c])
+                          for c in by_name if counts[c]} for counts in kind_counts]
+    wall_key, walls = ordered(rows.by_model_wall, rows.wall_s)
+    out["wall_p50_s"] = _group_quantile(wall_key, walls, k, 0.5)
+    out["wall_p90_s"] = _group_quantile(wall_key, walls, k, 0.9)
+    finished = rows.finished[sel]
+    out["images_ok"] = np.bincount(key[ok], minlength=k)
+    out["finished"] = np.bincount(key[finished], minlength=k)
+    out["in_flight"] = np.bincount(key[rows.in_flight[sel]], minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["success_rate"] = np.where(out["finished"] > 0,
+                                       out["images_ok"] / out["finished"], np.nan)
+    failed = finished & ~ok
+    out["failures"] = np.bincount(key[failed], minlength=k)
+    n_groups = len(FAILURE_GROUPS)
+    breakdown = np.bincount(key[failed] * n_groups + rows.failure_group[sel][failed],
+                            minlength=k * n_groups).reshape(k, n_groups)
+    for column, grp in enumerate(FAILURE_GROUPS):
+        out[f"fail_{grp}"] = breakdown[:, column].astype(int)
     for col in ("cost_known_images", "images_ok", "finished", "in_flight", "failures"):
-        out[col] = out[col].fillna(0).astype(int)
+        out[col] = out[col].astype(int)
     for col in ("cost_per_image", "wall_p50_s", "wall_p90_s", "success_rate"):
         out[col] = out[col].astype(float)
     return out
@@ -319,8 +347,8 @@ def tied_cheapest(table: pd.DataFrame) -> Callout | None:
 
 
 def build_leaderboard(
-    generations: pd.DataFrame,
-    ratings: pd.DataFrame,
+    generations: pd.DataFrame | BoardRows,
+    ratings: pd.DataFrame | None = None,
     *,
     prompt_set_id: str | None = None,
     since: datetime | str | None = None,
@@ -332,7 +360,12 @@ def build_leaderboard(
     min_votes: int = DEFAULT_MIN_VOTES,
     level: float = 0.95,
 ) -> Leaderboard:
-    """Build the leaderboard for one filtered slice of generation and rating rows."""
+    """Build the leaderboard for one filtered slice of generation and rating rows.
+
+    `generations` may be a `BoardRows` (see `board_rows`): then `ratings` is not given, and
+    the ids it matched once serve every slice, which is what a page asking for many slices of
+    the same rows wants.
+    """
     filters = dict(
         prompt_set_id=prompt_set_id,
         since=since,
@@ -342,9 +375,15 @@ def build_leaderboard(
         include_sandbox=include_sandbox,
         include_held=include_held,
     )
-    gens, rates = filter_rows(generations, ratings, **filters)
-    outcomes = pairwise_outcomes(rates, gens)
-    stats = competitor_stats(gens)
+    if isinstance(generations, BoardRows):
+        if ratings is not None:
+            raise ValueError("give BoardRows alone: they hold the ratings too")
+        rows = generations
+    else:
+        rows = board_rows(generations, ratings)
+    keep, rkeep = rows.keep(**filters)
+    outcomes = coded_outcomes(rows, keep, rkeep)
+    stats = coded_stats(rows, keep)
     fit = fit_bradley_terry(outcomes, list(stats.index), min_votes=min_votes, level=level,
                             cluster_column="judgment")
     table = fit.table().set_index("model_key").join(stats, how="left").reset_index()

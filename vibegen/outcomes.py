@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vibegen.board_rows import MODES, BoardRows
+
 OUTCOME_COLUMNS = [
     "a",
     "b",
@@ -57,8 +59,7 @@ OUTCOME_COLUMNS = [
     "generation_b",
     "judgment",
 ]
-SOURCES = ("pair", "stars", "best", "reject")
-PAIR_SCORES = {"a": 1.0, "b": 0.0, "tie": 0.5, "both_bad": 0.5}
+SOURCES = MODES  # an outcome's source is the mode of the rating it comes from
 TIER_BEST, TIER_NEUTRAL, TIER_REJECT = 2, 1, 0
 NAT = np.iinfo(np.int64).min  # pandas' integer NaT; below every real time, so max() skips it
 
@@ -107,15 +108,6 @@ def _expand(starts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return owner, np.repeat(starts, sizes) + offsets
 
 
-def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Position of each key in `sorted_keys`, or -1 when absent."""
-    if len(sorted_keys) == 0:
-        return np.full(len(keys), -1)
-    pos = np.searchsorted(sorted_keys, keys)
-    pos = np.minimum(pos, len(sorted_keys) - 1)
-    return np.where(sorted_keys[pos] == keys, pos, -1)
-
-
 @dataclass
 class _Block:
     """Outcomes as integer codes (indices into the shared dictionaries)."""
@@ -138,16 +130,19 @@ class _Ctx:
     n_images: int
     rater: np.ndarray  # rating row -> rater code
     image: np.ndarray  # rating row -> ok image position (-1 when not ok / unknown)
+    other: np.ndarray  # rating row -> ok image position of the pair's other image, or -1
+    pair_score: np.ndarray  # rating row -> score of `image` in a pair vote (NaN: not one)
+    stars: np.ndarray  # rating row -> the value as a number
     blind: np.ndarray
     t: np.ndarray
     is_best: np.ndarray  # rating row -> mode is "best"
 
 
-def _pair_block(ctx: _Ctx, ratings: pd.DataFrame, rows: np.ndarray, ok_ids: pd.Index) -> _Block:
+def _pair_block(ctx: _Ctx, rows: np.ndarray) -> _Block:
     """Outcomes from explicit pair votes."""
-    score = ratings["value"].iloc[rows].map(PAIR_SCORES).to_numpy(dtype=float)
+    score = ctx.pair_score[rows]
     ia = ctx.image[rows]
-    ib = ok_ids.get_indexer(ratings["other_generation_id"].iloc[rows])
+    ib = ctx.other[rows]
     keep = (ia >= 0) & (ib >= 0) & ~np.isnan(score)
     keep[keep] = ctx.model[ia[keep]] != ctx.model[ib[keep]]
     sel = rows[keep]
@@ -162,9 +157,9 @@ def _pair_block(ctx: _Ctx, ratings: pd.DataFrame, rows: np.ndarray, ok_ids: pd.I
     )
 
 
-def _star_block(ctx: _Ctx, ratings: pd.DataFrame, rows: np.ndarray) -> tuple[_Block, np.ndarray]:
-    """Outcomes from star ratings, plus the sorted (rater, image) keys that were starred."""
-    value = pd.to_numeric(ratings["value"].iloc[rows], errors="coerce").to_numpy(dtype=float)
+def _star_block(ctx: _Ctx, rows: np.ndarray) -> tuple[_Block, np.ndarray]:
+    """Outcomes from star ratings, plus the (rater, image) keys that were starred."""
+    value = ctx.stars[rows]
     img = ctx.image[rows]
     keep = (img >= 0) & (value >= 1) & (value <= 5)
     rows, img, value = rows[keep], img[keep], value[keep]
@@ -186,7 +181,7 @@ def _star_block(ctx: _Ctx, ratings: pd.DataFrame, rows: np.ndarray) -> tuple[_Bl
         rater[x],
         np.maximum(ctx.t[rows[x]], ctx.t[rows[y]]),
     )
-    starred = np.unique(rater.astype(np.int64) * ctx.n_images + img)
+    starred = pd.unique(rater.astype(np.int64) * ctx.n_images + img)  # a hash, not a sort
     return block, starred
 
 
@@ -205,13 +200,34 @@ def _tier_block(ctx: _Ctx, rows: np.ndarray, starred: np.ndarray) -> _Block:
 
     # Successful images grouped by run, to enumerate each mark's partners in its run.
     by_run = np.argsort(ctx.run, kind="stable")
-    run_size = np.bincount(ctx.run, minlength=int(ctx.run.max(initial=-1)) + 1)
+    n_runs = int(ctx.run.max(initial=-1)) + 1
+    run_size = np.bincount(ctx.run, minlength=n_runs)
     run_start = np.cumsum(run_size) - run_size
+    slot = np.empty(ctx.n_images, np.int64)  # an image's place among its run's images
+    slot[by_run] = np.arange(ctx.n_images) - run_start[ctx.run[by_run]]
     mark_run = ctx.run[img]
+    # Each (rater, run) that has marks gets a table with one entry per image of the run: which
+    # mark (if any) the rater gave that image, and whether they starred it. Partners are then
+    # looked up by position, not searched for.
+    star_rater, star_img = np.divmod(starred, ctx.n_images)
+    group, _ = pd.factorize(np.concatenate([
+        rater.astype(np.int64) * n_runs + mark_run,
+        star_rater * n_runs + ctx.run[star_img]]))
+    group, star_group = group[:len(img)], group[len(img):]
+    n_groups = int(group.max(initial=-1)) + 1
+    group_size = np.zeros(n_groups, np.int64)
+    group_size[group] = run_size[mark_run]
+    group_start = np.cumsum(group_size) - group_size
+    mark_at = np.full(int(group_size.sum()), -1, np.int64)
+    mark_at[group_start[group] + slot[img]] = np.arange(len(img))
+    starred_at = np.zeros(len(mark_at), bool)
+    in_table = star_group < n_groups  # stars in a (rater, run) without marks matter not here
+    starred_at[group_start[star_group[in_table]] + slot[star_img[in_table]]] = True
+
     owner, pos = _expand(run_start[mark_run], run_size[mark_run])
     partner = by_run[pos]
-    partner_key = rater[owner].astype(np.int64) * ctx.n_images + partner
-    hit = _lookup(key, partner_key)
+    cell = group_start[group[owner]] + (pos - run_start[mark_run[owner]])
+    hit = mark_at[cell]
     partner_tier = np.where(hit >= 0, tier[np.maximum(hit, 0)], TIER_NEUTRAL)
     own_tier = tier[owner]
     # Best beats every lower tier; a reject loses to unmarked images only (best-vs-reject pairs
@@ -219,7 +235,8 @@ def _tier_block(ctx: _Ctx, rows: np.ndarray, starred: np.ndarray) -> _Block:
     keep = np.where(own_tier == TIER_BEST, partner_tier < TIER_BEST, partner_tier == TIER_NEUTRAL)
     keep &= ctx.model[img[owner]] != ctx.model[partner]
     if len(starred):
-        keep &= ~((_lookup(starred, key[owner]) >= 0) & (_lookup(starred, partner_key) >= 0))
+        own_starred = starred_at[group_start[group] + slot[img]]
+        keep &= ~(own_starred[owner] & starred_at[cell])
     owner, partner, hit = owner[keep], partner[keep], hit[keep]
     own_best = own_tier[keep] == TIER_BEST
     mark_rows = rows[owner]
@@ -239,48 +256,74 @@ def _tier_block(ctx: _Ctx, rows: np.ndarray, starred: np.ndarray) -> _Block:
     )
 
 
+def _compact(codes: np.ndarray, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber the codes in use 0..k-1 in order of appearance (-1 stays -1), with their names."""
+    out = np.full(len(codes), -1, np.int64)
+    valid = codes >= 0
+    new, used = pd.factorize(codes[valid])
+    out[valid] = new
+    return out, names[used]
+
+
 def pairwise_outcomes(ratings: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
     """Derive pairwise outcomes (a, b, score_a, source, ...) from rating rows by the module rule."""
     if ratings is None or len(ratings) == 0 or generations is None or len(generations) == 0:
         return empty_outcomes()
-    ok = generations.loc[
-        generations["status"].eq("ok").to_numpy(), ["generation_id", "run_id", "model_key"]
-    ].drop_duplicates("generation_id")
-    if ok.empty:
+    return coded_outcomes(BoardRows.from_frames(generations, ratings))
+
+
+def coded_outcomes(rows: BoardRows, generations: np.ndarray | None = None,
+                   ratings: np.ndarray | None = None) -> pd.DataFrame:
+    """`pairwise_outcomes` on coded rows, restricted to the kept generation and rating rows.
+
+    `generations` and `ratings` are boolean masks over `rows` (as `BoardRows.keep` gives);
+    None keeps every row.
+    """
+    gen_keep = rows.status_ok & rows.first
+    if generations is not None:
+        gen_keep = gen_keep & generations
+    ok_rows = np.flatnonzero(gen_keep)
+    # Every rating kept (no rater or blind filter): use the arrays as they are, not copies.
+    sel = slice(None) if ratings is None or ratings.all() else np.flatnonzero(ratings)
+    if len(ok_rows) == 0 or len(rows.rater[sel]) == 0:
         return empty_outcomes()
-    ok_ids = pd.Index(ok["generation_id"])
-    model_code, model_names = pd.factorize(ok["model_key"])
-    run_code, run_names = pd.factorize(ok["run_id"])
-    rater_code, rater_names = pd.factorize(ratings["rater"])
-    times = pd.to_datetime(ratings["created_at"], utc=True).dt.as_unit("ns")
-    # Compare the few distinct modes, not 100k strings.
-    mode_code, mode_names = pd.factorize(ratings["mode"])
-    mode_names = list(mode_names)
+    # Codes numbered as if the kept rows were all there is, so the slice's outcomes do not
+    # depend on the rows filtered out.
+    model_code, model_names = _compact(rows.model[ok_rows], rows.model_names)
+    run_code, run_names = _compact(rows.run[ok_rows], rows.run_names)
+    rater_code, rater_names = _compact(rows.rater[sel], rows.rater_names)
+    image_of_row = np.full(rows.n_generations, -1, np.int64)
+    image_of_row[ok_rows] = np.arange(len(ok_rows))
 
-    def rows_of(*modes: str) -> np.ndarray:
-        codes = [mode_names.index(m) for m in modes if m in mode_names]
-        return np.flatnonzero(np.isin(mode_code, codes))
+    def image(positions: np.ndarray) -> np.ndarray:
+        return np.where(positions >= 0, image_of_row[np.maximum(positions, 0)], -1)
 
-    is_best = np.zeros(len(ratings), bool)
-    is_best[rows_of("best")] = True
+    mode = rows.mode[sel]
     ctx = _Ctx(
         model=model_code,
         run=run_code,
-        n_images=len(ok),
+        n_images=len(ok_rows),
         rater=rater_code,
-        image=ok_ids.get_indexer(ratings["generation_id"]),
-        blind=ratings["blind"].fillna(False).to_numpy(dtype=bool),
-        t=times.array.asi8,
-        is_best=is_best,
+        image=image(rows.image[sel]),
+        other=image(rows.other[sel]),
+        pair_score=rows.pair_score[sel],
+        stars=rows.stars[sel],
+        blind=rows.blind[sel],
+        t=rows.rated_at[sel],
+        is_best=mode == MODES.index("best"),
     )
+
+    def rows_of(*modes: str) -> np.ndarray:
+        return np.flatnonzero(np.isin(mode, [MODES.index(m) for m in modes]))
+
     blocks: list[_Block] = []
     pair_rows = rows_of("pair")
     if len(pair_rows):
-        blocks.append(_pair_block(ctx, ratings, pair_rows, ok_ids))
+        blocks.append(_pair_block(ctx, pair_rows))
     star_rows = rows_of("stars")
     starred = np.zeros(0, np.int64)
     if len(star_rows):
-        star_block, starred = _star_block(ctx, ratings, star_rows)
+        star_block, starred = _star_block(ctx, star_rows)
         blocks.append(star_block)
     mark_rows = rows_of("best", "reject")
     if len(mark_rows):
@@ -292,7 +335,11 @@ def pairwise_outcomes(ratings: pd.DataFrame, generations: pd.DataFrame) -> pd.Da
         return np.concatenate([getattr(b, name) for b in blocks])
 
     a, b = cat("a"), cat("b")
-    gen_names = ok_ids
+    # One dtype per column pair: a categorical's categories are validated once, not per column.
+    # The images' categories are every generation id of the rows, checked once per BoardRows.
+    models = pd.CategoricalDtype(model_names)
+    images = rows.generation_ids
+    image_code = rows.generation_code[ok_rows]
     # Outcomes derived from one rater's grid of one run come from one judgment (a best pick
     # alone gives n-1 wins), so they are not independent votes: they share a judgment id for
     # the fit's cluster-robust intervals. A pair vote is a judgment of its own (-1).
@@ -301,16 +348,17 @@ def pairwise_outcomes(ratings: pd.DataFrame, generations: pd.DataFrame) -> pd.Da
                         run_code[a].astype(np.int64) * max(len(rater_names), 1) + rater)
     return pd.DataFrame(
         {
-            "a": pd.Categorical.from_codes(model_code[a], categories=model_names),
-            "b": pd.Categorical.from_codes(model_code[b], categories=model_names),
+            "a": pd.Categorical.from_codes(model_code[a], dtype=models),
+            "b": pd.Categorical.from_codes(model_code[b], dtype=models),
             "score_a": cat("score"),
             "source": pd.Categorical.from_codes(source, categories=list(SOURCES)),
             "blind": cat("blind"),
             "rater": pd.Categorical.from_codes(rater, categories=rater_names),
             "run_id": pd.Categorical.from_codes(run_code[a], categories=run_names),
             "created_at": pd.DatetimeIndex(cat("t").view("M8[ns]")).tz_localize("UTC"),
-            "generation_a": pd.Categorical.from_codes(a, categories=gen_names),
-            "generation_b": pd.Categorical.from_codes(b, categories=gen_names),
+            "generation_a": pd.Categorical.from_codes(image_code[a], dtype=images),
+            "generation_b": pd.Categorical.from_codes(image_code[b], dtype=images),
             "judgment": judgment,
-        }
+        },
+        copy=False,
     )

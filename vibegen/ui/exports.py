@@ -9,18 +9,21 @@ on the script thread, and handed to the builders to redact from every file.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from vibegen import exports, report
-from vibegen.keys import merged_env
-from vibegen.leaderboard import Leaderboard
+from vibegen.keys import env_secrets, merged_env
 from vibegen.store import Store, check_run_id
 
+if TYPE_CHECKING:
+    from vibegen.leaderboard import Leaderboard
+
+EXPORTS, REPORT = "vibegen.exports", "vibegen.report"  # imported when a file is built
 CSV, JSON, ZIP, HTML = "text/csv", "application/json", "application/zip", "text/html"
 
 
@@ -46,7 +49,19 @@ def _st_secrets() -> dict:
 
 def current_secrets() -> list[str]:
     """The key values set in the environment or in Streamlit secrets (to redact from files)."""
-    return exports.env_secrets(merged_env(os.environ, _st_secrets()))
+    return env_secrets(merged_env(os.environ, _st_secrets()))
+
+
+def _later(module: str, name: str, *args: Any, **kwargs: Any) -> Callable[[], bytes | str]:
+    """A builder that imports its module when the file is asked for.
+
+    The exporters and the report bring pandas, the leaderboard (SciPy) and the chart stack:
+    a page that only offers the buttons must not pay for loading them (the Generate page
+    shows its first screen that much sooner).
+    """
+    def build() -> bytes | str:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+    return build
 
 
 def run_files(store: Store, run_id: str, secrets: Sequence[str]) -> list[Download]:
@@ -56,25 +71,25 @@ def run_files(store: Store, run_id: str, secrets: Sequence[str]) -> list[Downloa
     name = f"vibegen-run-{run_id[:8]}"
     kw = {"secrets": secrets}
     return [
-        Download("Images + manifest (ZIP)", partial(exports.run_zip, store, run_id, **kw),
+        Download("Images + manifest (ZIP)", _later(EXPORTS, "run_zip", store, run_id, **kw),
                  f"{name}.zip", ZIP, "Original image files with a manifest (CSV and JSON) of "
                  "model, router, time and cost for each.", "Images"),
-        Download("Blind images (ZIP)", partial(exports.run_zip, store, run_id, blind=True, **kw),
+        Download("Blind images (ZIP)", _later(EXPORTS, "run_zip", store, run_id, blind=True, **kw),
                  f"{name}-blind.zip", ZIP, "Neutral names in shuffled order, metadata stripped, "
                  "no model, price or time in the manifest: for reviewing outside VibeGen.",
                  "Images"),
-        Download("HTML report", partial(report.run_report_html, store, run_id, **kw),
+        Download("HTML report", _later(REPORT, "run_report_html", store, run_id, **kw),
                  f"{name}.html", HTML, "One file with every image, cost, time and rating; "
                  "opens offline, without VibeGen.", "Report"),
-        Download("Images (CSV)", partial(exports.images_csv, store, run_id, **kw),
+        Download("Images (CSV)", _later(EXPORTS, "images_csv", store, run_id, **kw),
                  f"{name}-images.csv", CSV, "One row per image: status, error, seed, times, "
                  "cost and its provenance, size.", "Data"),
-        Download("Images (JSON)", partial(exports.images_json, store, run_id, **kw),
+        Download("Images (JSON)", _later(EXPORTS, "images_json", store, run_id, **kw),
                  f"{name}-images.json", JSON, group="Data"),
-        Download("Ratings (CSV)", partial(exports.ratings_csv, store, run_id, **kw),
+        Download("Ratings (CSV)", _later(EXPORTS, "ratings_csv", store, run_id, **kw),
                  f"{name}-ratings.csv", CSV, "Current ratings of this run (changes and undos "
                  "applied).", "Data"),
-        Download("Ratings (JSON)", partial(exports.ratings_json, store, run_id, **kw),
+        Download("Ratings (JSON)", _later(EXPORTS, "ratings_json", store, run_id, **kw),
                  f"{name}-ratings.json", JSON, group="Data"),
     ]
 
@@ -86,27 +101,27 @@ def leaderboard_files(store: Store, leaderboard: Leaderboard,
     kw = {"secrets": secrets}
     everything = "Every run in this VibeGen, not only the leaderboard's filtered slice."
     return [
-        Download("Leaderboard (CSV)", partial(exports.leaderboard_csv, leaderboard, **kw),
+        Download("Leaderboard (CSV)", _later(EXPORTS, "leaderboard_csv", leaderboard, **kw),
                  f"vibegen-leaderboard-{day}.csv", CSV, "The table as shown, with the current "
                  "filters.", "Leaderboard"),
-        Download("Leaderboard (JSON)", partial(exports.leaderboard_json, leaderboard, **kw),
+        Download("Leaderboard (JSON)", _later(EXPORTS, "leaderboard_json", leaderboard, **kw),
                  f"vibegen-leaderboard-{day}.json", JSON, "The table plus the callout, Pareto "
                  "front, notes and filters.", "Leaderboard"),
-        Download("HTML report", partial(report.leaderboard_report_html, leaderboard, **kw),
+        Download("HTML report", _later(REPORT, "leaderboard_report_html", leaderboard, **kw),
                  f"vibegen-leaderboard-{day}.html", HTML, "Table, callout and quality-vs-cost "
                  "chart in one file that opens offline.", "Leaderboard"),
-        Download("Runs (CSV)", partial(exports.runs_csv, store, **kw),
+        Download("Runs (CSV)", _later(EXPORTS, "runs_csv", store, **kw),
                  f"vibegen-runs-{day}.csv", CSV, everything, "All data"),
-        Download("Runs (JSON)", partial(exports.runs_json, store, **kw),
+        Download("Runs (JSON)", _later(EXPORTS, "runs_json", store, **kw),
                  f"vibegen-runs-{day}.json", JSON, everything, "All data"),
-        Download("Images (CSV)", partial(exports.images_csv, store, **kw),
+        Download("Images (CSV)", _later(EXPORTS, "images_csv", store, **kw),
                  f"vibegen-images-{day}.csv", CSV, everything + " One row per image, never "
                  "the image bytes.", "All data"),
-        Download("Images (JSON)", partial(exports.images_json, store, **kw),
+        Download("Images (JSON)", _later(EXPORTS, "images_json", store, **kw),
                  f"vibegen-images-{day}.json", JSON, everything, "All data"),
-        Download("Ratings (CSV)", partial(exports.ratings_csv, store, **kw),
+        Download("Ratings (CSV)", _later(EXPORTS, "ratings_csv", store, **kw),
                  f"vibegen-ratings-{day}.csv", CSV, everything, "All data"),
-        Download("Ratings (JSON)", partial(exports.ratings_json, store, **kw),
+        Download("Ratings (JSON)", _later(EXPORTS, "ratings_json", store, **kw),
                  f"vibegen-ratings-{day}.json", JSON, everything, "All data"),
     ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 import streamlit as st
@@ -16,11 +18,30 @@ POLL_S = 0.5
 # A failure's icon by kind: a store that refused the write is not the model's failure.
 ICONS = {"timeout": "⏱️", STORE_UNAVAILABLE: "💾"}
 
-@st.cache_data(max_entries=4000, show_spinner=False)
-def _thumb_cache(url: str, generation_id: str, _store: Store) -> bytes | None:
-    # A saved image never changes, so its thumbnail is cached for the process (keyed by the
-    # database URL too: two stores never share an entry).
-    return _store.image(generation_id, thumb=True)
+_THUMBS_MAX = 4000
+_thumbs: OrderedDict[tuple[str, str], bytes] = OrderedDict()  # (database URL, id) -> thumb
+_thumbs_lock = threading.Lock()
+
+
+def thumbnails(store: Store, generation_ids: list[str]) -> dict[str, bytes]:
+    """Thumbnails of these images: the ones not seen yet fetched together, in one query.
+
+    A saved image never changes, so its thumbnail is kept for the process (keyed by the
+    database URL too: two stores never share an entry; the oldest go past 4000 entries).
+    """
+    url = str(store.engine.url)
+    with _thumbs_lock:
+        found = {g: _thumbs[(url, g)] for g in generation_ids if (url, g) in _thumbs}
+    missing = [g for g in generation_ids if g not in found]
+    if missing:
+        fetched = store.thumbnails(missing)
+        found.update(fetched)
+        with _thumbs_lock:
+            for g, thumb in fetched.items():
+                _thumbs[(url, g)] = thumb
+            while len(_thumbs) > _THUMBS_MAX:
+                _thumbs.popitem(last=False)
+    return found
 
 
 def cost_text(cell: Cell) -> str:
@@ -59,7 +80,8 @@ def run_header(view: RunView, unsaved: Mapping[str, str] | None = None) -> None:
 
 
 def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str,
-          billed_ids: frozenset[str] = frozenset(), unsaved: str | None = None) -> None:
+          billed_ids: frozenset[str] = frozenset(), unsaved: str | None = None,
+          thumb: bytes | None = None) -> None:
     sandbox = cell.router == "sandbox"
     if not blind:
         title = f"**{escape_markdown(label)}**"
@@ -85,7 +107,6 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str,
             st.caption(f"after {cell.wall_s:.1f} s{billed}",
                        help=cell.cost.provenance() if billed else None)
         return
-    thumb = _thumb_cache(str(store.engine.url), cell.id, store)
     link = image_url(base, cell.id, blind)
     if thumb:
         st.image(thumb, output_format="JPEG", width="stretch", link=link,
@@ -103,10 +124,11 @@ def run_grid(store: Store, view: RunView, columns: int = 4,
     grid = st.grid(columns, min_column_width=220, border=True)
     billed = frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
     base = base_url()
+    thumbs = thumbnails(store, [c.id for c in view.cells if c.status == "ok"])
     for cell in view.cells:
         with grid.cell():
             _cell(store, cell, blind=False, label=cell.label, base=base, billed_ids=billed,
-                  unsaved=(unsaved or {}).get(cell.id))
+                  unsaved=(unsaved or {}).get(cell.id), thumb=thumbs.get(cell.id))
 
 
 def live_run(store: Store, run_id: str,

@@ -22,7 +22,7 @@ from vibegen.ratings import make_rating
 from vibegen.review import blind_slots, next_pair, pairs_total, review_order, reviewable
 from vibegen.share import blind_image_url, image_url
 from vibegen.store import Cell, RunView, Store
-from vibegen.ui.grid import cost_text
+from vibegen.ui.grid import cost_text, thumbnails
 from vibegen.ui.share import base_url
 
 COOKIE = "vibegen_identity"  # the secret of the rater this browser holds
@@ -289,9 +289,11 @@ def _caption(cell: Cell, index: int, blind: bool) -> str:
     return f"**{escape_markdown(cell.label)}**{tag}"
 
 
-def _thumb(store: Store, cell: Cell, blind: bool) -> bytes | None:
-    thumb = store.image(cell.id, thumb=True)
-    return square(thumb) if blind and thumb else thumb
+def _thumbs(store: Store, cells: list[Cell], blind: bool) -> dict[str, bytes]:
+    # One query for every thumbnail the page lacks (kept for the process after), squared for
+    # a blind rater so no aspect ratio names a model.
+    found = thumbnails(store, [c.id for c in cells])
+    return {k: square(v) for k, v in found.items()} if blind else found
 
 
 def grid_review(store: Store, seat: Seat) -> None:
@@ -322,6 +324,7 @@ def grid_review(store: Store, seat: Seat) -> None:
         _unsaved_notice("grid")
         grid = st.grid(4, min_column_width=220, border=True)
         base = base_url()
+        thumbs = _thumbs(store, cells, blind)
         for i, cell in enumerate(slots):
             with grid.cell():
                 st.markdown(_caption(cell, i, blind))
@@ -329,7 +332,7 @@ def grid_review(store: Store, seat: Seat) -> None:
                     st.caption("⏳ still being made")
                     continue
                 key = seat.key(cell)
-                st.image(_thumb(store, cell, blind), output_format="JPEG", width="stretch",
+                st.image(thumbs.get(cell.id), output_format="JPEG", width="stretch",
                          link=seat.image_link(base, cell), alt=f"image {i + 1}")
                 if not blind:
                     st.caption(f"⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}")
@@ -369,12 +372,13 @@ def pairwise_review(store: Store, seat: Seat) -> None:
                        "This run needs images of at least two models for pairwise votes.")
         else:
             a, b = pair
+            thumbs = _thumbs(store, [a, b], blind)
             left, right = st.columns(2)
             for col, cell, side in ((left, a, "A"), (right, b, "B")):
                 with col:
                     title = f"**{side}**" if blind else f"**{side}: {escape_markdown(cell.label)}**"
                     st.markdown(title)
-                    st.image(_thumb(store, cell, blind), output_format="JPEG",
+                    st.image(thumbs.get(cell.id), output_format="JPEG",
                              width="stretch", alt=f"image {side}")
             cols = st.columns(4)
             for col, (value, label) in zip(cols, PAIR_LABELS.items(), strict=True):

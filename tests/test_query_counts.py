@@ -1,0 +1,127 @@
+"""Every page issues a number of queries that does not grow with the run's size.
+
+The queries are counted with a SQLAlchemy event listener on the engine the pages use (the
+process's store for the test's database): observed, not patched. A page's first run is
+counted, so nothing a cache already holds hides a query; the Leaderboard page is counted on
+its first run and on a rerun (where its cached rows leave one version check).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from vibegen import process
+from vibegen.costs import Cost
+from vibegen.ratings import make_rating
+from vibegen.store import CellSpec, database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = [("sandbox:prism", "Prism"), ("sandbox:halo", "Halo"), ("sandbox:mosaic", "Mosaic"),
+          ("sandbox:tide", "Tide")]
+
+
+def _png(k: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (k % 256, 80, 160)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _run(n_images: int) -> tuple[str, str]:
+    """A finished, rated sandbox run of `n_images` images in the pages' own store."""
+    store = process.store(database_url())
+    specs = [CellSpec(key, "sandbox", label, k // len(MODELS), "a fox", {}, {},
+                      Cost(0.0, "simulated")) for k, (key, label) in
+             ((k, MODELS[k % len(MODELS)]) for k in range(n_images))]
+    run_id = store.create_run("a fox", {}, specs)
+    cells = store.run_view(run_id).cells
+    for k, cell in enumerate(cells):
+        store.save_success(cell.id, _png(k), cost=Cost(0.0, "simulated"), wall_s=1.0 + k % 5)
+    for rater in ("Ana", "Bo"):
+        for k, cell in enumerate(cells):
+            store.rate(run_id, rater, make_rating("stars", cell.id, 1 + k % 5), blind=True)
+        store.rate(run_id, rater, make_rating("best", cells[0].id, 1), blind=True)
+    store.rate(run_id, "Ana", make_rating("pair", cells[0].id, "a", cells[1].id), blind=True)
+    return run_id, cells[0].id
+
+
+class Counter:
+    """Statements the script thread sends to one engine (runner threads are not counted)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine, self.statements, self._on = engine, [], False
+        self.main = threading.main_thread()
+        sa.event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        # The runner's own threads (heartbeat, workers) write on their own schedule.
+        name = threading.current_thread().name
+        if self._on and not name.startswith(("vibegen", "ThreadPoolExecutor")):
+            self.statements.append(statement)
+
+    def count(self, at: AppTest) -> int:
+        self.statements, self._on = [], True
+        try:
+            at.run()
+        finally:
+            self._on = False
+        assert not at.exception, at.exception
+        return len(self.statements)
+
+    def close(self) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def _page(path: str, rater_id: str, **query: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.session_state["rater_id"] = rater_id  # Ana's browser: the Review page shows her grid
+    return at
+
+
+PAGES = [
+    ("app.py", {"run": "RUN"}),
+    ("pages/1_History.py", {}),
+    ("pages/3_Briefs.py", {}),
+    ("pages/4_Leaderboard.py", {}),
+    ("pages/5_Models.py", {}),
+    ("pages/6_Image.py", {"gen": "GEN"}),
+    ("pages/7_Spend.py", {}),
+    ("pages/2_Review.py", {"run": "RUN"}),
+    ("pages/2_Review.py", {"link": "BLIND"}),
+]
+
+
+def _queries(path: str, query: dict[str, str], n_images: int) -> tuple[int, int]:
+    """Queries of the page's first run and of a rerun, on a run of `n_images` images."""
+    run_id, gen_id = _run(n_images)
+    store = process.store(database_url())
+    blind = store.team.team_link(run_id, blind=True).token
+    values = {k: {"RUN": run_id, "GEN": gen_id, "BLIND": blind}.get(v, v)
+              for k, v in query.items()}
+    ana = store.current_ratings(run_id, rater="Ana")[0]["rater_id"]
+    counter = Counter(store.engine)
+    try:
+        at = _page(path, ana, **values)
+        return counter.count(at), counter.count(at)
+    finally:
+        counter.close()
+
+
+@pytest.mark.parametrize(("path", "query"), PAGES)
+def test_queries_do_not_grow_with_the_run(path, query, isolated_env, monkeypatch, tmp_path):
+    """The same number of queries at 8 and at 256 images, on the first run and a rerun."""
+    monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
+    small = _queries(path, query, 8)
+    # A second database for the bigger run: a fresh process store, nothing cached for it.
+    monkeypatch.setenv("VIBEGEN_HOME", str(tmp_path / "big"))
+    big = _queries(path, query, 256)
+    assert big == small, f"{path}: {small} queries at 8 images, {big} at 256"
+    assert small[0] > 0  # the listener does see the page's queries

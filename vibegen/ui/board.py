@@ -1,0 +1,62 @@
+"""The Leaderboard page's rows and boards, cached until new ratings or results arrive.
+
+A click on the page reruns its script. Reading every generation and rating from the store,
+matching their ids and fitting the board again on each click would make the page as slow as
+its history is long. So the coded rows (`BoardRows`) are kept per store and data version
+(`Store.board_version`, one cheap query), and each board per version and filters: a click that
+changes no filter reuses the board, a filter change rebuilds it from the kept rows, and a new
+rating or result changes the version and rebuilds both.
+
+Cached objects are shared by every session of the process: callers never mutate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import streamlit as st
+
+from vibegen.board_rows import BoardRows
+from vibegen.charts import pareto_chart
+from vibegen.leaderboard import Leaderboard, board_rows, build_leaderboard
+from vibegen.store import Store
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _rows(url: str, version: Hashable, _store: Store) -> BoardRows:
+    # Keyed by the database URL and the data version; the store itself is not hashed.
+    return board_rows(_store.generations_frame(), _store.ratings_frame())
+
+
+# A board holds its outcomes (a few hundred thousand rows at 100k ratings): keep a few.
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _board(url: str, version: Hashable, filters: tuple, _rows: BoardRows) -> Leaderboard:
+    return build_leaderboard(_rows, **dict(filters))
+
+
+def current_rows(store: Store) -> tuple[BoardRows, Hashable]:
+    """The store's leaderboard rows (ids matched once) and the data version they are of."""
+    version = store.board_version()
+    return _rows(str(store.engine.url), version, store), version
+
+
+def cached_leaderboard(store: Store, rows: BoardRows, version: Hashable,
+                       **filters: object) -> Leaderboard:
+    """`build_leaderboard(rows, **filters)`, reused while the data and filters stay the same."""
+    key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
+    return _board(str(store.engine.url), version, key, rows)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _chart(url: str, version: Hashable, key: tuple, _board: Leaderboard) -> dict:
+    # Altair validates a chart against the Vega-Lite schema as it writes it out: a fifth of a
+    # second for this one, so it is written once per board, not on every click.
+    return pareto_chart(_board).to_dict()
+
+
+def cached_chart_spec(store: Store, version: Hashable, leaderboard: Leaderboard) -> dict:
+    """The quality-vs-cost chart of a cached board as a Vega-Lite spec, written once."""
+    fit = leaderboard.fit
+    key = (*sorted((k, tuple(v) if isinstance(v, list) else v)
+                   for k, v in leaderboard.filters.items()), fit.min_votes, fit.level)
+    return _chart(str(store.engine.url), version, key, leaderboard)
