@@ -21,6 +21,22 @@ def isolated_env(tmp_path, monkeypatch):
     yield tmp_path / "home"
 
 
+OWNER_TOKEN = "owner-token-for-tests-0123456789"
+
+
+@pytest.fixture
+def networked(monkeypatch):
+    """The server bound to every interface, with a known owner token (tests.conftest
+    OWNER_TOKEN): visitors without it are reviewers."""
+    from streamlit import config
+
+    monkeypatch.setenv("VIBEGEN_OWNER_TOKEN", OWNER_TOKEN)
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    yield
+    config.set_option("server.address", before)
+
+
 @pytest.fixture
 def fast_sandbox(monkeypatch):
     """Sandbox models answer in a few milliseconds and never fail."""

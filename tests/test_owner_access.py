@@ -11,26 +11,18 @@ import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import OWNER_TOKEN as TOKEN
 from vibegen import access
 from vibegen.params import CommonParams
 from vibegen.runner import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "owner-token-for-tests-0123456789"
+
 OWNER_PAGES = ["app.py", "pages/1_History.py", "pages/3_Briefs.py", "pages/4_Leaderboard.py",
                "pages/5_Models.py", "pages/7_Spend.py"]
 REFUSAL = "This page is for the owner of this VibeGen"
 PROMPT = "a secret prompt about a lighthouse"
 
-
-@pytest.fixture
-def networked(monkeypatch):
-    """The server bound to every interface, with a known owner token."""
-    monkeypatch.setenv("VIBEGEN_OWNER_TOKEN", TOKEN)
-    before = config.get_option("server.address")
-    config.set_option("server.address", "0.0.0.0")
-    yield
-    config.set_option("server.address", before)
 
 
 @pytest.fixture

@@ -128,18 +128,6 @@ def test_run_page_shows_who_rated_how_much(run_id, store):
 
 
 # ------------------------------------------------------------- links and identities
-@pytest.fixture
-def networked(monkeypatch):
-    """The server bound to every interface: visitors without the owner token are reviewers."""
-    from streamlit import config
-
-    monkeypatch.setenv("VIBEGEN_OWNER_TOKEN", "owner-token-for-tests-0123456789")
-    before = config.get_option("server.address")
-    config.set_option("server.address", "0.0.0.0")
-    yield
-    config.set_option("server.address", before)
-
-
 def _through(token: str, rater_id: str | None = None, **query: str) -> AppTest:
     at = AppTest.from_file(str(ROOT / "pages" / "2_Review.py"), default_timeout=30)
     at.query_params["link"] = token

@@ -33,7 +33,6 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
-from streamlit import config
 from streamlit.proto.NumberInput_pb2 import NumberInput as NumberInputProto
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
@@ -52,7 +51,7 @@ from vibegen.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = {"sqlite": 3, "postgresql": 2}  # generated, after the explicit ones
 STEPS = 3  # single actions after the sweep, per example
-TOKEN = "owner-token-for-the-fuzz-0123456789"
+
 SEEDED_PROMPT = "a lighthouse at dusk, kept through every input"
 
 # ------------------------------------------------------------------------------ values
@@ -448,16 +447,6 @@ def test_no_input_ends_in_a_traceback(title, seeded):
     page, query = PAGES[title]
     session = {"rater_id": seeded[1].rater_id} if "named" in title else None
     _fuzz(page, query, seeded, session)
-
-
-@pytest.fixture
-def networked(monkeypatch):
-    """Served to the network: owner pages ask for the owner token first."""
-    monkeypatch.setenv("VIBEGEN_OWNER_TOKEN", TOKEN)
-    before = config.get_option("server.address")
-    config.set_option("server.address", "0.0.0.0")
-    yield
-    config.set_option("server.address", before)
 
 
 def test_the_owner_gate_takes_any_token(seeded, networked):
