@@ -27,6 +27,17 @@ PROMPT = "a brass owl on a bookshelf"
 PICK = "☆ Pick as best"
 
 
+def settled(page) -> None:
+    """Wait until the page's script has been idle a moment: the run's last full rerun (when it
+    completes) and a reload's first run are over, so a click is not sent into them."""
+    def idle() -> bool:
+        return page.evaluate("document.querySelector('[data-testid=stApp]')"
+                             "?.dataset.testScriptState === 'notRunning'")
+    wait_until(idle, what="the page to be idle")
+    page.wait_for_timeout(500)
+    wait_until(idle, what="the page to stay idle")
+
+
 def browser(chromium):
     """A fresh browser context and page: another person's machine."""
     context = chromium.new_context(viewport=VIEWPORT)
@@ -41,6 +52,7 @@ def raters_panel(page) -> str:
     page.get_by_text("Share this run for review").click()
     panel = page.locator("[data-testid=stExpander]").filter(has_text="Share this run")
     panel.get_by_text("Raters").wait_for()
+    settled(page)
     return panel.inner_text()
 
 
@@ -58,6 +70,7 @@ def test_invites_held_strangers_and_the_owners_controls(store, start_server, pag
     run_id = generate(page, PROMPT, ["Prism", "Halo"])
     wait_for_images(page, 2)
     team_link, _ = shared_links(page)
+    settled(page)
     page.get_by_label("Teammate's name").fill("Dana")
     page.get_by_role("button", name="Make invite link").click()
     page.get_by_text("Invite for Dana").wait_for()
@@ -100,19 +113,29 @@ def test_invites_held_strangers_and_the_owners_controls(store, start_server, pag
         rows = wait_until(lambda: dataframe_rows(frame), what="the leaderboard table")
         assert sorted(r["raters"] for r in rows) == ["1", "1"], rows  # Dana's pick alone
 
-        # Accept the stranger, then exclude and restore them on this run.
+        # Accept the stranger, then exclude and restore them on this run. Each click is
+        # waited for in the store before the page is reloaded (a reload would drop a click the
+        # server has not had yet).
+        who = next(p["rater"] for p in store.team.raters_of_run(run_id)
+                   if p["rater"].display == "Dana (2)")
+
+        def word() -> str:
+            return store.team.standing(who, run_id).word
+
         page.goto(f"{server.url}/?run={run_id}")
         raters_panel(page)
         row(page, "Dana (2) ·").get_by_role("button", name="Accept").click()
-        wait_until(lambda: "Dana (2) · joined by team link · rated 1 of 2 images · counted"
-                   in raters_panel(page), what="the stranger to be counted")
+        wait_until(lambda: word() == "counted", what="the stranger to be accepted")
+        assert "Dana (2) · joined by team link · rated 1 of 2 images · counted" in \
+            raters_panel(page)
         row(page, "Dana (2) ·").get_by_role("button", name="Exclude").click()
-        wait_until(lambda: "rated 1 of 2 images · excluded" in raters_panel(page),
-                   what="the stranger to be excluded")
+        wait_until(lambda: word() == "excluded", what="the stranger to be excluded")
+        assert "rated 1 of 2 images · excluded" in raters_panel(page)
         frame_counts = store.ratings_frame().set_index("rater")["counts"].to_dict()
         assert frame_counts == {"Dana": True, "Dana (2)": False}
         row(page, "Dana (2) ·").get_by_role("button", name="Restore").click()
-        wait_until(lambda: store.ratings_frame()["counts"].all(), what="the restore")
+        wait_until(lambda: word() == "counted", what="the restore")
+        assert store.ratings_frame()["counts"].all()
 
         # Close the team link: the stranger's next visit is refused; Dana's invite still works.
         page.locator("[data-testid=stHorizontalBlock]").filter(
