@@ -76,8 +76,20 @@ def any_store(request):
     else:
         url = _postgres_url()
         engine = sa.create_engine(url)
-        with engine.begin() as conn:  # every test starts from an empty database
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        # Every test starts from an empty database. A store an earlier test left open (a
+        # page's process-wide store, a runner thread's heartbeat) may still hold a lock on
+        # it, and DROP SCHEMA then deadlocks with it: end those sessions first, and retry.
+        for attempt in range(3):
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                    conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+                break
+            except sa.exc.OperationalError:
+                if attempt == 2:
+                    raise
         engine.dispose()
         s = Store.open(url)
     yield s
