@@ -8,6 +8,8 @@ and never interrupts anything else on the page.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -289,11 +291,30 @@ def _caption(cell: Cell, index: int, blind: bool) -> str:
     return f"**{escape_markdown(cell.label)}**{tag}"
 
 
+_SQUARES: OrderedDict[str, bytes] = OrderedDict()  # generation id -> its squared thumbnail
+_SQUARES_LOCK = threading.Lock()
+_SQUARES_KEPT = 4000
+
+
+def _squared(generation_id: str, thumb: bytes) -> bytes:
+    # A saved image never changes: square it once per process, not on every rating click
+    # and every refresh of a blind grid (a JPEG decode and encode per cell).
+    with _SQUARES_LOCK:
+        if generation_id in _SQUARES:
+            return _SQUARES[generation_id]
+    made = square(thumb)
+    with _SQUARES_LOCK:
+        _SQUARES[generation_id] = made
+        while len(_SQUARES) > _SQUARES_KEPT:
+            _SQUARES.popitem(last=False)
+    return made
+
+
 def _thumbs(store: Store, cells: list[Cell], blind: bool) -> dict[str, bytes]:
     # One query for every thumbnail the page lacks (kept for the process after), squared for
     # a blind rater so no aspect ratio names a model.
     found = thumbnails(store, [c.id for c in cells])
-    return {k: square(v) for k, v in found.items()} if blind else found
+    return {k: _squared(k, v) for k, v in found.items()} if blind else found
 
 
 def grid_review(store: Store, seat: Seat) -> None:
