@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -41,9 +40,7 @@ def fill(store: Store, n: int = N) -> list[str]:
 
 
 def test_pages_reach_every_one_of_5000_runs_in_order(any_store):
-    start = time.monotonic()
     newest_first = fill(any_store)
-    assert time.monotonic() - start < 60
     assert any_store.count_runs() == N
     seen = []
     for offset in range(0, N, 50):

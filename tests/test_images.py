@@ -4,7 +4,6 @@ PNG is stripped of metadata without being decoded."""
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from PIL import Image, PngImagePlugin
@@ -62,10 +61,9 @@ def test_strip_metadata_keeps_a_pngs_pixels_and_drops_its_text():
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_strip_metadata_does_not_decode_a_png():
     # The header claims 90 MP: a decode would allocate ~270 MB and then fail on the tiny
-    # IDAT. Copying the pixel chunks is instant and keeps the claimed size.
-    t = time.monotonic()
+    # IDAT, so getting the image back at its claimed size shows the chunks were copied, not
+    # decoded. (How fast: benchmarks/bench_timings.py.)
     clean = images.strip_metadata(png_header(10_000, 9_000))
-    assert time.monotonic() - t < 0.5
     with Image.open(io.BytesIO(clean)) as img:
         assert img.size == (10_000, 9_000)
 

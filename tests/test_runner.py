@@ -108,9 +108,10 @@ def _statuses(store, run_id):
 
 
 def test_start_returns_at_once_and_results_arrive(runner, store):
-    t = time.monotonic()
     run_id = runner.start_run("a fox", ["scripted:fast", "scripted:slow"], CommonParams())
-    assert time.monotonic() - t < 0.3
+    # Returned before the 0.4 s model finished: start does not wait for the grid. (How fast it
+    # returns is measured by benchmarks/bench_timings.py, not asserted here.)
+    assert not store.run_view(run_id).complete
     assert runner.wait(run_id, 5)
     view = store.run_view(run_id)
     assert view.complete and view.failures == 0
@@ -161,9 +162,8 @@ def test_router_concurrency_limit_is_honoured(store):
 def test_concurrency_is_overridable(store):
     r = Runner(store, catalog(), env={}, heartbeat=False, concurrency={"scripted": 4})
     run_id = r.start_run("a fox", ["scripted:slow"], CommonParams(images_per_model=4))
-    t = time.monotonic()
     assert r.wait(run_id, 10)
-    assert r._routers["scripted"].max_active == 4 and time.monotonic() - t < 0.75
+    assert r._routers["scripted"].max_active == 4
     r.close()
 
 
