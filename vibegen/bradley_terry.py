@@ -477,18 +477,18 @@ def _fit(
             _flag_outside_main(counts, labels, weak, sub, comp_sizes, votes, flag, reason)
     # Models without votes sit at the mean with the prior's own variance.
     no_vote_var = 1.0 / (max(prior_votes, 1e-9) * 0.25)
-    for k in np.flatnonzero(~rated):
-        cov[k, k] = no_vote_var
+    unrated = np.flatnonzero(~rated)
+    cov[unrated, unrated] = no_vote_var
 
     z = _z(level)
     sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     score = BASE_SCORE + ELO_PER_LOGIT * theta
     lo = score - z * ELO_PER_LOGIT * sd
     hi = score + z * ELO_PER_LOGIT * sd
-    names = counts.models
-    groups = tuple(tuple(names[k] for k in g) for g in groups_idx)
+    model_names = counts.models
+    groups = tuple(tuple(model_names[i] for i in g) for g in groups_idx)
     return BTResult(
-        models=names,
+        models=model_names,
         theta=theta,
         cov=cov,
         score=score,

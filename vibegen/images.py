@@ -154,8 +154,9 @@ def strip_metadata(data: bytes) -> bytes:
         img.load()
         clean = Image.new(img.mode, img.size)
         clean.putdata(list(img.getdata())) if img.mode == "P" else clean.paste(img)
-        if img.mode == "P" and img.getpalette():
-            clean.putpalette(img.getpalette())
+        palette = img.getpalette() if img.mode == "P" else None
+        if palette:
+            clean.putpalette(palette)
         out = io.BytesIO()
         clean.save(out, format="PNG")
         return out.getvalue()
