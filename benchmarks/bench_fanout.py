@@ -26,7 +26,8 @@ STYLES = ["stripes", "rings", "blocks", "waves", "dots", "grid"]
 
 def catalog(n: int):
     """n sandbox models with latencies spread evenly from 0.5 s to 2.0 s."""
-    text = 'schema_version = 1\n[routers.sandbox]\nlabel = "Sandbox"\nconcurrency = 64\n'
+    text = ('schema_version = 1\n[routers.sandbox]\nlabel = "Sandbox"\nconcurrency = 64\n'
+            'adapter = "vibegen.routers.sandbox_router:SandboxRouter"\nsimulated = true\n')
     for i in range(n):
         latency = 0.5 + 1.5 * i / max(n - 1, 1)
         text += f"""

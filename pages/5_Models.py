@@ -25,10 +25,10 @@ for name, info in cat.routers.items():
     status = router_status(name, cat, ctx.env)
     fetched = index.fetched.get(f"{name}:models")
     rows.append({"router": info.label, "status": "ready" if status.enabled else status.reason,
-                 "needs": info.key_env or info.url_env or "nothing",
+                 "needs": info.needs(),
                  "cost comes from": info.cost_reporting,
                  "listing fetched": fetched.strftime("%Y-%m-%d %H:%M UTC") if fetched
-                 else listings.NO_LISTING.get(name, "not yet" if name != "sandbox" else "—"),
+                 else listings.NO_LISTING.get(name, "—" if info.simulated else "not yet"),
                  "get it at": info.key_url})
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 for source, error in sorted(index.errors.items()):
@@ -131,7 +131,7 @@ st.caption(f"Or list models in {user_file_path()} in the shipped catalog's schem
            "([[models]] entries); Kie and OpenAI models go there, as Kie publishes no listing.")
 typed = st.text_input("fal endpoint id", key="add_endpoint", placeholder="fal-ai/flux-2-pro")
 if st.button("Add", key="add_model") and typed.strip():
-    fal_key = ctx.env.get(cat.routers["fal"].key_env)
+    fal_key = cat.routers["fal"].key(ctx.env)
     where = listings.bases(ctx.env, cat)["fal"]
     try:
         endpoint = check_fal_id(typed)
@@ -139,7 +139,8 @@ if st.button("Add", key="add_model") and typed.strip():
             raise InputError(f"{endpoint} is already in the catalog")
         with discovery.client() as http:
             listed, spec = discovery.fal_model(http, where, endpoint, key=fal_key)
-            quotes = discovery.fal_prices(http, where, fal_key, [endpoint]) if fal_key else []
+            quotes = discovery.fal_prices(http, where, fal_key, [endpoint],
+                                          spec=cat.routers["fal"]) if fal_key else []
         entry = fal_model_entry(listed, spec, quotes[0] if quotes else None, today)
         ctx.store.save_user_model(entry["key"], entry)
     except (InputError, DiscoveryError, StoreError) as exc:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 
+from vibegen import catalog as catalog_module
+from vibegen import discovery, listings
 from vibegen.catalog import default_catalog, parse_catalog
-from vibegen.errors import ConfigError, UnknownModelError
+from vibegen.discovery import DiscoveryError
+from vibegen.errors import ConfigError, MissingKeyError, UnknownModelError
+from vibegen.params import CommonParams, map_params
+from vibegen.routers import build_router, router_class, router_status
+from vibegen.routers.base import GenerationRequest
 
 MINIMAL = """
 schema_version = 1
@@ -163,3 +172,61 @@ def test_size_violations_name_each_broken_limit():
     assert spec.violations(3840, 3840) == ["14745600 pixels > 8294400"]
     assert spec.violations(3000, 992) == ["3000x992 is not a multiple of 16",
                                           "ratio 3.024 > 3.0"]
+
+
+def _renamed_fal():
+    """The shipped catalog with fal's key and URL variables renamed in its declaration."""
+    text = (Path(__file__).resolve().parent.parent / "vibegen" / "catalog.toml").read_text()
+    text = text.replace('key_env = "FAL_KEY"', 'key_env = "FAL_TOKEN"').replace(
+        'url_env = "VIBEGEN_FAL_URL"', 'url_env = "FAL_PROXY_URL"')
+    return parse_catalog(text)
+
+
+def test_the_enable_message_comes_from_the_router_declaration():
+    cat = _renamed_fal()
+    status = router_status("fal", cat, {"FAL_KEY": "an-old-name-is-not-read"})
+    assert (status.enabled, status.reason) == (False, "add FAL_TOKEN to enable")
+    assert router_status("fal", cat, {"FAL_TOKEN": "abcd"}).enabled
+    with pytest.raises(MissingKeyError, match="^fal: add FAL_TOKEN to enable$"):
+        build_router("fal", cat, {}).generate(_request(cat, "fal:flux-schnell"))
+    with pytest.raises(DiscoveryError, match="needs FAL_TOKEN"):
+        discovery.fal_prices(httpx.Client(), "http://127.0.0.1:9", None, ["fal-ai/x"],
+                             spec=cat.routers["fal"])
+    # The adapter's URL comes from the declared variable too.
+    built = build_router("fal", cat, {"FAL_TOKEN": "abcd", "FAL_PROXY_URL": "http://127.0.0.1:9"})
+    assert built.base_url == "http://127.0.0.1:9"
+
+
+def test_a_self_hosted_router_asks_for_its_declared_url():
+    text = (Path(__file__).resolve().parent.parent / "vibegen" / "catalog.toml").read_text()
+    cat = parse_catalog(text.replace('url_env = "VIBEGEN_SD_URL"', 'url_env = "SD_HOST"'))
+    assert router_status("sd", cat, {}).reason == "set SD_HOST to enable"
+    with pytest.raises(MissingKeyError, match="^sd: set SD_HOST to enable$"):
+        build_router("sd", cat, {}).generate(_request(cat, "sd:local"))
+    assert listings.bases({"SD_HOST": "http://127.0.0.1:7860"}, cat)["sd"] \
+        == "http://127.0.0.1:7860"
+
+
+def test_only_the_sandbox_is_simulated_and_every_router_names_its_adapter():
+    cat = default_catalog()
+    assert {name for name, spec in cat.routers.items() if spec.simulated} == {"sandbox"}
+    for name, spec in cat.routers.items():
+        assert router_class(name, cat).name == name, spec.adapter
+
+
+def test_a_bad_adapter_is_a_config_error_naming_the_router():
+    text = MINIMAL.replace('label = "Sandbox"\n', 'label = "Sandbox"\nadapter = "vibegen.nope:X"\n')
+    with pytest.raises(ConfigError, match="router 'sandbox', field 'adapter'"):
+        router_class("sandbox", parse_catalog(text))
+
+
+def test_only_one_class_is_called_router():
+    assert not hasattr(catalog_module, "Router")
+    assert catalog_module.RouterSpec is type(default_catalog().routers["fal"])
+
+
+def _request(cat, key: str) -> GenerationRequest:
+    model = cat.model(key)
+    mapped = map_params(model, CommonParams())
+    return GenerationRequest(model=model, prompt="p", params=mapped.params, width=mapped.width,
+                             height=mapped.height, deadline=time.monotonic() + 5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -189,10 +190,17 @@ class Model(_Strict):
         return self.shutdown is None or today < self.shutdown
 
 
-class Router(_Strict):
-    """A router's connection facts: what key it needs, where it lives, how hard to push it."""
+class RouterSpec(_Strict):
+    """A router, declared once: its adapter, key, URL, limits, cost reporting and how to enable it.
+
+    Everything VibeGen says or does about a router that is not a model comes from here: the
+    registry imports `adapter`, the status and the adapters' MissingKeyError say
+    `enable_message()`, listings read its key and URL through `key()` / `url()`.
+    """
 
     label: str
+    adapter: str = ""  # "module:Class" of the adapter; a test router may `register` instead
+    simulated: bool = False  # renders locally: nothing is billed, no key, no network
     key_env: str = ""
     url_env: str = ""
     auth_env: str = ""  # an optional login ("user:pass"), e.g. a self-hosted server's
@@ -209,12 +217,45 @@ class Router(_Strict):
     cost_reporting: str = ""
     note: str = ""
 
+    def key_message(self) -> str:
+        """What to do when the key is missing: "add FAL_KEY to enable"."""
+        return f"add {self.key_env} to enable"
+
+    def url_message(self) -> str:
+        """What to do when the server's address is missing: "set VIBEGEN_SD_URL to enable"."""
+        return f"set {self.url_env} to enable"
+
+    def enable_message(self, env: Mapping[str, str]) -> str:
+        """Why the router cannot be called with `env`, as the step that fixes it; "" if it can."""
+        if self.key_env and not env.get(self.key_env):
+            return self.key_message()
+        if self.url_env and not self.base_url and not env.get(self.url_env):
+            return self.url_message()
+        return ""
+
+    def needs(self) -> str:
+        """The setting that enables the router ("FAL_KEY"), or "nothing"."""
+        return self.key_env or self.url_env or "nothing"
+
+    def key(self, env: Mapping[str, str]) -> str | None:
+        """The router's key in `env`, or None."""
+        return (env.get(self.key_env) or None) if self.key_env else None
+
+    def url(self, env: Mapping[str, str]) -> str:
+        """The router's base URL: `url_env` in `env` when set (a proxy, a fake), else the
+        declared one ("" for a self-hosted server with none set)."""
+        return (env.get(self.url_env) if self.url_env else None) or self.base_url
+
+    def auth(self, env: Mapping[str, str]) -> str | None:
+        """The optional login in `env` ("user:pass"), or None."""
+        return (env.get(self.auth_env) or None) if self.auth_env else None
+
 
 class Catalog(_Strict):
     """All routers and models."""
 
     schema_version: int
-    routers: dict[str, Router]
+    routers: dict[str, RouterSpec]
     models: list[Model]
 
     @model_validator(mode="after")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
-from vibegen.errors import StoreError
-from vibegen.store import Store, database_url
+from vibegen.errors import ConfigError, StoreError
+from vibegen.settings import load_settings
+from vibegen.store import Store
 
 
 @click.group()
@@ -28,7 +29,11 @@ def main() -> None:
                    "VIBEGEN_HOME or ~/.vibegen).")
 def backup(path: Path, db_url: str | None) -> None:
     """Copy the SQLite store to PATH consistently, also during a run."""
-    url = (db_url or "").strip() or database_url()
+    try:
+        settings = load_settings()  # the command line's entry point: read once, here
+    except ConfigError as exc:
+        _fail(str(exc))
+    url = (db_url or "").strip() or settings.store_url
     if not url.startswith("sqlite"):
         # Refused before connecting: opening a team server's store would migrate it.
         _fail("vibegen backup copies the embedded SQLite file; this store is a database "

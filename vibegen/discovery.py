@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from vibegen.catalog import RouterSpec, default_catalog
 from vibegen.errors import VibegenError
 from vibegen.keys import redact
 
@@ -134,20 +135,20 @@ def _get(client: httpx.Client, router: str, what: str, url: str, *,
     try:
         response = client.get(url, params=params, headers=dict(headers or {}),
                               auth=auth or httpx.USE_CLIENT_DEFAULT)
-    except httpx.TimeoutException:
+    except httpx.TimeoutException as exc:
         raise DiscoveryError(f"{router} did not answer the request for its {what} in time; "
-                             "the last answer (or the shipped catalog) is used") from None
+                             "the last answer (or the shipped catalog) is used") from exc
     except httpx.HTTPError as exc:
         raise DiscoveryError(f"cannot reach {router} for its {what} "
                              f"({redact(type(exc).__name__, secrets)}); the last answer (or "
-                             "the shipped catalog) is used") from None
+                             "the shipped catalog) is used") from exc
     if response.status_code != 200:
         raise DiscoveryError(_words(router, what, response, secrets))
     try:
         return response.json()
-    except ValueError:
+    except ValueError as exc:
         raise DiscoveryError(f"{router} answered the request for its {what} with something "
-                             "that is not JSON; the last answer is kept") from None
+                             "that is not JSON; the last answer is kept") from exc
 
 
 def _garbage(router: str, what: str, why: str) -> DiscoveryError:
@@ -193,7 +194,7 @@ def fal_models(client: httpx.Client, base: str, *, categories: Iterable[str] = T
                     listed = _fal_model(item)
                     out.setdefault(listed.endpoint, listed)
             except ValueError as exc:
-                raise _garbage("fal", "model listing", str(exc)) from None
+                raise _garbage("fal", "model listing", str(exc)) from exc
             cursor = data.get("next_cursor")
             if not data.get("has_more") or not isinstance(cursor, str) or not cursor:
                 break
@@ -218,7 +219,7 @@ def fal_model(client: httpx.Client, base: str, endpoint_id: str, *, key: str | N
             try:
                 listed = _fal_model(item)
             except ValueError as exc:
-                raise _garbage("fal", "model search", str(exc)) from None
+                raise _garbage("fal", "model search", str(exc)) from exc
             spec = item.get("openapi")
             return listed, spec if isinstance(spec, Mapping) else None
     raise DiscoveryError(f"fal lists no endpoint {endpoint_id!r}: check the id (it looks like "
@@ -226,10 +227,16 @@ def fal_model(client: httpx.Client, base: str, endpoint_id: str, *, key: str | N
 
 
 def fal_prices(client: httpx.Client, base: str, key: str | None,
-               endpoint_ids: Sequence[str], *, secrets: Sequence[str] = ()) -> list[Quote]:
-    """fal's quoted prices for `endpoint_ids` (needs a key; account discounts may apply)."""
+               endpoint_ids: Sequence[str], *, secrets: Sequence[str] = (),
+               spec: RouterSpec | None = None) -> list[Quote]:
+    """fal's quoted prices for `endpoint_ids` (needs a key; account discounts may apply).
+
+    `spec` is fal's router declaration (default: the shipped one), which names the key.
+    """
     if not key:
-        raise DiscoveryError("fal's price list needs FAL_KEY: add it to see live prices")
+        spec = spec or default_catalog().routers["fal"]
+        raise DiscoveryError(f"fal's price list needs {spec.key_env}: add it to see live "
+                             "prices")
     out: list[Quote] = []
     ids = list(dict.fromkeys(endpoint_ids))
     for start in range(0, len(ids), PRICE_BATCH):
@@ -243,17 +250,21 @@ def fal_prices(client: httpx.Client, base: str, key: str | None,
                 out.append(Quote("fal", str(item["endpoint_id"]), float(item["unit_price"]),
                                  str(item.get("unit") or ""), str(item.get("currency") or
                                                                   "USD")))
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError) as exc:
                 raise _garbage("fal", "price list", "a price without endpoint_id or a numeric "
-                               "unit_price") from None
+                               "unit_price") from exc
     return out
 
 
 def openai_models(client: httpx.Client, base: str, key: str | None, *,
-                  secrets: Sequence[str] = ()) -> list[Listed]:
-    """The image models this OpenAI key may call, with their shutdown dates."""
+                  secrets: Sequence[str] = (), spec: RouterSpec | None = None) -> list[Listed]:
+    """The image models this OpenAI key may call, with their shutdown dates.
+
+    `spec` is OpenAI's router declaration (default: the shipped one), which names the key.
+    """
     if not key:
-        raise DiscoveryError("OpenAI's model list needs OPENAI_API_KEY")
+        spec = spec or default_catalog().routers["openai"]
+        raise DiscoveryError(f"OpenAI's model list needs {spec.key_env}")
     data = _get(client, "OpenAI", "model list", f"{base.rstrip('/')}/models",
                 headers={"Authorization": f"Bearer {key}"}, secrets=secrets)
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):

@@ -7,7 +7,6 @@ error messages, logs — passes through `redact` first, as a second line of defe
 from __future__ import annotations
 
 import base64
-import os
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus
@@ -23,8 +22,13 @@ def secret_values(env: Mapping[str, str], catalog: Catalog) -> list[str]:
 
 
 def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
-    """The API key values set in `env` (default: the process environment) for every router."""
-    return secret_values(os.environ if env is None else env, default_catalog())
+    """The API key values set in `env` for every router (default: the process's settings, for
+    a caller with no environment of its own, such as an export written outside the app)."""
+    if env is None:
+        from vibegen.settings import load_settings  # settings imports this module's merge
+
+        env = load_settings().environ
+    return secret_values(env, default_catalog())
 
 
 _ESCAPE = re.compile(r"%[0-9A-F]{2}")

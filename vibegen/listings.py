@@ -81,10 +81,10 @@ def cached(store: Store) -> Index:
 
 def bases(env: Mapping[str, str], catalog: Catalog) -> dict[str, str]:
     """Where each listing lives, from the environment (tests point these at fakes)."""
-    openai = catalog.routers.get("openai")
+    routers = catalog.routers
     return {"fal": env.get(discovery.FAL_PLATFORM_ENV) or discovery.FAL_PLATFORM_URL,
-            "openai": env.get("OPENAI_BASE_URL") or (openai.base_url if openai else ""),
-            "sd": env.get("VIBEGEN_SD_URL", "")}
+            "openai": routers["openai"].url(env) if "openai" in routers else "",
+            "sd": routers["sd"].url(env) if "sd" in routers else ""}
 
 
 def due(store: Store, catalog: Catalog, env: Mapping[str, str], now: dt.datetime,
@@ -96,7 +96,7 @@ def due(store: Store, catalog: Catalog, env: Mapping[str, str], now: dt.datetime
         router = source.split(":")[0]
         if router not in catalog.routers or not router_status(router, catalog, env).enabled:
             continue
-        if router == "fal" and env.get("VIBEGEN_FAL_URL") \
+        if router == "fal" and env.get(catalog.routers["fal"].url_env) \
                 and not env.get(discovery.FAL_PLATFORM_ENV):
             continue  # fal's queue points elsewhere (a proxy, a fake): so must its platform
         last = rows.get(source, {}).get("attempted_at")
@@ -108,20 +108,24 @@ def due(store: Store, catalog: Catalog, env: Mapping[str, str], now: dt.datetime
 def _fetch(source: str, http: httpx.Client, catalog: Catalog, env: Mapping[str, str],
            where: Mapping[str, str], price_ids: Iterable[str]) -> list:
     secrets = secret_values(env, catalog)
-    fal_key = env.get(catalog.routers["fal"].key_env) if "fal" in catalog.routers else None
+    router = source.split(":")[0]
+    spec = catalog.routers.get(router)
+    if spec is None:
+        raise DiscoveryError(f"unknown listing {source!r}")
     if source == "fal:models":
-        return discovery.fal_models(http, where["fal"], key=fal_key, secrets=secrets)
+        return discovery.fal_models(http, where["fal"], key=spec.key(env), secrets=secrets)
     if source == "fal:prices":
         ids = sorted({m.endpoint for m in catalog.models if m.router == "fal"} | set(price_ids))
-        return discovery.fal_prices(http, where["fal"], fal_key, ids, secrets=secrets)
+        return discovery.fal_prices(http, where["fal"], spec.key(env), ids, secrets=secrets,
+                                    spec=spec)
     if source == "openai:models":
-        return discovery.openai_models(http, where["openai"], env.get("OPENAI_API_KEY"),
-                                       secrets=secrets)
+        return discovery.openai_models(http, where["openai"], spec.key(env), secrets=secrets,
+                                       spec=spec)
     if source == "sd:models":
         if not where["sd"]:
-            raise DiscoveryError("set VIBEGEN_SD_URL to list a self-hosted server's checkpoints")
-        return discovery.sd_models(http, where["sd"], env.get("VIBEGEN_SD_AUTH"),
-                                   secrets=secrets)
+            raise DiscoveryError(f"set {spec.url_env} to list a self-hosted server's "
+                                 "checkpoints")
+        return discovery.sd_models(http, where["sd"], spec.auth(env), secrets=secrets)
     raise DiscoveryError(f"unknown listing {source!r}")
 
 

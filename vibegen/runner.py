@@ -50,6 +50,7 @@ from vibegen.keys import redact, secret_values
 from vibegen.params import CommonParams, map_params
 from vibegen.routers import Router, build_router, router_status
 from vibegen.routers.base import GenerationRequest
+from vibegen.settings import load_settings
 from vibegen.store import Cell, CellSpec, Store, new_id
 from vibegen.typed import check_text
 from vibegen.unsaved import REASON, Keeper, Outcome, SavePolicy
@@ -126,7 +127,9 @@ class Runner:
         self.store = store
         self.keeper = Keeper(store, saving)
         self.catalog = catalog or default_catalog()
-        self.env = dict(os.environ if env is None else env)
+        # No environment given: this runner is the entry point (a worker), so it reads the
+        # process's settings itself.
+        self.env = dict(load_settings().environ if env is None else env)
         self.id = new_id()[:16]
         self._concurrency = dict(concurrency or {})
         self._router_options = dict(router_options or {})

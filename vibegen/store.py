@@ -33,6 +33,7 @@ from vibegen.costs import Cost
 from vibegen.errors import InputError, RunNotFoundError, StoreError
 from vibegen.migrations import migrate
 from vibegen.ratings import Rating
+from vibegen.settings import Settings, load_settings
 from vibegen.typed import check_text, control_character
 
 if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every page
@@ -58,17 +59,15 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
-def data_dir() -> Path:
-    """Where VibeGen keeps its data: `VIBEGEN_HOME`, else ~/.vibegen."""
-    return Path(os.environ.get("VIBEGEN_HOME") or Path.home() / ".vibegen").expanduser()
+def data_dir(settings: Settings | None = None) -> Path:
+    """Where VibeGen keeps its data: `VIBEGEN_HOME`, else ~/.vibegen (default: the process's
+    settings, for a caller that was given none)."""
+    return (settings or load_settings()).data_dir
 
 
-def database_url() -> str:
+def database_url(settings: Settings | None = None) -> str:
     """`DATABASE_URL` if set, else the SQLite file in the data directory."""
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if url:
-        return url
-    return f"sqlite:///{data_dir() / 'vibegen.db'}"
+    return (settings or load_settings()).store_url
 
 
 def _normalise(url: str) -> str:

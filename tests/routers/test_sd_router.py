@@ -29,6 +29,7 @@ from vibegen.params import CommonParams, map_params
 from vibegen.routers import build_router
 from vibegen.routers.base import GenerationRequest
 from vibegen.routers.sd_router import SDRouter
+from vibegen.settings import load_settings
 
 CATALOG = default_catalog()
 PROMPT = "a lighthouse at dusk, oil painting"
@@ -127,6 +128,8 @@ def test_basic_auth_from_kwarg_key_or_env(auth_fake, monkeypatch, how):
     kwargs: dict[str, object] = {}
     if how == "env":
         monkeypatch.setenv("VIBEGEN_SD_AUTH", LOGIN)
+        # The environment is read where a process starts (the settings), then passed in.
+        kwargs.update(SDRouter.options(CATALOG.routers["sd"], load_settings()))
     else:
         kwargs[how] = LOGIN
     result = sd(auth_fake.url, **kwargs).generate(make_request())

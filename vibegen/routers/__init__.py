@@ -1,7 +1,9 @@
 """The router registry: every router VibeGen can call, looked up by name.
 
-Adapters are listed explicitly (no discovery) and imported lazily, so the `openai` SDK is only
-imported when someone uses OpenAI. Tests add fake routers through `register`, never by patching.
+A router is declared once, in the catalog's `[routers.X]` entry (`vibegen.catalog.RouterSpec`):
+its adapter class, key, URL, limits, cost reporting and the sentence that says how to enable
+it. The adapter named there is imported lazily, so the `openai` SDK is only imported when
+someone uses OpenAI. Tests add fake routers through `register`, never by patching.
 """
 
 from __future__ import annotations
@@ -11,43 +13,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vibegen.catalog import Catalog
-from vibegen.errors import UnknownRouterError
+from vibegen.errors import ConfigError, UnknownRouterError
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.settings import Settings
 
 __all__ = ["GenerationRequest", "GenerationResult", "Router", "RouterStatus", "build_router",
-           "register", "router_class", "router_names", "router_status"]
+           "register", "router_class", "router_status"]
 
-_REGISTRY: dict[str, str | type[Router]] = {
-    "sandbox": "vibegen.routers.sandbox_router:SandboxRouter",
-    "fal": "vibegen.routers.fal_router:FalRouter",
-    "kie": "vibegen.routers.kie_router:KieRouter",
-    "openai": "vibegen.routers.openai_router:OpenAIRouter",
-    "sd": "vibegen.routers.sd_router:SDRouter",
-}
+# Adapters registered in code (test routers) and those already imported from their spec.
+_CLASSES: dict[str, type[Router]] = {}
 
 
 def register(cls: type[Router]) -> type[Router]:
-    """Add (or replace) a router class under its `name`."""
-    _REGISTRY[cls.name] = cls
+    """Add (or replace) a router class under its `name`, ahead of the catalog's `adapter`."""
+    _CLASSES[cls.name] = cls
     return cls
 
 
-def router_names() -> list[str]:
-    """Registered router names, in registration order."""
-    return list(_REGISTRY)
-
-
-def router_class(name: str) -> type[Router]:
-    """The router class registered under `name`."""
+def router_class(name: str, catalog: Catalog) -> type[Router]:
+    """The adapter class for router `name`: a registered one, else the spec's `adapter`."""
+    if name in _CLASSES:
+        return _CLASSES[name]
+    spec = catalog.routers.get(name)
+    if spec is None or not spec.adapter:
+        raise UnknownRouterError(name)
+    module, _, attr = spec.adapter.partition(":")
     try:
-        target = _REGISTRY[name]
-    except KeyError:
-        raise UnknownRouterError(name) from None
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-        _REGISTRY[name] = target
-    return target
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"router {name!r}, field 'adapter': cannot import "
+                          f"{spec.adapter!r}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Router)):
+        raise ConfigError(f"router {name!r}, field 'adapter': {spec.adapter!r} is not a Router")
+    return cls
 
 
 @dataclass(frozen=True)
@@ -62,20 +60,16 @@ class RouterStatus:
 
 def router_status(name: str, catalog: Catalog, env: Mapping[str, str]) -> RouterStatus:
     """Enabled when its key (or URL) is set; otherwise the sentence that tells how to enable it."""
-    info = catalog.routers[name]
-    if info.key_env and not env.get(info.key_env):
-        return RouterStatus(name, info.label, False, f"add {info.key_env} to enable")
-    if info.url_env and not info.base_url and not env.get(info.url_env):
-        return RouterStatus(name, info.label, False, f"set {info.url_env} to enable")
-    return RouterStatus(name, info.label, True)
+    spec = catalog.routers[name]
+    reason = spec.enable_message(env)
+    return RouterStatus(name, spec.label, not reason, reason)
 
 
 def build_router(name: str, catalog: Catalog, env: Mapping[str, str], **kwargs) -> Router:
-    """An adapter for `name`, configured from the environment (keys are never stored)."""
-    cls = router_class(name)
-    info = catalog.routers[name]
-    key = env.get(info.key_env) if info.key_env else None
-    base_url = env.get(info.url_env) if info.url_env else None
-    if info.auth_env and env.get(info.auth_env):
-        kwargs.setdefault("auth", env[info.auth_env])
-    return cls(catalog=catalog, key=key, base_url=base_url or None, **kwargs)
+    """An adapter for `name`, configured from `env` (keys are never stored)."""
+    cls = router_class(name, catalog)
+    spec = catalog.routers[name]
+    for option, value in cls.options(spec, Settings.from_environ(env)).items():
+        kwargs.setdefault(option, value)
+    base_url = env.get(spec.url_env) if spec.url_env else None
+    return cls(catalog=catalog, key=spec.key(env), base_url=base_url or None, **kwargs)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from vibegen.catalog import Catalog, Model
+from vibegen.catalog import Catalog, Model, RouterSpec
 from vibegen.costs import Cost
 from vibegen.errors import (
     BadImageError,
@@ -34,7 +34,9 @@ from vibegen.errors import (
     RouterTimeout,
     ServerError,
 )
+from vibegen.routers.failures import transport_error
 from vibegen.routers.limits import RateLimiter
+from vibegen.settings import Settings
 
 T = TypeVar("T")
 # Longest pause between two tries on the same job (polls, result fetches, downloads).
@@ -88,8 +90,6 @@ class Router(ABC):
     """A way to reach image models. Subclasses implement `generate` and nothing else."""
 
     name: ClassVar[str]
-    needs_key: ClassVar[bool] = True
-    needs_url: ClassVar[bool] = False
     # Seconds between status polls: no faster than the router documents.
     poll_interval: ClassVar[float] = 1.0
 
@@ -123,25 +123,16 @@ class Router(ABC):
     def generate(self, request: GenerationRequest) -> GenerationResult:
         """Make one image or raise a RouterError that says what went wrong."""
 
+    @classmethod
+    def options(cls, spec: RouterSpec, settings: Settings) -> dict[str, Any]:
+        """Constructor options this adapter takes from the settings (besides key and URL)."""
+        return {}
+
     def transport_error(self, exc: httpx.HTTPError, request: GenerationRequest, who: str,
                         submit: bool = False) -> RouterError:
-        """The RouterError for an HTTP call that got no answer (its cause is kept by `from`).
-
-        A submit whose request went out but whose answer never came may still have started a
-        paid job (`job_may_run`): only a failed connect proves nothing was sent.
-        """
-        model = request.model.key
-        if isinstance(exc, httpx.TimeoutException):
-            err: RouterError = ServerError("did not answer in time", router=self.name,
-                                           model=model)
-            if request.remaining() <= 0:
-                err = RouterTimeout("timed out", router=self.name, model=model)
-            err.job_may_run = submit and not isinstance(exc, httpx.ConnectTimeout)
-            return err
-        err = ServerError(f"could not reach {who} ({type(exc).__name__})", router=self.name,
-                          model=model)
-        err.job_may_run = submit and not isinstance(exc, httpx.ConnectError)
-        return err
+        """The RouterError for an HTTP call that got no answer (raise it `from exc`)."""
+        return transport_error(exc, router=self.name, model=request.model.key, who=who,
+                               deadline_passed=request.remaining() <= 0, submit=submit)
 
     def job_started(self, request: GenerationRequest, handle: dict[str, Any]) -> None:
         """Hand a new job's handle to the caller (who saves it) before the first poll."""

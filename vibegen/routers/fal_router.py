@@ -17,32 +17,29 @@ import httpx
 from vibegen.catalog import Model
 from vibegen.costs import Cost, from_billable_units
 from vibegen.errors import (
-    AuthError,
     ContentFilteredError,
     ImageTooLargeError,
     InsufficientCreditsError,
     MissingKeyError,
     ProtocolError,
-    RateLimitError,
     RefusedURLError,
     RouterError,
     RouterTimeout,
-    RouterValidationError,
     ServerError,
 )
 from vibegen.routers.base import (
     DOWNLOAD_TRIES,
     GenerationRequest,
     GenerationResult,
-    Router,
     transient_download,
 )
+from vibegen.routers.failures import decode_json, status_error, with_cause
 from vibegen.routers.hosts import RefusedURL, require_same_host
+from vibegen.routers.polling import QueueRouter
 from vibegen.routers.transfer import (
     DEFAULT_POLICY,
     TransferPolicy,
     clip,
-    decode_json,
     error_text,
     fetch_image,
     request_secrets,
@@ -126,31 +123,23 @@ def fal_error(response: httpx.Response, model: str) -> RouterError:
     kw: dict[str, Any] = {"router": "fal", "model": model, "status": status,
                           "detail": clip(response.text, 500, secrets)}
     said = f": {text}" if text else ""
-    if status == 401:
-        return AuthError("bad key", **kw)
-    if status == 403:
+    if status == 403 and "locked" in text.lower():
         # fal sends no code for a locked account; its detail names the lock ("User is locked").
-        if "locked" in text.lower():
-            return InsufficientCreditsError(_locked_message(text), **kw)
-        return AuthError("access denied" + said, **kw)
-    if _is_content_policy(detail, error_type):
-        return ContentFilteredError("content filtered" + said, **kw)
-    if types & set(TIMEOUT_TYPES):
-        return RouterTimeout("timed out" + said, **kw)
-    if status == 429:
-        return RateLimitError("rate limited", retry_after=retry_after(response), **kw)
-    if body is None and text:  # an HTML or text page: its own line says it best
-        cls = ServerError if status >= 500 else RouterError
-        return cls(status_line(status, text), retry_after=retry_after(response), **kw)
-    if status >= 500:
-        what = text or error_type or ""
-        return ServerError(f"server error {status}" + (f": {what}" if what else ""),
-                           retry_after=retry_after(response), **kw)
-    if status in (400, 422):
-        return RouterValidationError(text or "rejected the parameters", **kw)
-    if status == 404:
-        return RouterValidationError("endpoint or request not found" + said, **kw)
-    return RouterError(f"HTTP {status}" + said, **kw)
+        return with_cause(InsufficientCreditsError(_locked_message(text), **kw), response)
+    if status not in (401, 403):
+        if _is_content_policy(detail, error_type):
+            return with_cause(ContentFilteredError("content filtered" + said, **kw), response)
+        if types & set(TIMEOUT_TYPES):
+            return with_cause(RouterTimeout("timed out" + said, **kw), response)
+        if status != 429 and body is None and text:  # an HTML or text page: its line says it
+            cls = ServerError if status >= 500 else RouterError
+            return with_cause(cls(status_line(status, text), retry_after=retry_after(response),
+                                  **kw), response)
+    shared = status_error(status, (text or error_type or "") if status >= 500 else text,
+                          router="fal", model=model, detail=kw["detail"],
+                          retry_after=retry_after(response),
+                          not_found="endpoint or request not found")
+    return with_cause(shared, response)
 
 
 def _completed_error(status_body: dict[str, Any], model: str) -> RouterError:
@@ -170,7 +159,7 @@ def _number(value: Any) -> float | None:
         else None
 
 
-class FalRouter(Router):
+class FalRouter(QueueRouter):
     """fal.ai's queue API: `Authorization: Key …`, poll the status URL, download the output."""
 
     name = "fal"
@@ -213,9 +202,9 @@ class FalRouter(Router):
         """Submit (or resume) a queue job, wait for COMPLETED, fetch the result and image."""
         model = request.model
         if not self.key:
-            raise MissingKeyError("add FAL_KEY to enable", router=self.name, model=model.key)
+            raise MissingKeyError(self.info.key_message(), router=self.name, model=model.key)
         submitted = time.monotonic()
-        job = request.job or self._submit(request)
+        job = self.follow(request, lambda: self._submit(request))
         try:
             status_body, queue_s = self._wait(job["status_url"], request, submitted)
             failed = bool(status_body.get("error") or status_body.get("error_type"))
@@ -245,7 +234,7 @@ class FalRouter(Router):
             raise
 
     def _submit(self, request: GenerationRequest) -> dict[str, Any]:
-        """POST the input to the queue; the job handle, saved before anything else happens."""
+        """POST the input to the queue; the job handle (`follow` saves it before any poll)."""
         model = request.model
         body: dict[str, Any] = {"prompt": request.prompt, **request.params}
         if request.seed is not None and model.seed_supported:
@@ -276,7 +265,6 @@ class FalRouter(Router):
                 raise err
             job = rebuilt
         job["request_id"] = job.get("request_id") or response.headers.get("x-fal-request-id")
-        self.job_started(request, job)
         return job
 
     def _handle_from_header(self, response: httpx.Response,
@@ -327,19 +315,20 @@ class FalRouter(Router):
                 raise fal_error(response, model)
             return self._json_object(response, model)
 
-        while True:
-            self.sleep(self.poll_interval, request)
-            data = self.persist(request, "status poll", poll)
+        def done(data: dict[str, Any]) -> bool:
+            nonlocal queue_s
             state = data.get("status")
             if state == "IN_QUEUE":
-                continue
+                return False
             if state == "IN_PROGRESS":
                 if queue_s is None:  # first time we see it running: time spent queued
                     queue_s = time.monotonic() - submitted
-                continue
+                return False
             if state == "COMPLETED":
-                return data, queue_s
+                return True
             raise ProtocolError(f"unknown queue status {state!r}", router=self.name, model=model)
+
+        return self.poll_until(request, poll, done), queue_s
 
     def _cancel(self, cancel_url: str) -> None:
         """Best-effort `PUT cancel_url`: queued requests are only ever cancelled this way."""

@@ -8,7 +8,6 @@ Tasks are created, then polled on Kie's documented cadence. Wire facts: protocol
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,6 @@ import httpx
 from vibegen.catalog import Model
 from vibegen.costs import Cost, from_credits
 from vibegen.errors import (
-    AuthError,
     ContentFilteredError,
     ImageTooLargeError,
     InsufficientCreditsError,
@@ -32,14 +30,14 @@ from vibegen.routers.base import (
     DOWNLOAD_TRIES,
     GenerationRequest,
     GenerationResult,
-    Router,
     transient_download,
 )
+from vibegen.routers.failures import decode_json, status_error, with_cause
+from vibegen.routers.polling import QueueRouter
 from vibegen.routers.transfer import (
     DEFAULT_POLICY,
     TransferPolicy,
     clip,
-    decode_json,
     error_text,
     fetch_image,
     request_secrets,
@@ -82,22 +80,11 @@ def kie_error(code: int, message: str, model: str, *,
     kw: dict[str, Any] = {"router": "kie", "model": model, "status": code,
                           "detail": clip(message, 500)}
     said = f": {clip(message)}" if message else ""
-    if code == 401:
-        return AuthError("bad key", **kw)
-    if code == 402:
-        return InsufficientCreditsError("insufficient credits", **kw)
+    # Kie's own codes first (protocols.md §2.2); the rest mean what they mean everywhere.
     if code == 433:
         return InsufficientCreditsError("key usage limit reached", **kw)
-    if code == 429:
-        return RateLimitError("rate limited", retry_after=retry_after_s, **kw)
     if _is_content(code):
         return ContentFilteredError("content filtered" + said, **kw)
-    if code in (400, 422):
-        return RouterValidationError(clip(message) or "rejected the parameters", **kw)
-    if code == 403:
-        return AuthError("access denied" + said, **kw)
-    if code == 404:
-        return RouterValidationError("not found" + said, **kw)
     if code == 451:
         return RouterValidationError("could not download the input image" + said, **kw)
     if code == 455:
@@ -108,11 +95,8 @@ def kie_error(code: int, message: str, model: str, *,
         return RouterError("model disabled by Kie" + said, **kw)
     if code == 550:
         return ServerError("queue full", retry_after=retry_after_s, **kw)
-    if code >= 500:
-        # An HTML page's title already says "503 Service Unavailable": do not say it twice.
-        what = clip(message) if message.startswith(f"{code} ") else f"server error {code}" + said
-        return ServerError(what, retry_after=retry_after_s, **kw)
-    return RouterError(f"error {code}" + said, **kw)
+    return status_error(code, clip(message), router="kie", model=model, detail=kw["detail"],
+                        retry_after=retry_after_s, other="error")
 
 
 def _fail_error(code: Any, message: str, model: str) -> RouterError:
@@ -192,7 +176,7 @@ def _credits(data: dict[str, Any]) -> float | None:
     return None
 
 
-class KieRouter(Router):
+class KieRouter(QueueRouter):
     """Kie.ai: `Authorization: Bearer …`, create a task, poll its record, download the output."""
 
     name = "kie"
@@ -227,8 +211,8 @@ class KieRouter(Router):
             body = None
         if not isinstance(body, dict):
             if http_status >= 400:  # e.g. a Cloudflare page: the HTTP status is all we have
-                raise kie_error(http_status, error_text(response, 200), model,
-                                retry_after_s=wait)
+                raise with_cause(kie_error(http_status, error_text(response, 200), model,
+                                           retry_after_s=wait), response)
             if body is None:
                 decode_json(response, self.name, model)  # raises "malformed JSON"
             raise ProtocolError("answered with unexpected JSON (not an envelope)",
@@ -240,7 +224,7 @@ class KieRouter(Router):
                        request_secrets(response))
         if http_status >= 400:
             effective = code if isinstance(code, int) and code != 200 else http_status
-            raise kie_error(effective, message, model, retry_after_s=wait)
+            raise with_cause(kie_error(effective, message, model, retry_after_s=wait), response)
         if code is None or code == 200:
             return body.get("data")
         if not isinstance(code, int):
@@ -253,8 +237,7 @@ class KieRouter(Router):
         """Create the task on the model's API (jobs / gpt4o / mj), poll it, fetch the image."""
         model = request.model
         if not self.key:
-            raise MissingKeyError("add KIE_API_KEY to enable", router=self.name,
-                                  model=model.key)
+            raise MissingKeyError(self.info.key_message(), router=self.name, model=model.key)
         api = model.api
         if api in ("default", "jobs"):
             return self._jobs(request)
@@ -268,8 +251,11 @@ class KieRouter(Router):
     def _create(self, path: str, body: dict[str, Any], poll_path: str,
                 request: GenerationRequest) -> dict[str, Any]:
         """Create a task (within the account's new-task limit); its handle, saved at once."""
-        if request.job is not None:
-            return request.job
+        return self.follow(request, lambda: self._submit(path, body, poll_path, request))
+
+    def _submit(self, path: str, body: dict[str, Any], poll_path: str,
+                request: GenerationRequest) -> dict[str, Any]:
+        """POST the task; its handle (`follow` saves it before any poll)."""
         if self.submit_limit is not None:
             self.submit_limit.acquire(request.deadline)
         response = self._call("POST", path, request, json_body=body, submit=True)
@@ -288,9 +274,7 @@ class KieRouter(Router):
                                 model=request.model.key)
             err.job_may_run = True
             raise err
-        job = {"task_id": task_id, "poll_path": poll_path}
-        self.job_started(request, job)
-        return job
+        return {"task_id": task_id, "poll_path": poll_path}
 
     def _poll(self, job: dict[str, Any], request: GenerationRequest,
               done: Callable[[dict[str, Any], str], bool]) -> dict[str, Any]:
@@ -303,7 +287,6 @@ class KieRouter(Router):
         """
         model = request.model.key
         task_id = job["task_id"]
-        started = time.monotonic()
 
         def poll() -> Any:
             if self.poll_limit is not None:
@@ -321,19 +304,19 @@ class KieRouter(Router):
                                         model=model, status=exc.status) from exc
                 raise
 
-        while True:
-            self.sleep(poll_delay(time.monotonic() - started, self.poll_interval), request)
-            data = self.persist(request, "status poll", poll)
+        def finished(data: Any) -> bool:
             if not isinstance(data, dict):
                 raise ProtocolError("task record is missing", router=self.name, model=model)
             try:
-                if done(data, model):
-                    return data
+                return done(data, model)
             except RouterError as exc:  # the task failed: Kie says what (if anything) it cost
                 credits = _credits(data)
                 if credits is not None:
                     exc.cost = from_credits(request.model, credits, self.catalog)
                 raise
+
+        return self.poll_until(request, poll, finished,
+                               delay=lambda elapsed: poll_delay(elapsed, self.poll_interval))
 
     def _jobs(self, request: GenerationRequest) -> GenerationResult:
         """Market jobs API: createTask → recordInfo (state, resultJson string)."""

@@ -56,8 +56,7 @@ class OpenAIRouter(Router):
     def _sdk(self, model_key: str = "") -> openai.OpenAI:
         """The SDK client, built on first use and only when a key is present."""
         if not self.key:
-            raise MissingKeyError("add OPENAI_API_KEY to enable", router=self.name,
-                                  model=model_key)
+            raise MissingKeyError(self.info.key_message(), router=self.name, model=model_key)
         with self._client_lock:
             if self._client is None:
                 # Our httpx client is not an httpx2 client, so the SDK keeps its own.

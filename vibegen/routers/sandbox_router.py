@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import random
+from typing import Any
 
 from PIL import Image, ImageDraw
 
+from vibegen.catalog import RouterSpec
 from vibegen.errors import ContentFilteredError, RateLimitError, ServerError
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.settings import Settings
 
 
 def _digest(*parts: object) -> bytes:
@@ -87,19 +89,19 @@ class SandboxRouter(Router):
     """Offline router whose models draw patterns locally with simulated latency and failures."""
 
     name = "sandbox"
-    needs_key = False
 
-    def __init__(self, *, speed: float | None = None, failures: bool | None = None,
-                 jitter: bool | None = None, **kwargs) -> None:
+    def __init__(self, *, speed: float = 1.0, failures: bool = True, jitter: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # Tests and benchmarks tune the simulation through the environment, never by patching.
-        self.speed = speed if speed is not None else float(
-            os.environ.get("VIBEGEN_SANDBOX_SPEED", "1"))
-        self.failures = failures if failures is not None else (
-            os.environ.get("VIBEGEN_SANDBOX_FAILURES", "on") != "off")
-        self.jitter = jitter if jitter is not None else (
-            os.environ.get("VIBEGEN_SANDBOX_JITTER", "on") != "off")
+        self.speed, self.failures, self.jitter = speed, failures, jitter
         self._rng = random.Random()
+
+    @classmethod
+    def options(cls, spec: RouterSpec, settings: Settings) -> dict[str, Any]:
+        """The simulation's speed and switches: tests and benchmarks tune them through the
+        environment (VIBEGEN_SANDBOX_SPEED / _FAILURES / _JITTER), never by patching."""
+        return {"speed": settings.sandbox_speed, "failures": settings.sandbox_failures,
+                "jitter": settings.sandbox_jitter}
 
     def latency(self, request: GenerationRequest) -> float:
         """Seconds this call will take: lognormal around the model's median."""

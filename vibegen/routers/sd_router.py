@@ -16,12 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 from typing import Any
 
 import httpx
 
+from vibegen.catalog import RouterSpec
 from vibegen.costs import Cost
 from vibegen.errors import (
     AuthError,
@@ -34,8 +34,8 @@ from vibegen.errors import (
 )
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
 from vibegen.routers.transfer import error_text
+from vibegen.settings import Settings
 
-AUTH_ENV = "VIBEGEN_SD_AUTH"
 TXT2IMG = "/sdapi/v1/txt2img"
 INTERRUPT = "/sdapi/v1/interrupt"
 _CONNECT_TIMEOUT_S = 10.0
@@ -43,27 +43,30 @@ _INTERRUPT_TIMEOUT_S = 3.0
 
 
 class SDRouter(Router):
-    """A local AUTOMATIC1111 / Forge server reached at VIBEGEN_SD_URL."""
+    """A local AUTOMATIC1111 / Forge server, reached at the URL its declaration names."""
 
     name = "sd"
-    needs_key = False
-    needs_url = True
 
     def __init__(self, *, auth: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # The registry only passes `key`; the catalog gives `sd` no key_env, so the login may
-        # come as `auth=`, as `key=`, or from the environment.
-        login = auth or self.key or os.environ.get(AUTH_ENV) or None
+        # The catalog gives `sd` no key_env but an auth_env: the registry passes that login as
+        # `auth=` (see `options`); a caller may also pass it as `key=`.
+        login = auth or self.key or None
         self._auth = _basic_auth(login) if login else None
         # For messages: a URL may carry user:pass@, which must never reach a grid cell.
         self._shown_url = re.sub(r"://[^/@]*@", "://", self.base_url)
+
+    @classmethod
+    def options(cls, spec: RouterSpec, settings: Settings) -> dict[str, Any]:
+        """The server's optional login, from the declared `auth_env`."""
+        login = spec.auth(settings.environ)
+        return {"auth": login} if login else {}
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         """Run one txt2img and return the first image with the seed the server used."""
         model = request.model
         if not self.base_url:
-            raise MissingKeyError("set VIBEGEN_SD_URL to enable", router=self.name,
-                                  model=model.key)
+            raise MissingKeyError(self.info.url_message(), router=self.name, model=model.key)
         left = request.check_deadline(self.name)
         path = model.endpoint if model.endpoint.startswith("/") else TXT2IMG
         url = self.base_url + path
@@ -167,8 +170,9 @@ class SDRouter(Router):
         ctx = {"router": self.name, "model": model_key, "status": status}
         detail = _detail(response)
         if status == 401:
-            msg = ("login refused (check VIBEGEN_SD_AUTH)" if self._auth
-                   else "server requires a login: set VIBEGEN_SD_AUTH=user:pass")
+            login_env = self.info.auth_env
+            msg = (f"login refused (check {login_env})" if self._auth
+                   else f"server requires a login: set {login_env}=user:pass")
             return AuthError(msg, **ctx)
         if status == 422:
             return RouterValidationError(f"rejected the parameters: {detail}" if detail

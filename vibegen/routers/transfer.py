@@ -22,7 +22,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import httpx
@@ -31,13 +31,14 @@ from PIL import Image, UnidentifiedImageError
 from vibegen.errors import (
     BadImageError,
     ImageTooLargeError,
-    ProtocolError,
     RefusedURLError,
     RouterTimeout,
 )
 from vibegen.keys import redact
-from vibegen.routers.base import GenerationRequest
 from vibegen.routers.hosts import RefusedURL, Resolver, check_image_url, system_resolve
+
+if TYPE_CHECKING:  # base imports the failure mapping, which imports this module
+    from vibegen.routers.base import GenerationRequest
 
 # Longest router-provided text we put into a grid-cell message.
 MESSAGE_CHARS = 160
@@ -124,17 +125,6 @@ def status_line(status: int, line: str) -> str:
     if not line:
         return f"HTTP {status}"
     return line if line.startswith(str(status)) else f"HTTP {status}: {line}"
-
-
-def decode_json(response: httpx.Response, router: str, model: str) -> Any:
-    """The response body as JSON, or ProtocolError when it is not JSON."""
-    try:
-        return response.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError("answered with malformed JSON", router=router, model=model,
-                            status=response.status_code,
-                            detail=clip(response.text, 300,
-                                        request_secrets(response))) from exc
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from vibegen.keys import env_secrets, merged_env
+from vibegen.keys import env_secrets
+from vibegen.settings import load_settings
 from vibegen.store import Store, check_run_id
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def _st_secrets() -> dict:
 
 def current_secrets() -> list[str]:
     """The key values set in the environment or in Streamlit secrets (to redact from files)."""
-    return env_secrets(merged_env(os.environ, _st_secrets()))
+    return env_secrets(load_settings(_st_secrets()).environ)
 
 
 def _later(module: str, name: str, *args: Any, **kwargs: Any) -> Callable[[], bytes | str]:

@@ -54,7 +54,7 @@ def model_picker(catalog: Catalog, env: Mapping[str, str], today: dt.date | None
         title = f"{info.label} · {len(models)} models"
         if not status.enabled:
             title += f" — {status.reason}"
-        with st.expander(title, expanded=name == "sandbox"):
+        with st.expander(title, expanded=info.simulated):
             if not status.enabled:
                 st.caption(f"{info.label} is not set up: {status.reason}."
                            + (f" Get a key at {info.key_url}." if info.key_url else ""))

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 
 import streamlit as st
 
 from vibegen import listings, process
 from vibegen.catalog import Catalog, default_catalog
-from vibegen.errors import StoreError
-from vibegen.keys import merged_env
+from vibegen.errors import ConfigError, StoreError
 from vibegen.listings import Index
 from vibegen.model_search import SHORTLIST_SETTING, parse_shortlist
 from vibegen.runner import Runner
-from vibegen.store import Store, database_url
+from vibegen.settings import Settings, load_settings
+from vibegen.store import Store
 from vibegen.user_models import effective_catalog
 
 
@@ -27,12 +26,21 @@ def _secrets() -> dict:
         return {}
 
 
+def settings() -> Settings:
+    """This page run's settings: the server's environment over Streamlit secrets.
+
+    The UI's entry point: what a page needs from the environment it gets from here (or from
+    the runner's `env`, read through this the first time the runner was made).
+    """
+    return load_settings(_secrets())
+
+
 def _runner(url: str) -> Runner:
     # One runner per server process (and database): it owns the worker threads that keep
     # generating when a browser tab reruns, switches page or closes. It is held by
     # vibegen.process, not st.cache_resource: "Clear caches" would otherwise start another
     # runner (more threads, files and per-router limits no longer shared) on every use.
-    return process.runner(url, lambda: merged_env(os.environ, _secrets()))
+    return process.runner(url, lambda: settings().environ)
 
 
 @dataclass
@@ -44,6 +52,7 @@ class Context:
     catalog: Catalog
     index: Index = field(default_factory=Index)  # the cached router listings
     catalog_problems: list[str] = field(default_factory=list)  # the user file's mistakes
+    settings: Settings = field(default_factory=settings)  # this page run's settings
 
     @property
     def shortlist(self) -> list[str]:
@@ -60,7 +69,12 @@ class Context:
 def frame(title: str) -> Context:
     """Set up the page and open the store; on failure show why and stop the page."""
     st.set_page_config(page_title=f"{title} · VibeGen", page_icon="🎨", layout="wide")
-    url = database_url()
+    try:
+        read = settings()
+    except ConfigError as exc:
+        st.error(f"VibeGen cannot start: a setting is wrong. {exc}")
+        st.stop()
+    url = read.store_url
     try:
         runner = _runner(url)
     except StoreError as exc:
@@ -68,7 +82,7 @@ def frame(title: str) -> Context:
         st.info("Check DATABASE_URL (or VIBEGEN_HOME for the embedded SQLite file) and "
                 "reload. Nothing saved so far has been touched.")
         st.stop()
-    return Context(runner.store, runner, *offered(runner))
+    return Context(runner.store, runner, *offered(runner), settings=read)
 
 
 def offered(runner: Runner) -> tuple[Catalog, Index, list[str]]:

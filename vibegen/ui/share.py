@@ -6,14 +6,12 @@
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from vibegen.errors import ConfigError
+from vibegen.settings import PUBLIC_URL_ENV, Settings
 from vibegen.share import server_base
-
-PUBLIC_URL_ENV = "VIBEGEN_PUBLIC_URL"
+from vibegen.ui.runtime import settings as page_settings
 
 
 def _context(name: str) -> object | None:
@@ -35,9 +33,9 @@ def _detected_base() -> str:
     )
 
 
-def public_url_problem() -> str | None:
+def public_url_problem(settings: Settings | None = None) -> str | None:
     """Why VIBEGEN_PUBLIC_URL cannot be used, or None when it is unset or fine."""
-    value = os.environ.get(PUBLIC_URL_ENV, "")
+    value = (settings or page_settings()).public_url
     if not value.strip():
         return None
     try:
@@ -47,9 +45,9 @@ def public_url_problem() -> str | None:
     return None
 
 
-def base_url() -> str:
+def base_url(settings: Settings | None = None) -> str:
     """The app's public base URL, no trailing slash: VIBEGEN_PUBLIC_URL, else as opened."""
-    value = os.environ.get(PUBLIC_URL_ENV, "")
+    value = (settings or page_settings()).public_url
     try:
         return server_base(public_url=value) if value.strip() else _detected_base()
     except ConfigError:  # a malformed setting: links from the address bar still open
