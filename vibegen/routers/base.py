@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,8 +107,15 @@ class Router(ABC):
         self.info = catalog.routers[self.name]
         self.key = key
         self.base_url = (base_url or self.info.base_url).rstrip("/")
-        self.http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0),
-                                         headers={"User-Agent": "vibegen/0.1"})
+        if http is None:
+            http = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0),
+                                headers={"User-Agent": "vibegen/0.1"})
+            # A client the adapter made is the adapter's to close: when it is closed or
+            # dropped, so its pooled sockets are shut rather than left to the collector.
+            self._closer = weakref.finalize(self, http.close)
+        else:
+            self._closer = weakref.finalize(self, lambda: None)  # the caller owns its client
+        self.http = http
         if poll_interval is not None:
             self.poll_interval = poll_interval
         # The router's account limits, shared by every cell this instance serves.
@@ -118,6 +126,10 @@ class Router(ABC):
         self.poll_limit = RateLimiter.with_margin(info.poll_limit_requests,
                                                   info.poll_limit_window_s) \
             if info.poll_limit_requests and info.poll_limit_window_s else None
+
+    def close(self) -> None:
+        """Close the HTTP client this adapter made (a client passed in stays open)."""
+        self._closer()
 
     @abstractmethod
     def generate(self, request: GenerationRequest) -> GenerationResult:
