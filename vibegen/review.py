@@ -8,7 +8,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
-from vibegen.store import Cell
+from vibegen.records import Cell
 
 
 def _rng(*parts: str) -> random.Random:
@@ -18,14 +18,14 @@ def _rng(*parts: str) -> random.Random:
 
 def reviewable(cells: Sequence[Cell]) -> list[Cell]:
     """The cells that have an image to rate."""
-    return [c for c in cells if c.status == "ok"]
+    return [c for c in cells if c.ok]
 
 
 def review_order(cells: Sequence[Cell], run_id: str, rater: str, blind: bool) -> list[Cell]:
     """Grid order for a rater: as generated, or shuffled (stable for that rater) when blind."""
     if not blind:
         return reviewable(cells)
-    return [c for c in blind_slots(cells, run_id, rater) if c.status == "ok"]
+    return [c for c in blind_slots(cells, run_id, rater) if c.ok]
 
 
 def blind_slots(cells: Sequence[Cell], run_id: str, rater: str) -> list[Cell]:
@@ -37,7 +37,7 @@ def blind_slots(cells: Sequence[Cell], run_id: str, rater: str) -> list[Cell]:
     """
     order = sorted(cells, key=lambda c: c.id)  # the draw must not depend on the store's order
     _rng("order", run_id, rater).shuffle(order)
-    return [c for c in order if c.status in ("ok", "pending", "running")]
+    return [c for c in order if c.ok or c.in_flight]
 
 
 def next_pair(cells: Sequence[Cell], run_id: str, rater: str,

@@ -21,9 +21,10 @@ from vibegen.images import square
 from vibegen.markup import escape_markdown
 from vibegen.raters import Rater, RatingThrottle, ReviewLink, image_ref
 from vibegen.ratings import make_rating
+from vibegen.records import Cell, RunView
 from vibegen.review import blind_slots, next_pair, pairs_total, review_order, reviewable
 from vibegen.share import blind_image_url, image_url
-from vibegen.store import Cell, RunView, Store
+from vibegen.store import Store
 from vibegen.ui.grid import cost_text, thumbnails
 from vibegen.ui.share import base_url
 
@@ -287,7 +288,7 @@ def _on_reject(store, seat, gen, key, before) -> None:
 def _caption(cell: Cell, index: int, blind: bool) -> str:
     if blind:
         return f"**Image {index + 1}**"
-    tag = " :violet-badge[sandbox]" if cell.router == "sandbox" else ""
+    tag = " :violet-badge[sandbox]" if cell.simulated else ""
     return f"**{escape_markdown(cell.label)}**{tag}"
 
 
@@ -333,7 +334,7 @@ def grid_review(store: Store, seat: Seat) -> None:
         best = mine.get("best", {}).get("generation_id")
         slots = blind_slots(view.cells, view.id, seat.rater.id) if blind else \
             review_order(view.cells, view.id, seat.rater.id, blind)
-        cells = [c for c in slots if c.status == "ok"]
+        cells = [c for c in slots if c.ok]
         rated = sum(any(s.endswith(c.id) for s in mine) or best == c.id for c in cells)
         left = len(cells) - rated
         # The team's progress sits in the fragment too, so a rating click refreshes it.
@@ -349,7 +350,7 @@ def grid_review(store: Store, seat: Seat) -> None:
         for i, cell in enumerate(slots):
             with grid.cell():
                 st.markdown(_caption(cell, i, blind))
-                if cell.status != "ok":
+                if not cell.ok:
                     st.caption("⏳ still being made")
                     continue
                 key = seat.key(cell)
@@ -370,7 +371,7 @@ def grid_review(store: Store, seat: Seat) -> None:
                 before = int(saved["value"]) - 1 if saved else None
                 st.feedback("stars", key=skey, default=before, on_change=_on_stars,
                             args=(store, seat, cell.id, skey, before))
-        _mark_run(grid=_held_values([seat.key(c) for c in slots if c.status == "ok"]))
+        _mark_run(grid=_held_values([seat.key(c) for c in slots if c.ok]))
 
     _grid()
 
@@ -417,7 +418,7 @@ def pairwise_review(store: Store, seat: Seat) -> None:
 
 def reveal(view: RunView, rater: Rater) -> None:
     """After a blind review: which image was which model (in this rater's order)."""
-    cells = [c for c in blind_slots(view.cells, view.id, rater.id) if c.status == "ok"]
+    cells = [c for c in blind_slots(view.cells, view.id, rater.id) if c.ok]
     st.markdown("**Revealed:** " + " · ".join(
         f"Image {i + 1} = {escape_markdown(c.label)} ({escape_markdown(c.router)}, "
         f"{c.wall_s:.1f} s, {cost_text(c)})" for i, c in enumerate(cells)))
