@@ -8,6 +8,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
+from vibegen.ratings import RatingMode
 from vibegen.records import Cell
 
 
@@ -54,7 +55,8 @@ def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
     shown, and the ones shown most, would tell a rater which images share a model.
     """
     pool = reviewable(cells)
-    voted_by_me = {r["slot"] for r in ratings if r["mode"] == "pair"
+    pair = RatingMode.PAIR
+    voted_by_me = {r["slot"] for r in ratings if r["mode"] == pair
                    and r.get("rater_id", r["rater"]) == rater}
     by_id = {c.id: c for c in pool}
 
@@ -63,7 +65,7 @@ def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
 
     votes: Counter = Counter()
     for r in ratings:
-        if r["mode"] == "pair" and r["generation_id"] in by_id \
+        if r["mode"] == pair and r["generation_id"] in by_id \
                 and r["other_generation_id"] in by_id:
             votes[key(by_id[r["generation_id"]], by_id[r["other_generation_id"]])] += 1
     candidates = []
@@ -71,7 +73,7 @@ def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
         if a.model_key == b.model_key and not blind:
             continue
         lo, hi = sorted((a.id, b.id))
-        if f"pair:{lo}:{hi}" in voted_by_me:
+        if pair.slot(lo, hi) in voted_by_me:
             continue
         candidates.append((votes[key(a, b)], a, b))
     if not candidates:

@@ -30,7 +30,7 @@ from vibegen import images
 from vibegen.costs import Cost
 from vibegen.errors import InputError, RunNotFoundError, StoreError
 from vibegen.migrations import migrate
-from vibegen.ratings import Rating
+from vibegen.ratings import Rating, RatingMode
 from vibegen.records import (
     FAILED,
     FINISHED,
@@ -548,10 +548,11 @@ class Store:
         script or an old caller) the rating goes to the rater stored under that bare name.
         """
         check_run_id(run_id)
+        mode = RatingMode.parse(rating.mode)  # a Rating made by hand is checked here too
         with self._write() as conn:
             rid = rater_id or self.team.legacy(conn, rater)
             conn.execute(self.t["ratings"].insert().values(
-                run_id=run_id, rater=rater, rater_id=rid, slot=rating.slot, mode=rating.mode,
+                run_id=run_id, rater=rater, rater_id=rid, slot=rating.slot, mode=mode,
                 generation_id=rating.generation_id,
                 other_generation_id=rating.other_generation_id, value=rating.value,
                 blind=blind, created_at=now()))
