@@ -31,6 +31,8 @@ STILL_IMPORT_RECORDS_FROM_STORE = {"vibegen/exports.py", "vibegen/report.py",
                                    "vibegen/ui/exports.py"}
 STILL_NAME_THE_SANDBOX = {"vibegen/report.py", "vibegen/ui/picker.py", "pages/5_Models.py"}
 STILL_COMPARE_STATUS_WORDS = {"vibegen/exports.py", "vibegen/report.py"}
+STILL_IMPORT_THE_STORE_FOR_ITS_TYPE = {"vibegen/exports.py", "vibegen/report.py",
+                                       "vibegen/listings.py", "vibegen/ui/board.py"}
 
 
 def _sources() -> dict[str, ast.Module]:
@@ -69,6 +71,44 @@ def test_no_module_imports_a_record_type_from_the_store():
     # The list of stragglers is kept true: a module that moved leaves it.
     still = {path for path, tree in _sources().items() if _store_imports(tree) & records}
     assert STILL_IMPORT_RECORDS_FROM_STORE <= still
+
+
+def _runtime_store_imports(tree: ast.Module) -> set[str]:
+    # `from vibegen.store import ...` outside an `if TYPE_CHECKING:` block.
+    hidden = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+              and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+              for n in ast.walk(node)}
+    return {alias.asname or alias.name for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "vibegen.store"
+            and id(node) not in hidden for alias in node.names}
+
+
+def _runtime_names(tree: ast.Module) -> set[str]:
+    # Names used anywhere but in annotations (which `from __future__ import annotations`
+    # leaves unevaluated).
+    annotations: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            found = [a.annotation for a in every if a is not None and a.annotation is not None]
+            found += [node.returns] if node.returns else []
+        elif isinstance(node, ast.AnnAssign):
+            found = [node.annotation]
+        else:
+            continue
+        annotations.update(id(n) for a in found for n in ast.walk(a))
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in annotations}
+
+
+def test_no_module_imports_the_store_only_to_name_its_type():
+    # A module handed a store names its type under TYPE_CHECKING: importing it for real is for
+    # the modules that open one or call its functions.
+    only_types = {path for path, tree in _sources().items()
+                  if _runtime_store_imports(tree)
+                  and not _runtime_store_imports(tree) & _runtime_names(tree)}
+    assert only_types - STILL_IMPORT_THE_STORE_FOR_ITS_TYPE == set()
+    assert STILL_IMPORT_THE_STORE_FOR_ITS_TYPE <= only_types
 
 
 def _constants(node: ast.AST) -> list[str]:

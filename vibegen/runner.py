@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vibegen import budget, costs, images
 from vibegen.catalog import Catalog, Model, default_catalog
@@ -51,9 +52,11 @@ from vibegen.params import CommonParams, map_params
 from vibegen.records import Cell, CellSpec, new_id, simulated_router
 from vibegen.routers import Router, build_router, router_status
 from vibegen.routers.base import GenerationRequest
-from vibegen.store import Store
 from vibegen.typed import check_text
 from vibegen.unsaved import REASON, Keeper, Outcome, SavePolicy
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 log = logging.getLogger("vibegen.runner")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -17,7 +17,9 @@ from vibegen.errors import InputError
 from vibegen.ratings import clean_rater
 from vibegen.records import new_id, utc
 from vibegen.records import now as _now
-from vibegen.store import Store
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 
 class Team:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -12,8 +13,10 @@ from vibegen.errors import STORE_UNAVAILABLE, RunNotFoundError
 from vibegen.markup import escape_markdown
 from vibegen.records import Cell, RunView, Status
 from vibegen.share import image_url
-from vibegen.store import Store
 from vibegen.ui.share import base_url
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 POLL_S = 0.5
 # A failure's icon by kind: a store that refused the write is not the model's failure.

@@ -11,6 +11,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 import streamlit as st
@@ -24,9 +25,11 @@ from vibegen.ratings import RatingMode, make_rating
 from vibegen.records import Cell, RunView
 from vibegen.review import blind_slots, next_pair, pairs_total, review_order, reviewable
 from vibegen.share import blind_image_url, image_url
-from vibegen.store import Store
 from vibegen.ui.grid import cost_text, thumbnails
 from vibegen.ui.share import base_url
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 COOKIE = "vibegen_identity"  # the secret of the rater this browser holds
 BEST, REJECT, STARS, PAIR = RatingMode.BEST, RatingMode.REJECT, RatingMode.STARS, RatingMode.PAIR
