@@ -46,7 +46,7 @@ except (InputError, UnknownModelError) as exc:
 if plan:
     unknown = f" + unknown for {', '.join(plan.unknown_cost_models)}" \
         if plan.unknown_cost_models else ""
-    simulated = all(c.router == "sandbox" for c in plan.cells)
+    simulated = all(c.simulated for c in plan.cells)
     cost = f"simulated ${plan.estimated_usd:.4f} (sandbox: nothing is billed)" if simulated \
         else f"estimated ${plan.estimated_usd:.4f}"
     line = (f"**{len(plan.cells)} images** from {len(set(picked))} models · {cost}{unknown}"

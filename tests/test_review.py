@@ -7,8 +7,8 @@ from collections import Counter
 
 from vibegen.costs import Cost
 from vibegen.ratings import make_rating
+from vibegen.records import CellSpec
 from vibegen.review import next_pair, pairs_total, review_order
-from vibegen.store import CellSpec
 
 
 def _view(store, models=4, per_model=1, failed=()):

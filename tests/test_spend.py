@@ -11,9 +11,9 @@ from vibegen import spend
 from vibegen.catalog import default_catalog
 from vibegen.costs import Cost
 from vibegen.params import CommonParams
+from vibegen.records import CellSpec
 from vibegen.routers.sandbox_router import render
 from vibegen.runner import Runner
-from vibegen.store import CellSpec
 
 CATALOG = default_catalog()
 PNG = render("dots", "p", 1, 64, 64)

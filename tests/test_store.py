@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from vibegen.costs import Cost
 from vibegen.errors import RunNotFoundError, StoreError
 from vibegen.migrations import MIGRATIONS
+from vibegen.records import CellSpec, check_run_id
 from vibegen.routers.sandbox_router import render
-from vibegen.store import CellSpec, Store, check_run_id
+from vibegen.store import Store
 
 SCHEMA = {
     "runs": {"id", "created_at", "prompt", "params_json", "n_cells", "runner_id",

@@ -12,7 +12,8 @@ from vibegen import raters as R
 from vibegen.leaderboard import build_leaderboard
 from vibegen.migrations import MIGRATIONS
 from vibegen.ratings import make_rating
-from vibegen.store import CellSpec, Store, new_id
+from vibegen.records import CellSpec, new_id
+from vibegen.store import Store
 
 MODELS = [("sandbox:prism", "Prism", 0.004), ("sandbox:halo", "Halo", 0.012),
           ("sandbox:tide", "Tide", 0.05)]

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from vibegen.errors import InputError
+from vibegen.records import simulated_router
 
 log = logging.getLogger("vibegen.budget")
 
@@ -83,8 +84,8 @@ def caps_from(env: Mapping[str, str], settings: Mapping[str, str],
     daily: dict[str, float] = {}
     monthly: dict[str, float] = {}
     for router in routers:
-        if router == "sandbox":
-            continue  # simulated: nothing to cap
+        if simulated_router(router):
+            continue  # nothing is billed: nothing to cap
         if (d := value(setting_key("day", router))) is not None:
             daily[router] = d
         if (m := value(setting_key("month", router))) is not None:
@@ -115,7 +116,7 @@ def check_plan(estimated: Mapping[str, float], caps: Caps,
     `estimated` maps router → the run's estimated USD on it; `spent` maps (router, scope) →
     USD billed so far in the current day or month.
     """
-    total = sum(v for r, v in estimated.items() if r != "sandbox")
+    total = sum(v for r, v in estimated.items() if not simulated_router(r))
     if caps.per_run_usd is not None and total > caps.per_run_usd + 1e-9:
         raise InputError(f"this run is estimated at {usd(total)}, over the per-run cap of "
                          f"{usd(caps.per_run_usd)}: pick fewer models or images, or raise the "
@@ -136,7 +137,7 @@ def check_plan(estimated: Mapping[str, float], caps: Caps,
 def over_cap(router: str, caps: Caps, spent: Mapping[tuple[str, str], float],
              run_spent: float, router_label: str = "") -> str | None:
     """Why no new cell may start now (a cap is reached), or None."""
-    if router == "sandbox":
+    if simulated_router(router):
         return None
     if caps.per_run_usd is not None and run_spent >= caps.per_run_usd - 1e-9:
         return (f"this run has been billed {usd(run_spent)}, its per-run cap of "

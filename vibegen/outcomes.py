@@ -44,7 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vibegen.board_rows import MODES, BoardRows
+from vibegen.board_rows import BoardRows
+from vibegen.ratings import RatingMode
 
 OUTCOME_COLUMNS = [
     "a",
@@ -59,8 +60,12 @@ OUTCOME_COLUMNS = [
     "generation_b",
     "judgment",
 ]
-SOURCES = MODES  # an outcome's source is the mode of the rating it comes from
-TIER_BEST, TIER_NEUTRAL, TIER_REJECT = 2, 1, 0
+# An outcome's source is the mode of the rating it comes from, coded as `RatingMode.code`.
+# TODO(merge): vibegen.board_rows.MODES codes the rows' modes; it must list RatingMode in order.
+SOURCES = tuple(m.value for m in RatingMode)
+TIER_BEST, TIER_REJECT = RatingMode.BEST.tier, RatingMode.REJECT.tier
+TIER_NEUTRAL = 1  # an unmarked image: below a best pick, above a reject
+_TIER_OF_CODE = np.array([-1 if m.tier is None else m.tier for m in RatingMode], np.int64)
 NAT = np.iinfo(np.int64).min  # pandas' integer NaT; below every real time, so max() skips it
 
 
@@ -135,7 +140,7 @@ class _Ctx:
     stars: np.ndarray  # rating row -> the value as a number
     blind: np.ndarray
     t: np.ndarray
-    is_best: np.ndarray  # rating row -> mode is "best"
+    tier: np.ndarray  # rating row -> its mode's tier (best / reject rows only)
 
 
 def _pair_block(ctx: _Ctx, rows: np.ndarray) -> _Block:
@@ -150,7 +155,7 @@ def _pair_block(ctx: _Ctx, rows: np.ndarray) -> _Block:
         ia[keep],
         ib[keep],
         score[keep],
-        np.zeros(len(sel), np.int8),
+        np.full(len(sel), RatingMode.PAIR.code, np.int8),
         ctx.blind[sel],
         ctx.rater[sel],
         ctx.t[sel],
@@ -176,7 +181,7 @@ def _star_block(ctx: _Ctx, rows: np.ndarray) -> tuple[_Block, np.ndarray]:
         img[x],
         img[y],
         score,
-        np.ones(len(x), np.int8),
+        np.full(len(x), RatingMode.STARS.code, np.int8),
         ctx.blind[rows[x]] & ctx.blind[rows[y]],
         rater[x],
         np.maximum(ctx.t[rows[x]], ctx.t[rows[y]]),
@@ -195,7 +200,7 @@ def _tier_block(ctx: _Ctx, rows: np.ndarray, starred: np.ndarray) -> _Block:
     key, rows, img = key[order], rows[order], img[order]
     last = np.append(key[1:] != key[:-1], True)
     key, rows, img = key[last], rows[last], img[last]
-    tier = np.where(ctx.is_best[rows], TIER_BEST, TIER_REJECT)
+    tier = ctx.tier[rows]
     rater = ctx.rater[rows]
 
     # Successful images grouped by run, to enumerate each mark's partners in its run.
@@ -249,7 +254,7 @@ def _tier_block(ctx: _Ctx, rows: np.ndarray, starred: np.ndarray) -> _Block:
         winner,
         loser,
         np.ones(len(winner)),
-        np.where(own_best, 2, 3).astype(np.int8),
+        np.where(own_best, RatingMode.BEST.code, RatingMode.REJECT.code).astype(np.int8),
         blind,
         rater[owner],
         t,
@@ -310,22 +315,22 @@ def coded_outcomes(rows: BoardRows, generations: np.ndarray | None = None,
         stars=rows.stars[sel],
         blind=rows.blind[sel],
         t=rows.rated_at[sel],
-        is_best=mode == MODES.index("best"),
+        tier=_TIER_OF_CODE[np.maximum(mode, 0)],
     )
 
-    def rows_of(*modes: str) -> np.ndarray:
-        return np.flatnonzero(np.isin(mode, [MODES.index(m) for m in modes]))
+    def rows_of(*modes: RatingMode) -> np.ndarray:
+        return np.flatnonzero(np.isin(mode, [m.code for m in modes]))
 
     blocks: list[_Block] = []
-    pair_rows = rows_of("pair")
+    pair_rows = rows_of(RatingMode.PAIR)
     if len(pair_rows):
         blocks.append(_pair_block(ctx, pair_rows))
-    star_rows = rows_of("stars")
+    star_rows = rows_of(RatingMode.STARS)
     starred = np.zeros(0, np.int64)
     if len(star_rows):
         star_block, starred = _star_block(ctx, star_rows)
         blocks.append(star_block)
-    mark_rows = rows_of("best", "reject")
+    mark_rows = rows_of(*(m for m in RatingMode if m.tier is not None))
     if len(mark_rows):
         blocks.append(_tier_block(ctx, mark_rows, starred))
     if not any(len(b.a) for b in blocks):
@@ -344,7 +349,7 @@ def coded_outcomes(rows: BoardRows, generations: np.ndarray | None = None,
     # alone gives n-1 wins), so they are not independent votes: they share a judgment id for
     # the fit's cluster-robust intervals. A pair vote is a judgment of its own (-1).
     source, rater = cat("source"), cat("rater")
-    judgment = np.where(source == SOURCES.index("pair"), -1,
+    judgment = np.where(source == RatingMode.PAIR.code, -1,
                         run_code[a].astype(np.int64) * max(len(rater_names), 1) + rater)
     return pd.DataFrame(
         {

@@ -8,7 +8,8 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
-from vibegen.store import Cell
+from vibegen.ratings import RatingMode
+from vibegen.records import Cell
 
 
 def _rng(*parts: str) -> random.Random:
@@ -18,14 +19,14 @@ def _rng(*parts: str) -> random.Random:
 
 def reviewable(cells: Sequence[Cell]) -> list[Cell]:
     """The cells that have an image to rate."""
-    return [c for c in cells if c.status == "ok"]
+    return [c for c in cells if c.ok]
 
 
 def review_order(cells: Sequence[Cell], run_id: str, rater: str, blind: bool) -> list[Cell]:
     """Grid order for a rater: as generated, or shuffled (stable for that rater) when blind."""
     if not blind:
         return reviewable(cells)
-    return [c for c in blind_slots(cells, run_id, rater) if c.status == "ok"]
+    return [c for c in blind_slots(cells, run_id, rater) if c.ok]
 
 
 def blind_slots(cells: Sequence[Cell], run_id: str, rater: str) -> list[Cell]:
@@ -37,7 +38,7 @@ def blind_slots(cells: Sequence[Cell], run_id: str, rater: str) -> list[Cell]:
     """
     order = sorted(cells, key=lambda c: c.id)  # the draw must not depend on the store's order
     _rng("order", run_id, rater).shuffle(order)
-    return [c for c in order if c.status in ("ok", "pending", "running")]
+    return [c for c in order if c.ok or c.in_flight]
 
 
 def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
@@ -54,7 +55,8 @@ def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
     shown, and the ones shown most, would tell a rater which images share a model.
     """
     pool = reviewable(cells)
-    voted_by_me = {r["slot"] for r in ratings if r["mode"] == "pair"
+    pair = RatingMode.PAIR
+    voted_by_me = {r["slot"] for r in ratings if r["mode"] == pair
                    and r.get("rater_id", r["rater"]) == rater}
     by_id = {c.id: c for c in pool}
 
@@ -63,7 +65,7 @@ def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
 
     votes: Counter = Counter()
     for r in ratings:
-        if r["mode"] == "pair" and r["generation_id"] in by_id \
+        if r["mode"] == pair and r["generation_id"] in by_id \
                 and r["other_generation_id"] in by_id:
             votes[key(by_id[r["generation_id"]], by_id[r["other_generation_id"]])] += 1
     candidates = []
@@ -71,7 +73,7 @@ def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
         if a.model_key == b.model_key and not blind:
             continue
         lo, hi = sorted((a.id, b.id))
-        if f"pair:{lo}:{hi}" in voted_by_me:
+        if pair.slot(lo, hi) in voted_by_me:
             continue
         candidates.append((votes[key(a, b)], a, b))
     if not candidates:

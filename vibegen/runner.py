@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vibegen import budget, costs, images
 from vibegen.catalog import Catalog, Model, default_catalog
@@ -48,12 +49,15 @@ from vibegen.errors import (
 )
 from vibegen.keys import redact, secret_values
 from vibegen.params import CommonParams, map_params
+from vibegen.records import Cell, CellSpec, new_id, simulated_router
 from vibegen.routers import Router, build_router, router_status
 from vibegen.routers.base import GenerationRequest
 from vibegen.settings import load_settings
-from vibegen.store import Cell, CellSpec, Store, new_id
 from vibegen.typed import check_text
 from vibegen.unsaved import REASON, Keeper, Outcome, SavePolicy
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 log = logging.getLogger("vibegen.runner")
 
@@ -443,7 +447,7 @@ def _pid_alive(pid: int) -> bool:
 def _seed(cell: Cell, model: Model) -> int | None:
     if model.seed_param in cell.params:
         return int(cell.params[model.seed_param])
-    if model.router == "sandbox":
+    if simulated_router(model.router):
         # No seed chosen: draw one and store it, so the image can be made again.
         return random.randrange(2**31)
     return None

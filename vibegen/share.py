@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from vibegen.errors import ConfigError
 from vibegen.raters import is_token
-from vibegen.store import RUN_ID, check_run_id
+from vibegen.records import RUN_ID, check_run_id
 
 # The app's pages as Streamlit names them in URLs (pages/<n>_<Name>.py -> /<Name>); the main
 # page (app.py) is the root. A test checks this against the pages/ folder.

@@ -18,6 +18,7 @@ import pandas as pd
 from vibegen import budget
 from vibegen.catalog import Catalog
 from vibegen.errors import InputError
+from vibegen.records import simulated_router
 
 KINDS = ("reported", "computed", "estimated")
 SIMULATED = "simulated"
@@ -249,8 +250,8 @@ def cap_fields(env: Mapping[str, str], settings: Mapping[str, str],
     """The per-run cap, then the daily and monthly cap of each router that bills."""
     wanted = [("run", None, "Per run")]
     for name, info in catalog.routers.items():
-        if name == "sandbox":
-            continue  # simulated: nothing to cap
+        if simulated_router(name):
+            continue  # nothing is billed: nothing to cap
         wanted += [("day", name, f"{info.label} per UTC day"),
                    ("month", name, f"{info.label} per UTC month")]
     free = {name for name in catalog.routers

@@ -17,10 +17,8 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,31 +30,39 @@ from vibegen import images
 from vibegen.costs import Cost
 from vibegen.errors import InputError, RunNotFoundError, StoreError
 from vibegen.migrations import migrate
-from vibegen.ratings import Rating
+from vibegen.ratings import Rating, RatingMode
+from vibegen.records import (
+    FAILED,
+    FINISHED,
+    IN_FLIGHT,
+    SIMULATED_ROUTERS,
+    Cell,
+    CellSpec,
+    RunSummary,
+    RunView,
+    Spend,
+    Status,
+    check_run_id,
+    is_id,
+    new_id,
+    now,
+    utc,
+)
 from vibegen.settings import Settings, load_settings
 from vibegen.typed import check_text, control_character
+
+# TODO(merge): vibegen.report, vibegen.exports and vibegen.ui.exports (and some tests and
+# benchmarks) still import Cell, RunView, CellSpec, check_run_id and new_id from here; they
+# move to vibegen.records, and these names then stay only for the store's own use.
 
 if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every page
     import pandas as pd
 
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_BRIEF_PROMPTS = 100
 MAX_BRIEF_NAME = 100  # the column holds 200
-FINISHED = ("ok", "error", "timeout", "interrupted")
-FAILED = ("error", "timeout", "interrupted")
 GENERATION_COLUMNS = ["generation_id", "run_id", "model_key", "router", "label", "status",
                       "error_kind", "cost_usd", "cost_kind", "wall_s", "created_at",
                       "prompt_set_id"]
-
-
-def now() -> dt.datetime:
-    """The current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.UTC)
-
-
-def new_id() -> str:
-    """A random 128-bit id in hex."""
-    return secrets.token_hex(16)
 
 
 def data_dir(settings: Settings | None = None) -> Path:
@@ -81,171 +87,6 @@ def _normalise(url: str) -> str:
 
 def _redact_url(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """One grid cell to create: which model, which image, with what native parameters."""
-
-    model_key: str
-    router: str
-    label: str
-    image_index: int
-    prompt: str
-    params: dict[str, Any]
-    notes: dict[str, str]
-    cost: Cost  # the pre-run estimate; replaced by the real figure on success
-    width: int | None = None  # expected size; replaced by the image's own on success
-    height: int | None = None
-
-
-@dataclass
-class Cell:
-    """A grid cell as stored: a generation and (once it succeeded) its image."""
-
-    id: str
-    run_id: str
-    position: int
-    model_key: str
-    router: str
-    label: str
-    image_index: int
-    prompt: str
-    params: dict[str, Any]
-    notes: dict[str, str]
-    status: str
-    error_kind: str | None
-    error_message: str | None
-    seed: str | None
-    wall_s: float | None
-    queue_s: float | None
-    inference_s: float | None
-    cost_usd: float | None
-    cost_kind: str
-    cost_basis: str | None
-    cost_source: str | None
-    cost_seen: str | None
-    width: int | None
-    height: int | None
-    attempts: int
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    job: dict[str, Any] | None = None  # the router's handle for the paid job behind the cell
-    job_open: bool = False  # that job may still run or its result may still be fetched
-
-    @property
-    def finished(self) -> bool:
-        """Whether the cell has its final result (image or error)."""
-        return self.status in FINISHED
-
-    @property
-    def cost(self) -> Cost:
-        """The cell's cost with its provenance."""
-        return Cost(self.cost_usd, self.cost_kind, self.cost_basis or "",
-                    self.cost_source or "", self.cost_seen or "")
-
-
-@dataclass(frozen=True)
-class Spend:
-    """One billed event of the ledger: what a cell's request cost, image or not."""
-
-    generation_id: str
-    run_id: str
-    router: str
-    model_key: str
-    outcome: str  # "image" or "failed"
-    cost: Cost
-    at: dt.datetime
-
-    @property
-    def usd(self) -> float | None:
-        """The amount in USD, None when billed but unknown."""
-        return self.cost.usd
-
-
-@dataclass
-class RunView:
-    """A run and all its cells, in grid order."""
-
-    id: str
-    created_at: dt.datetime
-    prompt: str
-    params: dict[str, Any]
-    cells: list[Cell] = field(default_factory=list)
-    spend: list[Spend] = field(default_factory=list)
-
-    @property
-    def done(self) -> int:
-        """How many cells have their final result."""
-        return sum(c.finished for c in self.cells)
-
-    @property
-    def complete(self) -> bool:
-        """Whether every cell is finished."""
-        return self.done == len(self.cells)
-
-    @property
-    def failures(self) -> int:
-        """How many cells ended without an image."""
-        return sum(c.status in FAILED for c in self.cells)
-
-    @property
-    def cost_so_far(self) -> float:
-        """Known cost of the finished images (unknown costs are counted separately)."""
-        return sum(c.cost_usd or 0.0 for c in self.cells if c.status == "ok")
-
-    @property
-    def spent(self) -> float:
-        """Everything the run was billed so far, failed cells included (known amounts)."""
-        return sum(s.usd or 0.0 for s in self.spend if s.cost.kind != "simulated")
-
-    @property
-    def simulated(self) -> float:
-        """The sandbox's pretend spend: shown apart, never added to real money."""
-        return sum(s.usd or 0.0 for s in self.spend if s.cost.kind == "simulated")
-
-    def retry_plan(self) -> tuple[int, int]:
-        """Failed cells a retry would (follow their open paid job, buy again after billing)."""
-        billed = {s.generation_id for s in self.spend if s.outcome == "failed"}
-        failed = [c for c in self.cells if c.status in FAILED]
-        follow = sum(c.job_open for c in failed)
-        again = sum(not c.job_open and c.id in billed for c in failed)
-        return follow, again
-
-    @property
-    def spent_on_failures(self) -> tuple[float, int]:
-        """What cells that ended without an image were billed, and how many such cells."""
-        failed = [s for s in self.spend if s.outcome == "failed" and s.cost.kind != "simulated"]
-        return sum(s.usd or 0.0 for s in failed), len({s.generation_id for s in failed})
-
-    @property
-    def unknown_costs(self) -> int:
-        """Finished images whose cost is unknown."""
-        return sum(c.status == "ok" and c.cost_usd is None and c.cost_kind != "self_hosted"
-                   for c in self.cells)
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One line of the run history."""
-
-    id: str
-    created_at: dt.datetime
-    prompt: str
-    models: int
-    cells: int
-    done: int
-    failures: int
-    cost_usd: float  # known amounts of real routers' images
-    wall_s: float | None
-    simulated_usd: float = 0.0  # the sandbox's made-up prices: never money
-
-    @property
-    def status(self) -> str:
-        """'running', 'complete' or 'complete with failures'."""
-        if self.done < self.cells:
-            return "running"
-        return "complete with failures" if self.failures else "complete"
 
 
 class Store:
@@ -320,7 +161,7 @@ class Store:
                 dict(id=new_id(), run_id=run_id, position=i, model_key=c.model_key,
                      router=c.router, label=c.label, image_index=c.image_index, prompt=c.prompt,
                      params_json=json.dumps(c.params), notes_json=json.dumps(c.notes),
-                     status="pending", cost_usd=c.cost.usd, cost_kind=c.cost.kind,
+                     status=Status.PENDING, cost_usd=c.cost.usd, cost_kind=c.cost.kind,
                      cost_basis=c.cost.basis, cost_source=c.cost.source,
                      cost_seen=c.cost.seen, width=c.width, height=c.height, attempts=0,
                      runner_id=runner_id)
@@ -340,7 +181,7 @@ class Store:
             spend = conn.execute(sa.select(self.t["spend"]).where(
                 self.t["spend"].c.run_id == run_id).order_by(self.t["spend"].c.id)
             ).mappings().all()
-        return RunView(row["id"], _utc(row["created_at"]), row["prompt"],
+        return RunView(row["id"], utc(row["created_at"]), row["prompt"],
                        json.loads(row["params_json"]), [_cell(r) for r in rows],
                        [_spend(r) for r in spend])
 
@@ -350,8 +191,8 @@ class Store:
         runs, gens = self.t["runs"], self.t["generations"]
         finished = sa.func.sum(sa.case((gens.c.status.in_(FINISHED), 1), else_=0))
         failed = sa.func.sum(sa.case((gens.c.status.in_(FAILED), 1), else_=0))
-        ok = gens.c.status == "ok"
-        sandbox = gens.c.router == "sandbox"
+        ok = gens.c.status == Status.OK
+        sandbox = gens.c.router.in_(SIMULATED_ROUTERS)
         cost = sa.func.sum(sa.case((ok & ~sandbox, gens.c.cost_usd), else_=0.0))
         simulated = sa.func.sum(sa.case((ok & sandbox, gens.c.cost_usd), else_=0.0))
         # Outer join: a run with no cells is still a run, and count_runs counts it.
@@ -367,7 +208,7 @@ class Store:
              .limit(max(0, int(limit))).offset(max(0, int(offset))))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [RunSummary(r.id, _utc(r.created_at), r.prompt, int(r.models), int(r.n_cells),
+        return [RunSummary(r.id, utc(r.created_at), r.prompt, int(r.models), int(r.n_cells),
                            int(r.done or 0), int(r.failures or 0), float(r.cost or 0.0),
                            r.wall, float(r.simulated or 0.0)) for r in rows]
 
@@ -440,8 +281,8 @@ class Store:
         # written once there was room) or taken by another runner is never bought again.
         with self._write() as conn:
             return conn.execute(gens.update().where(
-                gens.c.id == generation_id, gens.c.status == "pending").values(
-                status="running", started_at=now(), runner_id=runner_id)).rowcount == 1
+                gens.c.id == generation_id, gens.c.status == Status.PENDING).values(
+                status=Status.RUNNING, started_at=now(), runner_id=runner_id)).rowcount == 1
 
     def save_job(self, generation_id: str, job: dict[str, Any]) -> None:
         """Record the router's handle for a cell's paid job, the moment the router accepts it."""
@@ -467,7 +308,7 @@ class Store:
                 generation_id=generation_id, mime=info.mime, data=image, thumb=thumb,
                 sha256=hashlib.sha256(image).hexdigest()))
             values: dict[str, Any] = dict(
-                status="ok", error_kind=None, error_message=None, seed=seed, wall_s=wall_s,
+                status=Status.OK, error_kind=None, error_message=None, seed=seed, wall_s=wall_s,
                 queue_s=queue_s, inference_s=inference_s, cost_usd=cost.usd,
                 cost_kind=cost.kind, cost_basis=cost.basis, cost_source=cost.source,
                 cost_seen=cost.seen, width=info.width, height=info.height,
@@ -487,8 +328,9 @@ class Store:
         """
         gens = self.t["generations"]
         values: dict[str, Any] = dict(
-            status="timeout" if timeout else "error", error_kind=kind, error_message=message,
-            wall_s=wall_s, attempts=attempts, finished_at=now(), job_open=job_open)
+            status=Status.TIMEOUT if timeout else Status.ERROR, error_kind=kind,
+            error_message=message, wall_s=wall_s, attempts=attempts, finished_at=now(),
+            job_open=job_open)
         if cost is not None:
             values.update(cost_usd=cost.usd, cost_kind=cost.kind, cost_basis=cost.basis,
                           cost_source=cost.source, cost_seen=cost.seen)
@@ -564,8 +406,8 @@ class Store:
         """Every cached listing: {source: {fetched_at, attempted_at, payload, error}}."""
         table = self.t["model_listings"]
         with self.engine.connect() as conn:
-            return {r.source: {"fetched_at": _utc(r.fetched_at),
-                               "attempted_at": _utc(r.attempted_at),
+            return {r.source: {"fetched_at": utc(r.fetched_at),
+                               "attempted_at": utc(r.attempted_at),
                                "payload": json.loads(r.payload_json) if r.payload_json else None,
                                "error": r.error} for r in conn.execute(sa.select(table))}
 
@@ -601,11 +443,11 @@ class Store:
         runs: set[str] = set()
         with self._write() as conn:
             rows = conn.execute(sa.select(gens.c.id, gens.c.run_id).where(
-                gens.c.status == "interrupted", gens.c.job_open.is_(True))).all()
+                gens.c.status == Status.INTERRUPTED, gens.c.job_open.is_(True))).all()
             for gen_id, run_id in rows:
                 claimed = conn.execute(gens.update().where(
-                    gens.c.id == gen_id, gens.c.status == "interrupted").values(
-                    status="pending", error_kind=None, error_message=None, finished_at=None,
+                    gens.c.id == gen_id, gens.c.status == Status.INTERRUPTED).values(
+                    status=Status.PENDING, error_kind=None, error_message=None, finished_at=None,
                     runner_id=runner_id)).rowcount
                 if claimed:
                     runs.add(run_id)
@@ -619,13 +461,13 @@ class Store:
                 gens.c.run_id == run_id, gens.c.status.in_(FAILED)))]
             if ids:
                 conn.execute(gens.update().where(gens.c.id.in_(ids)).values(
-                    status="pending", error_kind=None, error_message=None, finished_at=None,
+                    status=Status.PENDING, error_kind=None, error_message=None, finished_at=None,
                     started_at=None))
         return ids
 
     def image(self, generation_id: str, thumb: bool = False) -> bytes | None:
         """A cell's image bytes (or its thumbnail), None if it has none."""
-        if not _is_id(generation_id):  # from a link: PostgreSQL refuses some text outright
+        if not is_id(generation_id):  # from a link: PostgreSQL refuses some text outright
             return None
         imgs = self.t["images"]
         col = imgs.c.thumb if thumb else imgs.c.data
@@ -646,7 +488,7 @@ class Store:
 
     def generation(self, generation_id: str) -> Cell | None:
         """One cell by its id, or None (also for a malformed id, as a link may carry)."""
-        if not _is_id(generation_id):
+        if not is_id(generation_id):
             return None
         gens = self.t["generations"]
         with self.engine.connect() as conn:
@@ -656,7 +498,7 @@ class Store:
 
     def pending_cells(self, run_id: str) -> list[Cell]:
         """Cells of a run that still wait for a worker."""
-        return [c for c in self.run_view(run_id).cells if c.status == "pending"]
+        return [c for c in self.run_view(run_id).cells if c.status == Status.PENDING]
 
     # ------------------------------------------------------------ prompt sets
     def save_prompt_set(self, name: str, prompts: Sequence[str]) -> str:
@@ -687,7 +529,7 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(ps).order_by(ps.c.created_at.desc())).mappings().all()
         return [{"id": r["id"], "name": r["name"], "prompts": json.loads(r["prompts_json"]),
-                 "created_at": _utc(r["created_at"])} for r in rows]
+                 "created_at": utc(r["created_at"])} for r in rows]
 
     def runs_of_prompt_set(self, set_id: str) -> list[str]:
         """Ids of the runs made from a brief, oldest first."""
@@ -705,10 +547,11 @@ class Store:
         script or an old caller) the rating goes to the rater stored under that bare name.
         """
         check_run_id(run_id)
+        mode = RatingMode.parse(rating.mode)  # a Rating made by hand is checked here too
         with self._write() as conn:
             rid = rater_id or self.team.legacy(conn, rater)
             conn.execute(self.t["ratings"].insert().values(
-                run_id=run_id, rater=rater, rater_id=rid, slot=rating.slot, mode=rating.mode,
+                run_id=run_id, rater=rater, rater_id=rid, slot=rating.slot, mode=mode,
                 generation_id=rating.generation_id,
                 other_generation_id=rating.other_generation_id, value=rating.value,
                 blind=blind, created_at=now()))
@@ -729,7 +572,7 @@ class Store:
              .order_by(r.c.id))
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
-        return [{**row, "created_at": _utc(row["created_at"]), "blind": bool(row["blind"])}
+        return [{**row, "created_at": utc(row["created_at"]), "blind": bool(row["blind"])}
                 for row in rows]
 
     def rating_events(self) -> int:
@@ -761,7 +604,7 @@ class Store:
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["cost_usd"] = pd.to_numeric(df["cost_usd"], errors="coerce")
         df["wall_s"] = pd.to_numeric(df["wall_s"], errors="coerce")
-        df["sandbox"] = df["router"] == "sandbox"
+        df["sandbox"] = df["router"].isin(SIMULATED_ROUTERS)
         df["prompt_set_id"] = df["prompt_set_id"].astype(object).where(
             df["prompt_set_id"].notna(), None)
         return df
@@ -849,14 +692,14 @@ class Store:
         if list(dead):
             live = live.where(runners.c.id.not_in(list(dead)))
         keep = list(alive)
-        cond = sa.and_(gens.c.status.in_(("pending", "running")),
+        cond = sa.and_(gens.c.status.in_(IN_FLIGHT),
                        sa.or_(gens.c.runner_id.is_(None), gens.c.runner_id.not_in(live)))
         if keep:
             cond = sa.and_(cond, sa.or_(gens.c.runner_id.is_(None),
                                         gens.c.runner_id.not_in(keep)))
         with self._write() as conn:
             return conn.execute(gens.update().where(cond).values(
-                status="interrupted", error_kind="interrupted",
+                status=Status.INTERRUPTED, error_kind="interrupted",
                 error_message="interrupted: the server stopped before this image arrived",
                 finished_at=now())).rowcount
 
@@ -952,11 +795,6 @@ def _sqlite_pragmas(busy_timeout_s: float):
     return on_connect
 
 
-def _is_id(value: object) -> bool:
-    # Runs, cells and briefs share new_id's form.
-    return isinstance(value, str) and bool(RUN_ID.fullmatch(value))
-
-
 def _raw_time(column: sa.ColumnElement) -> sa.ColumnElement:
     """A time column as the driver gives it (SQLite: ISO text), parsed later by pandas at once.
 
@@ -976,20 +814,6 @@ def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(dict(zip(columns, zip(*rows, strict=True), strict=True)))
 
 
-def check_run_id(run_id: str) -> str:
-    """Return `run_id` if well formed, else RunNotFoundError saying what is wrong."""
-    if not _is_id(run_id):
-        raise RunNotFoundError("this run link is malformed: a run id is 32 hexadecimal "
-                               "characters")
-    return run_id
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)  # SQLite hands back naive datetimes
-    return value
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return text.splitlines()[0] if text else type(exc).__name__
@@ -998,7 +822,7 @@ def _first_line(exc: BaseException) -> str:
 def _spend(r: Any) -> Spend:
     return Spend(r["generation_id"], r["run_id"], r["router"], r["model_key"], r["outcome"],
                  Cost(r["usd"], r["kind"], r["basis"] or "", r["source"] or "",
-                      r["seen"] or ""), _utc(r["at"]))
+                      r["seen"] or ""), utc(r["at"]))
 
 
 def _cell(r: Any) -> Cell:
@@ -1006,10 +830,10 @@ def _cell(r: Any) -> Cell:
         id=r["id"], run_id=r["run_id"], position=r["position"], model_key=r["model_key"],
         router=r["router"], label=r["label"], image_index=r["image_index"], prompt=r["prompt"],
         params=json.loads(r["params_json"]), notes=json.loads(r["notes_json"]),
-        status=r["status"], error_kind=r["error_kind"], error_message=r["error_message"],
+        status=Status(r["status"]), error_kind=r["error_kind"], error_message=r["error_message"],
         seed=r["seed"], wall_s=r["wall_s"], queue_s=r["queue_s"],
         inference_s=r["inference_s"], cost_usd=r["cost_usd"], cost_kind=r["cost_kind"],
         cost_basis=r["cost_basis"], cost_source=r["cost_source"], cost_seen=r["cost_seen"],
         width=r["width"], height=r["height"], attempts=r["attempts"],
-        started_at=_utc(r["started_at"]), finished_at=_utc(r["finished_at"]),
+        started_at=utc(r["started_at"]), finished_at=utc(r["finished_at"]),
         job=json.loads(r["job_json"]) if r["job_json"] else None, job_open=bool(r["job_open"]))

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from vibegen import raters as R
 from vibegen.errors import InputError
 from vibegen.ratings import clean_rater
-from vibegen.store import Store, _utc, new_id
-from vibegen.store import now as _now
+from vibegen.records import new_id, utc
+from vibegen.records import now as _now
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 
 class Team:
@@ -133,7 +136,7 @@ class Team:
 
     def _rater(self, row: Any) -> R.Rater:
         return R.Rater(row["id"], row["name"], row["display"], row["origin"],
-                       _utc(row["created_at"]))
+                       utc(row["created_at"]))
 
     # ----------------------------------------------------------------- events
     def record(self, rater_id: str | Iterable[str], action: str, run_id: str | None = None
@@ -245,4 +248,4 @@ def _like(text: str) -> str:
 
 def _link(row: Any) -> R.ReviewLink:
     return R.ReviewLink(row["token"], row["run_id"], row["kind"], bool(row["blind"]),
-                        row["rater_id"], _utc(row["created_at"]), _utc(row["closed_at"]))
+                        row["rater_id"], utc(row["created_at"]), utc(row["closed_at"]))

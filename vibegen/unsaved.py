@@ -23,10 +23,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vibegen.errors import StoreError
-from vibegen.store import Store
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 log = logging.getLogger("vibegen.unsaved")
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from vibegen.errors import STORE_UNAVAILABLE, RunNotFoundError
 from vibegen.markup import escape_markdown
+from vibegen.records import Cell, RunView, Status
 from vibegen.share import image_url
-from vibegen.store import Cell, RunView, Store
 from vibegen.ui.share import base_url
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 POLL_S = 0.5
 # A failure's icon by kind: a store that refused the write is not the model's failure.
-ICONS = {"timeout": "⏱️", STORE_UNAVAILABLE: "💾"}
+ICONS = {Status.TIMEOUT: "⏱️", STORE_UNAVAILABLE: "💾"}
 
 _THUMBS_MAX = 4000
 _thumbs: OrderedDict[tuple[str, str], bytes] = OrderedDict()  # (database URL, id) -> thumb
@@ -52,7 +56,7 @@ def cost_text(cell: Cell) -> str:
 def run_header(view: RunView, unsaved: Mapping[str, str] | None = None) -> None:
     """The run's progress and totals in one line: done, spent for what, failures, slowest."""
     n = len(view.cells)
-    images = sum(cell.status == "ok" for cell in view.cells)
+    images = sum(cell.ok for cell in view.cells)
     waiting = sum(not c.finished and c.id in (unsaved or {}) for c in view.cells)
     busy = n - view.done - waiting  # cells a router is still working on
     parts = [f"{view.done} of {n} done" + (" · generating…" if busy else "")]
@@ -73,7 +77,7 @@ def run_header(view: RunView, unsaved: Mapping[str, str] | None = None) -> None:
         parts.append(f"{view.unknown_costs} cost{'s' * (view.unknown_costs != 1)} unknown")
     if view.failures:
         parts.append(f"{view.failures} failed")
-    walls = [c.wall_s for c in view.cells if c.wall_s is not None and c.status == "ok"]
+    walls = [c.wall_s for c in view.cells if c.wall_s is not None and c.ok]
     if walls:
         parts.append(f"slowest {max(walls):.1f} s")
     st.progress(view.done / n if n else 1.0, text=" · ".join(parts))
@@ -82,24 +86,23 @@ def run_header(view: RunView, unsaved: Mapping[str, str] | None = None) -> None:
 def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str,
           billed_ids: frozenset[str] = frozenset(), unsaved: str | None = None,
           thumb: bytes | None = None) -> None:
-    sandbox = cell.router == "sandbox"
     if not blind:
         title = f"**{escape_markdown(label)}**"
-        if sandbox:
+        if cell.simulated:
             title += " :violet-badge[sandbox]"
         st.markdown(title + (f" · #{cell.image_index + 1}" if cell.image_index else ""))
     else:
         st.markdown(f"**{escape_markdown(label)}**")
-    if cell.status in ("pending", "running") and unsaved:
+    if cell.in_flight and unsaved:
         # The store refuses writes (disk full, locked): the runner holds the outcome and
         # writes it the moment it can; say so rather than "generating…".
         st.warning(f"{ICONS[STORE_UNAVAILABLE]} {escape_markdown(unsaved)}")
         return
-    if cell.status in ("pending", "running"):
+    if cell.in_flight:
         st.skeleton(height=220)
-        st.caption("queued…" if cell.status == "pending" else "generating…")
+        st.caption("queued…" if cell.status == Status.PENDING else "generating…")
         return
-    if cell.status != "ok":
+    if not cell.ok:
         icon = ICONS.get(cell.error_kind or "") or ICONS.get(cell.status) or "⚠️"
         st.error(f"{icon} {escape_markdown(cell.error_message or cell.status)}")
         if not blind and cell.wall_s is not None:
@@ -124,7 +127,7 @@ def run_grid(store: Store, view: RunView, columns: int = 4,
     grid = st.grid(columns, min_column_width=220, border=True)
     billed = frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
     base = base_url()
-    thumbs = thumbnails(store, [c.id for c in view.cells if c.status == "ok"])
+    thumbs = thumbnails(store, [c.id for c in view.cells if c.ok])
     for cell in view.cells:
         with grid.cell():
             _cell(store, cell, blind=False, label=cell.label, base=base, billed_ids=billed,

@@ -11,6 +11,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 import streamlit as st
@@ -20,15 +21,18 @@ from vibegen.errors import InputError, StoreError
 from vibegen.images import square
 from vibegen.markup import escape_markdown
 from vibegen.raters import Rater, RatingThrottle, ReviewLink, image_ref
-from vibegen.ratings import make_rating
+from vibegen.ratings import RatingMode, make_rating
+from vibegen.records import Cell, RunView
 from vibegen.review import blind_slots, next_pair, pairs_total, review_order, reviewable
 from vibegen.share import blind_image_url, image_url
-from vibegen.store import Cell, RunView, Store
 from vibegen.ui.grid import cost_text, thumbnails
 from vibegen.ui.share import base_url
 
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
+
 COOKIE = "vibegen_identity"  # the secret of the rater this browser holds
-PAIR_LABELS = {"a": "A is better", "b": "B is better", "tie": "Tie", "both_bad": "Both bad"}
+BEST, REJECT, STARS, PAIR = RatingMode.BEST, RatingMode.REJECT, RatingMode.STARS, RatingMode.PAIR
 
 
 def _remember(secret: str) -> None:
@@ -111,8 +115,8 @@ def _held_values(keys: list[str]) -> str:
     # The grid's stars and reject boxes as the server holds them, in the page's order and in
     # the guard's notation: "4r,0,3" = 4 stars and rejected, nothing, 3 stars.
     def one(key: str) -> str:
-        stars = st.session_state.get(f"stars:{key}")
-        reject = st.session_state.get(f"reject:{key}")
+        stars = st.session_state.get(STARS.slot(key))
+        reject = st.session_state.get(REJECT.slot(key))
         return f"{0 if stars is None else stars + 1}{'r' if reject else ''}"
     return ",".join(one(key) for key in keys)
 
@@ -240,7 +244,7 @@ THROTTLE = RatingThrottle()
 _UNSAVED = "rating_unsaved"
 
 
-def _save(store: Store, seat: Seat, mode: str, gen: str, value, other: str | None = None,
+def _save(store: Store, seat: Seat, mode: RatingMode, gen: str, value, other: str | None = None,
           widget: str | None = None, before=None) -> None:
     # Runs in the widget's callback. A click that cannot be saved is said so on the page, the
     # widget goes back to what is stored, and a Retry button holds the click.
@@ -275,19 +279,19 @@ def _unsaved_notice(where: str) -> None:
 
 def _on_stars(store, seat, gen, key, before) -> None:
     value = st.session_state.get(key)
-    _save(store, seat, "stars", gen, None if value is None else value + 1, widget=key,
+    _save(store, seat, STARS, gen, None if value is None else value + 1, widget=key,
           before=before)
 
 
 def _on_reject(store, seat, gen, key, before) -> None:
-    _save(store, seat, "reject", gen, "1" if st.session_state.get(key) else None, widget=key,
+    _save(store, seat, REJECT, gen, "1" if st.session_state.get(key) else None, widget=key,
           before=before)
 
 
 def _caption(cell: Cell, index: int, blind: bool) -> str:
     if blind:
         return f"**Image {index + 1}**"
-    tag = " :violet-badge[sandbox]" if cell.router == "sandbox" else ""
+    tag = " :violet-badge[sandbox]" if cell.simulated else ""
     return f"**{escape_markdown(cell.label)}**{tag}"
 
 
@@ -330,10 +334,10 @@ def grid_review(store: Store, seat: Seat) -> None:
         view = store.run_view(seat.run_id)
         blind = seat.blind
         mine = {r["slot"]: r for r in store.current_ratings(view.id, rater_id=seat.rater.id)}
-        best = mine.get("best", {}).get("generation_id")
+        best = mine.get(BEST.slot(), {}).get("generation_id")
         slots = blind_slots(view.cells, view.id, seat.rater.id) if blind else \
             review_order(view.cells, view.id, seat.rater.id, blind)
-        cells = [c for c in slots if c.status == "ok"]
+        cells = [c for c in slots if c.ok]
         rated = sum(any(s.endswith(c.id) for s in mine) or best == c.id for c in cells)
         left = len(cells) - rated
         # The team's progress sits in the fragment too, so a rating click refreshes it.
@@ -349,7 +353,7 @@ def grid_review(store: Store, seat: Seat) -> None:
         for i, cell in enumerate(slots):
             with grid.cell():
                 st.markdown(_caption(cell, i, blind))
-                if cell.status != "ok":
+                if not cell.ok:
                     st.caption("⏳ still being made")
                     continue
                 key = seat.key(cell)
@@ -358,19 +362,20 @@ def grid_review(store: Store, seat: Seat) -> None:
                 if not blind:
                     st.caption(f"⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}")
                 is_best = best == cell.id
-                st.button("★ Best pick" if is_best else "☆ Pick as best", key=f"best:{key}",
+                st.button(f"★ {BEST.label}" if is_best else "☆ Pick as best",
+                          key=f"{BEST}:{key}",
                           type="primary" if is_best else "secondary", on_click=_save,
-                          args=(store, seat, "best", cell.id, None if is_best else 1))
-                rkey = f"reject:{key}"
-                was_rejected = f"reject:{cell.id}" in mine
-                st.checkbox("Reject", key=rkey, value=was_rejected, on_change=_on_reject,
+                          args=(store, seat, BEST, cell.id, None if is_best else 1))
+                rkey = REJECT.slot(key)  # a widget per slot, named by the seat's key
+                was_rejected = REJECT.slot(cell.id) in mine
+                st.checkbox(REJECT.label, key=rkey, value=was_rejected, on_change=_on_reject,
                             args=(store, seat, cell.id, rkey, was_rejected))
-                skey = f"stars:{key}"
-                saved = mine.get(f"stars:{cell.id}")
+                skey = STARS.slot(key)
+                saved = mine.get(STARS.slot(cell.id))
                 before = int(saved["value"]) - 1 if saved else None
                 st.feedback("stars", key=skey, default=before, on_change=_on_stars,
                             args=(store, seat, cell.id, skey, before))
-        _mark_run(grid=_held_values([seat.key(c) for c in slots if c.status == "ok"]))
+        _mark_run(grid=_held_values([seat.key(c) for c in slots if c.ok]))
 
     _grid()
 
@@ -383,7 +388,7 @@ def pairwise_review(store: Store, seat: Seat) -> None:
         view = store.run_view(seat.run_id)
         blind = seat.blind
         ratings = store.current_ratings(view.id)
-        mine = [r for r in ratings if r["rater_id"] == seat.rater.id and r["mode"] == "pair"]
+        mine = [r for r in ratings if r["rater_id"] == seat.rater.id and r["mode"] == PAIR]
         total = pairs_total(view.cells, blind)
         st.caption(f"You have voted on {len(mine)} of {total} pairs")
         _unsaved_notice("pairs")
@@ -402,13 +407,13 @@ def pairwise_review(store: Store, seat: Seat) -> None:
                     st.image(thumbs.get(cell.id), output_format="JPEG",
                              width="stretch", alt=f"image {side}")
             cols = st.columns(4)
-            for col, (value, label) in zip(cols, PAIR_LABELS.items(), strict=True):
+            for col, (value, label) in zip(cols, PAIR.choices.items(), strict=True):
                 col.button(label, key=f"vote:{value}", width="stretch", on_click=_save,
-                           args=(store, seat, "pair", a.id, value, b.id))
+                           args=(store, seat, PAIR, a.id, value, b.id))
         if mine:
             last = mine[-1]
             st.button("Undo my last vote", key="undo_pair", on_click=_save,
-                      args=(store, seat, "pair", last["generation_id"], None,
+                      args=(store, seat, PAIR, last["generation_id"], None,
                             last["other_generation_id"]))
         _mark_run()
 
@@ -417,7 +422,7 @@ def pairwise_review(store: Store, seat: Seat) -> None:
 
 def reveal(view: RunView, rater: Rater) -> None:
     """After a blind review: which image was which model (in this rater's order)."""
-    cells = [c for c in blind_slots(view.cells, view.id, rater.id) if c.status == "ok"]
+    cells = [c for c in blind_slots(view.cells, view.id, rater.id) if c.ok]
     st.markdown("**Revealed:** " + " · ".join(
         f"Image {i + 1} = {escape_markdown(c.label)} ({escape_markdown(c.router)}, "
         f"{c.wall_s:.1f} s, {cost_text(c)})" for i, c in enumerate(cells)))

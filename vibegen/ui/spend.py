@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -10,7 +11,9 @@ from streamlit.delta_generator import DeltaGenerator
 
 from vibegen import spend
 from vibegen.catalog import Catalog
-from vibegen.store import Store
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 _SAVED = "spend_caps_saved"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from vibegen import raters
@@ -10,8 +12,10 @@ from vibegen.markup import escape_markdown
 from vibegen.raters import ReviewLink
 from vibegen.review import reviewable
 from vibegen.share import link_url
-from vibegen.store import Store
 from vibegen.ui.share import base_url, public_url_problem
+
+if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.store import Store
 
 SHOWN_HELD = 20  # beyond this, held raters are summed up, not listed
 
