@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from vibegen.leaderboard import projection
+from vibegen.leaderboard import BoardFilter, projection
 from vibegen.markup import escape_markdown
 from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
 from vibegen.ui.access import require_owner
@@ -49,10 +49,10 @@ since = until = None
 if isinstance(span, tuple) and len(span) == 2:
     since = dt.datetime.combine(span[0], dt.time.min, dt.UTC)
     until = dt.datetime.combine(span[1], dt.time.max, dt.UTC)
-lb = cached_leaderboard(ctx.store, rows, version, prompt_set_id=brief, since=since,
-                        until=until, rater=rater, blind_only=blind_only,
-                        include_sandbox=include_sandbox, include_held=include_held,
-                        min_votes=int(min_votes))
+where = BoardFilter(prompt_set_id=brief, since=since, until=until, rater=rater,
+                    blind_only=blind_only, include_sandbox=include_sandbox,
+                    include_held=include_held)
+lb = cached_leaderboard(ctx.store, rows, version, where, min_votes=int(min_votes))
 
 if lb.table.empty:
     st.info("Nothing to rank yet: generate images, then rate them on a run's Review page."

@@ -18,7 +18,7 @@ import streamlit as st
 
 from vibegen.board_rows import BoardRows
 from vibegen.charts import pareto_chart
-from vibegen.leaderboard import Leaderboard, board_rows, build_leaderboard
+from vibegen.leaderboard import BoardFilter, Leaderboard, board_rows, build_leaderboard
 from vibegen.store import Store
 
 
@@ -30,8 +30,15 @@ def _rows(url: str, version: Hashable, _store: Store) -> BoardRows:
 
 # A board holds its outcomes (a few hundred thousand rows at 100k ratings): keep a few.
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _board(url: str, version: Hashable, filters: tuple, _rows: BoardRows) -> Leaderboard:
-    return build_leaderboard(_rows, **dict(filters))
+def _board(url: str, version: Hashable, key: str, _rows: BoardRows, _where: BoardFilter,
+           _min_votes: int) -> Leaderboard:
+    # `key` (the filter's repr and the vote threshold) stands for the unhashed arguments.
+    return build_leaderboard(_rows, where=_where, min_votes=_min_votes)
+
+
+def _key(where: BoardFilter, *extra: object) -> str:
+    # A frozen dataclass of plain values: its repr names it exactly, and Streamlit hashes text.
+    return repr((where, *extra))
 
 
 def current_rows(store: Store) -> tuple[BoardRows, Hashable]:
@@ -40,15 +47,15 @@ def current_rows(store: Store) -> tuple[BoardRows, Hashable]:
     return _rows(str(store.engine.url), version, store), version
 
 
-def cached_leaderboard(store: Store, rows: BoardRows, version: Hashable,
-                       **filters: object) -> Leaderboard:
-    """`build_leaderboard(rows, **filters)`, reused while the data and filters stay the same."""
-    key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
-    return _board(str(store.engine.url), version, key, rows)
+def cached_leaderboard(store: Store, rows: BoardRows, version: Hashable, where: BoardFilter,
+                       *, min_votes: int) -> Leaderboard:
+    """`build_leaderboard(rows, where)`, reused while the data and the slice stay the same."""
+    return _board(str(store.engine.url), version, _key(where, min_votes), rows, where,
+                  min_votes)
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _chart(url: str, version: Hashable, key: tuple, _board: Leaderboard) -> dict:
+def _chart(url: str, version: Hashable, key: str, _board: Leaderboard) -> dict:
     # Altair validates a chart against the Vega-Lite schema as it writes it out: a fifth of a
     # second for this one, so it is written once per board, not on every click.
     return pareto_chart(_board).to_dict()
@@ -57,6 +64,5 @@ def _chart(url: str, version: Hashable, key: tuple, _board: Leaderboard) -> dict
 def cached_chart_spec(store: Store, version: Hashable, leaderboard: Leaderboard) -> dict:
     """The quality-vs-cost chart of a cached board as a Vega-Lite spec, written once."""
     fit = leaderboard.fit
-    key = (*sorted((k, tuple(v) if isinstance(v, list) else v)
-                   for k, v in leaderboard.filters.items()), fit.min_votes, fit.level)
-    return _chart(str(store.engine.url), version, key, leaderboard)
+    return _chart(str(store.engine.url), version,
+                  _key(leaderboard.where, fit.min_votes, fit.level), leaderboard)
