@@ -256,7 +256,12 @@ def leaderboard_csv(lb: Leaderboard, *, secrets: Iterable[str] | None = None) ->
 
 
 def leaderboard_data(lb: Leaderboard) -> dict[str, Any]:
-    """The leaderboard as one JSON-ready object: table, callout, Pareto front, notes, filters."""
+    """The leaderboard as one JSON-ready object: table, callout, Pareto front, notes, filters.
+
+    `columns` names the table's fields as the page and report show them (`board_spec`).
+    """
+    from vibegen.board_spec import COLUMNS  # with the leaderboard it describes
+
     return {
         "generated_at": dt.datetime.now(dt.UTC),
         "filters": lb.filters,
@@ -269,6 +274,8 @@ def leaderboard_data(lb: Leaderboard) -> dict[str, Any]:
         "notes": list(lb.notes),
         "disconnection": lb.disconnection,
         "votes_needed": lb.votes_needed,
+        "columns": [{"key": c.key, "title": c.heading(lb.fit.level), "help": c.help,
+                     "fields": list(c.fields)} for c in COLUMNS],
     }
 
 

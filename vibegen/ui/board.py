@@ -17,6 +17,7 @@ from collections.abc import Hashable
 import streamlit as st
 
 from vibegen.board_rows import BoardRows
+from vibegen.board_spec import COLUMNS, KINDS, Column, board_frame
 from vibegen.charts import pareto_chart
 from vibegen.leaderboard import BoardFilter, Leaderboard, board_rows, build_leaderboard
 from vibegen.store import Store
@@ -66,3 +67,28 @@ def cached_chart_spec(store: Store, version: Hashable, leaderboard: Leaderboard)
     fit = leaderboard.fit
     return _chart(str(store.engine.url), version,
                   _key(leaderboard.where, fit.min_votes, fit.level), leaderboard)
+
+
+def _config(col: Column, level: float) -> object:
+    # The spec's name, help and format, in Streamlit's column types.
+    name, help_ = col.heading(level), col.help or None
+    fmt = KINDS[col.kind].printf
+    if col.kind == "percent":
+        return st.column_config.ProgressColumn(name, help=help_, min_value=0, max_value=1,
+                                               format=fmt)
+    if col.kind == "flag":
+        return st.column_config.CheckboxColumn(name, help=help_)
+    if fmt is not None:
+        return st.column_config.NumberColumn(name, help=help_, format=fmt)
+    return st.column_config.TextColumn(name, help=help_)
+
+
+def column_config(level: float) -> dict[str, object]:
+    """Streamlit column settings for every spec column (names, help, formats)."""
+    return {c.key: _config(c, level) for c in COLUMNS}
+
+
+def board_table(leaderboard: Leaderboard) -> None:
+    """The leaderboard table: the prepared frame, named and formatted by the spec."""
+    st.dataframe(board_frame(leaderboard), hide_index=True, width="stretch",
+                 column_config=column_config(leaderboard.fit.level))
