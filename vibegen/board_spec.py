@@ -40,6 +40,7 @@ class Kind:
 KINDS = {
     "text": Kind(None, None, ""),  # text and flags are prepared as shown
     "count": Kind("%d", "d"),
+    "score": Kind("%.0f", ".0f", "no votes"),  # a competitor with no votes has no score
     "money": Kind("$%.4f", "$.4f", "unknown"),  # an unknown cost is said, never $0
     "percent": Kind("percent", ".0%"),
     "flag": Kind(None, None, ""),
@@ -67,7 +68,7 @@ class Column:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return kind.missing
         if self.kind == "flag":
-            return self.title.lower() if value else ""
+            return self.title if value else ""
         if self.kind == "percent":
             return f"{float(value):.0%}"
         if kind.printf is not None:
@@ -75,41 +76,43 @@ class Column:
         return str(value)
 
 
+# The page's names came first and people (and the browser tests) read the table by them.
 COLUMNS: tuple[Column, ...] = (
-    Column("rank", "Rank", "text", "1 + the number of competitors whose interval lies entirely "
+    Column("rank", "rank", "text", "1 + the number of competitors whose interval lies entirely "
            "above this one's, so statistically tied competitors share a rank.", ("rank",)),
-    Column("label", "Competitor", "text", fields=("label",)),
-    Column("router", "Router", "text", fields=("router",)),
-    Column("model_key", "Model", "text", "The catalog key: router and model id.",
+    Column("label", "label", "text", "The competitor: a model on one router.", ("label",)),
+    Column("router", "router", "text", fields=("router",)),
+    Column("model_key", "model", "text", "The catalog key: router and model id.",
            ("model_key",)),
-    Column("score", "Score ({level} interval)", "text",
-           "Bradley–Terry fit on pairwise outcomes, on an Elo-like scale (mean 1000 over rated "
-           "competitors), with its interval.", ("score", "lo", "hi")),
-    Column("votes", "Votes", "count", "Pairwise outcomes behind the score.", ("votes",)),
-    Column("raters", "Raters", "count", "How many different people the votes come from.",
+    Column("score", "quality", "score", "Bradley–Terry fit on pairwise outcomes, on an "
+           "Elo-like scale (mean 1000 over rated competitors).", ("score",)),
+    Column("interval", "Score ({level} interval)", "text", "The quality score's interval: "
+           "competitors whose intervals overlap share a rank.", ("lo", "hi")),
+    Column("votes", "votes", "count", "Pairwise outcomes behind the score.", ("votes",)),
+    Column("raters", "raters", "count", "How many different people the votes come from.",
            ("raters",)),
-    Column("preliminary", "Preliminary", "flag", "Too few votes for a settled score.",
+    Column("preliminary", "preliminary", "flag", "Too few votes for a settled score.",
            ("preliminary",), badge="prelim"),
-    Column("flag_reason", "Estimate note", "text", fields=("estimate_flag", "flag_reason")),
+    Column("flag_reason", "estimate note", "text", fields=("estimate_flag", "flag_reason")),
     Column("cost_per_image", "Cost / image", "money", "Median over successful images with a "
            "known cost; an unknown cost is never taken as $0.", ("cost_per_image",)),
-    Column("cost_kinds", "Cost kinds", "text", "Where the cost figures come from, with how "
+    Column("cost_kinds", "cost kinds", "text", "Where the cost figures come from, with how "
            "many images each.", ("cost_kinds", "cost_known_images")),
-    Column("wall", "Wall p50 / p90", "text", "Median and 90th-percentile time per image.",
+    Column("wall", "wall p50 / p90", "text", "Median and 90th-percentile time per image.",
            ("wall_p50_s", "wall_p90_s")),
-    Column("success_rate", "Success", "percent", "Successful images of the finished attempts.",
+    Column("success_rate", "success", "percent", "Successful images of the finished attempts.",
            ("success_rate",)),
-    Column("images", "Images ok", "text", "Successful of finished attempts.",
+    Column("images", "images ok", "text", "Successful of finished attempts.",
            ("images_ok", "finished", "in_flight")),
-    Column("failures", "Failures", "text", "Failed attempts, by kind.",
+    Column("failures", "failures", "text", "Failed attempts, by kind.",
            ("failures", *[f"fail_{g}" for g in FAILURE_GROUPS])),
     Column("pareto", "Pareto front", "flag", "Nobody is both better and cheaper.", ("pareto",),
            badge="pareto"),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 # What a chart point's tooltip lists, in order.
-TOOLTIP = ("label", "router", "score", "rank", "votes", "preliminary", "cost_per_image",
-           "wall", "success_rate", "pareto")
+TOOLTIP = ("label", "router", "score", "interval", "rank", "votes", "preliminary",
+           "cost_per_image", "wall", "success_rate", "pareto")
 
 
 def _seconds(x: Any) -> str:
@@ -144,8 +147,8 @@ def board_frame(lb: Leaderboard) -> pd.DataFrame:
             "label": r.label,
             "router": r.router,
             "model_key": r.model_key,
-            "score": f"{_number(r.score)} [{_number(r.lo)}–{_number(r.hi)}]" if rated
-            else "no votes",
+            "score": float(r.score) if rated else math.nan,
+            "interval": f"{_number(r.lo)} – {_number(r.hi)}" if rated else DASH,
             "votes": int(r.votes) if pd.notna(r.votes) else 0,
             "raters": int(r.raters) if pd.notna(r.raters) else 0,
             "preliminary": bool(rated and r.preliminary),

@@ -12,8 +12,8 @@ import pandas as pd
 from vibegen.board_spec import BY_KEY, KINDS, TOOLTIP, board_frame
 from vibegen.leaderboard import Leaderboard
 
-# Numbers the chart places points by (the prepared frame holds them as display text).
-POSITION_COLUMNS = ["quality", "lo", "hi", "wall_p50_s", "wall_p90_s"]
+# Numbers the chart places points by besides the prepared frame's (which shows them as text).
+POSITION_COLUMNS = ["lo", "hi", "wall_p50_s", "wall_p90_s"]
 
 
 def chart_data(leaderboard: Leaderboard) -> pd.DataFrame:
@@ -23,8 +23,7 @@ def chart_data(leaderboard: Leaderboard) -> pd.DataFrame:
     """
     t = leaderboard.table
     rows = board_frame(leaderboard)
-    rows[POSITION_COLUMNS] = t[["score", "lo", "hi", "wall_p50_s", "wall_p90_s"]].to_numpy(
-        dtype=float)
+    rows[POSITION_COLUMNS] = t[POSITION_COLUMNS].to_numpy(dtype=float)
     rows = rows[(t["votes"] > 0).to_numpy() & t["cost_per_image"].notna().to_numpy()]
     return rows.sort_values("cost_per_image").reset_index(drop=True)
 
@@ -66,7 +65,7 @@ def pareto_chart(leaderboard: Leaderboard) -> alt.LayerChart | alt.Chart:
     )
     points = base.mark_circle(stroke="black", strokeWidth=0.5).encode(
         x=x,
-        y=alt.Y("quality:Q", scale=y_scale),
+        y=alt.Y("score:Q", scale=y_scale),
         color=alt.Color("router:N", title=BY_KEY["router"].title),
         size=alt.Size("wall_p50_s:Q", title="p50 wall time (s)", scale=alt.Scale(range=[60, 600])),
         # Preliminary competitors (few votes) are drawn faded.
@@ -76,10 +75,10 @@ def pareto_chart(leaderboard: Leaderboard) -> alt.LayerChart | alt.Chart:
     front = (
         base.transform_filter("datum.pareto")
         .mark_line(color="black", strokeDash=[6, 3], point=False)
-        .encode(x=x, y=alt.Y("quality:Q", scale=y_scale), order="cost_per_image:Q")
+        .encode(x=x, y=alt.Y("score:Q", scale=y_scale), order="cost_per_image:Q")
     )
     labels = base.mark_text(align="left", dx=8, dy=-6, fontSize=11).encode(
-        x=x, y=alt.Y("quality:Q", scale=y_scale), text="label:N"
+        x=x, y=alt.Y("score:Q", scale=y_scale), text="label:N"
     )
     subtitle = []
     if leaderboard.pareto_excluded:

@@ -256,8 +256,8 @@ def _chart(lb: Leaderboard) -> dict[str, Any]:
     costs = data["cost_per_image"].astype(float)
     log = bool((costs > 0).all() and costs.max() / costs.min() >= 10)
     x0, x1 = _x_domain(costs, log)
-    lows = data["lo"].astype(float).fillna(data["quality"].astype(float))
-    highs = data["hi"].astype(float).fillna(data["quality"].astype(float))
+    lows = data["lo"].astype(float).fillna(data["score"].astype(float))
+    highs = data["hi"].astype(float).fillna(data["score"].astype(float))
     y0, y1 = float(lows.min()), float(highs.max())
     ypad = 0.06 * (y1 - y0) if y1 > y0 else 10.0
     y0, y1 = y0 - ypad, y1 + ypad
@@ -277,7 +277,7 @@ def _chart(lb: Leaderboard) -> dict[str, Any]:
     front = data[data["pareto"]].sort_values("cost_per_image")
     points = []
     for (_, rec), lo_v, hi_v in zip(data.iterrows(), lows, highs, strict=True):
-        x, y = fx(rec["cost_per_image"]), fy(rec["quality"])
+        x, y = fx(rec["cost_per_image"]), fy(rec["score"])
         # Labels go right of the point, or left of it near the right edge so they stay inside.
         end = x > left + pw * 0.78
         points.append({
@@ -305,7 +305,7 @@ def _chart(lb: Leaderboard) -> dict[str, Any]:
         "x_title_at": f"{left + pw / 2:.1f}", "y_title_at": f"{top + ph / 2:.1f}",
         "y_title": f"Quality score (Elo-like, {level:.0%} interval)",
         "front": " ".join(f"{fx(c):.1f},{fy(q):.1f}" for c, q in
-                          zip(front["cost_per_image"], front["quality"], strict=True))
+                          zip(front["cost_per_image"], front["score"], strict=True))
         if len(front) >= 2 else "",
         "points": points,
         "legend": [{"name": r, "color": color[r]} for r in routers],
