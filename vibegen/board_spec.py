@@ -115,6 +115,17 @@ TOOLTIP = ("label", "router", "score", "interval", "rank", "votes", "preliminary
            "cost_per_image", "wall", "success_rate", "pareto")
 
 
+
+def x_axis(log: bool = False) -> str:
+    """The quality-vs-cost charts' x axis title."""
+    return "Median cost per image (USD" + (", log scale)" if log else ")")
+
+
+def y_axis(level: float) -> str:
+    """The quality-vs-cost charts' y axis title."""
+    return f"Quality score (Elo-like, {level:.0%} interval)"
+
+
 def _seconds(x: Any) -> str:
     return DASH if x is None or pd.isna(x) else f"{float(x):.1f} s"
 

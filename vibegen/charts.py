@@ -9,7 +9,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from vibegen.board_spec import BY_KEY, KINDS, TOOLTIP, board_frame
+from vibegen.board_spec import BY_KEY, KINDS, TOOLTIP, board_frame, x_axis, y_axis
 from vibegen.leaderboard import Leaderboard
 
 # Numbers the chart places points by besides the prepared frame's (which shows them as text).
@@ -52,13 +52,13 @@ def pareto_chart(leaderboard: Leaderboard) -> alt.LayerChart | alt.Chart:
     # Log x only when it helps (costs spanning 10x or more) and is possible (all > 0).
     use_log = bool((costs > 0).all() and costs.max() / costs.min() >= 10)
     x_scale = alt.Scale(type="log") if use_log else alt.Scale(zero=False)
-    x = alt.X("cost_per_image:Q", title="Median cost per image (USD)", scale=x_scale)
+    x = alt.X("cost_per_image:Q", title=x_axis(), scale=x_scale)
     y_scale = alt.Scale(zero=False)
     tooltip = tooltips(level)
     base = alt.Chart(data)
     bars = base.mark_rule(strokeWidth=2, opacity=0.6).encode(
         x=x,
-        y=alt.Y("lo:Q", title=f"Quality score (Elo-like, {level:.0%} interval)", scale=y_scale),
+        y=alt.Y("lo:Q", title=y_axis(level), scale=y_scale),
         y2="hi:Q",
         color=alt.Color("router:N", title=BY_KEY["router"].title),
         tooltip=tooltip,

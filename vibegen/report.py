@@ -27,7 +27,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from vibegen.board_spec import COLUMNS, board_frame, tooltip_lines
+from vibegen.board_spec import COLUMNS, board_frame, tooltip_lines, x_axis, y_axis
 from vibegen.charts import chart_data
 from vibegen.exports import plain, resolve_secrets
 from vibegen.keys import redact
@@ -47,6 +47,8 @@ def _redacted(context: jinja2.runtime.Context, value: Any) -> Any:
     secrets = context.get("secrets")
     if secrets is None:  # a template rendered without its secrets must not print anything
         raise RuntimeError("report templates need `secrets` in their context")
+    # Templates get plain values only (no Markup): so everything printed is redacted, then
+    # escaped; a value marked safe would come out escaped twice, visibly, never unredacted.
     return redact(str(value), secrets)
 
 
@@ -301,9 +303,9 @@ def _chart(lb: Leaderboard) -> dict[str, Any]:
                     for t in _nice_ticks(y0, y1)],
         "x_ticks": [{"at": f"{fx(t):.1f}", "label": _tick_money(t)}
                     for t in (_log_ticks(x0, x1) if log else _nice_ticks(x0, x1))],
-        "x_title": "Median cost per image (USD" + (", log scale)" if log else ")"),
+        "x_title": x_axis(log),
         "x_title_at": f"{left + pw / 2:.1f}", "y_title_at": f"{top + ph / 2:.1f}",
-        "y_title": f"Quality score (Elo-like, {level:.0%} interval)",
+        "y_title": y_axis(level),
         "front": " ".join(f"{fx(c):.1f},{fy(q):.1f}" for c, q in
                           zip(front["cost_per_image"], front["score"], strict=True))
         if len(front) >= 2 else "",
