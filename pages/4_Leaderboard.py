@@ -6,11 +6,11 @@ import math
 import pandas as pd
 import streamlit as st
 
-from vibegen.leaderboard import projection
+from vibegen.leaderboard import BoardFilter, projection
 from vibegen.markup import escape_markdown
 from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
 from vibegen.ui.access import require_owner
-from vibegen.ui.board import cached_chart_spec, cached_leaderboard, current_rows
+from vibegen.ui.board import board_table, cached_chart_spec, cached_leaderboard, current_rows
 from vibegen.ui.exports import leaderboard_downloads
 from vibegen.ui.runtime import frame
 
@@ -49,10 +49,10 @@ since = until = None
 if isinstance(span, tuple) and len(span) == 2:
     since = dt.datetime.combine(span[0], dt.time.min, dt.UTC)
     until = dt.datetime.combine(span[1], dt.time.max, dt.UTC)
-lb = cached_leaderboard(ctx.store, rows, version, prompt_set_id=brief, since=since,
-                        until=until, rater=rater, blind_only=blind_only,
-                        include_sandbox=include_sandbox, include_held=include_held,
-                        min_votes=int(min_votes))
+where = BoardFilter(prompt_set_id=brief, since=since, until=until, rater=rater,
+                    blind_only=blind_only, include_sandbox=include_sandbox,
+                    include_held=include_held)
+lb = cached_leaderboard(ctx.store, rows, version, where, min_votes=int(min_votes))
 
 if lb.table.empty:
     st.info("Nothing to rank yet: generate images, then rate them on a run's Review page."
@@ -71,36 +71,7 @@ if lb.disconnection:
 for note in lb.notes:
     st.caption(note)
 
-table = lb.table.copy()
-# A competitor with no votes has no score, interval or rank: show a dash, not the prior's 1000.
-rated = table["votes"] > 0
-table["rank"] = [f"{r:.0f}" if ok else "—" for r, ok in zip(table["rank"], rated, strict=True)]
-table["score"] = table["score"].where(rated)
-table["interval"] = [f"{lo:.0f} – {hi:.0f}" if ok and math.isfinite(lo) else "—"
-                     for lo, hi, ok in zip(table["lo"], table["hi"], rated, strict=True)]
-table["badge"] = ["preliminary" if p else "" for p in table["preliminary"]]
-table["cost kinds"] = [", ".join(f"{k} {v}" for k, v in kinds.items() if v)
-                       for kinds in table["cost_kinds"]]
-table["failures by kind"] = [
-    ", ".join(f"{k} {int(r[f'fail_{k}'])}" for k in
-              ("content_filter", "timeout", "router_error", "rate_limit", "other")
-              if r[f"fail_{k}"]) for _, r in table.iterrows()]
-st.dataframe(table[["rank", "label", "router", "score", "interval", "votes", "raters", "badge",
-                    "flag_reason", "cost_per_image", "cost kinds", "wall_p50_s", "wall_p90_s",
-                    "success_rate", "failures by kind", "pareto"]],
-             hide_index=True, width="stretch", column_config={
-                 "score": st.column_config.NumberColumn("quality", format="%.0f"),
-                 "flag_reason": st.column_config.TextColumn("estimate note"),
-                 "raters": st.column_config.NumberColumn(
-                     "raters", help="How many different people the votes come from"),
-                 "cost_per_image": st.column_config.NumberColumn("median $/image",
-                                                                 format="$%.4f"),
-                 "wall_p50_s": st.column_config.NumberColumn("p50 s", format="%.1f"),
-                 "wall_p90_s": st.column_config.NumberColumn("p90 s", format="%.1f"),
-                 "success_rate": st.column_config.ProgressColumn("success", min_value=0,
-                                                                 max_value=1, format="percent"),
-                 "pareto": st.column_config.CheckboxColumn("Pareto front"),
-             })
+board_table(lb)  # columns, names, formats and help: vibegen.board_spec
 
 leaderboard_downloads(ctx.store, lb)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
 import re
+import sys
+import threading
 import zipfile
 
 import pytest
@@ -425,23 +428,38 @@ def _download_page(run_id: str) -> None:
                                                    store.ratings_frame()))
 
 
-def test_download_buttons_build_files_only_on_click(store, monkeypatch):
+@contextlib.contextmanager
+def calls_to(*functions):
+    """Names of the given functions as they are called, on any thread (observed, not patched)."""
+    codes = {f.__code__: f.__name__ for f in functions}
+    seen: list[str] = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            seen.append(codes[frame.f_code])
+
+    sys.setprofile(profile)
+    threading.setprofile(profile)  # the AppTest script runs on a thread of its own
+    try:
+        yield seen
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+
+
+def test_download_buttons_build_files_only_on_click(store):
     from streamlit.testing.v1 import AppTest
 
+    from vibegen.ui import exports as ui_exports
     from vibegen.ui.exports import leaderboard_files, run_files
 
     run_id = make_run(store)
-    built: list[str] = []
-    for name in ("run_zip", "images_csv", "images_json", "ratings_csv", "ratings_json",
-                 "runs_csv", "runs_json", "leaderboard_csv", "leaderboard_json"):
-        real = getattr(exports, name)
-        monkeypatch.setattr(exports, name, lambda *a, _real=real, _n=name, **k: (
-            built.append(_n), _real(*a, **k))[1])
-    monkeypatch.setattr(report, "run_report_html", lambda *a, **k: built.append("r") or "")
-    monkeypatch.setattr(report, "leaderboard_report_html",
-                        lambda *a, **k: built.append("l") or "")
-
-    at = AppTest.from_function(_download_page, args=(run_id,), default_timeout=30).run()
+    builders = (exports.export, exports.run_zip, exports.leaderboard_csv,
+                exports.leaderboard_json, report.run_report_html, report.leaderboard_report_html)
+    with calls_to(*builders, ui_exports.run_files) as seen:
+        at = AppTest.from_function(_download_page, args=(run_id,), default_timeout=30).run()
+    assert "run_files" in seen  # the observer does see the page's thread
+    built = [name for name in seen if name != "run_files"]
     assert not at.exception
     buttons = at.get("download_button")
     assert len(buttons) == 7 + 9
@@ -454,6 +472,25 @@ def test_download_buttons_build_files_only_on_click(store, monkeypatch):
     files = run_files(store, run_id, []) + leaderboard_files(store, lb, [])
     assert len({f.file_name for f in files}) == len(files)
     assert all(run_id not in f.file_name for f in files)  # the full id opens the run
-    for f in files:
-        assert f.build() is not None
+    with calls_to(*builders) as built:
+        for f in files:
+            data = f.build()
+            assert data is not None
+            if f.mime == "text/html":  # the real reports, not stand-ins
+                assert data.startswith("<!DOCTYPE html>") and "</html>" in data
+            else:
+                assert len(data) > 0
     assert len(built) == len(files)
+
+
+def test_runs_bulk_reads_what_run_view_reads(store):
+    """The exports' bulk read gives every run exactly as `run_view` does, newest first."""
+    ids = [make_run(store, f"prompt {k}") for k in range(3)]
+    rate_run(store, ids[0])
+    one_by_one = [store.run_view(s.id) for s in store.list_runs()]
+    assert store.runs_bulk() == one_by_one and len(one_by_one) == 3
+    assert store.runs_bulk([ids[1], "not-an-id", "0" * 32]) == [store.run_view(ids[1])]
+    assert store.runs_bulk([]) == []
+    cells = store.run_view(ids[0]).cells
+    assert store.images_bulk(c.id for c in cells) == {
+        c.id: store.image(c.id) for c in cells if c.status == "ok"}

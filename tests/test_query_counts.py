@@ -125,3 +125,44 @@ def test_queries_do_not_grow_with_the_run(path, query, isolated_env, monkeypatch
     big = _queries(path, query, 256)
     assert big == small, f"{path}: {small} queries at 8 images, {big} at 256"
     assert small[0] > 0  # the listener does see the page's queries
+
+
+def _export_queries(n_runs: int, n_images: int) -> dict[str, int]:
+    """Queries each export issues over `n_runs` rated runs of `n_images` images each."""
+    from vibegen import exports, report
+
+    runs = [_run(n_images)[0] for _ in range(n_runs)]
+    store = process.store(database_url())
+    counter = Counter(store.engine)
+    builds = {f"{table}.{fmt}{' (one run)' if one else ''}":
+              (lambda t=table, f=fmt, one=one: exports.export(t, f, store,
+                                                              runs[0] if one else None,
+                                                              secrets=[]))
+              for table in exports.TABLES for fmt in exports.FORMATS for one in (False, True)}
+    builds |= {
+        "run.zip": lambda: exports.run_zip(store, runs[0], secrets=[]),
+        "blind.zip": lambda: exports.run_zip(store, runs[0], blind=True, secrets=[]),
+        "run.html": lambda: report.run_report_html(store, runs[0], secrets=[]),
+    }
+    counts = {}
+    try:
+        for name, build in builds.items():
+            counter.statements, counter._on = [], True
+            try:
+                assert build()
+            finally:
+                counter._on = False
+            counts[name] = len(counter.statements)
+    finally:
+        counter.close()
+    return counts
+
+
+def test_export_queries_do_not_grow_with_runs_or_images(isolated_env, monkeypatch, tmp_path):
+    """Every export file takes as many queries for 6 runs of 24 images as for 2 runs of 4."""
+    monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
+    small = _export_queries(2, 4)
+    monkeypatch.setenv("VIBEGEN_HOME", str(tmp_path / "big"))
+    big = _export_queries(6, 24)
+    assert big == small
+    assert all(n > 0 for n in small.values())  # the listener does see the exports' queries

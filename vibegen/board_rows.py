@@ -9,13 +9,14 @@ modes and values are codes into small tables of their distinct values. A `BoardR
 immutable and built once per change of the data (the Leaderboard page caches it until new
 ratings or results arrive); every slice the page asks for is then a few boolean masks over it.
 
-The filter rule (which generations and ratings a slice keeps) lives here, in `BoardRows.keep`.
+The filter rule (which generations and ratings a slice keeps) lives here: a slice is described
+by one `BoardFilter` and applied by `BoardRows.keep`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import cached_property
 
@@ -53,6 +54,36 @@ def as_utc_ns(value: datetime | str | pd.Timestamp) -> int:
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.as_unit("ns").value)
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    """One slice of the leaderboard: which images and which votes count (hashable, immutable).
+
+    The time window [since, until) selects images by their generation time; `rater` (one name
+    or several) and `blind_only` select votes; sandbox images and the votes of raters not yet
+    accepted (held, dropped, excluded) are left out unless asked for.
+    """
+
+    prompt_set_id: str | None = None
+    since: datetime | str | None = None
+    until: datetime | str | None = None
+    rater: str | tuple[str, ...] | None = None
+    blind_only: bool = False
+    include_sandbox: bool = False
+    include_held: bool = False
+
+    def __post_init__(self) -> None:
+        # A list of raters becomes a tuple, so equal filters hash alike (the page caches by it).
+        if self.rater is not None and not isinstance(self.rater, str):
+            object.__setattr__(self, "rater", tuple(self.rater))
+
+    def as_dict(self) -> dict[str, object]:
+        """The filter's fields by name (for exports and reports)."""
+        return asdict(self)
+
+
+NO_FILTER = BoardFilter()  # the default slice: every non-sandbox image, every counted vote
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,17 +253,7 @@ class BoardRows:
         """Number of rating rows."""
         return len(self.rater)
 
-    def keep(
-        self,
-        *,
-        prompt_set_id: str | None = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        rater: str | Sequence[str] | None = None,
-        blind_only: bool = False,
-        include_sandbox: bool = False,
-        include_held: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def keep(self, where: BoardFilter = NO_FILTER) -> tuple[np.ndarray, np.ndarray]:
         """Which generation rows and rating rows one slice keeps (boolean masks).
 
         The time window [since, until) selects images by their generation time: quality is a
@@ -243,8 +264,10 @@ class BoardRows:
         marks as not counted (a rater held for the owner, dropped, or excluded from that run)
         are left out unless `include_held`.
         """
+        prompt_set_id, since, until, rater = (where.prompt_set_id, where.since, where.until,
+                                              where.rater)
         keep = np.ones(self.n_generations, bool)
-        if not include_sandbox:
+        if not where.include_sandbox:
             keep &= ~self.sandbox
         if prompt_set_id is not None:
             hit = np.flatnonzero(self.prompt_set_names == prompt_set_id)
@@ -264,8 +287,8 @@ class BoardRows:
             wanted = pd.Index(self.rater_names).get_indexer(raters) if len(self.rater_names) \
                 else np.zeros(0, np.int64)
             rkeep &= np.isin(self.rater, wanted[wanted >= 0])
-        if blind_only:
+        if where.blind_only:
             rkeep &= self.blind
-        if not include_held:
+        if not where.include_held:
             rkeep &= self.counts
         return keep, rkeep

@@ -26,7 +26,9 @@ import math
 import random
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,7 +61,6 @@ MANIFEST_COLUMNS = ["file", "blind_file", "generation_id", "run_id", "position",
 BLIND_MANIFEST_COLUMNS = ["file", "run_id", "width", "height", "bytes", "sha256", "prompt"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_ALL_RUNS = 10**9  # list_runs needs a limit; exports want every run
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a ZIP entry can carry
 
 
@@ -155,9 +156,10 @@ def to_json(data: Any, secrets: Sequence[str] = ()) -> bytes:
 
 # ------------------------------------------------------------------------ rows
 def _views(store: Store, run_id: str | None) -> list[RunView]:
+    # A constant number of queries however many runs there are (never one per run).
     if run_id is not None:
         return [store.run_view(run_id)]
-    return [store.run_view(s.id) for s in store.list_runs(limit=_ALL_RUNS)]
+    return store.runs_bulk()
 
 
 def run_row(view: RunView) -> dict[str, Any]:
@@ -182,9 +184,9 @@ def image_row(cell: Cell) -> dict[str, Any]:
     return {"generation_id": cell.id, **{c: getattr(cell, c) for c in IMAGE_COLUMNS[1:]}}
 
 
-def runs_rows(store: Store) -> list[dict[str, Any]]:
-    """Every run, newest first, as export rows."""
-    return [run_row(v) for v in _views(store, None)]
+def runs_rows(store: Store, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Every run (or one), newest first, as export rows."""
+    return [run_row(v) for v in _views(store, run_id)]
 
 
 def images_rows(store: Store, run_id: str | None = None) -> list[dict[str, Any]]:
@@ -205,38 +207,50 @@ def ratings_rows(store: Store, run_id: str | None = None) -> list[dict[str, Any]
 
 
 # --------------------------------------------------------------------- CSV / JSON
-def runs_csv(store: Store, *, secrets: Iterable[str] | None = None) -> bytes:
-    """Every run as CSV: one row per run."""
-    return to_csv(runs_rows(store), RUN_COLUMNS, resolve_secrets(secrets))
+@dataclass(frozen=True)
+class Table:
+    """An exportable table of the store: its CSV columns and how its rows are read."""
+
+    columns: Sequence[str]
+    rows: Callable[[Store, str | None], list[dict[str, Any]]]
 
 
-def runs_json(store: Store, *, secrets: Iterable[str] | None = None) -> bytes:
-    """Every run as a JSON list of objects."""
-    return to_json(runs_rows(store), resolve_secrets(secrets))
+TABLES = {
+    "runs": Table(RUN_COLUMNS, runs_rows),
+    "images": Table(IMAGE_COLUMNS, images_rows),
+    "ratings": Table(RATING_COLUMNS, ratings_rows),
+}
+FORMATS = ("csv", "json")
 
 
-def images_csv(store: Store, run_id: str | None = None, *,
-               secrets: Iterable[str] | None = None) -> bytes:
-    """One CSV row per generation (all runs, or one): status, error, seed, times, cost, size."""
-    return to_csv(images_rows(store, run_id), IMAGE_COLUMNS, resolve_secrets(secrets))
+def write(fmt: str, rows: list[dict[str, Any]], columns: Sequence[str],
+          secrets: Sequence[str]) -> bytes:
+    """Rows in one format: the one CSV writer and the one JSON writer every export uses."""
+    if fmt == "csv":
+        return to_csv(rows, columns, secrets)
+    if fmt == "json":
+        return to_json(rows, secrets)
+    raise ValueError(f"unknown export format: {fmt} (use one of {', '.join(FORMATS)})")
 
 
-def images_json(store: Store, run_id: str | None = None, *,
-                secrets: Iterable[str] | None = None) -> bytes:
-    """One JSON object per generation (all runs, or one); never image bytes."""
-    return to_json(images_rows(store, run_id), resolve_secrets(secrets))
+def export(table: str, fmt: str, store: Store, run_id: str | None = None, *,
+           secrets: Iterable[str] | None = None) -> bytes:
+    """One table of the store (runs, images, ratings; of every run or one) as CSV or JSON.
+
+    CSV: one row per item with the table's columns. JSON: a list of objects; never image
+    bytes in either. Key values are redacted (from the environment when `secrets` is None).
+    """
+    spec = TABLES[table]
+    return write(fmt, spec.rows(store, run_id), spec.columns, resolve_secrets(secrets))
 
 
-def ratings_csv(store: Store, run_id: str | None = None, *,
-                secrets: Iterable[str] | None = None) -> bytes:
-    """Current ratings (all runs, or one) as CSV."""
-    return to_csv(ratings_rows(store, run_id), RATING_COLUMNS, resolve_secrets(secrets))
-
-
-def ratings_json(store: Store, run_id: str | None = None, *,
-                 secrets: Iterable[str] | None = None) -> bytes:
-    """Current ratings (all runs, or one) as a JSON list of objects."""
-    return to_json(ratings_rows(store, run_id), resolve_secrets(secrets))
+# The tables by name, for callers that want one file (each is `export` with its table).
+runs_csv = partial(export, "runs", "csv")
+runs_json = partial(export, "runs", "json")
+images_csv = partial(export, "images", "csv")
+images_json = partial(export, "images", "json")
+ratings_csv = partial(export, "ratings", "csv")
+ratings_json = partial(export, "ratings", "json")
 
 
 def leaderboard_rows(lb: Leaderboard) -> list[dict[str, Any]]:
@@ -252,11 +266,16 @@ def leaderboard_rows(lb: Leaderboard) -> list[dict[str, Any]]:
 
 def leaderboard_csv(lb: Leaderboard, *, secrets: Iterable[str] | None = None) -> bytes:
     """The leaderboard table as CSV (cost_kinds as 'reported=3; estimated=1')."""
-    return to_csv(leaderboard_rows(lb), list(lb.table.columns), resolve_secrets(secrets))
+    return write("csv", leaderboard_rows(lb), list(lb.table.columns), resolve_secrets(secrets))
 
 
 def leaderboard_data(lb: Leaderboard) -> dict[str, Any]:
-    """The leaderboard as one JSON-ready object: table, callout, Pareto front, notes, filters."""
+    """The leaderboard as one JSON-ready object: table, callout, Pareto front, notes, filters.
+
+    `columns` names the table's fields as the page and report show them (`board_spec`).
+    """
+    from vibegen.board_spec import COLUMNS  # with the leaderboard it describes
+
     return {
         "generated_at": dt.datetime.now(dt.UTC),
         "filters": lb.filters,
@@ -269,12 +288,14 @@ def leaderboard_data(lb: Leaderboard) -> dict[str, Any]:
         "notes": list(lb.notes),
         "disconnection": lb.disconnection,
         "votes_needed": lb.votes_needed,
+        "columns": [{"key": c.key, "title": c.heading(lb.fit.level), "help": c.help,
+                     "fields": list(c.fields)} for c in COLUMNS],
     }
 
 
 def leaderboard_json(lb: Leaderboard, *, secrets: Iterable[str] | None = None) -> bytes:
     """The leaderboard as JSON: table plus callout, Pareto list and notes (NaN as null)."""
-    return to_json(leaderboard_data(lb), resolve_secrets(secrets))
+    return to_json(leaderboard_data(lb), resolve_secrets(secrets))  # one object, not rows
 
 
 # ---------------------------------------------------------------------------- ZIP
@@ -365,11 +386,13 @@ def run_zip(store: Store, run_id: str, *, blind: bool = False,
     width = max(2, len(str(len(view.cells))))
     rows: list[dict[str, Any]] = []
     buf = io.BytesIO()
+    # One query for every image (the ZIP holds them all in memory anyway), not one per image.
+    originals = store.images_bulk(c.id for c in view.cells if c.status == "ok")
     with zipfile.ZipFile(buf, "w") as zf:
         cells = (sorted((c for c in view.cells if c.id in names), key=lambda c: names[c.id])
                  if blind else view.cells)
         for cell in cells:
-            data = store.image(cell.id) if cell.status == "ok" else None
+            data = originals.get(cell.id) if cell.status == "ok" else None
             if blind:
                 if data is None:
                     continue

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from vibegen.board_rows import FAILURE_GROUPS, BoardRows
+from vibegen.board_rows import FAILURE_GROUPS, NO_FILTER, BoardFilter, BoardRows
 from vibegen.bradley_terry import (
     DEFAULT_MIN_VOTES,
     BTResult,
@@ -90,7 +89,12 @@ class Leaderboard:
     disconnection: str | None
     votes_needed: VotesNeeded | None  # for the top two by score
     notes: tuple[str, ...]
-    filters: dict[str, Any] = field(default_factory=dict)
+    where: BoardFilter = NO_FILTER  # the slice this board was built from
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        """The slice's filter fields by name (as exports and reports show them)."""
+        return self.where.as_dict()
 
 
 TABLE_COLUMNS = [
@@ -140,29 +144,28 @@ PROJECTION_COLUMNS = [
 def filter_rows(
     generations: pd.DataFrame,
     ratings: pd.DataFrame,
-    *,
-    prompt_set_id: str | None = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    rater: str | Sequence[str] | None = None,
-    blind_only: bool = False,
-    include_sandbox: bool = False,
-    include_held: bool = False,
+    where: BoardFilter | None = None,
+    **fields: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Filter generations and ratings to one slice; ratings follow their images.
 
     The rule is `BoardRows.keep`: images are selected by their generation time, prompt set and
     sandbox flag; a rating is kept only if every image it refers to is kept, then `rater` and
     `blind_only` filter the ratings themselves, and raters whose votes do not count
-    (held, dropped, excluded) are left out unless `include_held`.
+    (held, dropped, excluded) are left out unless `include_held`. The slice is `where`, or
+    the `BoardFilter` its field values make.
     """
     g = _with_columns(generations, GENERATION_COLUMNS)
     r = _with_columns(ratings, RATING_COLUMNS)
-    keep, rkeep = BoardRows.from_frames(g, r).keep(
-        prompt_set_id=prompt_set_id, since=since, until=until, rater=rater,
-        blind_only=blind_only, include_sandbox=include_sandbox,
-        include_held=include_held)
+    keep, rkeep = BoardRows.from_frames(g, r).keep(slice_of(where, fields))
     return g[keep], r[rkeep]
+
+
+def slice_of(where: BoardFilter | None, fields: Mapping[str, Any]) -> BoardFilter:
+    """`where`, or a `BoardFilter` of these field values (a misspelt field is a TypeError)."""
+    if where is not None and fields:
+        raise TypeError("give a BoardFilter or its fields, not both")
+    return where if where is not None else BoardFilter(**fields)
 
 
 def board_rows(generations: pd.DataFrame | None, ratings: pd.DataFrame | None) -> BoardRows:
@@ -349,39 +352,27 @@ def tied_cheapest(table: pd.DataFrame) -> Callout | None:
 def build_leaderboard(
     generations: pd.DataFrame | BoardRows,
     ratings: pd.DataFrame | None = None,
+    where: BoardFilter | None = None,
     *,
-    prompt_set_id: str | None = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    rater: str | Sequence[str] | None = None,
-    blind_only: bool = False,
-    include_sandbox: bool = False,
-    include_held: bool = False,
     min_votes: int = DEFAULT_MIN_VOTES,
     level: float = 0.95,
+    **fields: Any,
 ) -> Leaderboard:
     """Build the leaderboard for one filtered slice of generation and rating rows.
 
     `generations` may be a `BoardRows` (see `board_rows`): then `ratings` is not given, and
     the ids it matched once serve every slice, which is what a page asking for many slices of
-    the same rows wants.
+    the same rows wants. The slice is `where` (a `BoardFilter`), or the one its field values
+    (`rater=...`, `include_sandbox=...`) make.
     """
-    filters = dict(
-        prompt_set_id=prompt_set_id,
-        since=since,
-        until=until,
-        rater=rater,
-        blind_only=blind_only,
-        include_sandbox=include_sandbox,
-        include_held=include_held,
-    )
+    where = slice_of(where, fields)
     if isinstance(generations, BoardRows):
         if ratings is not None:
             raise ValueError("give BoardRows alone: they hold the ratings too")
         rows = generations
     else:
         rows = board_rows(generations, ratings)
-    keep, rkeep = rows.keep(**filters)
+    keep, rkeep = rows.keep(where)
     outcomes = coded_outcomes(rows, keep, rkeep)
     stats = coded_stats(rows, keep)
     fit = fit_bradley_terry(outcomes, list(stats.index), min_votes=min_votes, level=level,
@@ -426,7 +417,7 @@ def build_leaderboard(
         disconnection=fit.disconnection,
         votes_needed=need,
         notes=tuple(notes),
-        filters=filters,
+        where=where,
     )
 
 

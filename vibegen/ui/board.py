@@ -17,8 +17,9 @@ from collections.abc import Hashable
 import streamlit as st
 
 from vibegen.board_rows import BoardRows
+from vibegen.board_spec import COLUMNS, KINDS, Column, board_frame
 from vibegen.charts import pareto_chart
-from vibegen.leaderboard import Leaderboard, board_rows, build_leaderboard
+from vibegen.leaderboard import BoardFilter, Leaderboard, board_rows, build_leaderboard
 from vibegen.store import Store
 
 
@@ -30,8 +31,15 @@ def _rows(url: str, version: Hashable, _store: Store) -> BoardRows:
 
 # A board holds its outcomes (a few hundred thousand rows at 100k ratings): keep a few.
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _board(url: str, version: Hashable, filters: tuple, _rows: BoardRows) -> Leaderboard:
-    return build_leaderboard(_rows, **dict(filters))
+def _board(url: str, version: Hashable, key: str, _rows: BoardRows, _where: BoardFilter,
+           _min_votes: int) -> Leaderboard:
+    # `key` (the filter's repr and the vote threshold) stands for the unhashed arguments.
+    return build_leaderboard(_rows, where=_where, min_votes=_min_votes)
+
+
+def _key(where: BoardFilter, *extra: object) -> str:
+    # A frozen dataclass of plain values: its repr names it exactly, and Streamlit hashes text.
+    return repr((where, *extra))
 
 
 def current_rows(store: Store) -> tuple[BoardRows, Hashable]:
@@ -40,15 +48,15 @@ def current_rows(store: Store) -> tuple[BoardRows, Hashable]:
     return _rows(str(store.engine.url), version, store), version
 
 
-def cached_leaderboard(store: Store, rows: BoardRows, version: Hashable,
-                       **filters: object) -> Leaderboard:
-    """`build_leaderboard(rows, **filters)`, reused while the data and filters stay the same."""
-    key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()))
-    return _board(str(store.engine.url), version, key, rows)
+def cached_leaderboard(store: Store, rows: BoardRows, version: Hashable, where: BoardFilter,
+                       *, min_votes: int) -> Leaderboard:
+    """`build_leaderboard(rows, where)`, reused while the data and the slice stay the same."""
+    return _board(str(store.engine.url), version, _key(where, min_votes), rows, where,
+                  min_votes)
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _chart(url: str, version: Hashable, key: tuple, _board: Leaderboard) -> dict:
+def _chart(url: str, version: Hashable, key: str, _board: Leaderboard) -> dict:
     # Altair validates a chart against the Vega-Lite schema as it writes it out: a fifth of a
     # second for this one, so it is written once per board, not on every click.
     return pareto_chart(_board).to_dict()
@@ -57,6 +65,30 @@ def _chart(url: str, version: Hashable, key: tuple, _board: Leaderboard) -> dict
 def cached_chart_spec(store: Store, version: Hashable, leaderboard: Leaderboard) -> dict:
     """The quality-vs-cost chart of a cached board as a Vega-Lite spec, written once."""
     fit = leaderboard.fit
-    key = (*sorted((k, tuple(v) if isinstance(v, list) else v)
-                   for k, v in leaderboard.filters.items()), fit.min_votes, fit.level)
-    return _chart(str(store.engine.url), version, key, leaderboard)
+    return _chart(str(store.engine.url), version,
+                  _key(leaderboard.where, fit.min_votes, fit.level), leaderboard)
+
+
+def _config(col: Column, level: float) -> object:
+    # The spec's name, help and format, in Streamlit's column types.
+    name, help_ = col.heading(level), col.help or None
+    fmt = KINDS[col.kind].printf
+    if col.kind == "percent":
+        return st.column_config.ProgressColumn(name, help=help_, min_value=0, max_value=1,
+                                               format=fmt)
+    if col.kind == "flag":
+        return st.column_config.CheckboxColumn(name, help=help_)
+    if fmt is not None:
+        return st.column_config.NumberColumn(name, help=help_, format=fmt)
+    return st.column_config.TextColumn(name, help=help_)
+
+
+def column_config(level: float) -> dict[str, object]:
+    """Streamlit column settings for every spec column (names, help, formats)."""
+    return {c.key: _config(c, level) for c in COLUMNS}
+
+
+def board_table(leaderboard: Leaderboard) -> None:
+    """The leaderboard table: the prepared frame, named and formatted by the spec."""
+    st.dataframe(board_frame(leaderboard), hide_index=True, width="stretch",
+                 column_config=column_config(leaderboard.fit.level))

@@ -64,6 +64,36 @@ def _later(module: str, name: str, *args: Any, **kwargs: Any) -> Callable[[], by
     return build
 
 
+# The store's tables as files: (table, label, help for a run's file, help for all runs').
+_EVERYTHING = "Every run in this VibeGen, not only the leaderboard's filtered slice."
+_TABLE_FILES = (
+    ("images", "Images", "One row per image: status, error, seed, times, cost and its "
+     "provenance, size.", _EVERYTHING + " One row per image, never the image bytes."),
+    ("ratings", "Ratings", "Current ratings of this run (changes and undos applied).",
+     _EVERYTHING),
+)
+_FORMATS = (("csv", "CSV", CSV), ("json", "JSON", JSON))
+
+
+def _table_files(store: Store, file_name: str, group: str, secrets: Sequence[str],
+                 run_id: str | None = None, tables: Sequence[tuple] = _TABLE_FILES
+                 ) -> list[Download]:
+    """A CSV and a JSON download of each table (of one run, or of every run).
+
+    `file_name` has {table} and {fmt} fields, e.g. "vibegen-{table}-2026-01-15.{fmt}".
+    """
+    files = []
+    for table, label, run_help, all_help in tables:
+        for fmt, fmt_label, mime in _FORMATS:
+            # A run's JSON files need no help of their own: the CSV's says what is in them.
+            help_ = all_help if run_id is None else (run_help if fmt == "csv" else "")
+            files.append(Download(
+                f"{label} ({fmt_label})",
+                _later(EXPORTS, "export", table, fmt, store, run_id, secrets=secrets),
+                file_name.format(table=table, fmt=fmt), mime, help_, group))
+    return files
+
+
 def run_files(store: Store, run_id: str, secrets: Sequence[str]) -> list[Download]:
     """The files a run offers: images ZIP (named and blind), HTML report, images and ratings."""
     check_run_id(run_id)
@@ -81,16 +111,7 @@ def run_files(store: Store, run_id: str, secrets: Sequence[str]) -> list[Downloa
         Download("HTML report", _later(REPORT, "run_report_html", store, run_id, **kw),
                  f"{name}.html", HTML, "One file with every image, cost, time and rating; "
                  "opens offline, without VibeGen.", "Report"),
-        Download("Images (CSV)", _later(EXPORTS, "images_csv", store, run_id, **kw),
-                 f"{name}-images.csv", CSV, "One row per image: status, error, seed, times, "
-                 "cost and its provenance, size.", "Data"),
-        Download("Images (JSON)", _later(EXPORTS, "images_json", store, run_id, **kw),
-                 f"{name}-images.json", JSON, group="Data"),
-        Download("Ratings (CSV)", _later(EXPORTS, "ratings_csv", store, run_id, **kw),
-                 f"{name}-ratings.csv", CSV, "Current ratings of this run (changes and undos "
-                 "applied).", "Data"),
-        Download("Ratings (JSON)", _later(EXPORTS, "ratings_json", store, run_id, **kw),
-                 f"{name}-ratings.json", JSON, group="Data"),
+        *_table_files(store, name + "-{table}.{fmt}", "Data", secrets, run_id),
     ]
 
 
@@ -99,7 +120,7 @@ def leaderboard_files(store: Store, leaderboard: Leaderboard,
     """The files the leaderboard offers: the leaderboard itself and every run's data."""
     day = dt.datetime.now(dt.UTC).date().isoformat()
     kw = {"secrets": secrets}
-    everything = "Every run in this VibeGen, not only the leaderboard's filtered slice."
+    runs = (("runs", "Runs", "", _EVERYTHING),)
     return [
         Download("Leaderboard (CSV)", _later(EXPORTS, "leaderboard_csv", leaderboard, **kw),
                  f"vibegen-leaderboard-{day}.csv", CSV, "The table as shown, with the current "
@@ -110,19 +131,8 @@ def leaderboard_files(store: Store, leaderboard: Leaderboard,
         Download("HTML report", _later(REPORT, "leaderboard_report_html", leaderboard, **kw),
                  f"vibegen-leaderboard-{day}.html", HTML, "Table, callout and quality-vs-cost "
                  "chart in one file that opens offline.", "Leaderboard"),
-        Download("Runs (CSV)", _later(EXPORTS, "runs_csv", store, **kw),
-                 f"vibegen-runs-{day}.csv", CSV, everything, "All data"),
-        Download("Runs (JSON)", _later(EXPORTS, "runs_json", store, **kw),
-                 f"vibegen-runs-{day}.json", JSON, everything, "All data"),
-        Download("Images (CSV)", _later(EXPORTS, "images_csv", store, **kw),
-                 f"vibegen-images-{day}.csv", CSV, everything + " One row per image, never "
-                 "the image bytes.", "All data"),
-        Download("Images (JSON)", _later(EXPORTS, "images_json", store, **kw),
-                 f"vibegen-images-{day}.json", JSON, everything, "All data"),
-        Download("Ratings (CSV)", _later(EXPORTS, "ratings_csv", store, **kw),
-                 f"vibegen-ratings-{day}.csv", CSV, everything, "All data"),
-        Download("Ratings (JSON)", _later(EXPORTS, "ratings_json", store, **kw),
-                 f"vibegen-ratings-{day}.json", JSON, everything, "All data"),
+        *_table_files(store, f"vibegen-{{table}}-{day}.{{fmt}}", "All data", secrets,
+                      tables=(*runs, *_TABLE_FILES)),
     ]
 
 
