@@ -23,8 +23,9 @@ def main() -> int:
     from streamlit.testing.v1 import AppTest
 
     from vibegen.costs import Cost
+    from vibegen.records import CellSpec
     from vibegen.routers.sandbox_router import render
-    from vibegen.store import CellSpec, Store
+    from vibegen.store import Store
 
     store = Store.open()
     cells = [CellSpec(f"sandbox:m{i}", "sandbox", f"M{i}", 0, "p", {}, {},

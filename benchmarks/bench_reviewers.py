@@ -18,8 +18,9 @@ import time
 
 from vibegen.costs import Cost
 from vibegen.ratings import make_rating
+from vibegen.records import CellSpec
 from vibegen.routers.sandbox_router import render
-from vibegen.store import CellSpec, Store
+from vibegen.store import Store
 
 
 def make_run(store: Store) -> tuple[str, list[str]]:

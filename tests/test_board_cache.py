@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 from vibegen.costs import Cost
 from vibegen.params import CommonParams
 from vibegen.ratings import make_rating
+from vibegen.records import CellSpec
 from vibegen.runner import Runner
-from vibegen.store import CellSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"]

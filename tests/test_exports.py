@@ -21,8 +21,9 @@ from vibegen import exports, report
 from vibegen.costs import Cost
 from vibegen.leaderboard import build_leaderboard
 from vibegen.ratings import make_rating
+from vibegen.records import CellSpec
 from vibegen.routers.sandbox_router import render
-from vibegen.store import CellSpec, Store
+from vibegen.store import Store
 
 PROMPT = "<script>alert(1)</script> ![x](http://e/x.png)"
 ERROR = "<img src=x onerror=alert(1)> content filtered"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vibegen.store import Store, new_id
+from vibegen.records import new_id
+from vibegen.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 5000

@@ -20,7 +20,8 @@ from streamlit.testing.v1 import AppTest
 from vibegen import process
 from vibegen.costs import Cost
 from vibegen.ratings import make_rating
-from vibegen.store import CellSpec, database_url
+from vibegen.records import CellSpec
+from vibegen.store import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = [("sandbox:prism", "Prism"), ("sandbox:halo", "Halo"), ("sandbox:mosaic", "Mosaic"),

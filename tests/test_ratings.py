@@ -154,7 +154,6 @@ def test_every_rating_mode_round_trips_store_to_outcomes(any_store, mode, value,
 
 
 def test_board_rows_code_the_modes_as_rating_mode_does():
-    # TODO(merge): board_rows keeps its own copies until it reads RatingMode.
     assert board_rows.MODES == tuple(m.value for m in RatingMode)
     assert board_rows.PAIR_SCORES == dict(RatingMode.PAIR.value_scores)
     assert [m.code for m in RatingMode] == list(range(len(RatingMode)))

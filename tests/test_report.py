@@ -15,9 +15,10 @@ from tests.test_exports import ERROR, PROMPT, make_run, rate_run
 from vibegen.costs import Cost
 from vibegen.leaderboard import build_leaderboard
 from vibegen.ratings import make_rating
+from vibegen.records import CellSpec
 from vibegen.report import leaderboard_report_html, quality_cost_svg, run_report_html
 from vibegen.routers.sandbox_router import render
-from vibegen.store import CellSpec, Store
+from vibegen.store import Store
 
 FORBIDDEN_TAGS = {"script", "iframe", "object", "embed", "link", "base", "form", "frame",
                   "applet", "foreignobject", "use", "image", "a"}

@@ -23,8 +23,11 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-MODES = ("pair", "stars", "best", "reject")
-PAIR_SCORES = {"a": 1.0, "b": 0.0, "tie": 0.5, "both_bad": 0.5}
+from vibegen.ratings import RatingMode
+
+# A row's mode is coded as its `RatingMode.code` (the enum's order), as outcomes codes sources.
+MODES = tuple(m.value for m in RatingMode)
+PAIR_SCORES = dict(RatingMode.PAIR.value_scores)
 FINISHED = ("ok", "error", "timeout", "interrupted")
 IN_FLIGHT = ("pending", "running")
 FAILURE_GROUPS = ("content_filter", "timeout", "router_error", "rate_limit", "other")

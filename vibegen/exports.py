@@ -37,10 +37,11 @@ from PIL import Image
 
 from vibegen import images
 from vibegen.keys import env_secrets, redact
-from vibegen.store import Cell, RunView, Store
+from vibegen.records import Cell, RunView
 
 if TYPE_CHECKING:  # the leaderboard (and SciPy behind it) loads only where it is built
     from vibegen.leaderboard import Leaderboard
+    from vibegen.store import Store
 
 RUN_COLUMNS = ["run_id", "created_at", "prompt", "status", "models", "cells", "done",
                "images_ok", "failures", "cost_usd", "unknown_costs", "slowest_wall_s",
@@ -164,10 +165,9 @@ def _views(store: Store, run_id: str | None) -> list[RunView]:
 
 def run_row(view: RunView) -> dict[str, Any]:
     """One run as an export row (counts, known cost, slowest image, parameters)."""
-    ok = [c for c in view.cells if c.status == "ok"]
+    ok = [c for c in view.cells if c.ok]
     walls = [c.wall_s for c in ok if c.wall_s is not None]
-    status = ("running" if not view.complete
-              else "complete with failures" if view.failures else "complete")
+    status = str(view.status)
     return {
         "run_id": view.id, "created_at": view.created_at, "prompt": view.prompt,
         "status": status, "models": len({c.model_key for c in view.cells}),
@@ -343,7 +343,7 @@ def blind_names(run_id: str, cells: Sequence[Cell]) -> dict[str, str]:
     blind name (for matching blind answers back) while the blind order carries no hint of
     the grid order (which follows the order models were picked).
     """
-    ok = [c for c in cells if c.status == "ok"]
+    ok = [c for c in cells if c.ok]
     digest = hashlib.sha256(f"blind-zip\x1f{run_id}".encode()).digest()
     random.Random(int.from_bytes(digest[:8], "big")).shuffle(ok)
     width = max(2, len(str(len(ok))))
@@ -387,12 +387,12 @@ def run_zip(store: Store, run_id: str, *, blind: bool = False,
     rows: list[dict[str, Any]] = []
     buf = io.BytesIO()
     # One query for every image (the ZIP holds them all in memory anyway), not one per image.
-    originals = store.images_bulk(c.id for c in view.cells if c.status == "ok")
+    originals = store.images_bulk(c.id for c in view.cells if c.ok)
     with zipfile.ZipFile(buf, "w") as zf:
         cells = (sorted((c for c in view.cells if c.id in names), key=lambda c: names[c.id])
                  if blind else view.cells)
         for cell in cells:
-            data = originals.get(cell.id) if cell.status == "ok" else None
+            data = originals.get(cell.id) if cell.ok else None
             if blind:
                 if data is None:
                     continue

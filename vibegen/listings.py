@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -23,7 +24,9 @@ from vibegen.catalog import Catalog
 from vibegen.discovery import DiscoveryError, Listed, Quote, listed_from_json, quote_from_json
 from vibegen.keys import secret_values
 from vibegen.routers import router_status
-from vibegen.store import Store
+
+if TYPE_CHECKING:
+    from vibegen.store import Store
 
 log = logging.getLogger(__name__)
 SOURCES = ("fal:models", "fal:prices", "openai:models", "sd:models")

@@ -61,7 +61,6 @@ OUTCOME_COLUMNS = [
     "judgment",
 ]
 # An outcome's source is the mode of the rating it comes from, coded as `RatingMode.code`.
-# TODO(merge): vibegen.board_rows.MODES codes the rows' modes; it must list RatingMode in order.
 SOURCES = tuple(m.value for m in RatingMode)
 TIER_BEST, TIER_REJECT = RatingMode.BEST.tier, RatingMode.REJECT.tier
 TIER_NEUTRAL = 1  # an unmarked image: below a best pick, above a reject

@@ -55,6 +55,13 @@ class RunStatus(StrEnum):
     COMPLETE = "complete"
     COMPLETE_WITH_FAILURES = "complete with failures"
 
+    @classmethod
+    def of(cls, complete: bool, failures: int) -> RunStatus:
+        """Running until every cell is finished, then complete, with or without failures."""
+        if not complete:
+            return cls.RUNNING
+        return cls.COMPLETE_WITH_FAILURES if failures else cls.COMPLETE
+
 
 def now() -> dt.datetime:
     """The current time, timezone-aware UTC."""
@@ -218,6 +225,11 @@ class RunView:
         return sum(c.failed for c in self.cells)
 
     @property
+    def status(self) -> RunStatus:
+        """Running, complete, or complete with failures."""
+        return RunStatus.of(self.complete, self.failures)
+
+    @property
     def cost_so_far(self) -> float:
         """Known cost of the finished images (unknown costs are counted separately)."""
         return sum(c.cost_usd or 0.0 for c in self.cells if c.ok)
@@ -271,6 +283,4 @@ class RunSummary:
     @property
     def status(self) -> RunStatus:
         """Running, complete, or complete with failures."""
-        if self.done < self.cells:
-            return RunStatus.RUNNING
-        return RunStatus.COMPLETE_WITH_FAILURES if self.failures else RunStatus.COMPLETE
+        return RunStatus.of(self.done >= self.cells, self.failures)

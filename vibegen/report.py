@@ -22,7 +22,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import pandas as pd
@@ -32,7 +32,10 @@ from vibegen.charts import chart_data
 from vibegen.exports import plain, resolve_secrets
 from vibegen.keys import redact
 from vibegen.leaderboard import Leaderboard
-from vibegen.store import Cell, RunView, Store
+from vibegen.records import Cell, RunView, Status
+
+if TYPE_CHECKING:
+    from vibegen.store import Store
 
 # Vega's default category colours, so the report's chart matches the app's Altair chart.
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
@@ -144,10 +147,10 @@ def _cell(cell: Cell, thumb: bytes | None, tally: _Tally | None) -> dict[str, An
     meta: list[dict[str, str]] = []
     out: dict[str, Any] = {
         "label": cell.label, "router": cell.router, "model_key": cell.model_key,
-        "sandbox": cell.router == "sandbox", "number": cell.image_index + 1 if cell.image_index
+        "sandbox": cell.simulated, "number": cell.image_index + 1 if cell.image_index
         else None, "meta": meta, "state": "error", "uri": None, "waiting": "", "error": "",
     }
-    if cell.status == "ok":
+    if cell.ok:
         times = _seconds(cell.wall_s)
         if cell.queue_s is not None or cell.inference_s is not None:
             times += f" (queue {_seconds(cell.queue_s)}, inference {_seconds(cell.inference_s)})"
@@ -158,11 +161,11 @@ def _cell(cell: Cell, thumb: bytes | None, tally: _Tally | None) -> dict[str, An
                      "title": ""})
         if tally_text := _tally_text(tally):
             meta.append({"text": tally_text, "title": ""})
-    elif cell.status in ("pending", "running"):
+    elif cell.in_flight:
         out |= {"state": "waiting",
-                "waiting": "queued" if cell.status == "pending" else "generating"}
+                "waiting": "queued" if cell.status == Status.PENDING else "generating"}
     else:
-        icon = "⏱️" if cell.status == "timeout" else "⚠️"
+        icon = "⏱️" if cell.status == Status.TIMEOUT else "⚠️"
         kind = f" ({cell.error_kind})" if cell.error_kind else ""
         out["error"] = f"{icon} {cell.status + kind}: {cell.error_message or 'no message'}"
         if cell.wall_s is not None:
@@ -174,7 +177,7 @@ def _cell(cell: Cell, thumb: bytes | None, tally: _Tally | None) -> dict[str, An
 
 
 def _summary(view: RunView) -> str:
-    ok = [c for c in view.cells if c.status == "ok"]
+    ok = [c for c in view.cells if c.ok]
     walls = [c.wall_s for c in ok if c.wall_s is not None]
     cost = money(view.cost_so_far)
     if view.unknown_costs:
@@ -192,7 +195,7 @@ def run_report_html(store: Store, run_id: str, *, secrets: Iterable[str] | None 
     """One run as a standalone HTML page: prompt, every image or error, costs, times, ratings."""
     view = store.run_view(run_id)
     tallies = _tallies(store.current_ratings(run_id))
-    ok = [c.id for c in view.cells if c.status == "ok"]
+    ok = [c.id for c in view.cells if c.ok]
     thumbs = store.thumbnails(ok) if ok else {}
     n_ok = len(ok)
     return _render(

@@ -51,10 +51,6 @@ from vibegen.records import (
 from vibegen.settings import Settings, load_settings
 from vibegen.typed import check_text, control_character
 
-# TODO(merge): vibegen.report, vibegen.exports and vibegen.ui.exports (and some tests and
-# benchmarks) still import Cell, RunView, CellSpec, check_run_id and new_id from here; they
-# move to vibegen.records, and these names then stay only for the store's own use.
-
 if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every page
     import pandas as pd
 
@@ -724,7 +720,7 @@ class Store:
         left out). Exports use it: one `run_view` per run would make a query per run.
         """
         runs, gens, spend = self.t["runs"], self.t["generations"], self.t["spend"]
-        ids = None if run_ids is None else sorted({str(r) for r in run_ids if _is_id(r)})
+        ids = None if run_ids is None else sorted({str(r) for r in run_ids if is_id(r)})
         if ids == []:
             return []
         run_q = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc())
@@ -738,7 +734,7 @@ class Store:
             run_rows = conn.execute(run_q).mappings().all()
             gen_rows = conn.execute(gen_q).mappings().all()
             spend_rows = conn.execute(spend_q).mappings().all()
-        views = {r["id"]: RunView(r["id"], _utc(r["created_at"]), r["prompt"],
+        views = {r["id"]: RunView(r["id"], utc(r["created_at"]), r["prompt"],
                                   json.loads(r["params_json"])) for r in run_rows}
         for r in gen_rows:
             if r["run_id"] in views:
@@ -750,7 +746,7 @@ class Store:
 
     def images_bulk(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
         """The original bytes of many images in one query (ids without an image left out)."""
-        ids = sorted({str(g) for g in generation_ids if _is_id(g)})
+        ids = sorted({str(g) for g in generation_ids if is_id(g)})
         if not ids:
             return {}
         imgs = self.t["images"]

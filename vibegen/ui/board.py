@@ -13,6 +13,7 @@ Cached objects are shared by every session of the process: callers never mutate 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -20,7 +21,9 @@ from vibegen.board_rows import BoardRows
 from vibegen.board_spec import COLUMNS, KINDS, Column, board_frame
 from vibegen.charts import pareto_chart
 from vibegen.leaderboard import BoardFilter, Leaderboard, board_rows, build_leaderboard
-from vibegen.store import Store
+
+if TYPE_CHECKING:
+    from vibegen.store import Store
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from vibegen.keys import env_secrets
+from vibegen.records import check_run_id
 from vibegen.settings import load_settings
-from vibegen.store import Store, check_run_id
 
 if TYPE_CHECKING:
     from vibegen.leaderboard import Leaderboard
+    from vibegen.store import Store
 
 EXPORTS, REPORT = "vibegen.exports", "vibegen.report"  # imported when a file is built
 CSV, JSON, ZIP, HTML = "text/csv", "application/json", "application/zip", "text/html"

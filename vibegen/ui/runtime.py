@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -14,8 +15,10 @@ from vibegen.listings import Index
 from vibegen.model_search import SHORTLIST_SETTING, parse_shortlist
 from vibegen.runner import Runner
 from vibegen.settings import Settings, load_settings
-from vibegen.store import Store
 from vibegen.user_models import effective_catalog
+
+if TYPE_CHECKING:
+    from vibegen.store import Store
 
 
 def _secrets() -> dict:
