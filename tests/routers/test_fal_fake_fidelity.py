@@ -31,9 +31,19 @@ def fake(monkeypatch) -> Iterator[FalFake]:
         yield f
 
 
+def close_sdk(client: object) -> None:
+    """Close the httpx clients the SDK cached on `client` (fal-client has no close of its own,
+    so its pooled sockets would be left to the collector)."""
+    for value in vars(client).values():
+        if isinstance(value, httpx.Client):
+            value.close()
+
+
 @pytest.fixture
-def client() -> fal_client.SyncClient:
-    return fal_client.SyncClient(key=TEST_FAL_KEY)
+def client() -> Iterator[fal_client.SyncClient]:
+    sdk = fal_client.SyncClient(key=TEST_FAL_KEY)
+    yield sdk
+    close_sdk(sdk)
 
 
 def test_subscribe_completes_with_queue_updates_and_logs(fake, client):
@@ -73,8 +83,8 @@ def test_submit_status_get_and_cancel(fake, client):
     assert fake.received("PUT")[0].path == f"/fal-ai/flux/requests/{stuck.request_id}/cancel"
 
 
-def test_js_style_log_flags_are_accepted(fake):
-    handle = fal_client.SyncClient(key=TEST_FAL_KEY).submit(ENDPOINT, ARGS)
+def test_js_style_log_flags_are_accepted(fake, client):
+    handle = client.submit(ENDPOINT, ARGS)
     headers = {"Authorization": f"Key {TEST_FAL_KEY}"}
     queued = httpx.get(handle.status_url, params={"logs": "1"}, headers=headers)
     assert queued.status_code == 202 and queued.json()["queue_position"] == 1
@@ -106,16 +116,22 @@ def test_fake_errors_surface_as_fal_client_http_errors(fake, client, scenario, s
 
 
 def test_wrong_key_is_a_401_for_the_sdk(fake):
+    wrong = fal_client.SyncClient(key="wrong-id:wrong-secret")
     with pytest.raises(fal_client.FalClientHTTPError) as info:
-        fal_client.SyncClient(key="wrong-id:wrong-secret").subscribe(ENDPOINT, ARGS,
-                                                                      interval=0.01)
+        wrong.subscribe(ENDPOINT, ARGS, interval=0.01)
+    close_sdk(wrong)
     assert info.value.status_code == 401
 
 
 def test_async_client_subscribe(fake):
     async def run() -> dict:
         client = fal_client.AsyncClient(key=TEST_FAL_KEY)
-        return await client.subscribe(ENDPOINT, ARGS, interval=0.01)
+        try:
+            return await client.subscribe(ENDPOINT, ARGS, interval=0.01)
+        finally:
+            for value in list(vars(client).values()):  # the SDK's cached clients, as above
+                if isinstance(value, httpx.AsyncClient):
+                    await value.aclose()
 
     # In a thread of its own: another test's sync Playwright may own this thread's event loop.
     with ThreadPoolExecutor(1) as pool:
