@@ -21,8 +21,9 @@ with st.sidebar:
     st.subheader("Models")
     picked = model_picker(ctx.catalog, ctx.env, shortlist=ctx.shortlist)
 bar, go = st.columns([8, 1], vertical_alignment="bottom")
-prompt = bar.text_area("Prompt", key="prompt", height=68,
-                       placeholder="A poster of a lighthouse at dusk, flat colours")
+prompt = bar.text_area(
+    "Prompt", key="prompt", height=68, placeholder="A poster of a lighthouse at dusk, flat colours"
+)
 generate = go.button("Generate", type="primary", key="generate", width="stretch")
 # A fixed title: an expander whose label changes is a new expander, and would fold shut (hiding
 # the field just typed in, and its message) on every change. What is chosen is said below.
@@ -30,8 +31,10 @@ with st.expander("Settings", expanded=False):
     params = common_params()
     overrides: dict[str, str] = {}
     if picked:
-        st.caption("Per-model prompt (optional): some models want a different prompt style. "
-                   "Leave empty to use the prompt above.")
+        st.caption(
+            "Per-model prompt (optional): some models want a different prompt style. "
+            "Leave empty to use the prompt above."
+        )
         for key in picked:
             text = st.text_input(ctx.catalog.model(key).label, key=f"override:{key}")
             if text.strip():
@@ -44,18 +47,25 @@ except (InputError, UnknownModelError) as exc:
     if picked:
         st.warning(str(exc))
 if plan:
-    unknown = f" + unknown for {', '.join(plan.unknown_cost_models)}" \
-        if plan.unknown_cost_models else ""
+    unknown = (
+        f" + unknown for {', '.join(plan.unknown_cost_models)}" if plan.unknown_cost_models else ""
+    )
     simulated = all(c.simulated for c in plan.cells)
-    cost = f"simulated ${plan.estimated_usd:.4f} (sandbox: nothing is billed)" if simulated \
+    cost = (
+        f"simulated ${plan.estimated_usd:.4f} (sandbox: nothing is billed)"
+        if simulated
         else f"estimated ${plan.estimated_usd:.4f}"
-    line = (f"**{len(plan.cells)} images** from {len(set(picked))} models · {cost}{unknown}"
-            f" · {settings_summary()}")
+    )
+    line = (
+        f"**{len(plan.cells)} images** from {len(set(picked))} models · {cost}{unknown}"
+        f" · {settings_summary()}"
+    )
     cannot = {ctx.catalog.model(k).label: n for k, n in plan.notes.items() if n}
     if cannot:
         line += " · not every model can honour every choice: " + "; ".join(
             f"{label}: " + ", ".join(f"{k} {v}" for k, v in n.items())
-            for label, n in cannot.items())
+            for label, n in cannot.items()
+        )
     st.caption(line)
 
 if generate:
@@ -73,11 +83,16 @@ if run_id:
         if view.complete and view.failures:
             follow, again = view.retry_plan()
             if follow:
-                st.caption(f"{follow} of them still have a paid job at the router: retry "
-                           "follows it, it does not buy the image again.")
+                st.caption(
+                    f"{follow} of them still have a paid job at the router: retry "
+                    "follows it, it does not buy the image again."
+                )
             if again:
-                st.warning(f"{again} of them were already billed without an image: retrying "
-                           "them pays again.", icon="💲")
+                st.warning(
+                    f"{again} of them were already billed without an image: retrying "
+                    "them pays again.",
+                    icon="💲",
+                )
             if st.button(f"Retry failed cells ({view.failures})", key="retry"):
                 ctx.runner.retry_failed(run_id)
                 st.rerun()

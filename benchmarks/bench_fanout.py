@@ -26,8 +26,10 @@ STYLES = ["stripes", "rings", "blocks", "waves", "dots", "grid"]
 
 def catalog(n: int):
     """n sandbox models with latencies spread evenly from 0.5 s to 2.0 s."""
-    text = ('schema_version = 1\n[routers.sandbox]\nlabel = "Sandbox"\nconcurrency = 64\n'
-            'adapter = "vibegen.routers.sandbox_router:SandboxRouter"\nsimulated = true\n')
+    text = (
+        'schema_version = 1\n[routers.sandbox]\nlabel = "Sandbox"\nconcurrency = 64\n'
+        'adapter = "vibegen.routers.sandbox_router:SandboxRouter"\nsimulated = true\n'
+    )
     for i in range(n):
         latency = 0.5 + 1.5 * i / max(n - 1, 1)
         text += f"""
@@ -54,8 +56,9 @@ def main() -> int:
             runner = Runner(store, cat, env={}, heartbeat=False)
             slowest = max(m.sandbox.latency_median_s for m in cat.models)
             t = time.monotonic()
-            run_id = runner.start_run("a lighthouse at dusk", [m.key for m in cat.models],
-                                      CommonParams())
+            run_id = runner.start_run(
+                "a lighthouse at dusk", [m.key for m in cat.models], CommonParams()
+            )
             runner.wait(run_id, 60)
             wall = time.monotonic() - t
             assert store.run_view(run_id).failures == 0

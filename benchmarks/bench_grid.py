@@ -28,13 +28,21 @@ def main() -> int:
     from vibegen.store import Store
 
     store = Store.open()
-    cells = [CellSpec(f"sandbox:m{i}", "sandbox", f"M{i}", 0, "p", {}, {},
-                      Cost(0.01, "simulated"), 1024, 1024) for i in range(16)]
+    cells = [
+        CellSpec(
+            f"sandbox:m{i}", "sandbox", f"M{i}", 0, "p", {}, {}, Cost(0.01, "simulated"), 1024, 1024
+        )
+        for i in range(16)
+    ]
     run_id = store.create_run("a lighthouse at dusk", {}, cells)
     styles = ["stripes", "rings", "blocks", "waves", "dots", "grid"]
     for i, cell in enumerate(store.run_view(run_id).cells):
-        store.save_success(cell.id, render(styles[i % 6], "p", i, 1024, 1024),
-                           cost=Cost(0.01, "simulated"), wall_s=1.0)
+        store.save_success(
+            cell.id,
+            render(styles[i % 6], "p", i, 1024, 1024),
+            cost=Cost(0.01, "simulated"),
+            wall_s=1.0,
+        )
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params["run"] = run_id
     at.run()

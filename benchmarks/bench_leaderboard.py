@@ -54,8 +54,9 @@ LARGE_TARGET_S = 0.5  # 200 competitors x 1M pair votes
 PAGE_TARGET_S = 0.3  # Leaderboard page at 10,000 runs, per interaction
 
 
-def make_rows(n_ratings: int = 100_000, seed: int = 7, n_runs: int = 6_000
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_rows(
+    n_ratings: int = 100_000, seed: int = 7, n_runs: int = 6_000
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Synthetic generations and exactly `n_ratings` rating rows (pair/stars/best/reject)."""
     rng = np.random.default_rng(seed)
     keys = np.array([f"{ROUTERS[k % 5]}:model-{k:02d}" for k in range(N_COMPETITORS)])
@@ -151,8 +152,9 @@ def make_rows(n_ratings: int = 100_000, seed: int = 7, n_runs: int = 6_000
     return generations, ratings.reset_index(drop=True)
 
 
-def make_pair_votes(n_votes: int = 1_000_000, n_competitors: int = 200, n_runs: int = 25_000,
-                    seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_pair_votes(
+    n_votes: int = 1_000_000, n_competitors: int = 200, n_runs: int = 25_000, seed: int = 11
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Synthetic generations and exactly `n_votes` pair votes (the arena's kind of vote)."""
     rng = np.random.default_rng(seed)
     keys = np.array([f"{ROUTERS[k % 5]}:model-{k:03d}" for k in range(n_competitors)])
@@ -163,21 +165,23 @@ def make_pair_votes(n_votes: int = 1_000_000, n_competitors: int = 200, n_runs: 
     status = np.where(rng.random(n_gen) < 0.97, "ok", "error")
     start = pd.Timestamp("2026-01-01", tz="UTC")
     gid = np.array([f"g{k}" for k in range(n_gen)], dtype=object)
-    generations = pd.DataFrame({
-        "generation_id": gid,
-        "run_id": [f"r{k}" for k in run_idx],
-        "model_key": keys[comp],
-        "router": [k.split(":")[0] for k in keys[comp]],
-        "label": keys[comp],
-        "status": status,
-        "error_kind": np.where(status == "error", "router_error", None),
-        "cost_usd": 0.01 + 0.0005 * comp,
-        "cost_kind": "reported",
-        "wall_s": rng.gamma(4.0, 2.0, n_gen),
-        "created_at": start + pd.to_timedelta(run_idx * 60, unit="s"),
-        "prompt_set_id": None,
-        "sandbox": False,
-    })
+    generations = pd.DataFrame(
+        {
+            "generation_id": gid,
+            "run_id": [f"r{k}" for k in run_idx],
+            "model_key": keys[comp],
+            "router": [k.split(":")[0] for k in keys[comp]],
+            "label": keys[comp],
+            "status": status,
+            "error_kind": np.where(status == "error", "router_error", None),
+            "cost_usd": 0.01 + 0.0005 * comp,
+            "cost_kind": "reported",
+            "wall_s": rng.gamma(4.0, 2.0, n_gen),
+            "created_at": start + pd.to_timedelta(run_idx * 60, unit="s"),
+            "prompt_set_id": None,
+            "sandbox": False,
+        }
+    )
     n = int(n_votes * 1.2)
     pr = rng.integers(0, n_runs, n)
     slot = np.argsort(rng.random((n, IMAGES_PER_RUN)), axis=1)[:, :2]
@@ -195,16 +199,18 @@ def make_pair_votes(n_votes: int = 1_000_000, n_competitors: int = 200, n_runs: 
     p_a = 1.0 / (1.0 + np.exp(-(strength[comp[ga]] - strength[comp[gb]])))
     value = np.where(rng.random(n_votes) < p_a, "a", "b")
     value = np.where(rng.random(n_votes) < 0.1, "tie", value)
-    ratings = pd.DataFrame({
-        "run_id": generations["run_id"].to_numpy()[ga],
-        "rater": np.array([f"rater{k}" for k in range(50)])[rater],
-        "mode": "pair",
-        "generation_id": gid[ga],
-        "other_generation_id": gid[gb],
-        "value": value,
-        "blind": rng.random(n_votes) < 0.8,
-        "created_at": start + pd.to_timedelta(rng.integers(0, 10**7, n_votes), unit="s"),
-    })
+    ratings = pd.DataFrame(
+        {
+            "run_id": generations["run_id"].to_numpy()[ga],
+            "rater": np.array([f"rater{k}" for k in range(50)])[rater],
+            "mode": "pair",
+            "generation_id": gid[ga],
+            "other_generation_id": gid[gb],
+            "value": value,
+            "blind": rng.random(n_votes) < 0.8,
+            "created_at": start + pd.to_timedelta(rng.integers(0, 10**7, n_votes), unit="s"),
+        }
+    )
     return generations, ratings
 
 
@@ -233,8 +239,9 @@ def _verdict(value: float, target: float) -> str:
     return "MET" if value <= target else "NOT MET"
 
 
-def bench_board(name: str, generations: pd.DataFrame, ratings: pd.DataFrame, target_s: float,
-                repeats: int) -> None:
+def bench_board(
+    name: str, generations: pd.DataFrame, ratings: pd.DataFrame, target_s: float, repeats: int
+) -> None:
     """The whole board from coded rows (each filter change) and from frames (each data change)."""
     rows = board_rows(generations, ratings)
     board = build_leaderboard(rows)  # warm-up (imports, caches)
@@ -243,17 +250,25 @@ def bench_board(name: str, generations: pd.DataFrame, ratings: pd.DataFrame, tar
     cold = _median_s(lambda: build_leaderboard(generations, ratings), max(3, repeats // 2))
     mem_warm = _peak_mb(lambda: build_leaderboard(rows))
     mem_rows = _peak_mb(lambda: board_rows(generations, ratings))
-    print(f"[{name}] competitors={board.table.shape[0]} generations={len(generations)} "
-          f"rating_rows={len(ratings)} outcomes={len(board.outcomes)}")
-    print(f"[{name}] whole board from coded rows (every filter change): median {warm[0]:.3f} s "
-          f"over {repeats} (min {warm[1]:.3f}, max {warm[2]:.3f}; CPU {warm[3]:.3f}); peak memory "
-          f"{mem_warm:.0f} MB; target <= {target_s} s: {_verdict(warm[0], target_s)}")
-    print(f"[{name}] matching ids once (board_rows, once per data change): median "
-          f"{prepare[0]:.3f} s (CPU {prepare[3]:.3f}); peak memory {mem_rows:.0f} MB; "
-          f"coded rows held: {_held_mb(rows):.0f} MB")
-    print(f"[{name}] whole board from frames, ids matched included: median {cold[0]:.3f} s "
-          f"(CPU {cold[3]:.3f}); "
-          f"target <= {target_s} s: {_verdict(cold[0], target_s)}")
+    print(
+        f"[{name}] competitors={board.table.shape[0]} generations={len(generations)} "
+        f"rating_rows={len(ratings)} outcomes={len(board.outcomes)}"
+    )
+    print(
+        f"[{name}] whole board from coded rows (every filter change): median {warm[0]:.3f} s "
+        f"over {repeats} (min {warm[1]:.3f}, max {warm[2]:.3f}; CPU {warm[3]:.3f}); peak memory "
+        f"{mem_warm:.0f} MB; target <= {target_s} s: {_verdict(warm[0], target_s)}"
+    )
+    print(
+        f"[{name}] matching ids once (board_rows, once per data change): median "
+        f"{prepare[0]:.3f} s (CPU {prepare[3]:.3f}); peak memory {mem_rows:.0f} MB; "
+        f"coded rows held: {_held_mb(rows):.0f} MB"
+    )
+    print(
+        f"[{name}] whole board from frames, ids matched included: median {cold[0]:.3f} s "
+        f"(CPU {cold[3]:.3f}); "
+        f"target <= {target_s} s: {_verdict(cold[0], target_s)}"
+    )
 
 
 def _held_mb(rows: BoardRows) -> float:
@@ -267,33 +282,72 @@ def _fill_store(store: Store, generations: pd.DataFrame, ratings: pd.DataFrame) 
     t_runs, t_gens, t_rates = store.t["runs"], store.t["generations"], store.t["ratings"]
     done = generations["status"].isin(["ok", "error", "timeout"])
     with store.engine.begin() as conn:
-        conn.execute(t_runs.insert(), [
-            {"id": r, "created_at": t.to_pydatetime(), "prompt": f"prompt {r}",
-             "params_json": "{}", "n_cells": IMAGES_PER_RUN}
-            for r, t in zip(runs["run_id"], runs["created_at"], strict=True)])
-        conn.execute(t_gens.insert(), [
-            {"id": g.generation_id, "run_id": g.run_id, "position": k % IMAGES_PER_RUN,
-             "model_key": g.model_key, "router": g.router, "label": g.label,
-             "image_index": 0, "prompt": "p", "params_json": "{}", "notes_json": "{}",
-             "status": g.status, "error_kind": g.error_kind,
-             "wall_s": None if np.isnan(g.wall_s) else float(g.wall_s),
-             "cost_usd": None if np.isnan(g.cost_usd) else float(g.cost_usd),
-             "cost_kind": g.cost_kind, "attempts": 1,
-             "finished_at": g.created_at.to_pydatetime() if d else None}
-            for k, (g, d) in enumerate(zip(generations.itertuples(index=False), done,
-                                           strict=True))])
-        slots = np.where(ratings["mode"] == "pair",
-                         "pair:" + ratings["generation_id"] + ":"
-                         + ratings["other_generation_id"].fillna(""),
-                         np.where(ratings["mode"] == "best", "best",
-                                  ratings["mode"] + ":" + ratings["generation_id"]))
-        conn.execute(t_rates.insert(), [
-            {"run_id": r.run_id, "rater": r.rater, "slot": slot, "mode": r.mode,
-             "generation_id": r.generation_id,
-             "other_generation_id": r.other_generation_id
-             if isinstance(r.other_generation_id, str) else None,
-             "value": r.value, "blind": bool(r.blind), "created_at": r.created_at.to_pydatetime()}
-            for r, slot in zip(ratings.itertuples(index=False), slots, strict=True)])
+        conn.execute(
+            t_runs.insert(),
+            [
+                {
+                    "id": r,
+                    "created_at": t.to_pydatetime(),
+                    "prompt": f"prompt {r}",
+                    "params_json": "{}",
+                    "n_cells": IMAGES_PER_RUN,
+                }
+                for r, t in zip(runs["run_id"], runs["created_at"], strict=True)
+            ],
+        )
+        conn.execute(
+            t_gens.insert(),
+            [
+                {
+                    "id": g.generation_id,
+                    "run_id": g.run_id,
+                    "position": k % IMAGES_PER_RUN,
+                    "model_key": g.model_key,
+                    "router": g.router,
+                    "label": g.label,
+                    "image_index": 0,
+                    "prompt": "p",
+                    "params_json": "{}",
+                    "notes_json": "{}",
+                    "status": g.status,
+                    "error_kind": g.error_kind,
+                    "wall_s": None if np.isnan(g.wall_s) else float(g.wall_s),
+                    "cost_usd": None if np.isnan(g.cost_usd) else float(g.cost_usd),
+                    "cost_kind": g.cost_kind,
+                    "attempts": 1,
+                    "finished_at": g.created_at.to_pydatetime() if d else None,
+                }
+                for k, (g, d) in enumerate(
+                    zip(generations.itertuples(index=False), done, strict=True)
+                )
+            ],
+        )
+        slots = np.where(
+            ratings["mode"] == "pair",
+            "pair:" + ratings["generation_id"] + ":" + ratings["other_generation_id"].fillna(""),
+            np.where(
+                ratings["mode"] == "best", "best", ratings["mode"] + ":" + ratings["generation_id"]
+            ),
+        )
+        conn.execute(
+            t_rates.insert(),
+            [
+                {
+                    "run_id": r.run_id,
+                    "rater": r.rater,
+                    "slot": slot,
+                    "mode": r.mode,
+                    "generation_id": r.generation_id,
+                    "other_generation_id": r.other_generation_id
+                    if isinstance(r.other_generation_id, str)
+                    else None,
+                    "value": r.value,
+                    "blind": bool(r.blind),
+                    "created_at": r.created_at.to_pydatetime(),
+                }
+                for r, slot in zip(ratings.itertuples(index=False), slots, strict=True)
+            ],
+        )
 
 
 def bench_page(n_runs: int, n_ratings: int, repeats: int) -> None:
@@ -309,8 +363,10 @@ def bench_page(n_runs: int, n_ratings: int, repeats: int) -> None:
     for frame in (generations, ratings):
         frame["run_id"] = [f"{int(r[1:]):032x}" for r in frame["run_id"]]
     _fill_store(store, generations, ratings)
-    print(f"[page] store: {n_runs} runs, {len(generations)} generations, "
-          f"{len(store.ratings_frame())} current ratings (SQLite, {home})")
+    print(
+        f"[page] store: {n_runs} runs, {len(generations)} generations, "
+        f"{len(store.ratings_frame())} current ratings (SQLite, {home})"
+    )
     page = str(Path(__file__).resolve().parents[1] / "pages" / "4_Leaderboard.py")
     at = AppTest.from_file(page, default_timeout=120)
     t0 = time.perf_counter()
@@ -349,16 +405,22 @@ def bench_page(n_runs: int, n_ratings: int, repeats: int) -> None:
     for name, v in times.items():
         print(f"[page] {name}: median {1000 * statistics.median(v):.0f} ms over {len(v)}")
     # Judged on the slowest single interaction: a filter's first use builds its board.
-    print(f"[page] per interaction: median {1000 * statistics.median(every):.0f} ms, slowest "
-          f"kind's median {1000 * worst:.0f} ms, slowest single {1000 * max(every):.0f} ms; "
-          f"target <= {1000 * PAGE_TARGET_S:.0f} ms (slowest single): "
-          f"{_verdict(max(every), PAGE_TARGET_S)}")
-    print(f"[page] first interaction after a new rating (reads and matches again): "
-          f"{1000 * after_new:.0f} ms; target <= {1000 * PAGE_TARGET_S:.0f} ms: "
-          f"{_verdict(after_new, PAGE_TARGET_S)}")
+    print(
+        f"[page] per interaction: median {1000 * statistics.median(every):.0f} ms, slowest "
+        f"kind's median {1000 * worst:.0f} ms, slowest single {1000 * max(every):.0f} ms; "
+        f"target <= {1000 * PAGE_TARGET_S:.0f} ms (slowest single): "
+        f"{_verdict(max(every), PAGE_TARGET_S)}"
+    )
+    print(
+        f"[page] first interaction after a new rating (reads and matches again): "
+        f"{1000 * after_new:.0f} ms; target <= {1000 * PAGE_TARGET_S:.0f} ms: "
+        f"{_verdict(after_new, PAGE_TARGET_S)}"
+    )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"[page] benchmark process max RSS so far {rss:.0f} MB (includes every benchmark "
-          "run before it in this process)")
+    print(
+        f"[page] benchmark process max RSS so far {rss:.0f} MB (includes every benchmark "
+        "run before it in this process)"
+    )
     store.close()
     shutil.rmtree(home, ignore_errors=True)
 
@@ -373,10 +435,12 @@ def main() -> None:
     parser.add_argument("--only", choices=["small", "large", "page"], action="append")
     args = parser.parse_args()
     only = set(args.only or ["small", "large", "page"])
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, pandas {pd.__version__}, numpy {np.__version__}; "
-          f"{time.strftime('%Y-%m-%d')}; load average {os.getloadavg()[0]:.1f} at the start "
-          "(other work on the machine stretches wall times; CPU times are this process's own)")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, pandas {pd.__version__}, numpy {np.__version__}; "
+        f"{time.strftime('%Y-%m-%d')}; load average {os.getloadavg()[0]:.1f} at the start "
+        "(other work on the machine stretches wall times; CPU times are this process's own)"
+    )
     if "small" in only:
         generations, ratings = make_rows(args.ratings)
         rows = board_rows(generations, ratings)
@@ -391,12 +455,18 @@ def main() -> None:
             t3 = time.perf_counter()
             fit_bradley_terry(out, list(stats.index), cluster_column="judgment")
             t4 = time.perf_counter()
-            for name, dt in (("filter", t1 - t0), ("outcomes", t2 - t1), ("stats", t3 - t2),
-                             ("aggregate+fit+intervals", t4 - t3)):
+            for name, dt in (
+                ("filter", t1 - t0),
+                ("outcomes", t2 - t1),
+                ("stats", t3 - t2),
+                ("aggregate+fit+intervals", t4 - t3),
+            ):
                 stages.setdefault(name, []).append(dt)
         print(f"modes: {ratings['mode'].value_counts().to_dict()}")
-        print("stages from coded rows (median ms): "
-              + ", ".join(f"{k} {1000 * statistics.median(v):.1f}" for k, v in stages.items()))
+        print(
+            "stages from coded rows (median ms): "
+            + ", ".join(f"{k} {1000 * statistics.median(v):.1f}" for k, v in stages.items())
+        )
         bench_board("50 x 100k", generations, ratings, SMALL_TARGET_S, args.repeats)
     if "large" in only:
         generations, ratings = make_pair_votes(args.votes)

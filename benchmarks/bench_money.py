@@ -28,17 +28,34 @@ FAL_USD_PER_UNIT = 0.003  # FLUX.1 [schnell] on fal: $0.003 per megapixel (catal
 KIE_USD_PER_CREDIT = 0.005  # catalog.md §2
 CELLS = 4  # cells per scenario (the most images per model a run allows)
 
-FAL_SCENARIOS = ["success", "poll_503_once", "429_once", "503", "nsfw", "image_404",
-                 "not_image", "content_policy", "flaky_polls"]
-KIE_SCENARIOS = ["success", "poll_429_once", "malformed_json", "429_once", "500",
-                 "fail_content", "not_image", "image_404", "poll_limit"]
+FAL_SCENARIOS = [
+    "success",
+    "poll_503_once",
+    "429_once",
+    "503",
+    "nsfw",
+    "image_404",
+    "not_image",
+    "content_policy",
+    "flaky_polls",
+]
+KIE_SCENARIOS = [
+    "success",
+    "poll_429_once",
+    "malformed_json",
+    "429_once",
+    "500",
+    "fail_content",
+    "not_image",
+    "image_404",
+    "poll_limit",
+]
 # Refused submits: scripted once, so the retried submit is admitted (a burst, not an outage).
 ONCE = ("429_once", "503", "500")
 
 
 def _run(runner: Runner, store: Store, model: str) -> list:
-    run_id = runner.start_run("a lighthouse at dusk", [model],
-                              CommonParams(images_per_model=CELLS))
+    run_id = runner.start_run("a lighthouse at dusk", [model], CommonParams(images_per_model=CELLS))
     assert runner.wait(run_id, 120), "run did not finish"
     return store.run_view(run_id)
 
@@ -57,10 +74,17 @@ def fal_row(scenario: str, tmp: str) -> tuple:
         if scenario != "flaky_polls":
             fake.script(*([scenario] * (1 if scenario in ONCE else CELLS)))
         store = Store.open(f"sqlite:///{tmp}/fal-{scenario}.db")
-        runner = Runner(store, catalog, env={"FAL_KEY": TEST_FAL_KEY,
-                                             "VIBEGEN_FAL_URL": fake.url,
-                                             "VIBEGEN_FAL_CONCURRENCY": str(CELLS)},
-                        router_options={"fal": {"poll_interval": 0.02}}, heartbeat=False)
+        runner = Runner(
+            store,
+            catalog,
+            env={
+                "FAL_KEY": TEST_FAL_KEY,
+                "VIBEGEN_FAL_URL": fake.url,
+                "VIBEGEN_FAL_CONCURRENCY": str(CELLS),
+            },
+            router_options={"fal": {"poll_interval": 0.02}},
+            heartbeat=False,
+        )
         view = _run(runner, store, "fal:flux-schnell")
         runner.close()
         billed = sum(fake.billed.values()) * FAL_USD_PER_UNIT
@@ -75,10 +99,17 @@ def kie_row(scenario: str, tmp: str) -> tuple:
             fake.script(*([scenario] * (1 if scenario in ONCE else CELLS)))
         start = fake.balance
         store = Store.open(f"sqlite:///{tmp}/kie-{scenario}.db")
-        runner = Runner(store, catalog, env={"KIE_API_KEY": TEST_KIE_KEY,
-                                             "VIBEGEN_KIE_URL": fake.url,
-                                             "VIBEGEN_KIE_CONCURRENCY": "24"},
-                        router_options={"kie": {"poll_interval": 0.02}}, heartbeat=False)
+        runner = Runner(
+            store,
+            catalog,
+            env={
+                "KIE_API_KEY": TEST_KIE_KEY,
+                "VIBEGEN_KIE_URL": fake.url,
+                "VIBEGEN_KIE_CONCURRENCY": "24",
+            },
+            router_options={"kie": {"poll_interval": 0.02}},
+            heartbeat=False,
+        )
         view = _run(runner, store, "kie:z-image")
         runner.close()
         billed = (start - fake.balance) * KIE_USD_PER_CREDIT
@@ -89,11 +120,14 @@ def main() -> int:
     """Print one line per (router, scenario) and a verdict per router."""
     ok = True
     print(f"{CELLS} cells per scenario")
-    print("router  scenario          billed_usd  shown_reported  may_be_billed  jobs/cell  "
-          "cells ok")
+    print(
+        "router  scenario          billed_usd  shown_reported  may_be_billed  jobs/cell  cells ok"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        for router, scenarios, row in (("fal", FAL_SCENARIOS, fal_row),
-                                       ("kie", KIE_SCENARIOS, kie_row)):
+        for router, scenarios, row in (
+            ("fal", FAL_SCENARIOS, fal_row),
+            ("kie", KIE_SCENARIOS, kie_row),
+        ):
             total_billed = total_shown = 0.0
             worst_jobs = 0.0
             for scenario in scenarios:
@@ -102,14 +136,17 @@ def main() -> int:
                 total_billed += billed
                 total_shown += shown
                 worst_jobs = max(worst_jobs, jobs)
-                print(f"{router:6s}  {scenario:16s}  {billed:10.4f}  {shown:14.4f}  "
-                      f"{doubt:13.4f}  {jobs:9.2f}  {good}/{len(view.cells)}")
+                print(
+                    f"{router:6s}  {scenario:16s}  {billed:10.4f}  {shown:14.4f}  "
+                    f"{doubt:13.4f}  {jobs:9.2f}  {good}/{len(view.cells)}"
+                )
             met = round(total_billed, 2) == round(total_shown, 2) and worst_jobs <= 1.0
             ok &= met
-            print(f"{router}: billed ${total_billed:.4f}, shown ${total_shown:.4f}, "
-                  f"max jobs per cell {worst_jobs:.2f}: {'MET' if met else 'NOT MET'}")
-    print(f"target billed = shown to the cent and 1.00 jobs per cell: "
-          f"{'MET' if ok else 'NOT MET'}")
+            print(
+                f"{router}: billed ${total_billed:.4f}, shown ${total_shown:.4f}, "
+                f"max jobs per cell {worst_jobs:.2f}: {'MET' if met else 'NOT MET'}"
+            )
+    print(f"target billed = shown to the cent and 1.00 jobs per cell: {'MET' if ok else 'NOT MET'}")
     return 0
 
 

@@ -25,18 +25,39 @@ from vibegen.store import Store
 
 def make_run(store: Store) -> tuple[str, list[str]]:
     """A finished 16-image run to review."""
-    cells = [CellSpec(f"sandbox:m{i % 8}", "sandbox", f"M{i % 8}", i // 8, "bench", {}, {},
-                      Cost(0.01, "simulated"), 256, 256) for i in range(16)]
+    cells = [
+        CellSpec(
+            f"sandbox:m{i % 8}",
+            "sandbox",
+            f"M{i % 8}",
+            i // 8,
+            "bench",
+            {},
+            {},
+            Cost(0.01, "simulated"),
+            256,
+            256,
+        )
+        for i in range(16)
+    ]
     run_id = store.create_run("bench", {}, cells)
     ids = [c.id for c in store.run_view(run_id).cells]
     for i, gen in enumerate(ids):
-        store.save_success(gen, render("dots", "bench", i, 256, 256), cost=Cost(0.01, "simulated"),
-                           wall_s=1.0)
+        store.save_success(
+            gen, render("dots", "bench", i, 256, 256), cost=Cost(0.01, "simulated"), wall_s=1.0
+        )
     return run_id, ids
 
 
-def reviewer(store: Store, run_id: str, ids: list[str], name: str, rounds: int,
-             sent: list[int], errors: list[BaseException]) -> None:
+def reviewer(
+    store: Store,
+    run_id: str,
+    ids: list[str],
+    name: str,
+    rounds: int,
+    sent: list[int],
+    errors: list[BaseException],
+) -> None:
     """Rate the run `rounds` times over; count what was sent."""
     rng = random.Random(name)
     n = 0
@@ -48,8 +69,9 @@ def reviewer(store: Store, run_id: str, ids: list[str], name: str, rounds: int,
             store.rate(run_id, name, make_rating("best", rng.choice(ids), 1), blind=True)
             store.rate(run_id, name, make_rating("reject", rng.choice(ids), 1), blind=True)
             a, b = rng.sample(ids, 2)
-            store.rate(run_id, name, make_rating("pair", a, rng.choice(["a", "b", "tie"]), b),
-                       blind=True)
+            store.rate(
+                run_id, name, make_rating("pair", a, rng.choice(["a", "b", "tie"]), b), blind=True
+            )
             n += 3
     except BaseException as exc:  # noqa: BLE001 - reported by the caller
         errors.append(exc)
@@ -71,9 +93,12 @@ def main() -> int:
         before = store.rating_events()
         sent: list[int] = []
         errors: list[BaseException] = []
-        threads = [threading.Thread(target=reviewer, args=(store, run_id, ids, f"r{k}",
-                                                           args.rounds, sent, errors))
-                   for k in range(n)]
+        threads = [
+            threading.Thread(
+                target=reviewer, args=(store, run_id, ids, f"r{k}", args.rounds, sent, errors)
+            )
+            for k in range(n)
+        ]
         t = time.perf_counter()
         for th in threads:
             th.start()
@@ -83,8 +108,10 @@ def main() -> int:
         stored = store.rating_events() - before
         lost = sum(sent) - stored
         failed |= lost != 0 or bool(errors)
-        print(f"{n:9d}  {sum(sent):12d}  {stored:6d}  {lost:4d}  {secs:7.2f}  "
-              f"{sum(sent) / secs:9.0f}" + (f"  errors: {errors[:1]}" if errors else ""))
+        print(
+            f"{n:9d}  {sum(sent):12d}  {stored:6d}  {lost:4d}  {secs:7.2f}  "
+            f"{sum(sent) / secs:9.0f}" + (f"  errors: {errors[:1]}" if errors else "")
+        )
         store.engine.dispose()
     return 1 if failed else 0
 

@@ -62,8 +62,11 @@ N_IMAGES = len(MODELS) * IMAGES_PER_MODEL
 PAGE_IMAGES = N_IMAGES + 2  # the grid's and the (hidden) pairwise tab's two
 IMAGES = "[data-testid=stImage] img"
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
-SANDBOX_ENV = {"VIBEGEN_SANDBOX_SPEED": "0.01", "VIBEGEN_SANDBOX_FAILURES": "off",
-               "VIBEGEN_SANDBOX_JITTER": "off"}
+SANDBOX_ENV = {
+    "VIBEGEN_SANDBOX_SPEED": "0.01",
+    "VIBEGEN_SANDBOX_FAILURES": "off",
+    "VIBEGEN_SANDBOX_JITTER": "off",
+}
 PACES = ("eager", "acked", "eager-close")
 LOADING = 10  # pages loading at once
 
@@ -93,8 +96,10 @@ class Reviewer:
             msg.ParseFromString(payload)
         except Exception:  # noqa: BLE001 - not a ForwardMsg: not ours to count
             return
-        if msg.WhichOneof("type") == "script_finished" \
-                and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+        if (
+            msg.WhichOneof("type") == "script_finished"
+            and msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+        ):
             self.finished += 1
 
 
@@ -109,8 +114,11 @@ def make_run(home: Path) -> tuple[str, list[str]]:
     try:
         runner = Runner(store, heartbeat=False)
         try:
-            run_id = runner.start_run("a lighthouse at dusk, flat colours", MODELS,
-                                      CommonParams(images_per_model=IMAGES_PER_MODEL))
+            run_id = runner.start_run(
+                "a lighthouse at dusk, flat colours",
+                MODELS,
+                CommonParams(images_per_model=IMAGES_PER_MODEL),
+            )
             if not runner.wait(run_id, 60):
                 raise SystemExit("the sandbox run did not finish in 60 s")
         finally:
@@ -135,14 +143,18 @@ async def open_review(context, url: str, who: Reviewer, timeout_ms: int):
         """([sel, n]) => {
              const imgs = Array.from(document.querySelectorAll(sel));
              return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0);
-           }""", arg=[IMAGES, PAGE_IMAGES], timeout=timeout_ms)
+           }""",
+        arg=[IMAGES, PAGE_IMAGES],
+        timeout=timeout_ms,
+    )
     await page.get_by_text(f"Rating as {who.name}").wait_for()
     who.load_s = time.perf_counter() - t
     return page
 
 
-async def rate_everything(page, who: Reviewer, rounds: int, pace: str, start: asyncio.Event,
-                          timeout_s: float) -> None:
+async def rate_everything(
+    page, who: Reviewer, rounds: int, pace: str, start: asyncio.Event, timeout_s: float
+) -> None:
     """Click stars on every grid image, R rounds, each click as soon as the pace allows."""
     await start.wait()
     grid = page.locator("[data-testid=stGridCell]")
@@ -195,9 +207,16 @@ async def close_tab(page, who: Reviewer, timeout_s: float) -> None:
             await page.close()
 
 
-async def drive(server: Server, home: Path, run_id: str, reviewers: list[Reviewer],
-                rounds: int, pace: str, budget_s: float,
-                timeout_ms: int) -> tuple[float, float, int, int, float]:
+async def drive(
+    server: Server,
+    home: Path,
+    run_id: str,
+    reviewers: list[Reviewer],
+    rounds: int,
+    pace: str,
+    budget_s: float,
+    timeout_ms: int,
+) -> tuple[float, float, int, int, float]:
     """Open every reviewer's page, then click, then wait for the store to settle.
 
     Returns (load seconds, first click time, exceptions shown, events stored, last change).
@@ -206,8 +225,9 @@ async def drive(server: Server, home: Path, run_id: str, reviewers: list[Reviewe
 
     url = f"{server.url}/Review?run={run_id}"
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             contexts = [await browser.new_context(viewport=VIEWPORT) for _ in reviewers]
             # Teammates open the link over a minute or so, not in the same millisecond: at most
@@ -219,9 +239,13 @@ async def drive(server: Server, home: Path, run_id: str, reviewers: list[Reviewe
                     return await open_review(context, url, who, timeout_ms)
 
             t_load = time.perf_counter()
-            loaded = await asyncio.wait_for(asyncio.gather(*(
-                arrive(c, who) for c, who in zip(contexts, reviewers, strict=True)),
-                return_exceptions=True), budget_s)
+            loaded = await asyncio.wait_for(
+                asyncio.gather(
+                    *(arrive(c, who) for c, who in zip(contexts, reviewers, strict=True)),
+                    return_exceptions=True,
+                ),
+                budget_s,
+            )
             load_s = time.perf_counter() - t_load
             pages, raters = [], []
             for page, who in zip(loaded, reviewers, strict=True):
@@ -232,9 +256,10 @@ async def drive(server: Server, home: Path, run_id: str, reviewers: list[Reviewe
                     raters.append(who)
 
             start = asyncio.Event()
-            tasks = [asyncio.create_task(rate_everything(p, who, rounds, pace, start,
-                                                         timeout_ms / 1000))
-                     for p, who in zip(pages, raters, strict=True)]
+            tasks = [
+                asyncio.create_task(rate_everything(p, who, rounds, pace, start, timeout_ms / 1000))
+                for p, who in zip(pages, raters, strict=True)
+            ]
             t0 = time.perf_counter()
             start.set()
             _, pending = await asyncio.wait(tasks, timeout=budget_s) if tasks else (set(), set())
@@ -289,41 +314,60 @@ def account(home: Path, run_id: str, ids: list[str], reviewers: list[Reviewer]) 
 
     store = Store.open(f"sqlite:///{home / 'vibegen.db'}")
     try:
-        final = {(r["rater"], r["generation_id"]): int(r["value"])
-                 for r in store.current_ratings(run_id) if r["mode"] == "stars"}
+        final = {
+            (r["rater"], r["generation_id"]): int(r["value"])
+            for r in store.current_ratings(run_id)
+            if r["mode"] == "stars"
+        }
         t = store.t["ratings"]
         with store.engine.connect() as conn:
-            events = conn.execute(sa.select(t.c.rater, t.c.generation_id, t.c.value)
-                                  .where(t.c.run_id == run_id).order_by(t.c.id)).all()
+            events = conn.execute(
+                sa.select(t.c.rater, t.c.generation_id, t.c.value)
+                .where(t.c.run_id == run_id)
+                .order_by(t.c.id)
+            ).all()
     finally:
         store.engine.dispose()
     superseded = lost = extra = wrong = 0
     examples: list[str] = []
     for who in reviewers:
-        got = [(e.generation_id, int(e.value) if e.value else None) for e in events
-               if e.rater == who.name]
+        got = [
+            (e.generation_id, int(e.value) if e.value else None)
+            for e in events
+            if e.rater == who.name
+        ]
         for n, (i, stars) in enumerate(who.log):
             if (ids[i], stars) in got:
                 got.remove((ids[i], stars))
-            elif any(j == i for j, _ in who.log[n + 1:]):
+            elif any(j == i for j, _ in who.log[n + 1 :]):
                 superseded += 1
             else:
                 lost += 1
-                examples.append(f"{who.name}: click {n + 1} (image {i + 1}, {stars} stars) "
-                                "has no event and was not clicked over")
+                examples.append(
+                    f"{who.name}: click {n + 1} (image {i + 1}, {stars} stars) "
+                    "has no event and was not clicked over"
+                )
         extra += len(got)
         examples += [f"{who.name}: extra event {g}" for g in got[:3]]
         last = {i: stars for i, stars in who.log}
         bad = [i for i, stars in last.items() if final.get((who.name, ids[i])) != stars]
         wrong += len(bad)
-        examples += [f"{who.name}: image {i + 1} stored {final.get((who.name, ids[i]))} "
-                     f"stars, last clicked {last[i]}" for i in bad[:3]]
-    return {"events": len(events), "superseded": superseded, "lost": lost, "extra": extra,
-            "wrong": wrong, "examples": examples}
+        examples += [
+            f"{who.name}: image {i + 1} stored {final.get((who.name, ids[i]))} "
+            f"stars, last clicked {last[i]}"
+            for i in bad[:3]
+        ]
+    return {
+        "events": len(events),
+        "superseded": superseded,
+        "lost": lost,
+        "extra": extra,
+        "wrong": wrong,
+        "examples": examples,
+    }
 
 
-def scenario(n: int, rounds: int, pace: str, budget_s: float, timeout_ms: int,
-             keep: bool) -> dict:
+def scenario(n: int, rounds: int, pace: str, budget_s: float, timeout_ms: int, keep: bool) -> dict:
     """Start a server, make a run, drive `n` browser reviewers; return the figures."""
     tmp = Path(tempfile.mkdtemp(prefix=f"vibegen-bench-{n}-{pace}-"))
     home = tmp / "home"
@@ -334,7 +378,8 @@ def scenario(n: int, rounds: int, pace: str, budget_s: float, timeout_ms: int,
     try:
         server.start(timeout=60)
         load_s, t0, exceptions, stored, t_end = asyncio.run(
-            drive(server, home, run_id, reviewers, rounds, pace, budget_s, timeout_ms))
+            drive(server, home, run_id, reviewers, rounds, pace, budget_s, timeout_ms)
+        )
         clicks = sum(who.clicks for who in reviewers)
         figures = account(home, run_id, ids, reviewers)
         log = server.log_tail(1500)
@@ -344,28 +389,46 @@ def scenario(n: int, rounds: int, pace: str, budget_s: float, timeout_ms: int,
             shutil.rmtree(tmp, ignore_errors=True)
     secs = t_end - t0
     click_s = sorted(s for who in reviewers for s in who.click_s)
-    return {"n": n, "pace": pace, "clicks": clicks, "stored": stored, "secs": secs,
-            "rate": stored / secs if secs > 0 else 0.0, "load_s": load_s,
-            "click_p50": statistics.median(click_s) if click_s else float("nan"),
-            "click_p95": click_s[int(0.95 * (len(click_s) - 1))] if click_s else float("nan"),
-            "exceptions": exceptions, "log": log, **figures,
-            "warned": sum(who.warned for who in reviewers),
-            "forced": sum(who.forced for who in reviewers),
-            "errors": [f"{w.name}: {w.error}" for w in reviewers if w.error]}
+    return {
+        "n": n,
+        "pace": pace,
+        "clicks": clicks,
+        "stored": stored,
+        "secs": secs,
+        "rate": stored / secs if secs > 0 else 0.0,
+        "load_s": load_s,
+        "click_p50": statistics.median(click_s) if click_s else float("nan"),
+        "click_p95": click_s[int(0.95 * (len(click_s) - 1))] if click_s else float("nan"),
+        "exceptions": exceptions,
+        "log": log,
+        **figures,
+        "warned": sum(who.warned for who in reviewers),
+        "forced": sum(who.forced for who in reviewers),
+        "errors": [f"{w.name}: {w.error}" for w in reviewers if w.error],
+    }
 
 
 def main() -> int:
     """Print clicks, events, superseded, lost and ratings/s per number of browser reviewers."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--reviewers", default="10,50",
-                        help="comma-separated numbers of concurrent browser reviewers")
-    parser.add_argument("--pace", default=",".join(PACES),
-                        help="comma-separated: " + ", ".join(PACES))
+    parser.add_argument(
+        "--reviewers",
+        default="10,50",
+        help="comma-separated numbers of concurrent browser reviewers",
+    )
+    parser.add_argument(
+        "--pace", default=",".join(PACES), help="comma-separated: " + ", ".join(PACES)
+    )
     parser.add_argument("--rounds", type=int, default=2, help="star clicks per image")
-    parser.add_argument("--budget", type=float, default=300.0,
-                        help="seconds allowed for loading, and again for clicking, per N")
-    parser.add_argument("--timeout-ms", type=int, default=60_000,
-                        help="Playwright timeout for one action")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=300.0,
+        help="seconds allowed for loading, and again for clicking, per N",
+    )
+    parser.add_argument(
+        "--timeout-ms", type=int, default=60_000, help="Playwright timeout for one action"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
     args = parser.parse_args()
     if not os.path.exists(CHROMIUM):
@@ -374,19 +437,26 @@ def main() -> int:
     paces = [p.strip() for p in args.pace.split(",") if p.strip()]
     if not set(paces) <= set(PACES):
         parser.error("--pace takes " + ", ".join(PACES))
-    print(f"{os.cpu_count()} CPUs · {N_IMAGES} images per run · {args.rounds} rounds "
-          f"({N_IMAGES * args.rounds} star clicks per reviewer)")
-    print("reviewers  pace         clicks  events  missing  superseded  lost  wrong  seconds  "
-          "ratings/s  load_s  click_p50_ms  click_p95_ms  warned")
+    print(
+        f"{os.cpu_count()} CPUs · {N_IMAGES} images per run · {args.rounds} rounds "
+        f"({N_IMAGES * args.rounds} star clicks per reviewer)"
+    )
+    print(
+        "reviewers  pace         clicks  events  missing  superseded  lost  wrong  seconds  "
+        "ratings/s  load_s  click_p50_ms  click_p95_ms  warned"
+    )
     failed = False
     for n in (int(x) for x in args.reviewers.split(",") if x.strip()):
         for pace in paces:
             r = scenario(n, args.rounds, pace, args.budget, args.timeout_ms, args.keep)
-            print(f"{r['n']:9d}  {r['pace']:11s}  {r['clicks']:6d}  {r['events']:6d}  "
-                  f"{r['clicks'] - r['events']:7d}  {r['superseded']:10d}  {r['lost']:4d}  "
-                  f"{r['wrong']:5d}  {r['secs']:7.2f}  {r['rate']:9.1f}  {r['load_s']:6.1f}  "
-                  f"{r['click_p50'] * 1000:12.0f}  {r['click_p95'] * 1000:12.0f}  "
-                  f"{r['warned']:6d}", flush=True)
+            print(
+                f"{r['n']:9d}  {r['pace']:11s}  {r['clicks']:6d}  {r['events']:6d}  "
+                f"{r['clicks'] - r['events']:7d}  {r['superseded']:10d}  {r['lost']:4d}  "
+                f"{r['wrong']:5d}  {r['secs']:7.2f}  {r['rate']:9.1f}  {r['load_s']:6.1f}  "
+                f"{r['click_p50'] * 1000:12.0f}  {r['click_p95'] * 1000:12.0f}  "
+                f"{r['warned']:6d}",
+                flush=True,
+            )
             problems = r["errors"][:5] + r["examples"][:10]
             if r["exceptions"]:
                 problems.append(f"{r['exceptions']} exception(s) shown on the pages")
@@ -396,8 +466,14 @@ def main() -> int:
                 problems.append(f"{r['extra']} event(s) no click explains")
             for p in problems:
                 print(f"    {p}")
-            if r["lost"] or r["wrong"] or r["extra"] or r["errors"] or r["exceptions"] \
-                    or r["stored"] != r["events"]:
+            if (
+                r["lost"]
+                or r["wrong"]
+                or r["extra"]
+                or r["errors"]
+                or r["exceptions"]
+                or r["stored"] != r["events"]
+            ):
                 failed = True
                 print("    server log tail:\n" + r["log"])
     return 1 if failed else 0

@@ -51,18 +51,37 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def launch(browser, app: Path, visible: list[str], home: str,
-           timeout_s: float = 120.0) -> dict[str, float]:
+def launch(
+    browser, app: Path, visible: list[str], home: str, timeout_s: float = 120.0
+) -> dict[str, float]:
     """Start one server for `app`; return seconds to health and to the first page drawn."""
     port = _free_port()
     env = {**os.environ, "VIBEGEN_HOME": home, "PYTHONPATH": str(ROOT)}
     env.pop("DATABASE_URL", None)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=str(ROOT),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while not _healthy(port):
             if proc.poll() is not None or time.perf_counter() - t0 > timeout_s:
@@ -73,8 +92,9 @@ def launch(browser, app: Path, visible: list[str], home: str,
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{port}/", wait_until="commit")
         for text in visible:
-            page.get_by_text(text, exact=False).first.wait_for(state="visible",
-                                                                timeout=timeout_s * 1000)
+            page.get_by_text(text, exact=False).first.wait_for(
+                state="visible", timeout=timeout_s * 1000
+            )
         drawn = time.perf_counter() - t0
         context.close()
         return {"health": health, "drawn": drawn}
@@ -99,16 +119,23 @@ def main() -> None:
     minimal.write_text(MINIMAL_APP)
     apps = {
         "minimal Streamlit app": (minimal, ["Hello", "Go"]),
-        "VibeGen app.py (Generate)": (ROOT / "app.py",
-                                      ["many image models, side by side", "Generate"]),
+        "VibeGen app.py (Generate)": (
+            ROOT / "app.py",
+            ["many image models, side by side", "Generate"],
+        ),
     }
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; load average "
-          f"{os.getloadavg()[0]:.1f} at the start")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; load average "
+        f"{os.getloadavg()[0]:.1f} at the start"
+    )
     results: dict[str, list[dict[str, float]]] = {name: [] for name in apps}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
+        )
         try:
             # Uncounted first launches warm the disk cache and create VibeGen's database, so
             # the launches measured are a returning user's, not a first install's.
@@ -126,11 +153,15 @@ def main() -> None:
         drawn = statistics.median(r["drawn"] for r in runs)
         medians[name] = drawn
         each = ", ".join(f"{r['drawn']:.2f}" for r in runs)
-        print(f"{name}: launch -> healthy {health:.2f} s, launch -> first page drawn "
-              f"{drawn:.2f} s (median of {len(runs)}; {each})")
+        print(
+            f"{name}: launch -> healthy {health:.2f} s, launch -> first page drawn "
+            f"{drawn:.2f} s (median of {len(runs)}; {each})"
+        )
     ratio = medians["VibeGen app.py (Generate)"] / medians["minimal Streamlit app"]
-    print(f"first page drawn: VibeGen / minimal = {ratio:.2f}; target <= {TARGET_RATIO:.0f}x: "
-          f"{'MET' if ratio <= TARGET_RATIO else 'NOT MET'}")
+    print(
+        f"first page drawn: VibeGen / minimal = {ratio:.2f}; target <= {TARGET_RATIO:.0f}x: "
+        f"{'MET' if ratio <= TARGET_RATIO else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,15 +30,23 @@ TRIES = 5
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return (struct.pack(">I", len(data)) + kind + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def claimed_png(width: int, height: int) -> bytes:
     """A PNG whose header claims width×height over one tiny IDAT (a decode would allocate it)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
-            + _chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def median_s(step: Callable[[], float]) -> float:
@@ -80,8 +88,10 @@ def main() -> int:
     for what, took, target in rows:
         met = took < target
         failed += not met
-        print(f"{what}: {took * 1000:.2f} ms (target < {target * 1000:.0f} ms): "
-              f"{'MET' if met else 'NOT MET'}")
+        print(
+            f"{what}: {took * 1000:.2f} ms (target < {target * 1000:.0f} ms): "
+            f"{'MET' if met else 'NOT MET'}"
+        )
     return 1 if failed else 0
 
 

@@ -24,11 +24,14 @@ def _turn(by: int) -> None:
 ctx = frame("History")
 require_owner(ctx)  # served to a network, this page is the owner's
 st.title("History")
-search = st.text_input("Search prompts", key="search", placeholder="lighthouse",
-                       on_change=_first_page)
+search = st.text_input(
+    "Search prompts", key="search", placeholder="lighthouse", on_change=_first_page
+)
 if found := control_character(search):  # a paste from a terminal: say why nothing matches
-    st.warning(f"The search contains a control character ({found}); no prompt holds one, so "
-               "nothing can match. Delete it and search again.")
+    st.warning(
+        f"The search contains a control character ({found}); no prompt holds one, so "
+        "nothing can match. Delete it and search again."
+    )
 total = ctx.store.count_runs(search)
 if not total:
     st.info("No runs match." if search else "No runs yet: start one on the Generate page.")
@@ -39,39 +42,61 @@ else:
     page = st.session_state["page"]
     runs = ctx.store.list_runs(search, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     base = base_url()
-    table = pd.DataFrame([{
-        "open": run_url(base, r.id),
-        "when": r.created_at,
-        "prompt": r.prompt,
-        "models": r.models,
-        "images": r.cells,
-        "status": r.status,
-        "failures": r.failures,
-        "cost (USD)": r.cost_usd,
-        "simulated (USD)": r.simulated_usd or None,
-        "slowest (s)": r.wall_s,
-        "review": review_url(base, r.id),
-    } for r in runs])
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "open": st.column_config.LinkColumn("run", display_text="open"),
-        "review": st.column_config.LinkColumn("review", display_text="review"),
-        "when": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm"),
-        "cost (USD)": st.column_config.NumberColumn(
-            format="$%.4f", help="What real routers billed or will bill (known amounts)"),
-        "simulated (USD)": st.column_config.NumberColumn(
-            format="$%.4f", help="Sandbox images: made-up prices, nothing is billed"),
-        "slowest (s)": st.column_config.NumberColumn(format="%.1f"),
-    })
+    table = pd.DataFrame(
+        [
+            {
+                "open": run_url(base, r.id),
+                "when": r.created_at,
+                "prompt": r.prompt,
+                "models": r.models,
+                "images": r.cells,
+                "status": r.status,
+                "failures": r.failures,
+                "cost (USD)": r.cost_usd,
+                "simulated (USD)": r.simulated_usd or None,
+                "slowest (s)": r.wall_s,
+                "review": review_url(base, r.id),
+            }
+            for r in runs
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "open": st.column_config.LinkColumn("run", display_text="open"),
+            "review": st.column_config.LinkColumn("review", display_text="review"),
+            "when": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm"),
+            "cost (USD)": st.column_config.NumberColumn(
+                format="$%.4f", help="What real routers billed or will bill (known amounts)"
+            ),
+            "simulated (USD)": st.column_config.NumberColumn(
+                format="$%.4f", help="Sandbox images: made-up prices, nothing is billed"
+            ),
+            "slowest (s)": st.column_config.NumberColumn(format="%.1f"),
+        },
+    )
     first = (page - 1) * PER_PAGE + 1
     shown = f" · showing {first:,}–{first + len(runs) - 1:,}" if pages > 1 else ""
-    st.caption(f"{total:,} run{'s' if total != 1 else ''}{shown}. Costs count known amounts "
-               f"only; unknown costs are never $0. Sandbox amounts are simulated and kept "
-               f"apart: nothing is billed for them.")
+    st.caption(
+        f"{total:,} run{'s' if total != 1 else ''}{shown}. Costs count known amounts "
+        f"only; unknown costs are never $0. Sandbox amounts are simulated and kept "
+        f"apart: nothing is billed for them."
+    )
     if pages > 1:
         back, number, forward = st.columns([1, 2, 1], vertical_alignment="bottom")
-        back.button("← Newer", key="newer", on_click=_turn, args=(-1,), disabled=page <= 1,
-                    width="stretch")
-        number.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1,
-                            key="page")
-        forward.button("Older →", key="older", on_click=_turn, args=(1,),
-                       disabled=page >= pages, width="stretch")
+        back.button(
+            "← Newer", key="newer", on_click=_turn, args=(-1,), disabled=page <= 1, width="stretch"
+        )
+        number.number_input(
+            f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="page"
+        )
+        forward.button(
+            "Older →",
+            key="older",
+            on_click=_turn,
+            args=(1,),
+            disabled=page >= pages,
+            width="stretch",
+        )

@@ -27,24 +27,32 @@ link = None
 if token:
     link = team.link(token)
     if link is None:
-        st.error("This review link does not exist: it may have been copied only in part. Ask "
-                 "the person who sent it for the link again.")
+        st.error(
+            "This review link does not exist: it may have been copied only in part. Ask "
+            "the person who sent it for the link again."
+        )
         st.stop()
     if not link.open:
-        st.warning("This review link has been closed by the run's owner: ratings through it "
-                   "are no longer taken. Thank you for looking.")
+        st.warning(
+            "This review link has been closed by the run's owner: ratings through it "
+            "are no longer taken. Thank you for looking."
+        )
         st.stop()
     run_id, blind_link = link.run_id, link.blind
 elif st.query_params.get("run"):
     # A run id alone is the owner's way in (History, the run page); a reviewer needs a link.
     if not owner:
-        st.error("This page needs a review link: ask the run's owner for one. A run id alone "
-                 "does not open a review.")
+        st.error(
+            "This page needs a review link: ask the run's owner for one. A run id alone "
+            "does not open a review."
+        )
         st.stop()
     run_id, blind_link = st.query_params["run"], st.query_params.get("blind") == "1"
 else:
-    st.info("Open a review link you were sent (it looks like …/Review?link=…), or pick a run "
-            "on the History page.")
+    st.info(
+        "Open a review link you were sent (it looks like …/Review?link=…), or pick a run "
+        "on the History page."
+    )
     st.stop()
 try:
     view = ctx.store.run_view(run_id)
@@ -59,13 +67,18 @@ blind = blind_link and not revealed
 if not blind:
     saw_named(ctx.store, run_id)
 st.text(view.prompt)  # shown literally: a prompt is untrusted text
-blind_note = (" · blind review: names, prices and times are hidden and the order is shuffled "
-              "for you") if blind else ""
+blind_note = (
+    (" · blind review: names, prices and times are hidden and the order is shuffled for you")
+    if blind
+    else ""
+)
 st.caption(f"Rating as {escape_markdown(rater.display)}{blind_note}")
 standing = team.standing(rater, run_id)
 if standing.held:
-    st.caption("Your ratings are saved. They count on the team's leaderboard once the run's "
-               "owner has accepted you.")
+    st.caption(
+        "Your ratings are saved. They count on the team's leaderboard once the run's "
+        "owner has accepted you."
+    )
 if not reviewable(view.cells) and view.complete:
     st.info("This run has no finished images to rate.")
     st.stop()

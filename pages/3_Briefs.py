@@ -13,8 +13,10 @@ from vibegen.ui.share import base_url
 ctx = frame("Briefs")
 require_owner(ctx)  # served to a network, this page is the owner's
 st.title("Briefs")
-st.caption("A brief is a saved set of prompts. Run it on a set of models to compare them on "
-           "the kind of work you actually do; the leaderboard can be filtered by brief.")
+st.caption(
+    "A brief is a saved set of prompts. Run it on a set of models to compare them on "
+    "the kind of work you actually do; the leaderboard can be filtered by brief."
+)
 
 with st.sidebar:
     st.subheader("Models")
@@ -36,14 +38,19 @@ if not briefs:
     st.info("No briefs yet: write one above.")
     st.stop()
 by_id = {b["id"]: b for b in briefs}
-chosen = st.selectbox("Brief", list(by_id), key="brief",
-                      format_func=lambda k: f"{by_id[k]['name']} ({len(by_id[k]['prompts'])} "
-                                            "prompts)")
+chosen = st.selectbox(
+    "Brief",
+    list(by_id),
+    key="brief",
+    format_func=lambda k: f"{by_id[k]['name']} ({len(by_id[k]['prompts'])} prompts)",
+)
 for prompt in by_id[chosen]["prompts"]:
     st.text(f"• {prompt}")
 params = common_params()
-st.caption(f"{len(by_id[chosen]['prompts'])} prompts × {len(picked)} models × "
-           f"{params.images_per_model} images")
+st.caption(
+    f"{len(by_id[chosen]['prompts'])} prompts × {len(picked)} models × "
+    f"{params.images_per_model} images"
+)
 if st.button("Run the brief", type="primary", key="run_brief"):
     try:
         ctx.runner.start_prompt_set(chosen, picked, params)
@@ -56,6 +63,8 @@ if runs:
     base = base_url()
     for run_id in runs:
         view = ctx.store.run_view(run_id)
-        st.markdown(f"[{escape_markdown(view.prompt[:80])}]({run_url(base, run_id)}) · "
-                    f"{view.done} of {len(view.cells)} done · "
-                    f"[review]({review_url(base, run_id)})")
+        st.markdown(
+            f"[{escape_markdown(view.prompt[:80])}]({run_url(base, run_id)}) · "
+            f"{view.done} of {len(view.cells)} done · "
+            f"[review]({review_url(base, run_id)})"
+        )

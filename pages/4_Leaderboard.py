@@ -17,8 +17,10 @@ from vibegen.ui.runtime import frame
 ctx = frame("Leaderboard")
 require_owner(ctx)  # served to a network, this page is the owner's
 st.title("Leaderboard")
-st.caption("Competitors are (router, model) pairs. Quality is a Bradley–Terry score on an "
-           "Elo-like scale with 95% intervals; models whose intervals overlap share a rank.")
+st.caption(
+    "Competitors are (router, model) pairs. Quality is a Bradley–Terry score on an "
+    "Elo-like scale with 95% intervals; models whose intervals overlap share a rank."
+)
 
 # Read, matched and fitted once per change of the data, not on every click (vibegen.ui.board).
 rows, version = current_rows(ctx.store)
@@ -27,43 +29,70 @@ generations, ratings = rows.generations, rows.ratings
 with st.sidebar:
     st.subheader("Filters")
     briefs = {p["id"]: p["name"] for p in ctx.store.prompt_sets()}
-    brief = st.selectbox("Brief (prompt set)", [None, *briefs], key="lb_brief",
-                         format_func=lambda k: "all runs" if k is None else briefs[k])
+    brief = st.selectbox(
+        "Brief (prompt set)",
+        [None, *briefs],
+        key="lb_brief",
+        format_func=lambda k: "all runs" if k is None else briefs[k],
+    )
     raters = sorted(ratings["rater"].unique()) if len(ratings) else []
-    rater = st.selectbox("Rater", [None, *raters], key="lb_rater",
-                         format_func=lambda r: "everyone" if r is None else r)
+    rater = st.selectbox(
+        "Rater",
+        [None, *raters],
+        key="lb_rater",
+        format_func=lambda r: "everyone" if r is None else r,
+    )
     today = dt.date.today()
-    span = st.date_input("Images made between", (today - dt.timedelta(days=365), today),
-                         key="lb_dates")
+    span = st.date_input(
+        "Images made between", (today - dt.timedelta(days=365), today), key="lb_dates"
+    )
     blind_only = st.toggle("Blind ratings only", key="lb_blind")
     held = ctx.store.team.held()
     include_held = st.toggle(
-        "Count raters not yet accepted", key="lb_held",
+        "Count raters not yet accepted",
+        key="lb_held",
         help="People who joined through a team link count once you accept them on their "
-             "run's page. This shows what the board would say with their votes.")
-    include_sandbox = st.toggle("Include sandbox models", key="lb_sandbox",
-                                value=bool(len(generations)) and generations["sandbox"].all())
+        "run's page. This shows what the board would say with their votes.",
+    )
+    include_sandbox = st.toggle(
+        "Include sandbox models",
+        key="lb_sandbox",
+        value=bool(len(generations)) and generations["sandbox"].all(),
+    )
     min_votes = st.number_input("Preliminary below (votes)", 1, 1000, 20, key="lb_min_votes")
 
 since = until = None
 if isinstance(span, tuple) and len(span) == 2:
     since = dt.datetime.combine(span[0], dt.time.min, dt.UTC)
     until = dt.datetime.combine(span[1], dt.time.max, dt.UTC)
-where = BoardFilter(prompt_set_id=brief, since=since, until=until, rater=rater,
-                    blind_only=blind_only, include_sandbox=include_sandbox,
-                    include_held=include_held)
+where = BoardFilter(
+    prompt_set_id=brief,
+    since=since,
+    until=until,
+    rater=rater,
+    blind_only=blind_only,
+    include_sandbox=include_sandbox,
+    include_held=include_held,
+)
 lb = cached_leaderboard(ctx.store, rows, version, where, min_votes=int(min_votes))
 
 if lb.table.empty:
-    st.info("Nothing to rank yet: generate images, then rate them on a run's Review page."
-            + ("" if include_sandbox else " Sandbox models are hidden; switch them on in "
-               "the sidebar to see them."))
+    st.info(
+        "Nothing to rank yet: generate images, then rate them on a run's Review page."
+        + (
+            ""
+            if include_sandbox
+            else " Sandbox models are hidden; switch them on in the sidebar to see them."
+        )
+    )
     st.stop()
 
 if held and not include_held:
-    st.caption(f"Not counted: {len(held)} rater{'s' if len(held) != 1 else ''} who joined "
-               "through a team link and wait for you to accept or drop them (on the run's "
-               "page, under \"Share this run for review\").")
+    st.caption(
+        f"Not counted: {len(held)} rater{'s' if len(held) != 1 else ''} who joined "
+        "through a team link and wait for you to accept or drop them (on the run's "
+        'page, under "Share this run for review").'
+    )
 if lb.callout is not None:
     st.success(lb.callout.text)
 if lb.disconnection:
@@ -82,38 +111,68 @@ if lb.votes_needed is not None:
     vn = lb.votes_needed
     labels = dict(zip(lb.table["model_key"], lb.table["label"], strict=True))
     if vn.separated:
-        st.caption(f"{escape_markdown(labels.get(vn.a, vn.a))} and "
-                   f"{escape_markdown(labels.get(vn.b, vn.b))} are already separated at 95%.")
+        st.caption(
+            f"{escape_markdown(labels.get(vn.a, vn.a))} and "
+            f"{escape_markdown(labels.get(vn.b, vn.b))} are already separated at 95%."
+        )
     elif math.isfinite(vn.votes):
-        st.caption(f"About **{math.ceil(vn.votes)} more votes** between "
-                   f"{escape_markdown(labels.get(vn.a, vn.a))} and "
-                   f"{escape_markdown(labels.get(vn.b, vn.b))} would likely separate them at "
-                   f"95% (80% power), if the current difference holds.")
+        st.caption(
+            f"About **{math.ceil(vn.votes)} more votes** between "
+            f"{escape_markdown(labels.get(vn.a, vn.a))} and "
+            f"{escape_markdown(labels.get(vn.b, vn.b))} would likely separate them at "
+            f"95% (80% power), if the current difference holds."
+        )
     else:
-        st.caption("The top two are exactly level: no number of votes is expected to separate "
-                   "them.")
+        st.caption(
+            "The top two are exactly level: no number of votes is expected to separate them."
+        )
 
 st.subheader("What N images would cost and take")
 n = st.number_input("Images per competitor", 1, 100_000, 100, key="lb_n")
 concurrency = {name: info.concurrency for name, info in ctx.catalog.routers.items()}
 proj = projection(lb, int(n), concurrency)
-st.dataframe(proj[["label", "router", "success_rate", "attempts", "concurrency",
-                   "expected_cost_usd", "expected_wall_s", "note"]], hide_index=True,
-             width="stretch", column_config={
-                 "expected_cost_usd": st.column_config.NumberColumn("expected $",
-                                                                    format="$%.2f"),
-                 "expected_wall_s": st.column_config.NumberColumn("expected time (s)",
-                                                                  format="%.0f"),
-                 "success_rate": st.column_config.NumberColumn(format="percent"),
-             })
+st.dataframe(
+    proj[
+        [
+            "label",
+            "router",
+            "success_rate",
+            "attempts",
+            "concurrency",
+            "expected_cost_usd",
+            "expected_wall_s",
+            "note",
+        ]
+    ],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "expected_cost_usd": st.column_config.NumberColumn("expected $", format="$%.2f"),
+        "expected_wall_s": st.column_config.NumberColumn("expected time (s)", format="%.0f"),
+        "success_rate": st.column_config.NumberColumn(format="percent"),
+    },
+)
 
-volume = st.number_input("Images per month (for subscriptions)", 1, 1_000_000, 100,
-                         key="lb_volume")
-st.dataframe(pd.DataFrame([{
-    "plan": s.name, "$/month": s.monthly_usd,
-    "$/image at this volume": per_image_cost(s, volume), "limits": s.limits,
-    "source": s.source, "seen": s.seen,
-} for s in SUBSCRIPTIONS]), hide_index=True, width="stretch", column_config={
-    "$/image at this volume": st.column_config.NumberColumn(format="$%.4f")})
-st.caption("Subscription prices come from the project's seed document; an infinite price "
-           "means the plan's allowance does not cover that volume.")
+volume = st.number_input("Images per month (for subscriptions)", 1, 1_000_000, 100, key="lb_volume")
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "plan": s.name,
+                "$/month": s.monthly_usd,
+                "$/image at this volume": per_image_cost(s, volume),
+                "limits": s.limits,
+                "source": s.source,
+                "seen": s.seen,
+            }
+            for s in SUBSCRIPTIONS
+        ]
+    ),
+    hide_index=True,
+    width="stretch",
+    column_config={"$/image at this volume": st.column_config.NumberColumn(format="$%.4f")},
+)
+st.caption(
+    "Subscription prices come from the project's seed document; an infinite price "
+    "means the plan's allowance does not cover that volume."
+)

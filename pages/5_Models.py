@@ -24,23 +24,33 @@ rows = []
 for name, info in cat.routers.items():
     status = router_status(name, cat, ctx.env)
     fetched = index.fetched.get(f"{name}:models")
-    rows.append({"router": info.label, "status": "ready" if status.enabled else status.reason,
-                 "needs": info.needs(),
-                 "cost comes from": info.cost_reporting,
-                 "listing fetched": fetched.strftime("%Y-%m-%d %H:%M UTC") if fetched
-                 else listings.NO_LISTING.get(name, "—" if info.simulated else "not yet"),
-                 "get it at": info.key_url})
+    rows.append(
+        {
+            "router": info.label,
+            "status": "ready" if status.enabled else status.reason,
+            "needs": info.needs(),
+            "cost comes from": info.cost_reporting,
+            "listing fetched": fetched.strftime("%Y-%m-%d %H:%M UTC")
+            if fetched
+            else listings.NO_LISTING.get(name, "—" if info.simulated else "not yet"),
+            "get it at": info.key_url,
+        }
+    )
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 for source, error in sorted(index.errors.items()):
     st.warning(f"Last refresh of {source}: {error}")
 for problem in ctx.catalog_problems:
     st.error(problem)
 
-if st.button("Refresh from the routers", key="refresh_listings",
-             help="fal's model search needs no key; prices, OpenAI and SD need theirs. "
-                  "Also done on its own at most once a day."):
-    sources = ["fal:models"] + [s for s in listings.SOURCES[1:]
-                                if router_status(s.split(":")[0], cat, ctx.env).enabled]
+if st.button(
+    "Refresh from the routers",
+    key="refresh_listings",
+    help="fal's model search needs no key; prices, OpenAI and SD need theirs. "
+    "Also done on its own at most once a day.",
+):
+    sources = ["fal:models"] + [
+        s for s in listings.SOURCES[1:] if router_status(s.split(":")[0], cat, ctx.env).enabled
+    ]
     with st.spinner("Asking the routers…"):
         try:
             said = listings.refresh(ctx.store, cat, ctx.env, sources=sources)
@@ -57,12 +67,26 @@ a, b, c, d, e = st.columns([3, 2, 2, 2, 1])
 text = a.text_input("Name or endpoint id", key="models_search")
 routers = b.multiselect("Router", list(cat.routers), key="models_routers")
 tasks = c.multiselect("Task", list(discovery.TASKS), key="models_tasks")
-statuses = d.multiselect("Status", ["active", "deprecated", "verify", "unverified", "shutdown",
-                                    "listed, not added"], key="models_status")
-max_usd = e.number_input("Max $", min_value=0.0, value=None, step=0.01, key="models_max",
-                         help="per image (or per MP); models of unknown price are hidden")
-find = Filter(text=text, routers=routers, tasks=tasks,
-              statuses=[s for s in statuses if s != "listed, not added"], max_usd=max_usd)
+statuses = d.multiselect(
+    "Status",
+    ["active", "deprecated", "verify", "unverified", "shutdown", "listed, not added"],
+    key="models_status",
+)
+max_usd = e.number_input(
+    "Max $",
+    min_value=0.0,
+    value=None,
+    step=0.01,
+    key="models_max",
+    help="per image (or per MP); models of unknown price are hidden",
+)
+find = Filter(
+    text=text,
+    routers=routers,
+    tasks=tasks,
+    statuses=[s for s in statuses if s != "listed, not added"],
+    max_usd=max_usd,
+)
 show_all = st.toggle("Include shut-down models", key="show_all")
 
 
@@ -86,49 +110,84 @@ for m in cat.models:
     ids = index.listed_ids(m.router)
     shipped = base_usd(m, cat)
     q = index.quote(m.router, m.endpoint)
-    differs = bool(q and q.kind() == m.price.unit and shipped is not None
-                   and abs(q.unit_price - shipped) > 1e-9
-                   and not m.price.source.startswith("quoted by "))
-    table.append({
-        "model": m.label, "router": m.router, "endpoint": m.endpoint,
-        "price": price_hint(m, cat), "price source": m.price.source,
-        "price seen": m.price.seen, "live quote": quoted(m.router, m.endpoint),
-        "quote differs": "yes: both shown" if differs else "",
-        "typical s": m.latency_hint_s, "status": m.status, "shutdown": m.shutdown,
-        "listed by router": "" if ids is None else ("yes" if m.endpoint in ids else "no"),
-        "offered": m.offered(today), "seed": "yes" if m.seed_supported else "n/a"})
+    differs = bool(
+        q
+        and q.kind() == m.price.unit
+        and shipped is not None
+        and abs(q.unit_price - shipped) > 1e-9
+        and not m.price.source.startswith("quoted by ")
+    )
+    table.append(
+        {
+            "model": m.label,
+            "router": m.router,
+            "endpoint": m.endpoint,
+            "price": price_hint(m, cat),
+            "price source": m.price.source,
+            "price seen": m.price.seen,
+            "live quote": quoted(m.router, m.endpoint),
+            "quote differs": "yes: both shown" if differs else "",
+            "typical s": m.latency_hint_s,
+            "status": m.status,
+            "shutdown": m.shutdown,
+            "listed by router": "" if ids is None else ("yes" if m.endpoint in ids else "no"),
+            "offered": m.offered(today),
+            "seed": "yes" if m.seed_supported else "n/a",
+        }
+    )
 known = {m.endpoint for m in cat.models if m.router == "fal"}
 not_added = [x for x in index.listed.get("fal", []) if x.endpoint not in known]
 if not statuses or "listed, not added" in statuses:
     for x in not_added:
         if text and not all(w in f"{x.name} {x.endpoint}".lower() for w in text.lower().split()):
             continue
-        if (routers and "fal" not in routers) or (tasks and x.task not in tasks) \
-                or max_usd is not None:
+        if (
+            (routers and "fal" not in routers)
+            or (tasks and x.task not in tasks)
+            or max_usd is not None
+        ):
             continue
-        table.append({"model": x.name, "router": "fal", "endpoint": x.endpoint,
-                      "price": "", "price source": "", "price seen": None,
-                      "live quote": quoted("fal", x.endpoint), "quote differs": "",
-                      "typical s": None,
-                      "status": f"listed, not added ({x.task})", "shutdown": None,
-                      "listed by router": "yes", "offered": False, "seed": ""})
+        table.append(
+            {
+                "model": x.name,
+                "router": "fal",
+                "endpoint": x.endpoint,
+                "price": "",
+                "price source": "",
+                "price seen": None,
+                "live quote": quoted("fal", x.endpoint),
+                "quote differs": "",
+                "typical s": None,
+                "status": f"listed, not added ({x.task})",
+                "shutdown": None,
+                "listed by router": "yes",
+                "offered": False,
+                "seed": "",
+            }
+        )
 st.caption(f"{len(table)} models shown")
 st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
 
 # ------------------------------------------------------------------ shortlist
 st.subheader("Shortlist")
 offered = {m.key: m.label for m in cat.offered(today)}
-chosen = st.multiselect("Shown first in the picker", list(offered), default=ctx.shortlist,
-                        format_func=lambda k: f"{offered[k]} ({k.split(':')[0]})",
-                        key="models_shortlist")
+chosen = st.multiselect(
+    "Shown first in the picker",
+    list(offered),
+    default=ctx.shortlist,
+    format_func=lambda k: f"{offered[k]} ({k.split(':')[0]})",
+    key="models_shortlist",
+)
 if chosen != ctx.shortlist and st.button("Save shortlist", key="save_shortlist"):
     ctx.store.set_setting(SHORTLIST_SETTING, dump_shortlist(chosen))
     st.rerun()
 
 # ------------------------------------------------------------------ any model by id
 st.subheader("Add a fal model by endpoint id")
-st.caption(f"Or list models in {user_file_path()} in the shipped catalog's schema "
-           "([[models]] entries); Kie and OpenAI models go there, as Kie publishes no listing.")
+st.caption(
+    f"Or list models in {user_file_path()} in the shipped catalog's schema "
+    "([[models]] entries); Kie and OpenAI models go there, as Kie publishes no listing."
+)
 typed = st.text_input("fal endpoint id", key="add_endpoint", placeholder="fal-ai/flux-2-pro")
 if st.button("Add", key="add_model") and typed.strip():
     fal_key = cat.routers["fal"].key(ctx.env)
@@ -139,22 +198,25 @@ if st.button("Add", key="add_model") and typed.strip():
             raise InputError(f"{endpoint} is already in the catalog")
         with discovery.client() as http:
             listed, spec = discovery.fal_model(http, where, endpoint, key=fal_key)
-            quotes = discovery.fal_prices(http, where, fal_key, [endpoint],
-                                          spec=cat.routers["fal"]) if fal_key else []
+            quotes = (
+                discovery.fal_prices(http, where, fal_key, [endpoint], spec=cat.routers["fal"])
+                if fal_key
+                else []
+            )
         entry = fal_model_entry(listed, spec, quotes[0] if quotes else None, today)
         ctx.store.save_user_model(entry["key"], entry)
     except (InputError, DiscoveryError, StoreError) as exc:
         st.error(str(exc))
     else:
-        st.session_state["added_said"] = (f"Added {entry['label']}: "
-                                          f"{entry['price']['source']}.")
+        st.session_state["added_said"] = f"Added {entry['label']}: {entry['price']['source']}."
         st.rerun()
 if st.session_state.get("added_said"):
     st.success(st.session_state["added_said"])
 added = ctx.store.user_models()
 if added:
-    gone = st.selectbox("Remove an added model", [x["key"] for x in added], index=None,
-                        key="remove_pick")
+    gone = st.selectbox(
+        "Remove an added model", [x["key"] for x in added], index=None, key="remove_pick"
+    )
     if gone and st.button("Remove", key="remove_model"):
         ctx.store.remove_user_model(gone)
         st.rerun()

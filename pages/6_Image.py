@@ -42,6 +42,8 @@ else:
     saw_named(ctx.store, cell.run_id)
     st.subheader(cell.label)
     st.image(data, output_format="PNG" if data[:4] == b"\x89PNG" else "JPEG")
-    st.caption(f"{cell.width}×{cell.height} · ⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}"
-               + (f" · seed {cell.seed}" if cell.seed else ""))
+    st.caption(
+        f"{cell.width}×{cell.height} · ⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}"
+        + (f" · seed {cell.seed}" if cell.seed else "")
+    )
     st.markdown(f"[Back to the run]({run_url(base_url(), cell.run_id)})")

@@ -6,10 +6,21 @@ import os
 
 import pytest
 
-KEY_VARS = ("FAL_KEY", "KIE_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "VIBEGEN_SD_URL",
-            "VIBEGEN_SD_AUTH", "VIBEGEN_FAL_URL", "VIBEGEN_KIE_URL", "DATABASE_URL",
-            "VIBEGEN_SANDBOX_SPEED", "VIBEGEN_SANDBOX_FAILURES", "VIBEGEN_SANDBOX_JITTER",
-            "VIBEGEN_PUBLIC_URL")
+KEY_VARS = (
+    "FAL_KEY",
+    "KIE_API_KEY",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "VIBEGEN_SD_URL",
+    "VIBEGEN_SD_AUTH",
+    "VIBEGEN_FAL_URL",
+    "VIBEGEN_KIE_URL",
+    "DATABASE_URL",
+    "VIBEGEN_SANDBOX_SPEED",
+    "VIBEGEN_SANDBOX_FAILURES",
+    "VIBEGEN_SANDBOX_JITTER",
+    "VIBEGEN_PUBLIC_URL",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -58,8 +69,10 @@ def _postgres_url() -> str:
     url = os.environ.get("VIBEGEN_TEST_DATABASE_URL", "")
     if not url:
         if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the store tests on PostgreSQL: VIBEGEN_TEST_DATABASE_URL "
-                        "is not set (.ci/run starts the server)")
+            pytest.fail(
+                "CI must run the store tests on PostgreSQL: VIBEGEN_TEST_DATABASE_URL "
+                "is not set (.ci/run starts the server)"
+            )
         pytest.skip("no PostgreSQL server: set VIBEGEN_TEST_DATABASE_URL to run these")
     return url
 
@@ -84,7 +97,8 @@ def any_store(request):
                 with engine.begin() as conn:
                     conn.exec_driver_sql(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
                     conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
                 break
             except sa.exc.OperationalError:

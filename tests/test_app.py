@@ -56,8 +56,10 @@ def test_generate_fills_every_cell_with_image_time_and_cost(fast_sandbox):
     at.text_area(key="prompt").input("a lighthouse at dusk")
     _pick(at, THREE)
     at.run()
-    assert any("3 images" in c.value and "simulated $" in c.value and "nothing is billed"
-               in c.value for c in at.caption)
+    assert any(
+        "3 images" in c.value and "simulated $" in c.value and "nothing is billed" in c.value
+        for c in at.caption
+    )
     at.button(key="generate").click().run()
     run_id = at.query_params["run"]
     assert isinstance(run_id, str) and len(run_id) == 32

@@ -105,10 +105,12 @@ def test_catalog_entry_with_a_typo():
 def test_model_the_router_no_longer_serves(kept, store):
     _, run_id = kept
     with OpenAIFake(models=("gpt-image-2",)) as fake:  # the router dropped gpt-image-2.6-flare
-        runner = Runner(store, env={"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url},
-                        heartbeat=False)
-        new = runner.start_run("a fox", ["openai:gpt-image-2.6-flare", "openai:gpt-image-2"],
-                               CommonParams())
+        runner = Runner(
+            store, env={"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url}, heartbeat=False
+        )
+        new = runner.start_run(
+            "a fox", ["openai:gpt-image-2.6-flare", "openai:gpt-image-2"], CommonParams()
+        )
         assert runner.wait(new, 20)
         runner.close()
     flare, two = store.run_view(new).cells
@@ -132,7 +134,9 @@ def test_run_link_with_a_bad_id(kept, store):
 
 def test_corrupt_image_from_a_router(kept, store):
     _, run_id = kept
-    cat = parse_catalog((ROOT / "vibegen" / "catalog.toml").read_text() + """
+    cat = parse_catalog(
+        (ROOT / "vibegen" / "catalog.toml").read_text()
+        + """
 [routers.corrupt]
 label = "Corrupt"
 [[models]]
@@ -142,7 +146,8 @@ router = "corrupt"
 endpoint = "x"
 size = { param = "size", kind = "wh" }
 price = { unit = "image", usd = 0.01, seen = 2026-11-24, source = "test" }
-""")
+"""
+    )
     runner = Runner(store, cat, env={}, heartbeat=False)
     new = runner.start_run("a fox", ["corrupt:model", "sandbox:halo"], CommonParams())
     assert runner.wait(new, 10)
@@ -182,8 +187,10 @@ def test_disk_full_while_saving_an_image(kept, store):
     runner, run_id = kept
     # The storage boundary refuses image rows, as a full disk would.
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TRIGGER full BEFORE INSERT ON images "
-                             "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        conn.exec_driver_sql(
+            "CREATE TRIGGER full BEFORE INSERT ON images "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
     new = runner.start_run("a fox", ["sandbox:halo"], CommonParams())
     assert runner.wait(new, 10)
     cell = store.run_view(new).cells[0]
@@ -200,17 +207,25 @@ def test_invalid_database_url(kept, store, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "not a url at all")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
     assert not at.exception
-    assert any("cannot open its database" in e.value and "DATABASE_URL" in e.value
-               for e in at.error)
+    assert any(
+        "cannot open its database" in e.value and "DATABASE_URL" in e.value for e in at.error
+    )
     monkeypatch.delenv("DATABASE_URL")
     _intact(store, run_id)
 
 
 @pytest.mark.parametrize("page", ["app.py", "pages/3_Briefs.py"])
-@pytest.mark.parametrize("seed, words", [
-    ("99999999999", "is too large"), ("²", "whole number"), ("-3", "whole number"),
-    ("4.5", "whole number"), ("\x00", "whole number"), ("9" * 5000, "is too large"),
-])
+@pytest.mark.parametrize(
+    "seed, words",
+    [
+        ("99999999999", "is too large"),
+        ("²", "whole number"),
+        ("-3", "whole number"),
+        ("4.5", "whole number"),
+        ("\x00", "whole number"),
+        ("9" * 5000, "is too large"),
+    ],
+)
 def test_bad_seed_is_said_under_the_field_and_the_page_stays(page, seed, words, store):
     store.save_prompt_set("coasts", ["a lighthouse", "a harbour"])  # Briefs needs one
     at = AppTest.from_file(str(ROOT / page), default_timeout=30).run()
@@ -221,14 +236,14 @@ def test_bad_seed_is_said_under_the_field_and_the_page_stays(page, seed, words, 
 
 
 @pytest.mark.parametrize("prompt", ["a\x00b", "fox\x1b[31m", "x\x7f"])
-def test_control_characters_in_a_prompt_are_refused_on_both_engines(any_store, fast_sandbox,
-                                                                     prompt):
+def test_control_characters_in_a_prompt_are_refused_on_both_engines(
+    any_store, fast_sandbox, prompt
+):
     runner = Runner(any_store, heartbeat=False)
     with pytest.raises(InputError, match="the prompt contains a control character"):
         runner.start_run(prompt, ["sandbox:prism"], CommonParams())
     with pytest.raises(InputError, match="the prompt for Prism contains a control"):
-        runner.start_run("a fox", ["sandbox:prism"], CommonParams(),
-                         {"sandbox:prism": prompt})
+        runner.start_run("a fox", ["sandbox:prism"], CommonParams(), {"sandbox:prism": prompt})
     runner.close()
     assert any_store.count_runs() == 0
     ok = Runner(any_store, heartbeat=False)  # tabs and line breaks are text, not controls
@@ -236,12 +251,15 @@ def test_control_characters_in_a_prompt_are_refused_on_both_engines(any_store, f
     ok.close()
 
 
-@pytest.mark.parametrize("name, prompts, words", [
-    ("a\x00b", ["a fox"], "the brief's name contains a control character"),
-    ("coasts", ["a fox", "a\x00b"], "prompt 2 of the brief contains a control character"),
-    ("x" * 101, ["a fox"], "101 characters; 100 at most"),
-    ("coasts", [f"prompt {k}" for k in range(101)], "101 prompts; 100 at most"),
-])
+@pytest.mark.parametrize(
+    "name, prompts, words",
+    [
+        ("a\x00b", ["a fox"], "the brief's name contains a control character"),
+        ("coasts", ["a fox", "a\x00b"], "prompt 2 of the brief contains a control character"),
+        ("x" * 101, ["a fox"], "101 characters; 100 at most"),
+        ("coasts", [f"prompt {k}" for k in range(101)], "101 prompts; 100 at most"),
+    ],
+)
 def test_a_brief_postgresql_cannot_hold_is_refused_in_words(any_store, name, prompts, words):
     with pytest.raises(InputError, match=words):
         any_store.save_prompt_set(name, prompts)

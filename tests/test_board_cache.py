@@ -18,8 +18,16 @@ MODELS = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"]
 
 
 def _spec(model: str) -> CellSpec:
-    return CellSpec(model_key=model, router="sandbox", label=model, image_index=0,
-                    prompt="p", params={}, notes={}, cost=Cost(None, "simulated"))
+    return CellSpec(
+        model_key=model,
+        router="sandbox",
+        label=model,
+        image_index=0,
+        prompt="p",
+        params={},
+        notes={},
+        cost=Cost(None, "simulated"),
+    )
 
 
 def test_ratings_frame_holds_the_current_ratings(any_store):

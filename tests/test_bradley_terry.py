@@ -292,8 +292,9 @@ def test_a_judgment_copied_inside_its_cluster_adds_no_certainty() -> None:
     naive = fit_bradley_terry(thrice)
     robust = fit_bradley_terry(thrice, cluster_column="judgment")
     np.testing.assert_allclose(robust.theta, one.theta, atol=1e-9)
-    width = {name: fit.hi - fit.lo for name, fit in
-             (("one", one), ("naive", naive), ("robust", robust))}
+    width = {
+        name: fit.hi - fit.lo for name, fit in (("one", one), ("naive", naive), ("robust", robust))
+    }
     # Counted as independent, three copies look sqrt(3) times surer; as one judgment, they
     # do not (up to the small-sample guard's pseudo-vote, which weighs less among more rows).
     np.testing.assert_allclose(width["naive"], width["one"] / np.sqrt(3), rtol=0.02)

@@ -117,8 +117,9 @@ def copied_coverage(clustered: bool, copies: int = 3, n_sims: int = 200) -> floa
         votes = vote_rows(SIX, 150, rng)
         votes["judgment"] = np.arange(len(votes))
         rows = pd.concat([votes] * copies, ignore_index=True)
-        fit = fit_bradley_terry(rows, [f"m{k}" for k in range(m)],
-                                cluster_column="judgment" if clustered else None)
+        fit = fit_bradley_terry(
+            rows, [f"m{k}" for k in range(m)], cluster_column="judgment" if clustered else None
+        )
         c = fit.cov
         se = np.sqrt(c[iu, iu] + c[ju, ju] - 2 * c[iu, ju])
         covered.append(np.abs(fit.theta[iu] - fit.theta[ju] - truth) <= 1.959963984540054 * se)

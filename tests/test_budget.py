@@ -17,8 +17,9 @@ from vibegen.runner import Runner
 CATALOG = default_catalog()
 
 
-@pytest.mark.parametrize("text, usd", [("5", 5.0), (" $2.50 ", 2.5), ("", None), (None, None),
-                                       ("0", 0.0)])
+@pytest.mark.parametrize(
+    "text, usd", [("5", 5.0), (" $2.50 ", 2.5), ("", None), (None, None), ("0", 0.0)]
+)
 def test_amounts_people_type(text, usd):
     assert budget.parse_usd(text) == usd
 
@@ -30,8 +31,11 @@ def test_bad_amounts_are_refused_in_words(text):
 
 
 def test_settings_win_over_the_environment_and_bad_env_values_are_skipped():
-    env = {"VIBEGEN_BUDGET_RUN_USD": "3", "VIBEGEN_BUDGET_FAL_DAILY_USD": "oops",
-           "VIBEGEN_BUDGET_KIE_MONTHLY_USD": "50"}
+    env = {
+        "VIBEGEN_BUDGET_RUN_USD": "3",
+        "VIBEGEN_BUDGET_FAL_DAILY_USD": "oops",
+        "VIBEGEN_BUDGET_KIE_MONTHLY_USD": "50",
+    }
     caps = budget.caps_from(env, {"budget_run_usd": "1.5"}, CATALOG.routers)
     assert caps.per_run_usd == 1.5
     assert caps.daily == {} and caps.monthly == {"kie": 50.0}
@@ -44,10 +48,14 @@ def test_periods_are_utc_days_and_months():
 
 
 def fal_runner(store, fake, env=None) -> Runner:
-    return Runner(store, CATALOG, env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url,
-                                       **(env or {})},
-                  concurrency={"fal": 1}, router_options={"fal": {"poll_interval": 0.01}},
-                  heartbeat=False)
+    return Runner(
+        store,
+        CATALOG,
+        env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url, **(env or {})},
+        concurrency={"fal": 1},
+        router_options={"fal": {"poll_interval": 0.01}},
+        heartbeat=False,
+    )
 
 
 def test_a_run_over_the_per_run_cap_is_refused_naming_it(store):
@@ -56,8 +64,9 @@ def test_a_run_over_the_per_run_cap_is_refused_naming_it(store):
         with pytest.raises(InputError) as info:
             runner.start_run("a fox", ["fal:flux-schnell"], CommonParams(images_per_model=4))
         runner.close()
-        assert str(info.value).startswith("this run is estimated at $0.0120, over the per-run "
-                                          "cap of $0.0100")
+        assert str(info.value).startswith(
+            "this run is estimated at $0.0120, over the per-run cap of $0.0100"
+        )
         assert fake.received("POST") == [] and store.list_runs() == []
 
 
@@ -65,8 +74,10 @@ def test_a_run_over_what_is_left_of_a_daily_cap_is_refused(store):
     with FalFake() as fake:
         store.set_setting("budget_fal_daily_usd", "0.005")
         runner = fal_runner(store, fake)
-        words = (r"fal\.ai: this run is estimated at \$0\.0120 there, but only \$0\.0050 is "
-                 r"left of its daily cap of \$0\.0050 \(\$0\.0000 billed this day\)")
+        words = (
+            r"fal\.ai: this run is estimated at \$0\.0120 there, but only \$0\.0050 is "
+            r"left of its daily cap of \$0\.0050 \(\$0\.0000 billed this day\)"
+        )
         with pytest.raises(InputError, match=words):
             runner.start_run("a fox", ["fal:flux-schnell"], CommonParams(images_per_model=4))
         runner.close()
@@ -79,15 +90,15 @@ def test_when_billed_spend_reaches_the_cap_no_new_cell_starts(store):
     with FalFake(billable_units=2.0) as fake:
         store.set_setting("budget_run_usd", "0.015")
         runner = fal_runner(store, fake)
-        run_id = runner.start_run("a fox", ["fal:flux-schnell"],
-                                  CommonParams(images_per_model=4))
+        run_id = runner.start_run("a fox", ["fal:flux-schnell"], CommonParams(images_per_model=4))
         assert runner.wait(run_id, 20)
         view = store.run_view(run_id)
         assert [c.status for c in view.cells].count("ok") == 3
         skipped = [c for c in view.cells if c.error_kind == "budget"]
         assert len(skipped) == 1 and len(fake.received("POST")) == 3
         assert skipped[0].error_message.startswith(
-            "skipped: budget — this run has been billed $0.0180, its per-run cap of $0.0150")
+            "skipped: budget — this run has been billed $0.0180, its per-run cap of $0.0150"
+        )
         # Raising the cap lets Retry run the skipped cell.
         store.set_setting("budget_run_usd", "1")
         assert runner.retry_failed(run_id) == 1

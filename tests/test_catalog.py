@@ -64,14 +64,19 @@ def test_models_past_shutdown_are_not_offered():
     assert "openai:gpt-image-1.5" not in later
 
 
-@pytest.mark.parametrize("key, last_day", [
-    # official shutdowns (field-2026-12.md §3): offered up to the day before, never from it
-    ("fal:imagen4-fast", dt.date(2026, 8, 16)), ("kie:imagen4-fast", dt.date(2026, 8, 16)),
-    ("fal:nano-banana", dt.date(2026, 10, 1)), ("kie:nano-banana", dt.date(2026, 10, 1)),
-    ("openai:gpt-image-1.5", dt.date(2026, 11, 30)),
-    ("openai:gpt-image-1-mini", dt.date(2026, 11, 30)),
-    ("fal:gpt-image-1.5", dt.date(2026, 11, 30)),
-])
+@pytest.mark.parametrize(
+    "key, last_day",
+    [
+        # official shutdowns (field-2026-12.md §3): offered up to the day before, never from it
+        ("fal:imagen4-fast", dt.date(2026, 8, 16)),
+        ("kie:imagen4-fast", dt.date(2026, 8, 16)),
+        ("fal:nano-banana", dt.date(2026, 10, 1)),
+        ("kie:nano-banana", dt.date(2026, 10, 1)),
+        ("openai:gpt-image-1.5", dt.date(2026, 11, 30)),
+        ("openai:gpt-image-1-mini", dt.date(2026, 11, 30)),
+        ("fal:gpt-image-1.5", dt.date(2026, 11, 30)),
+    ],
+)
 def test_official_shutdowns_hide_models_but_keep_them(key, last_day):
     cat = default_catalog()
     model = cat.model(key)  # still there, for history and the leaderboard
@@ -82,16 +87,18 @@ def test_official_shutdowns_hide_models_but_keep_them(key, last_day):
 
 def test_models_designers_asked_for_are_offered_with_exact_ids():
     offered = {m.key: m for m in default_catalog().offered(dt.date(2026, 12, 1))}
-    want = {"fal:nano-banana-2.1": "fal-ai/nano-banana-2.1",
-            "fal:seedream-v5-lite": "fal-ai/bytedance/seedream/v5/lite/text-to-image",
-            "fal:seedream-v5-pro": "fal-ai/bytedance/seedream/v5/pro/text-to-image",
-            "kie:seedream-5-lite": "seedream/5-lite-text-to-image",
-            "fal:flux-2-max": "fal-ai/flux-2-max",
-            "fal:flux-2-klein-4b": "fal-ai/flux-2/klein/4b",
-            "fal:flux-2-klein-9b": "fal-ai/flux-2/klein/9b",
-            "fal:z-image-turbo": "fal-ai/z-image/turbo",
-            "openai:gpt-image-2.6-sunburst": "gpt-image-2.6-sunburst",
-            "openai:gpt-image-2.6-flare": "gpt-image-2.6-flare"}
+    want = {
+        "fal:nano-banana-2.1": "fal-ai/nano-banana-2.1",
+        "fal:seedream-v5-lite": "fal-ai/bytedance/seedream/v5/lite/text-to-image",
+        "fal:seedream-v5-pro": "fal-ai/bytedance/seedream/v5/pro/text-to-image",
+        "kie:seedream-5-lite": "seedream/5-lite-text-to-image",
+        "fal:flux-2-max": "fal-ai/flux-2-max",
+        "fal:flux-2-klein-4b": "fal-ai/flux-2/klein/4b",
+        "fal:flux-2-klein-9b": "fal-ai/flux-2/klein/9b",
+        "fal:z-image-turbo": "fal-ai/z-image/turbo",
+        "openai:gpt-image-2.6-sunburst": "gpt-image-2.6-sunburst",
+        "openai:gpt-image-2.6-flare": "gpt-image-2.6-flare",
+    }
     for key, endpoint in want.items():
         assert offered[key].endpoint == endpoint, key
     assert offered["fal:nano-banana-2.1"].price.usd == 0.08
@@ -139,29 +146,41 @@ def test_invalid_toml_is_reported():
 
 
 def test_credit_price_needs_router_credit_rate():
-    bad = MINIMAL.replace('price = { unit = "simulated", usd = 0.01',
-                          'price = { unit = "credit", credits = 4')
+    bad = MINIMAL.replace(
+        'price = { unit = "simulated", usd = 0.01', 'price = { unit = "credit", credits = 4'
+    )
     with pytest.raises(ConfigError, match="priced in credits"):
         parse_catalog(bad)
 
 
-@pytest.mark.parametrize("line, words", [
-    ('price = { unit = "image", usd = 0.1, seen = 2026-11-24, source = "t", tiers = '
-     '[{ when = { q = "a" }, usd = 0.2, unknown = true }] }', "unknown tier takes no"),
-    ('price = { unit = "image", usd = 0.1, seen = 2026-11-24, source = "t", tiers = '
-     '[{ when = { q = "a" } }] }', "exactly one of usd / credits"),
-])
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        (
+            'price = { unit = "image", usd = 0.1, seen = 2026-11-24, source = "t", tiers = '
+            '[{ when = { q = "a" }, usd = 0.2, unknown = true }] }',
+            "unknown tier takes no",
+        ),
+        (
+            'price = { unit = "image", usd = 0.1, seen = 2026-11-24, source = "t", tiers = '
+            '[{ when = { q = "a" } }] }',
+            "exactly one of usd / credits",
+        ),
+    ],
+)
 def test_tier_amounts_are_checked(line, words):
     text = MINIMAL.replace(
-        'price = { unit = "simulated", usd = 0.01, seen = 2026-11-24, source = "test" }', line)
+        'price = { unit = "simulated", usd = 0.01, seen = 2026-11-24, source = "test" }', line
+    )
     with pytest.raises(ConfigError, match=words):
         parse_catalog(text)
 
 
 def test_size_limits_are_coherent():
-    text = MINIMAL.replace('size = { param = "size", kind = "wh" }',
-                           'size = { param = "size", kind = "wh", min_pixels = 10, '
-                           'max_pixels = 5 }')
+    text = MINIMAL.replace(
+        'size = { param = "size", kind = "wh" }',
+        'size = { param = "size", kind = "wh", min_pixels = 10, max_pixels = 5 }',
+    )
     with pytest.raises(ConfigError, match="min_pixels is above max_pixels"):
         parse_catalog(text)
 
@@ -170,15 +189,15 @@ def test_size_violations_name_each_broken_limit():
     spec = default_catalog().model("openai:gpt-image-2").size
     assert spec.violations(3840, 2160) == []
     assert spec.violations(3840, 3840) == ["14745600 pixels > 8294400"]
-    assert spec.violations(3000, 992) == ["3000x992 is not a multiple of 16",
-                                          "ratio 3.024 > 3.0"]
+    assert spec.violations(3000, 992) == ["3000x992 is not a multiple of 16", "ratio 3.024 > 3.0"]
 
 
 def _renamed_fal():
     """The shipped catalog with fal's key and URL variables renamed in its declaration."""
     text = (Path(__file__).resolve().parent.parent / "vibegen" / "catalog.toml").read_text()
     text = text.replace('key_env = "FAL_KEY"', 'key_env = "FAL_TOKEN"').replace(
-        'url_env = "VIBEGEN_FAL_URL"', 'url_env = "FAL_PROXY_URL"')
+        'url_env = "VIBEGEN_FAL_URL"', 'url_env = "FAL_PROXY_URL"'
+    )
     return parse_catalog(text)
 
 
@@ -190,8 +209,9 @@ def test_the_enable_message_comes_from_the_router_declaration():
     with pytest.raises(MissingKeyError, match="^fal: add FAL_TOKEN to enable$"):
         build_router("fal", cat, {}).generate(_request(cat, "fal:flux-schnell"))
     with pytest.raises(DiscoveryError, match="needs FAL_TOKEN"):
-        discovery.fal_prices(httpx.Client(), "http://127.0.0.1:9", None, ["fal-ai/x"],
-                             spec=cat.routers["fal"])
+        discovery.fal_prices(
+            httpx.Client(), "http://127.0.0.1:9", None, ["fal-ai/x"], spec=cat.routers["fal"]
+        )
     # The adapter's URL comes from the declared variable too.
     built = build_router("fal", cat, {"FAL_TOKEN": "abcd", "FAL_PROXY_URL": "http://127.0.0.1:9"})
     assert built.base_url == "http://127.0.0.1:9"
@@ -203,8 +223,9 @@ def test_a_self_hosted_router_asks_for_its_declared_url():
     assert router_status("sd", cat, {}).reason == "set SD_HOST to enable"
     with pytest.raises(MissingKeyError, match="^sd: set SD_HOST to enable$"):
         build_router("sd", cat, {}).generate(_request(cat, "sd:local"))
-    assert listings.bases({"SD_HOST": "http://127.0.0.1:7860"}, cat)["sd"] \
-        == "http://127.0.0.1:7860"
+    assert (
+        listings.bases({"SD_HOST": "http://127.0.0.1:7860"}, cat)["sd"] == "http://127.0.0.1:7860"
+    )
 
 
 def test_only_the_sandbox_is_simulated_and_every_router_names_its_adapter():
@@ -228,5 +249,11 @@ def test_only_one_class_is_called_router():
 def _request(cat, key: str) -> GenerationRequest:
     model = cat.model(key)
     mapped = map_params(model, CommonParams())
-    return GenerationRequest(model=model, prompt="p", params=mapped.params, width=mapped.width,
-                             height=mapped.height, deadline=time.monotonic() + 5)
+    return GenerationRequest(
+        model=model,
+        prompt="p",
+        params=mapped.params,
+        width=mapped.width,
+        height=mapped.height,
+        deadline=time.monotonic() + 5,
+    )

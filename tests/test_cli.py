@@ -37,8 +37,7 @@ def test_backup_copies_every_run_into_one_file(store, tmp_path):
     assert f"Backed up 5 runs to {target}" in result.output
     assert _count(target) == 5
     # One self-contained file: nothing left in a WAL beside it, no partial file.
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("copy")) == [
-        "copy.db"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("copy")) == ["copy.db"]
     copy = Store.open(f"sqlite:///{target}")
     assert [r.prompt for r in copy.list_runs()][0] == "prompt 4"
     copy.engine.dispose()
@@ -92,8 +91,9 @@ def test_backup_without_a_database_says_so_and_creates_nothing(isolated_env, tmp
 def test_backup_of_postgresql_points_to_pg_dump(tmp_path):
     # Refused before connecting: this server does not exist, and no error says so.
     url = "postgresql://someone:secret@127.0.0.1:9/vibegen"
-    result = CliRunner().invoke(main, ["backup", str(tmp_path / "copy.db")],
-                                env={"DATABASE_URL": url})
+    result = CliRunner().invoke(
+        main, ["backup", str(tmp_path / "copy.db")], env={"DATABASE_URL": url}
+    )
     assert result.exit_code == 1
     assert "pg_dump" in result.output and "secret" not in result.output
     assert not (tmp_path / "copy.db").exists()
@@ -111,14 +111,22 @@ def test_store_backup_on_postgresql_points_to_pg_dump(any_store, tmp_path):
 def test_the_command_runs_as_a_program(store, tmp_path):
     store.create_run("one prompt", {}, [])
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "vibegen.cli", "backup",
-                           str(tmp_path / "copy.db")], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "vibegen.cli", "backup", str(tmp_path / "copy.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "Backed up 1 run to" in done.stdout
     assert _count(tmp_path / "copy.db") == 1
-    again = subprocess.run([sys.executable, "-m", "vibegen.cli", "backup",
-                            str(tmp_path / "copy.db")], env=env, capture_output=True,
-                           text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "vibegen.cli", "backup", str(tmp_path / "copy.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.returncode == 1
     assert again.stderr.startswith("vibegen: ") and "Traceback" not in again.stderr

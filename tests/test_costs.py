@@ -70,8 +70,12 @@ def test_billable_units_are_reported(cat):
 
 
 def test_tokens_are_computed(cat):
-    usage = {"input_tokens": 10, "input_tokens_details": {"text_tokens": 10, "image_tokens": 0},
-             "output_tokens": 272, "total_tokens": 282}
+    usage = {
+        "input_tokens": 10,
+        "input_tokens_details": {"text_tokens": 10, "image_tokens": 0},
+        "output_tokens": 272,
+        "total_tokens": 282,
+    }
     c = from_tokens(cat.model("openai:gpt-image-2"), usage)
     assert c.kind == "computed"
     assert c.usd == pytest.approx((10 * 5.0 + 272 * 30.0) / 1_000_000)

@@ -48,14 +48,28 @@ def _wait(probe, timeout: float, what: str):
 def test_sigkill_mid_run_resumes_every_paid_job_once(tmp_path):
     db = f"sqlite:///{tmp_path / 'vibegen.db'}"
     # Slow enough that the kill lands while every job is queued or running at the router.
-    with FalFake(queue_steps=2000, progress_steps=1) as fal, \
-            KieFake(progression=("waiting",) * 2000 + ("generating",)) as kie:
-        env = {**os.environ, "DB": db, "FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fal.url,
-               "KIE_API_KEY": TEST_KIE_KEY, "VIBEGEN_KIE_URL": kie.url,
-               "PYTHONPATH": str(ROOT), "VIBEGEN_FAL_CONCURRENCY": "8",
-               "VIBEGEN_KIE_CONCURRENCY": "8"}
-        child = subprocess.Popen([sys.executable, "-c", CHILD, *MODELS], env=env, cwd=ROOT,
-                                 stdout=subprocess.PIPE, text=True)
+    with (
+        FalFake(queue_steps=2000, progress_steps=1) as fal,
+        KieFake(progression=("waiting",) * 2000 + ("generating",)) as kie,
+    ):
+        env = {
+            **os.environ,
+            "DB": db,
+            "FAL_KEY": TEST_FAL_KEY,
+            "VIBEGEN_FAL_URL": fal.url,
+            "KIE_API_KEY": TEST_KIE_KEY,
+            "VIBEGEN_KIE_URL": kie.url,
+            "PYTHONPATH": str(ROOT),
+            "VIBEGEN_FAL_CONCURRENCY": "8",
+            "VIBEGEN_KIE_CONCURRENCY": "8",
+        }
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, *MODELS],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             run_id = child.stdout.readline().strip()
             store = Store.open(db)
@@ -76,11 +90,18 @@ def test_sigkill_mid_run_resumes_every_paid_job_once(tmp_path):
         kie.progression = ("generating",)
         for task in kie.tasks.values():
             task.polls = 0
-        runner = Runner(store, default_catalog(), env={
-            "FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fal.url,
-            "KIE_API_KEY": TEST_KIE_KEY, "VIBEGEN_KIE_URL": kie.url},
+        runner = Runner(
+            store,
+            default_catalog(),
+            env={
+                "FAL_KEY": TEST_FAL_KEY,
+                "VIBEGEN_FAL_URL": fal.url,
+                "KIE_API_KEY": TEST_KIE_KEY,
+                "VIBEGEN_KIE_URL": kie.url,
+            },
             router_options={"fal": {"poll_interval": 0.01}, "kie": {"poll_interval": 0.01}},
-            heartbeat=False)
+            heartbeat=False,
+        )
         try:
             assert runner.wait(run_id, 60)
         finally:

@@ -28,8 +28,7 @@ from vibegen.store import Store
 PROMPT = "<script>alert(1)</script> ![x](http://e/x.png)"
 ERROR = "<img src=x onerror=alert(1)> content filtered"
 # Strings that name a model or router: none may reach a blind ZIP.
-MODEL_WORDS = ["flux-dev", "FLUX dev", "fal-ai", "seedream", "Seedream", "gpt-image",
-               "GPT Image"]
+MODEL_WORDS = ["flux-dev", "FLUX dev", "fal-ai", "seedream", "Seedream", "gpt-image", "GPT Image"]
 
 
 def png_with_metadata(prompt: str, seed: int, text: dict[str, str]) -> bytes:
@@ -53,31 +52,90 @@ def jpeg_with_exif(prompt: str, seed: int, software: str) -> bytes:
     return out.getvalue()
 
 
-def make_run(store: Store, prompt: str = PROMPT, *, error: str = ERROR,
-             png_text: dict[str, str] | None = None) -> str:
+def make_run(
+    store: Store,
+    prompt: str = PROMPT,
+    *,
+    error: str = ERROR,
+    png_text: dict[str, str] | None = None,
+) -> str:
     """A run of 4 cells: two FLUX images (PNG with text chunks, JPEG with EXIF), one
     Seedream image of unknown cost, one GPT Image content-filter failure."""
     specs = [
-        CellSpec("fal:flux-dev", "fal", "FLUX dev", 0, prompt, {"size": "64x64"}, {},
-                 Cost(0.025, "estimated"), 64, 64),
-        CellSpec("fal:flux-dev", "fal", "FLUX dev", 1, prompt, {"size": "64x64"}, {},
-                 Cost(0.025, "estimated"), 64, 64),
-        CellSpec("kie:seedream", "kie", "Seedream", 0, prompt, {"size": "64x64"},
-                 {"seed": "not supported"}, Cost(None, "unknown"), 64, 64),
-        CellSpec("openai:gpt-image", "openai", "GPT Image", 0, prompt, {"size": "64x64"}, {},
-                 Cost(0.04, "estimated"), 64, 64),
+        CellSpec(
+            "fal:flux-dev",
+            "fal",
+            "FLUX dev",
+            0,
+            prompt,
+            {"size": "64x64"},
+            {},
+            Cost(0.025, "estimated"),
+            64,
+            64,
+        ),
+        CellSpec(
+            "fal:flux-dev",
+            "fal",
+            "FLUX dev",
+            1,
+            prompt,
+            {"size": "64x64"},
+            {},
+            Cost(0.025, "estimated"),
+            64,
+            64,
+        ),
+        CellSpec(
+            "kie:seedream",
+            "kie",
+            "Seedream",
+            0,
+            prompt,
+            {"size": "64x64"},
+            {"seed": "not supported"},
+            Cost(None, "unknown"),
+            64,
+            64,
+        ),
+        CellSpec(
+            "openai:gpt-image",
+            "openai",
+            "GPT Image",
+            0,
+            prompt,
+            {"size": "64x64"},
+            {},
+            Cost(0.04, "estimated"),
+            64,
+            64,
+        ),
     ]
     run_id = store.create_run(prompt, {"size": "64x64", "images_per_model": 2}, specs)
     a, b, c, d = store.run_view(run_id).cells
     text = {"parameters": "model: fal-ai/flux-dev (FLUX dev)", "Software": "flux-dev"}
-    store.save_success(a.id, png_with_metadata(prompt, 1, text | (png_text or {})),
-                       cost=Cost(0.025, "reported", "1 billable unit", "https://fal.ai/x",
-                                 "2026-01-01"),
-                       wall_s=3.25, seed="42", queue_s=0.5, inference_s=2.5)
-    store.save_success(b.id, jpeg_with_exif(prompt, 2, "flux-dev"),
-                       cost=Cost(0.03, "reported", "1.2 billable units"), wall_s=4.0, seed="43")
-    store.save_success(c.id, render("waves", prompt, 3, 64, 64),
-                       cost=Cost(None, "unknown", "no price known"), wall_s=9.5)
+    store.save_success(
+        a.id,
+        png_with_metadata(prompt, 1, text | (png_text or {})),
+        cost=Cost(0.025, "reported", "1 billable unit", "https://fal.ai/x", "2026-01-01"),
+        wall_s=3.25,
+        seed="42",
+        queue_s=0.5,
+        inference_s=2.5,
+    )
+    store.save_success(
+        b.id,
+        jpeg_with_exif(prompt, 2, "flux-dev"),
+        cost=Cost(0.03, "reported", "1.2 billable units"),
+        wall_s=4.0,
+        seed="43",
+    )
+    store.save_success(
+        c.id,
+        render("waves", prompt, 3, 64, 64),
+        cost=Cost(None, "unknown", "no price known"),
+        wall_s=9.5,
+    )
     store.save_failure(d.id, kind="content_filter", message=error, wall_s=1.5)
     return run_id
 
@@ -101,8 +159,10 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
 
 def strict_json(data: bytes):
     """JSON export bytes back into data; NaN or Infinity would be invalid JSON."""
+
     def refuse(name: str):
         raise AssertionError(f"{name} in JSON output")
+
     return json.loads(data.decode("utf-8"), parse_constant=refuse)
 
 
@@ -116,16 +176,34 @@ def open_zip(data: bytes) -> dict[str, bytes]:
 # ------------------------------------------------------------------------- runs
 def test_runs_csv_and_json_parse_back_one_row_per_run(store):
     first = make_run(store)
-    second = store.create_run("a lighthouse", {}, [
-        CellSpec("fal:flux-dev", "fal", "FLUX dev", 0, "a lighthouse", {}, {},
-                 Cost(0.025, "estimated"))])
+    second = store.create_run(
+        "a lighthouse",
+        {},
+        [
+            CellSpec(
+                "fal:flux-dev",
+                "fal",
+                "FLUX dev",
+                0,
+                "a lighthouse",
+                {},
+                {},
+                Cost(0.025, "estimated"),
+            )
+        ],
+    )
     rows = read_csv(exports.runs_csv(store))
     assert list(rows[0]) == exports.RUN_COLUMNS
     assert [r["run_id"] for r in rows] == [second, first]  # newest first, like History
     got = rows[1]
     assert got["prompt"] == PROMPT  # literal, not guarded (it does not start a formula)
     assert (got["status"], got["models"], got["cells"], got["images_ok"], got["failures"]) == (
-        "complete with failures", "3", "4", "3", "1")
+        "complete with failures",
+        "3",
+        "4",
+        "3",
+        "1",
+    )
     assert float(got["cost_usd"]) == pytest.approx(0.055)
     assert got["unknown_costs"] == "1" and float(got["slowest_wall_s"]) == 9.5
     assert json.loads(got["params"]) == {"size": "64x64", "images_per_model": 2}
@@ -149,16 +227,24 @@ def test_images_export_has_one_row_per_generation_and_no_bytes(store):
     assert [r["generation_id"] for r in rows] == [c.id for c in cells]
     a, b, c, d = rows
     assert (a["model_key"], a["router"], a["label"], a["status"], a["seed"]) == (
-        "fal:flux-dev", "fal", "FLUX dev", "ok", "42")
+        "fal:flux-dev",
+        "fal",
+        "FLUX dev",
+        "ok",
+        "42",
+    )
     assert (float(a["wall_s"]), float(a["queue_s"]), float(a["inference_s"])) == (3.25, 0.5, 2.5)
-    assert (float(a["cost_usd"]), a["cost_kind"], a["cost_basis"], a["cost_source"],
-            a["cost_seen"]) == (0.025, "reported", "1 billable unit", "https://fal.ai/x",
-                                "2026-01-01")
+    assert (
+        float(a["cost_usd"]),
+        a["cost_kind"],
+        a["cost_basis"],
+        a["cost_source"],
+        a["cost_seen"],
+    ) == (0.025, "reported", "1 billable unit", "https://fal.ai/x", "2026-01-01")
     assert (a["width"], a["height"], b["width"], b["height"]) == ("64", "64", "64", "48")
     assert (c["cost_usd"], c["cost_kind"]) == ("", "unknown")  # unknown, never 0
     assert json.loads(c["notes"]) == {"seed": "not supported"}
-    assert (d["status"], d["error_kind"], d["error_message"]) == (
-        "error", "content_filter", ERROR)
+    assert (d["status"], d["error_kind"], d["error_message"]) == ("error", "content_filter", ERROR)
     assert d["seed"] == "" and d["cost_usd"] == "0.04"  # the estimate stays on a failure
 
     data = strict_json(exports.images_json(store, run_id))
@@ -184,13 +270,24 @@ def test_ratings_export_is_current_ratings_with_models(store):
     assert list(rows[0]) == exports.RATING_COLUMNS
     vote = make_rating("pair", a.id, "a", c.id)  # stored with its ids in sorted order
     got = {(r["rater"], r["mode"], r["generation_id"], r["value"]) for r in rows}
-    assert got == {("Ana", "best", a.id, "1"), ("<b>Bo</b>", "stars", c.id, "4"),
-                   ("'=cmd|' /C calc'!A0", "pair", vote.generation_id, vote.value)}
+    assert got == {
+        ("Ana", "best", a.id, "1"),
+        ("<b>Bo</b>", "stars", c.id, "4"),
+        ("'=cmd|' /C calc'!A0", "pair", vote.generation_id, vote.value),
+    }
     models = {a.id: "fal:flux-dev", c.id: "kie:seedream"}
     pair = next(r for r in rows if r["mode"] == "pair")
-    assert (pair["model_key"], pair["other_generation_id"], pair["other_model_key"],
-            pair["blind"]) == (models[vote.generation_id], vote.other_generation_id,
-                               models[vote.other_generation_id], "true")
+    assert (
+        pair["model_key"],
+        pair["other_generation_id"],
+        pair["other_model_key"],
+        pair["blind"],
+    ) == (
+        models[vote.generation_id],
+        vote.other_generation_id,
+        models[vote.other_generation_id],
+        "true",
+    )
 
     data = strict_json(exports.ratings_json(store))
     assert len(data) == 3
@@ -200,8 +297,9 @@ def test_ratings_export_is_current_ratings_with_models(store):
 
 
 # ----------------------------------------------------------------- CSV injection
-@pytest.mark.parametrize("text", ["=1+2", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1",
-                                  '=HYPERLINK("http://e/x","click")'])
+@pytest.mark.parametrize(
+    "text", ["=1+2", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", '=HYPERLINK("http://e/x","click")']
+)
 def test_formula_starts_are_neutralised(text):
     assert exports.csv_safe(text) == "'" + text
     assert exports.csv_safe("a " + text) == "a " + text
@@ -211,8 +309,7 @@ def test_untrusted_prompts_cannot_become_spreadsheet_formulas(store):
     prompt = '=HYPERLINK("http://e/x","click")'
     run_id = make_run(store, prompt, error="-1 credits left")
     rate_run(store, run_id, rater="@SUM(A1)")
-    for data in (exports.runs_csv(store), exports.images_csv(store),
-                 exports.ratings_csv(store)):
+    for data in (exports.runs_csv(store), exports.images_csv(store), exports.ratings_csv(store)):
         for row in read_csv(data):
             for value in row.values():
                 assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
@@ -229,10 +326,15 @@ def rated_leaderboard(store: Store):
         run_id = make_run(store, f"prompt {n}")
         a, b, c, _ = store.run_view(run_id).cells
         for k in range(12):
-            store.rate(run_id, f"r{k}", make_rating("pair", a.id, "a" if k % 4 else "b", c.id),
-                       blind=True)
-            store.rate(run_id, f"r{k}", make_rating("pair", b.id, "a" if k % 3 else "tie",
-                                                    c.id), blind=True)
+            store.rate(
+                run_id, f"r{k}", make_rating("pair", a.id, "a" if k % 4 else "b", c.id), blind=True
+            )
+            store.rate(
+                run_id,
+                f"r{k}",
+                make_rating("pair", b.id, "a" if k % 3 else "tie", c.id),
+                blind=True,
+            )
     return build_leaderboard(store.generations_frame(), store.ratings_frame())
 
 
@@ -278,8 +380,9 @@ def test_run_zip_has_every_image_and_a_manifest(store):
     run_id = make_run(store)
     cells = store.run_view(run_id).cells
     files = open_zip(exports.run_zip(store, run_id))
-    assert sorted(files) == sorted(["01-flux-dev.png", "02-flux-dev-2.jpg", "03-seedream.png",
-                                    "manifest.json", "manifest.csv"])
+    assert sorted(files) == sorted(
+        ["01-flux-dev.png", "02-flux-dev-2.jpg", "03-seedream.png", "manifest.json", "manifest.csv"]
+    )
     # Originals, byte for byte (with their metadata: this is the named export).
     assert files["01-flux-dev.png"] == store.image(cells[0].id)
     assert files["02-flux-dev-2.jpg"] == store.image(cells[1].id)
@@ -289,11 +392,17 @@ def test_run_zip_has_every_image_and_a_manifest(store):
         ("01-flux-dev.png", cells[0].id, "fal:flux-dev", "ok"),
         ("02-flux-dev-2.jpg", cells[1].id, "fal:flux-dev", "ok"),
         ("03-seedream.png", cells[2].id, "kie:seedream", "ok"),
-        ("", cells[3].id, "openai:gpt-image", "error")]
+        ("", cells[3].id, "openai:gpt-image", "error"),
+    ]
     first = rows[0]
-    assert (first["router"], first["label"], first["seed"], float(first["wall_s"]),
-            float(first["cost_usd"]), first["cost_kind"]) == (
-        "fal", "FLUX dev", "42", 3.25, 0.025, "reported")
+    assert (
+        first["router"],
+        first["label"],
+        first["seed"],
+        float(first["wall_s"]),
+        float(first["cost_usd"]),
+        first["cost_kind"],
+    ) == ("fal", "FLUX dev", "42", 3.25, 0.025, "reported")
     assert first["sha256"] == __import__("hashlib").sha256(files["01-flux-dev.png"]).hexdigest()
     assert rows[3]["error_message"] == ERROR
     manifest = strict_json(files["manifest.json"])
@@ -319,8 +428,21 @@ def test_blind_zip_names_no_model_anywhere(store):
     assert all(set(r) == set(exports.BLIND_MANIFEST_COLUMNS) for r in manifest["images"])
     for name in ("manifest.csv", "manifest.json"):
         text = files[name].decode("utf-8-sig").lower()
-        for word in ("fal", "kie", "openai", "flux", "seedream", "gpt", "cost", "wall",
-                     "seed", "router", "model", "generation", *(c.id for c in cells)):
+        for word in (
+            "fal",
+            "kie",
+            "openai",
+            "flux",
+            "seedream",
+            "gpt",
+            "cost",
+            "wall",
+            "seed",
+            "router",
+            "model",
+            "generation",
+            *(c.id for c in cells),
+        ):
             assert word not in text, (name, word)
     for name in images:
         data = files[name]
@@ -340,17 +462,21 @@ def test_blind_zip_names_no_model_anywhere(store):
         if not row["file"]:
             assert row["blind_file"] == ""
             continue
-        with Image.open(io.BytesIO(named[row["file"]])) as a, \
-                Image.open(io.BytesIO(files[row["blind_file"]])) as b:
+        with (
+            Image.open(io.BytesIO(named[row["file"]])) as a,
+            Image.open(io.BytesIO(files[row["blind_file"]])) as b,
+        ):
             assert a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
     assert open_zip(exports.run_zip(store, run_id, blind=True)).keys() == files.keys()
 
 
 # --------------------------------------------------------------------------- keys
-KEYS = {"FAL_KEY": "fal-id-1234:fal-secret-abcdef987654",
-        "KIE_API_KEY": "kie-test-key-5f5f5f5f5f",
-        "OPENAI_API_KEY": "sk-test-openai-0123456789abcdef",
-        "VIBEGEN_SD_AUTH": "sduser-xyz:sd-password-42424242"}
+KEYS = {
+    "FAL_KEY": "fal-id-1234:fal-secret-abcdef987654",
+    "KIE_API_KEY": "kie-test-key-5f5f5f5f5f",
+    "OPENAI_API_KEY": "sk-test-openai-0123456789abcdef",
+    "VIBEGEN_SD_AUTH": "sduser-xyz:sd-password-42424242",
+}
 
 
 def _key_parts() -> list[str]:
@@ -380,25 +506,34 @@ def test_no_key_ever_reaches_an_export_or_report(store, monkeypatch):
     # Keys are never stored, but suppose one leaked anyway: into a router's error message,
     # a prompt, a rater's name and an image's metadata.
     prompt = f"a fox, {KEYS['OPENAI_API_KEY']}"
-    run_id = make_run(store, prompt, error=f"401: bad key Authorization: Key {KEYS['FAL_KEY']}",
-                      png_text={"auth": KEYS["VIBEGEN_SD_AUTH"]})
+    run_id = make_run(
+        store,
+        prompt,
+        error=f"401: bad key Authorization: Key {KEYS['FAL_KEY']}",
+        png_text={"auth": KEYS["VIBEGEN_SD_AUTH"]},
+    )
     rate_run(store, run_id, rater=f"Bo {KEYS['KIE_API_KEY']}")
     make_run(store)
-    lb = build_leaderboard(store.generations_frame(), store.ratings_frame(),
-                           rater=["Ana", f"Bo {KEYS['KIE_API_KEY']}"])
+    lb = build_leaderboard(
+        store.generations_frame(), store.ratings_frame(), rater=["Ana", f"Bo {KEYS['KIE_API_KEY']}"]
+    )
 
     secrets = current_secrets()
     assert set(KEYS.values()) <= set(secrets)
     outputs: list[tuple[str, bytes | str]] = [
-        (f.file_name, f.build()) for f in run_files(store, run_id, secrets)
-        + leaderboard_files(store, lb, secrets)]
+        (f.file_name, f.build())
+        for f in run_files(store, run_id, secrets) + leaderboard_files(store, lb, secrets)
+    ]
     # And with no secrets passed, every function reads the environment itself.
     outputs += [
-        ("runs.csv", exports.runs_csv(store)), ("runs.json", exports.runs_json(store)),
-        ("images.csv", exports.images_csv(store)), ("images.json", exports.images_json(store)),
+        ("runs.csv", exports.runs_csv(store)),
+        ("runs.json", exports.runs_json(store)),
+        ("images.csv", exports.images_csv(store)),
+        ("images.json", exports.images_json(store)),
         ("ratings.csv", exports.ratings_csv(store)),
         ("ratings.json", exports.ratings_json(store)),
-        ("lb.csv", exports.leaderboard_csv(lb)), ("lb.json", exports.leaderboard_json(lb)),
+        ("lb.csv", exports.leaderboard_csv(lb)),
+        ("lb.json", exports.leaderboard_json(lb)),
         ("run.zip", exports.run_zip(store, run_id)),
         ("blind.zip", exports.run_zip(store, run_id, blind=True)),
         ("run.html", report.run_report_html(store, run_id)),
@@ -425,8 +560,9 @@ def _download_page(run_id: str) -> None:
 
     store = Store.open()
     run_downloads(store, run_id)
-    leaderboard_downloads(store, build_leaderboard(store.generations_frame(),
-                                                   store.ratings_frame()))
+    leaderboard_downloads(
+        store, build_leaderboard(store.generations_frame(), store.ratings_frame())
+    )
 
 
 @contextlib.contextmanager
@@ -455,8 +591,14 @@ def test_download_buttons_build_files_only_on_click(store):
     from vibegen.ui.exports import leaderboard_files, run_files
 
     run_id = make_run(store)
-    builders = (exports.export, exports.run_zip, exports.leaderboard_csv,
-                exports.leaderboard_json, report.run_report_html, report.leaderboard_report_html)
+    builders = (
+        exports.export,
+        exports.run_zip,
+        exports.leaderboard_csv,
+        exports.leaderboard_json,
+        report.run_report_html,
+        report.leaderboard_report_html,
+    )
     with calls_to(*builders, ui_exports.run_files) as seen:
         at = AppTest.from_function(_download_page, args=(run_id,), default_timeout=30).run()
     assert "run_files" in seen  # the observer does see the page's thread
@@ -494,4 +636,5 @@ def test_runs_bulk_reads_what_run_view_reads(store):
     assert store.runs_bulk([]) == []
     cells = store.run_view(ids[0]).cells
     assert store.images_bulk(c.id for c in cells) == {
-        c.id: store.image(c.id) for c in cells if c.status == "ok"}
+        c.id: store.image(c.id) for c in cells if c.status == "ok"
+    }

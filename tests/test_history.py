@@ -28,12 +28,36 @@ def _prompt(i: int) -> str:
 def fill(store: Store, n: int = N) -> list[str]:
     """Insert `n` runs with one finished cell each in one transaction; ids newest first."""
     ids = [new_id() for _ in range(n)]
-    runs = [dict(id=ids[i], created_at=BASE + dt.timedelta(seconds=i), prompt=_prompt(i),
-                 params_json="{}", n_cells=1) for i in range(n)]
-    gens = [dict(id=new_id(), run_id=ids[i], position=0, model_key="sandbox:prism",
-                 router="sandbox", label="Prism", image_index=0, prompt=_prompt(i),
-                 params_json="{}", notes_json=json.dumps({}), status="ok", cost_usd=0.01,
-                 cost_kind="estimated", attempts=1, wall_s=1.5) for i in range(n)]
+    runs = [
+        dict(
+            id=ids[i],
+            created_at=BASE + dt.timedelta(seconds=i),
+            prompt=_prompt(i),
+            params_json="{}",
+            n_cells=1,
+        )
+        for i in range(n)
+    ]
+    gens = [
+        dict(
+            id=new_id(),
+            run_id=ids[i],
+            position=0,
+            model_key="sandbox:prism",
+            router="sandbox",
+            label="Prism",
+            image_index=0,
+            prompt=_prompt(i),
+            params_json="{}",
+            notes_json=json.dumps({}),
+            status="ok",
+            cost_usd=0.01,
+            cost_kind="estimated",
+            attempts=1,
+            wall_s=1.5,
+        )
+        for i in range(n)
+    ]
     with store.engine.begin() as conn:
         conn.execute(store.t["runs"].insert(), runs)
         conn.execute(store.t["generations"].insert(), gens)

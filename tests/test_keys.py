@@ -33,8 +33,13 @@ KEYS = {
     "OPENAI_API_KEY": "sk-openaisecretEEEE5555FFFF6666",
     "VIBEGEN_SD_AUTH": "sduser:sdpasswordGGGG7777",
 }
-MODELS = ["fal:flux-schnell", "kie:nano-banana-pro", "openai:gpt-image-2", "sd:local",
-          "sandbox:prism"]
+MODELS = [
+    "fal:flux-schnell",
+    "kie:nano-banana-pro",
+    "openai:gpt-image-2",
+    "sd:local",
+    "sandbox:prism",
+]
 
 
 def _needles() -> list[bytes]:
@@ -60,22 +65,34 @@ def _page_text(node) -> str:
 
 @pytest.fixture
 def fakes():
-    with FalFake(key=KEYS["FAL_KEY"]) as fal, KieFake(key=KEYS["KIE_API_KEY"]) as kie, \
-            OpenAIFake(key=KEYS["OPENAI_API_KEY"]) as oai, SDFake(auth=KEYS["VIBEGEN_SD_AUTH"]) \
-            as sd:
+    with (
+        FalFake(key=KEYS["FAL_KEY"]) as fal,
+        KieFake(key=KEYS["KIE_API_KEY"]) as kie,
+        OpenAIFake(key=KEYS["OPENAI_API_KEY"]) as oai,
+        SDFake(auth=KEYS["VIBEGEN_SD_AUTH"]) as sd,
+    ):
         yield {"fal": fal, "kie": kie, "openai": oai, "sd": sd}
 
 
-def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch, caplog,
-                                         fast_sandbox):
-    env = dict(KEYS, VIBEGEN_FAL_URL=fakes["fal"].url, VIBEGEN_KIE_URL=fakes["kie"].url,
-               OPENAI_BASE_URL=fakes["openai"].url, VIBEGEN_SD_URL=fakes["sd"].url)
+def test_keys_are_never_written_anywhere(
+    fakes, store, isolated_env, monkeypatch, caplog, fast_sandbox
+):
+    env = dict(
+        KEYS,
+        VIBEGEN_FAL_URL=fakes["fal"].url,
+        VIBEGEN_KIE_URL=fakes["kie"].url,
+        OPENAI_BASE_URL=fakes["openai"].url,
+        VIBEGEN_SD_URL=fakes["sd"].url,
+    )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     caplog.set_level(logging.DEBUG)
-    runner = Runner(store, env=env, heartbeat=False,
-                    router_options={"fal": {"poll_interval": 0.01},
-                                    "kie": {"poll_interval": 0.004}})
+    runner = Runner(
+        store,
+        env=env,
+        heartbeat=False,
+        router_options={"fal": {"poll_interval": 0.01}, "kie": {"poll_interval": 0.004}},
+    )
     run_id = runner.start_run("a lighthouse", MODELS, CommonParams(seed=5))
     assert runner.wait(run_id, 60)
     view = store.run_view(run_id)
@@ -92,14 +109,23 @@ def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch
     for cell in view.cells:
         store.rate(run_id, "Ana", make_rating("stars", cell.id, 4), blind=False)
     ana = store.current_ratings(run_id)[0]["rater_id"]
-    links = (review_path(run_id) + review_path(run_id, blind=True) + run_path(run_id)
-             + link_path(store.team.team_link(run_id, blind=True).token))
+    links = (
+        review_path(run_id)
+        + review_path(run_id, blind=True)
+        + run_path(run_id)
+        + link_path(store.team.team_link(run_id, blind=True).token)
+    )
     _assert_clean(links.encode(), "share links")
 
     pages = []
-    for path, query in (("app.py", {"run": run_id}), ("pages/2_Review.py", {"run": run_id}),
-                        ("pages/1_History.py", {}), ("pages/4_Leaderboard.py", {}),
-                        ("pages/5_Models.py", {}), ("pages/7_Spend.py", {})):
+    for path, query in (
+        ("app.py", {"run": run_id}),
+        ("pages/2_Review.py", {"run": run_id}),
+        ("pages/1_History.py", {}),
+        ("pages/4_Leaderboard.py", {}),
+        ("pages/5_Models.py", {}),
+        ("pages/7_Spend.py", {}),
+    ):
         at = AppTest.from_file(str(ROOT / path), default_timeout=30)
         for k, v in query.items():
             at.query_params[k] = v
@@ -108,23 +134,30 @@ def test_keys_are_never_written_anywhere(fakes, store, isolated_env, monkeypatch
         assert not at.exception, path
         pages.append(_page_text(at._tree).encode())
     assert b"a lighthouse" in pages[0] and b"Ana" in pages[1]  # the dump holds the page text
-    for path, page in zip(["run", "review", "history", "leaderboard", "models", "spend"],
-                          pages, strict=True):
+    for path, page in zip(
+        ["run", "review", "history", "leaderboard", "models", "spend"], pages, strict=True
+    ):
         _assert_clean(page, f"the {path} page")
 
     outputs = {
-        "runs.csv": exports.runs_csv(store), "runs.json": exports.runs_json(store),
-        "images.csv": exports.images_csv(store), "images.json": exports.images_json(store),
-        "ratings.csv": exports.ratings_csv(store), "ratings.json": exports.ratings_json(store),
+        "runs.csv": exports.runs_csv(store),
+        "runs.json": exports.runs_json(store),
+        "images.csv": exports.images_csv(store),
+        "images.json": exports.images_json(store),
+        "ratings.csv": exports.ratings_csv(store),
+        "ratings.json": exports.ratings_json(store),
         "run.zip": exports.run_zip(store, run_id),
         "blind.zip": exports.run_zip(store, run_id, blind=True),
         "run report": report.run_report_html(store, run_id).encode(),
     }
-    lb = build_leaderboard(store.generations_frame(), store.ratings_frame(),
-                           include_sandbox=True)
-    outputs.update({"leaderboard.csv": exports.leaderboard_csv(lb),
-                    "leaderboard.json": exports.leaderboard_json(lb),
-                    "leaderboard report": report.leaderboard_report_html(lb).encode()})
+    lb = build_leaderboard(store.generations_frame(), store.ratings_frame(), include_sandbox=True)
+    outputs.update(
+        {
+            "leaderboard.csv": exports.leaderboard_csv(lb),
+            "leaderboard.json": exports.leaderboard_json(lb),
+            "leaderboard report": report.leaderboard_report_html(lb).encode(),
+        }
+    )
     for name, blob in outputs.items():
         blob = blob.encode() if isinstance(blob, str) else blob
         assert len(blob) > 100, name
@@ -150,10 +183,16 @@ def test_redact_catches_the_key_raw_halved_base64_and_url_encoded():
     key = KEYS["FAL_KEY"]
     key_id, secret = key.split(":")
     b64 = base64.b64encode(key.encode()).decode()
-    texts = [key, f"id {key_id} only", f"Basic {b64}", f"b64 {b64.rstrip('=')}",
-             f"secret b64 {base64.b64encode(secret.encode()).decode()}",
-             f"url {quote(key, safe='')}", f"lower {quote(key, safe='').replace('%3A', '%3a')}",
-             f"urlsafe {base64.urlsafe_b64encode(key.encode()).decode()}"]
+    texts = [
+        key,
+        f"id {key_id} only",
+        f"Basic {b64}",
+        f"b64 {b64.rstrip('=')}",
+        f"secret b64 {base64.b64encode(secret.encode()).decode()}",
+        f"url {quote(key, safe='')}",
+        f"lower {quote(key, safe='').replace('%3A', '%3a')}",
+        f"urlsafe {base64.urlsafe_b64encode(key.encode()).decode()}",
+    ]
     for text in texts:
         out = redact(text, [key])
         assert "***" in out, text

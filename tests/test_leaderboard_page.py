@@ -24,10 +24,13 @@ def rated(store, fast_sandbox):
         assert runner.wait(run_id, 20)
         cells = {c.model_key: c.id for c in store.run_view(run_id).cells}
         for rater in ("Ana", "Bo"):
-            store.rate(run_id, rater, make_rating("best", cells["sandbox:mosaic"], 1),
-                       blind=True)
-            store.rate(run_id, rater, make_rating("reject", cells["sandbox:prism"], 1),
-                       blind=rater == "Ana")
+            store.rate(run_id, rater, make_rating("best", cells["sandbox:mosaic"], 1), blind=True)
+            store.rate(
+                run_id,
+                rater,
+                make_rating("reject", cells["sandbox:prism"], 1),
+                blind=rater == "Ana",
+            )
     runner.close()
     return store
 
@@ -43,8 +46,10 @@ def test_leaderboard_ranks_from_ratings(rated):
     assert list(table["label"]) == ["Mosaic", "Halo", "Prism"]
     assert table["votes"].min() > 0
     assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")
-    assert any("cheapest" in s.value.lower() or "tied" in s.value.lower() for s in at.success) \
+    assert (
+        any("cheapest" in s.value.lower() or "tied" in s.value.lower() for s in at.success)
         or at.success == []
+    )
 
 
 def test_sandbox_is_excluded_unless_asked(rated, store):

@@ -46,8 +46,9 @@ class _Headings(HTMLParser):
 @pytest.fixture
 def lb(store):
     """Three priced competitors and one of unknown cost, rated with pair votes."""
-    return vote_store(store, {"fal:alpha": 0.2, "kie:beta": 0.01, "openai:gamma": 0.002,
-                              "sd:delta": None})
+    return vote_store(
+        store, {"fal:alpha": 0.2, "kie:beta": 0.01, "openai:gamma": 0.002, "sd:delta": None}
+    )
 
 
 def test_the_page_shows_every_spec_column_under_its_name(lb):
@@ -55,11 +56,11 @@ def test_the_page_shows_every_spec_column_under_its_name(lb):
     assert not at.exception
     table = at.dataframe[0]
     assert list(table.value.columns) == [c.key for c in COLUMNS]
-    config = {k: v for k, v in json.loads(table.proto.columns).items()
-              if not v.get("hidden")}  # the hidden index
+    config = {
+        k: v for k, v in json.loads(table.proto.columns).items() if not v.get("hidden")
+    }  # the hidden index
     level = lb.fit.level
-    assert {k: v["label"] for k, v in config.items()} == {c.key: c.heading(level)
-                                                          for c in COLUMNS}
+    assert {k: v["label"] for k, v in config.items()} == {c.key: c.heading(level) for c in COLUMNS}
     assert {k: v.get("help", "") for k, v in config.items()} == {c.key: c.help for c in COLUMNS}
     # The values are the prepared frame's, the same the report prints.
     assert list(table.value["label"]) == list(board_frame(lb)["label"])
@@ -74,19 +75,24 @@ def test_the_report_shows_every_spec_column_under_the_same_name(lb):
 
 
 def test_the_exports_hold_every_spec_column(lb):
-    header = next(csv.reader(io.StringIO(exports.leaderboard_csv(lb, secrets=[])
-                                         .decode("utf-8-sig"))))
+    header = next(
+        csv.reader(io.StringIO(exports.leaderboard_csv(lb, secrets=[]).decode("utf-8-sig")))
+    )
     for col in COLUMNS:
         assert col.fields and set(col.fields) <= set(header), col.key
     # The JSON names each column as the page and report do, with the fields behind it.
     data = json.loads(exports.leaderboard_json(lb, secrets=[]))
     assert [(c["key"], c["title"], c["fields"]) for c in data["columns"]] == [
-        (c.key, c.heading(lb.fit.level), list(c.fields)) for c in COLUMNS]
+        (c.key, c.heading(lb.fit.level), list(c.fields)) for c in COLUMNS
+    ]
 
 
 def test_a_script_in_a_label_is_escaped_by_the_template(store):
-    lb = vote_store(store, {"fal:alpha": 0.2, "kie:beta": 0.01},
-                    labels={"fal:alpha": EVIL, "kie:beta": "Beta sk-live-123456789"})
+    lb = vote_store(
+        store,
+        {"fal:alpha": 0.2, "kie:beta": 0.01},
+        labels={"fal:alpha": EVIL, "kie:beta": "Beta sk-live-123456789"},
+    )
     page = report.leaderboard_report_html(lb, secrets=["sk-live-123456789"])
     assert_standalone(page)
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -107,8 +113,9 @@ def test_a_filter_is_one_typed_value(store):
     vote_store(store, {"fal:alpha": 0.2, "kie:beta": 0.01})
     gens, ratings = store.generations_frame(), store.ratings_frame()
     where = BoardFilter(rater=["r1", "r2"], blind_only=True)
-    assert where.rater == ("r1", "r2") and hash(where) == hash(BoardFilter(rater=("r1", "r2"),
-                                                                            blind_only=True))
+    assert where.rater == ("r1", "r2") and hash(where) == hash(
+        BoardFilter(rater=("r1", "r2"), blind_only=True)
+    )
     by_value = build_leaderboard(gens, ratings, where)
     by_fields = build_leaderboard(gens, ratings, rater=["r1", "r2"], blind_only=True)
     assert by_value.where == by_fields.where == where

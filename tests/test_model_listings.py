@@ -41,15 +41,18 @@ def http():
 
 
 def env_for(fake: ListingFake, **extra: str) -> dict[str, str]:
-    return {discovery.FAL_PLATFORM_ENV: fake.fal_url, "OPENAI_BASE_URL": fake.openai_url,
-            **extra}
+    return {discovery.FAL_PLATFORM_ENV: fake.fal_url, "OPENAI_BASE_URL": fake.openai_url, **extra}
 
 
 # ------------------------------------------------------------------ discovery
 def test_fal_listing_follows_every_page_and_filters_by_category_and_status(fake, http):
     got = discovery.fal_models(http, fake.fal_url, page_size=1)
-    assert [m.endpoint for m in got] == ["fal-ai/flux-2-max", "fal-ai/z-image/turbo",
-                                         "fal-ai/new-model", "fal-ai/some-edit"]
+    assert [m.endpoint for m in got] == [
+        "fal-ai/flux-2-max",
+        "fal-ai/z-image/turbo",
+        "fal-ai/new-model",
+        "fal-ai/some-edit",
+    ]
     assert {m.task for m in got} == {"text-to-image", "image-to-image"}
     pages = fake.received("GET", "/fal/v1/models")
     assert len(pages) == 4  # 3 text-to-image pages of one, 1 image-to-image page
@@ -63,13 +66,16 @@ def test_a_page_cursor_that_repeats_is_garbage_not_a_hang(fake, http):
         discovery.fal_models(http, fake.fal_url, page_size=1)
 
 
-@pytest.mark.parametrize("scenario, words", [
-    ("429", "rate limiting .* \\(429\\)"),
-    ("not_json", "not JSON"),
-    ("garbage", "cannot read \\(no list of models\\)"),
-    ("html_503", "HTTP 503"),
-    ("slow", "did not answer .* in time"),
-])
+@pytest.mark.parametrize(
+    "scenario, words",
+    [
+        ("429", "rate limiting .* \\(429\\)"),
+        ("not_json", "not JSON"),
+        ("garbage", "cannot read \\(no list of models\\)"),
+        ("html_503", "HTTP 503"),
+        ("slow", "did not answer .* in time"),
+    ],
+)
 def test_fal_listing_failures_are_said_in_words(fake, http, scenario, words):
     fake.script(scenario)
     with pytest.raises(DiscoveryError, match=words):
@@ -81,13 +87,17 @@ def test_fal_prices_need_a_key_and_say_401_in_words(fake, http):
         discovery.fal_prices(http, fake.fal_url, None, ["fal-ai/flux-2-max"])
     assert not fake.received("GET", "/fal/v1/models/pricing")  # no call without a key
     with pytest.raises(DiscoveryError, match="refused .* \\(401\\): check the key") as err:
-        discovery.fal_prices(http, fake.fal_url, "wrong-key-123", ["fal-ai/flux-2-max"],
-                             secrets=["wrong-key-123"])
+        discovery.fal_prices(
+            http, fake.fal_url, "wrong-key-123", ["fal-ai/flux-2-max"], secrets=["wrong-key-123"]
+        )
     assert "wrong-key-123" not in str(err.value)
-    quotes = discovery.fal_prices(http, fake.fal_url, KEY, ["fal-ai/flux-2-max",
-                                                            "fal-ai/new-model", "fal-ai/x"])
+    quotes = discovery.fal_prices(
+        http, fake.fal_url, KEY, ["fal-ai/flux-2-max", "fal-ai/new-model", "fal-ai/x"]
+    )
     assert {(q.endpoint, q.unit_price, q.kind()) for q in quotes} == {
-        ("fal-ai/flux-2-max", 0.07, "megapixel"), ("fal-ai/new-model", 0.02, "image")}
+        ("fal-ai/flux-2-max", 0.07, "megapixel"),
+        ("fal-ai/new-model", 0.02, "image"),
+    }
     assert fake.last.headers["authorization"] == f"Key {KEY}"
 
 
@@ -101,8 +111,10 @@ def test_openai_lists_only_image_models_with_shutdown_dates(fake, http):
     with pytest.raises(DiscoveryError, match="401"):
         discovery.openai_models(http, fake.openai_url, "sk-wrong-000")
     got = discovery.openai_models(http, fake.openai_url, OPENAI_KEY)
-    assert [(m.endpoint, m.shutdown) for m in got] == [("gpt-image-2", None),
-                                                       ("gpt-image-1.5", "2026-12-01")]
+    assert [(m.endpoint, m.shutdown) for m in got] == [
+        ("gpt-image-2", None),
+        ("gpt-image-1.5", "2026-12-01"),
+    ]
 
 
 def test_sd_checkpoints_each_become_a_model(fake, http):
@@ -149,15 +161,18 @@ def test_daily_refresh_only_for_set_up_routers_and_at_most_once_a_day(fake, stor
     assert listings.cached(store).listed_ids("fal")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=23)
     assert listings.due(store, CAT, env, later) == []
-    assert listings.due(store, CAT, env, later + dt.timedelta(hours=2)) == ["fal:models",
-                                                                           "fal:prices"]
+    assert listings.due(store, CAT, env, later + dt.timedelta(hours=2)) == [
+        "fal:models",
+        "fal:prices",
+    ]
 
 
 def test_offline_the_shipped_catalog_is_what_is_offered(store, fake):
     env = env_for(fake, FAL_KEY=KEY)
     fake.stop()  # nothing answers
-    said = listings.refresh(store, CAT, env, sources=["fal:models"],
-                            http=discovery.client(timeout_s=0.5))
+    said = listings.refresh(
+        store, CAT, env, sources=["fal:models"], http=discovery.client(timeout_s=0.5)
+    )
     assert "cannot reach fal" in said["fal:models"]
     merged, problems = effective_catalog(CAT, listings.cached(store), store.user_models())
     assert problems == []
@@ -195,13 +210,18 @@ def test_unknown_endpoint_id_gets_a_clear_message(fake, http):
 
 
 def test_a_model_added_by_id_reads_its_inputs_from_the_openapi_schema(fake, http, store):
-    fake.openapi["fal-ai/new-model"] = openapi_for("fal-ai/new-model", {
-        "prompt": {"type": "string", "maxLength": 2000},
-        "aspect_ratio": {"$ref": "#/components/schemas/Ratio"},
-        "resolution": {"enum": ["1K", "2K"]},
-        "seed": {"type": "integer"}})
+    fake.openapi["fal-ai/new-model"] = openapi_for(
+        "fal-ai/new-model",
+        {
+            "prompt": {"type": "string", "maxLength": 2000},
+            "aspect_ratio": {"$ref": "#/components/schemas/Ratio"},
+            "resolution": {"enum": ["1K", "2K"]},
+            "seed": {"type": "integer"},
+        },
+    )
     fake.openapi["fal-ai/new-model"]["components"]["schemas"]["Ratio"] = {
-        "enum": ["1:1", "16:9", "9:16", "auto"]}
+        "enum": ["1:1", "16:9", "9:16", "auto"]
+    }
     listed, spec = discovery.fal_model(http, fake.fal_url, "fal-ai/new-model")
     quote = discovery.fal_prices(http, fake.fal_url, KEY, ["fal-ai/new-model"])[0]
     entry = fal_model_entry(listed, spec, quote, TODAY)
@@ -213,8 +233,14 @@ def test_a_model_added_by_id_reads_its_inputs_from_the_openapi_schema(fake, http
     store.save_user_model(entry["key"], entry)
     merged, problems = effective_catalog(CAT, listings.cached(store), store.user_models())
     assert problems == []
-    plan = plan_run("a fox", ["fal:fal-ai/new-model"], CommonParams(aspect="16:9"), merged,
-                    {"FAL_KEY": KEY}, today=TODAY)
+    plan = plan_run(
+        "a fox",
+        ["fal:fal-ai/new-model"],
+        CommonParams(aspect="16:9"),
+        merged,
+        {"FAL_KEY": KEY},
+        today=TODAY,
+    )
     assert plan.cells[0].params["aspect_ratio"] == "16:9"
     assert plan.estimated_usd == pytest.approx(0.02)
 
@@ -232,8 +258,10 @@ def test_image_to_image_and_image_inputs_are_refused_in_words(fake, http):
         fal_model_entry(listed, spec, None, TODAY)
     fake.fal.append(fal_entry("fal-ai/needs-image", "Needs Image"))
     fake.openapi["fal-ai/needs-image"] = openapi_for(
-        "fal-ai/needs-image", {"prompt": {}, "image_url": {}, "image_size": {}},
-        ["prompt", "image_url"])
+        "fal-ai/needs-image",
+        {"prompt": {}, "image_url": {}, "image_size": {}},
+        ["prompt", "image_url"],
+    )
     listed, spec = discovery.fal_model(http, fake.fal_url, "fal-ai/needs-image")
     with pytest.raises(InputError, match="needs an input image \\(image_url\\)"):
         fal_model_entry(listed, spec, None, TODAY)
@@ -269,21 +297,35 @@ def test_user_catalog_file_adds_models_in_the_same_schema(isolated_env):
     assert merged.model("fal:my-flux").price.source == "my invoice"
 
 
-@pytest.mark.parametrize("text, words", [
-    (GOOD.replace('endpoint = "fal-ai/my-flux"', 'endpont = "x"'),
-     "model 'fal:my-flux', field 'endpoint': Field required"),
-    (GOOD.replace('source = "my invoice"', 'confidence = "high"'),
-     "model 'fal:my-flux', field 'price.source'"),
-    (GOOD.replace('router = "fal"', 'router = "replicate"'),
-     "model 'fal:my-flux': field 'router': unknown router 'replicate'"),
-    (GOOD.replace('key = "fal:my-flux"', 'key = "fal:flux-2-pro"'),
-     "model 'fal:flux-2-pro': this key is already in the catalog"),
-    (GOOD.replace("usd = 0.01", "usd = 0.01, credits = 3").replace('unit = "image"',
-                                                                    'unit = "unknown"'),
-     "field 'price': .*no amount"),
-    ("[routers.x]\nlabel = 'x'\n" + GOOD, "routers not allowed here"),
-    ("schema_version = = 1", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (
+            GOOD.replace('endpoint = "fal-ai/my-flux"', 'endpont = "x"'),
+            "model 'fal:my-flux', field 'endpoint': Field required",
+        ),
+        (
+            GOOD.replace('source = "my invoice"', 'confidence = "high"'),
+            "model 'fal:my-flux', field 'price.source'",
+        ),
+        (
+            GOOD.replace('router = "fal"', 'router = "replicate"'),
+            "model 'fal:my-flux': field 'router': unknown router 'replicate'",
+        ),
+        (
+            GOOD.replace('key = "fal:my-flux"', 'key = "fal:flux-2-pro"'),
+            "model 'fal:flux-2-pro': this key is already in the catalog",
+        ),
+        (
+            GOOD.replace("usd = 0.01", "usd = 0.01, credits = 3").replace(
+                'unit = "image"', 'unit = "unknown"'
+            ),
+            "field 'price': .*no amount",
+        ),
+        ("[routers.x]\nlabel = 'x'\n" + GOOD, "routers not allowed here"),
+        ("schema_version = = 1", "not valid TOML"),
+    ],
+)
 def test_user_catalog_mistakes_name_the_entry_and_field(text, words):
     models, problems = parse_user_models(text, CAT, origin="models.toml")
     assert any(__import__("re").search(words, p) for p in problems), problems
@@ -291,20 +333,23 @@ def test_user_catalog_mistakes_name_the_entry_and_field(text, words):
 
 
 def test_a_bad_entry_is_skipped_and_the_good_ones_still_load():
-    two = GOOD + GOOD.split("schema_version = 1")[1].replace(
-        "fal:my-flux", "fal:my-other").replace(', source = "my invoice"', "")
+    two = GOOD + GOOD.split("schema_version = 1")[1].replace("fal:my-flux", "fal:my-other").replace(
+        ', source = "my invoice"', ""
+    )
     models, problems = parse_user_models(two, CAT)
     assert [m.key for m in models] == ["fal:my-flux"]
     assert len(problems) == 1 and "fal:my-other" in problems[0]
 
 
 def test_sd_checkpoints_from_the_listing_are_offered_per_checkpoint(fake, http, store):
-    listings.refresh(store, CAT, {"VIBEGEN_SD_URL": fake.root_url}, sources=["sd:models"],
-                     http=http)
+    listings.refresh(
+        store, CAT, {"VIBEGEN_SD_URL": fake.root_url}, sources=["sd:models"], http=http
+    )
     merged, _ = effective_catalog(CAT, listings.cached(store))
     m = merged.model("sd:sd_xl_base_1.0")
     assert m.fixed_params["override_settings"] == {
-        "sd_model_checkpoint": "sd_xl_base_1.0.safetensors [31e35c80fc]"}
+        "sd_model_checkpoint": "sd_xl_base_1.0.safetensors [31e35c80fc]"
+    }
     assert estimate(m, {}, 1024, 1024, merged).kind == "self_hosted"
 
 

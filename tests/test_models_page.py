@@ -28,8 +28,7 @@ def _page() -> AppTest:
 
 def _text(at: AppTest) -> str:
     frames = "".join(df.value.to_csv() for df in at.dataframe)
-    return frames + " ".join(x.value for x in [*at.caption, *at.error, *at.warning,
-                                               *at.success])
+    return frames + " ".join(x.value for x in [*at.caption, *at.error, *at.warning, *at.success])
 
 
 def test_refresh_shows_quotes_beside_shipped_prices_and_listed_models(fake):
@@ -44,8 +43,9 @@ def test_refresh_shows_quotes_beside_shipped_prices_and_listed_models(fake):
 
 
 def test_add_by_endpoint_id_and_bad_ids_are_said_next_to_the_field(fake):
-    fake.openapi["fal-ai/new-model"] = openapi_for("fal-ai/new-model", {
-        "prompt": {"type": "string"}, "image_size": {}, "seed": {}})
+    fake.openapi["fal-ai/new-model"] = openapi_for(
+        "fal-ai/new-model", {"prompt": {"type": "string"}, "image_size": {}, "seed": {}}
+    )
     at = _page().run()
     at.text_input(key="add_endpoint").input("fal-ai/nope").run()
     at.button(key="add_model").click().run()
@@ -76,7 +76,8 @@ def test_a_user_catalog_file_with_mistakes_is_named_and_the_rest_works(isolated_
     isolated_env.mkdir(parents=True, exist_ok=True)
     (isolated_env / "models.toml").write_text(
         '[[models]]\nkey = "fal:mine"\nlabel = "Mine"\nrouter = "fal"\nendpont = "x"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     at = _page().run()
     assert not at.exception
     assert any("model 'fal:mine', field 'endpont'" in e.value for e in at.error)

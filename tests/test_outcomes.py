@@ -180,10 +180,14 @@ def test_grid_ratings_are_per_rater() -> None:
 
 
 def test_one_raters_grid_is_one_judgment_and_a_pair_vote_its_own() -> None:
-    rows = [rating("r1", "u1", "best", "g2"), rating("r1", "u1", "stars", "g1", "4"),
-            rating("r1", "u1", "stars", "g3", "2"), rating("r1", "u2", "best", "g3"),
-            rating("r1", "u1", "pair", "g1", "a", other="g2"),
-            rating("r1", "u1", "pair", "g3", "b", other="g2")]
+    rows = [
+        rating("r1", "u1", "best", "g2"),
+        rating("r1", "u1", "stars", "g1", "4"),
+        rating("r1", "u1", "stars", "g3", "2"),
+        rating("r1", "u2", "best", "g3"),
+        rating("r1", "u1", "pair", "g1", "a", other="g2"),
+        rating("r1", "u1", "pair", "g3", "b", other="g2"),
+    ]
     out = outcomes(rows, GRID)
     grid = out[out["source"] != "pair"]
     by_rater = grid.groupby("rater", observed=True)["judgment"].unique()

@@ -18,11 +18,16 @@ from vibegen.runner import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 
-OWNER_PAGES = ["app.py", "pages/1_History.py", "pages/3_Briefs.py", "pages/4_Leaderboard.py",
-               "pages/5_Models.py", "pages/7_Spend.py"]
+OWNER_PAGES = [
+    "app.py",
+    "pages/1_History.py",
+    "pages/3_Briefs.py",
+    "pages/4_Leaderboard.py",
+    "pages/5_Models.py",
+    "pages/7_Spend.py",
+]
 REFUSAL = "This page is for the owner of this VibeGen"
 PROMPT = "a secret prompt about a lighthouse"
-
 
 
 @pytest.fixture
@@ -35,15 +40,28 @@ def a_run(store, fast_sandbox):
 
 
 def _texts(at: AppTest) -> str:
-    parts = [e.value for e in at.markdown] + [e.value for e in at.title] + \
-        [e.value for e in at.text] + [e.value for e in at.caption]
+    parts = (
+        [e.value for e in at.markdown]
+        + [e.value for e in at.title]
+        + [e.value for e in at.text]
+        + [e.value for e in at.caption]
+    )
     return "\n".join(str(p) for p in parts)
 
 
-@pytest.mark.parametrize("address, loopback", [
-    ("127.0.0.1", True), ("localhost", True), ("::1", True), ("127.1.2.3", True),
-    ("0.0.0.0", False), ("", False), ("192.168.1.20", False), ("::", False),
-])
+@pytest.mark.parametrize(
+    "address, loopback",
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("127.1.2.3", True),
+        ("0.0.0.0", False),
+        ("", False),
+        ("192.168.1.20", False),
+        ("::", False),
+    ],
+)
 def test_which_bindings_are_loopback(address, loopback):
     assert access.is_loopback(address) is loopback
 

@@ -38,8 +38,7 @@ def test_openai_fixed_sizes_pick_nearest_and_say_so(cat):
 
 
 def test_aspect_enum_and_resolution(cat):
-    mp = map_params(cat.model("kie:nano-banana-pro"), CommonParams(aspect="9:16",
-                                                                   resolution="4K"))
+    mp = map_params(cat.model("kie:nano-banana-pro"), CommonParams(aspect="9:16", resolution="4K"))
     assert mp.params["aspect_ratio"] == "9:16" and mp.params["resolution"] == "4K"
 
 
@@ -48,10 +47,15 @@ def test_sandbox_size_honours_aspect():
     assert w > h and abs(w / h - 16 / 9) < 0.05
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"aspect": "5:1"}, "aspect ratio"), ({"images_per_model": 5}, "images per model"),
-    ({"quality": "ultra"}, "quality"), ({"seed": -1}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"aspect": "5:1"}, "aspect ratio"),
+        ({"images_per_model": 5}, "images per model"),
+        ({"quality": "ultra"}, "quality"),
+        ({"seed": -1}, "seed"),
+    ],
+)
 def test_bad_choices_are_named(kwargs, words):
     with pytest.raises(InputError, match=words):
         CommonParams(**kwargs)

@@ -24,8 +24,12 @@ from vibegen.records import CellSpec
 from vibegen.store import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = [("sandbox:prism", "Prism"), ("sandbox:halo", "Halo"), ("sandbox:mosaic", "Mosaic"),
-          ("sandbox:tide", "Tide")]
+MODELS = [
+    ("sandbox:prism", "Prism"),
+    ("sandbox:halo", "Halo"),
+    ("sandbox:mosaic", "Mosaic"),
+    ("sandbox:tide", "Tide"),
+]
 
 
 def _png(k: int) -> bytes:
@@ -37,9 +41,10 @@ def _png(k: int) -> bytes:
 def _run(n_images: int) -> tuple[str, str]:
     """A finished, rated sandbox run of `n_images` images in the pages' own store."""
     store = process.store(database_url())
-    specs = [CellSpec(key, "sandbox", label, k // len(MODELS), "a fox", {}, {},
-                      Cost(0.0, "simulated")) for k, (key, label) in
-             ((k, MODELS[k % len(MODELS)]) for k in range(n_images))]
+    specs = [
+        CellSpec(key, "sandbox", label, k // len(MODELS), "a fox", {}, {}, Cost(0.0, "simulated"))
+        for k, (key, label) in ((k, MODELS[k % len(MODELS)]) for k in range(n_images))
+    ]
     run_id = store.create_run("a fox", {}, specs)
     cells = store.run_view(run_id).cells
     for k, cell in enumerate(cells):
@@ -105,8 +110,7 @@ def _queries(path: str, query: dict[str, str], n_images: int) -> tuple[int, int]
     run_id, gen_id = _run(n_images)
     store = process.store(database_url())
     blind = store.team.team_link(run_id, blind=True).token
-    values = {k: {"RUN": run_id, "GEN": gen_id, "BLIND": blind}.get(v, v)
-              for k, v in query.items()}
+    values = {k: {"RUN": run_id, "GEN": gen_id, "BLIND": blind}.get(v, v) for k, v in query.items()}
     ana = store.current_ratings(run_id, rater="Ana")[0]["rater_id"]
     counter = Counter(store.engine)
     try:
@@ -135,11 +139,16 @@ def _export_queries(n_runs: int, n_images: int) -> dict[str, int]:
     runs = [_run(n_images)[0] for _ in range(n_runs)]
     store = process.store(database_url())
     counter = Counter(store.engine)
-    builds = {f"{table}.{fmt}{' (one run)' if one else ''}":
-              (lambda t=table, f=fmt, one=one: exports.export(t, f, store,
-                                                              runs[0] if one else None,
-                                                              secrets=[]))
-              for table in exports.TABLES for fmt in exports.FORMATS for one in (False, True)}
+    builds = {
+        f"{table}.{fmt}{' (one run)' if one else ''}": (
+            lambda t=table, f=fmt, one=one: exports.export(
+                t, f, store, runs[0] if one else None, secrets=[]
+            )
+        )
+        for table in exports.TABLES
+        for fmt in exports.FORMATS
+        for one in (False, True)
+    }
     builds |= {
         "run.zip": lambda: exports.run_zip(store, runs[0], secrets=[]),
         "blind.zip": lambda: exports.run_zip(store, runs[0], blind=True, secrets=[]),

@@ -7,24 +7,28 @@ import pytest
 from vibegen import raters as R
 
 
-@pytest.mark.parametrize("a, b", [
-    ("Dana", "dana"),
-    ("Dana", "DANA"),
-    ("Dana", "Dаna"),  # Cyrillic а
-    ("Dana", "Ｄａｎａ"),  # fullwidth
-    ("Dana", "D a n a"),
-    ("Dana", "Dana."),
-    ("Olga", "0lga"),  # a zero reads as an o
-    ("Ilse", "lIse"),  # I and l differ only by font
-    ("Mia", "Rnia"),  # "rn" reads as "m"
-    ("José", "Jose"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Dana", "dana"),
+        ("Dana", "DANA"),
+        ("Dana", "Dаna"),  # Cyrillic а
+        ("Dana", "Ｄａｎａ"),  # fullwidth
+        ("Dana", "D a n a"),
+        ("Dana", "Dana."),
+        ("Olga", "0lga"),  # a zero reads as an o
+        ("Ilse", "lIse"),  # I and l differ only by font
+        ("Mia", "Rnia"),  # "rn" reads as "m"
+        ("José", "Jose"),
+    ],
+)
 def test_look_alike_names_share_a_key(a, b):
     assert R.name_key(a) == R.name_key(b)
 
 
-@pytest.mark.parametrize("a, b", [("Dana", "Dan"), ("Dana", "Diana"), ("Ana", "Anna"),
-                                  ("Bo", "Bob")])
+@pytest.mark.parametrize(
+    "a, b", [("Dana", "Dan"), ("Dana", "Diana"), ("Ana", "Anna"), ("Bo", "Bob")]
+)
 def test_different_names_keep_different_keys(a, b):
     assert R.name_key(a) != R.name_key(b)
 

@@ -16,8 +16,10 @@ from vibegen.routers.sandbox_router import render
 
 
 def _run(store, models=3):
-    cells = [CellSpec(f"sandbox:m{i}", "sandbox", f"M{i}", 0, "p", {}, {},
-                      Cost(0.01, "simulated")) for i in range(models)]
+    cells = [
+        CellSpec(f"sandbox:m{i}", "sandbox", f"M{i}", 0, "p", {}, {}, Cost(0.01, "simulated"))
+        for i in range(models)
+    ]
     run_id = store.create_run("p", {}, cells)
     return run_id, [c.id for c in store.run_view(run_id).cells]
 
@@ -27,7 +29,12 @@ def test_rating_is_stored_with_rater_time_mode_and_blind(any_store):
     any_store.rate(run_id, "Ana", make_rating("stars", a, 4), blind=True)
     (row,) = any_store.current_ratings(run_id)
     assert (row["rater"], row["mode"], row["generation_id"], row["value"], row["blind"]) == (
-        "Ana", "stars", a, "4", True)
+        "Ana",
+        "stars",
+        a,
+        "4",
+        True,
+    )
     assert row["created_at"].tzinfo is not None
 
 
@@ -56,7 +63,9 @@ def test_two_raters_keep_their_own(any_store):
     any_store.rate(run_id, "Ana", make_rating("best", a, 1), blind=False)
     any_store.rate(run_id, "Bo", make_rating("best", b, 1), blind=False)
     assert {(r["rater"], r["generation_id"]) for r in any_store.current_ratings(run_id)} == {
-        ("Ana", a), ("Bo", b)}
+        ("Ana", a),
+        ("Bo", b),
+    }
     assert any_store.review_progress(run_id) == {"Ana": 1, "Bo": 1}
 
 
@@ -68,8 +77,9 @@ def test_50_concurrent_raters_10000_ratings_all_stored(any_store):
         try:
             for i in range(200):
                 gen = gens[i % 4]
-                any_store.rate(run_id, f"rater{n}", make_rating("stars", gen, 1 + i % 5),
-                               blind=bool(n % 2))
+                any_store.rate(
+                    run_id, f"rater{n}", make_rating("stars", gen, 1 + i % 5), blind=bool(n % 2)
+                )
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -83,18 +93,25 @@ def test_50_concurrent_raters_10000_ratings_all_stored(any_store):
     assert len(any_store.current_ratings(run_id)) == 50 * 4
 
 
-@pytest.mark.parametrize("mode, value, other, words", [
-    ("stars", 6, None, "1 to 5"), ("stars", "x", None, "1 to 5"), ("pair", "a", None, "two"),
-    ("pair", "left", "other", "one of"), ("vibes", 1, None, "unknown rating mode"),
-    ("best", 2, None, "value 1"),
-])
+@pytest.mark.parametrize(
+    "mode, value, other, words",
+    [
+        ("stars", 6, None, "1 to 5"),
+        ("stars", "x", None, "1 to 5"),
+        ("pair", "a", None, "two"),
+        ("pair", "left", "other", "one of"),
+        ("vibes", 1, None, "unknown rating mode"),
+        ("best", 2, None, "value 1"),
+    ],
+)
 def test_bad_ratings_are_refused(mode, value, other, words):
     with pytest.raises(InputError, match=words):
         make_rating(mode, "g1", value, other)
 
 
-@pytest.mark.parametrize("name, words", [("", "empty"), ("   ", "empty"), ("x" * 61, "60"),
-                                         ("a\x00b", "control")])
+@pytest.mark.parametrize(
+    "name, words", [("", "empty"), ("   ", "empty"), ("x" * 61, "60"), ("a\x00b", "control")]
+)
 def test_bad_rater_names_are_refused(name, words):
     with pytest.raises(InputError, match=words):
         clean_rater(name)
@@ -113,8 +130,9 @@ def _two_images(store):
     # Two successful images of two different models, in one run.
     run_id, (a, b, _) = _run(store)
     for gen in (a, b):
-        store.save_success(gen, render("dots", "p", 1, 64, 64), cost=Cost(0.01, "simulated"),
-                           wall_s=1.0)
+        store.save_success(
+            gen, render("dots", "p", 1, 64, 64), cost=Cost(0.01, "simulated"), wall_s=1.0
+        )
     models = {c.id: c.model_key for c in store.run_view(run_id).cells}
     return run_id, a, b, models
 
@@ -126,20 +144,27 @@ def _scenarios():
     for value in RatingMode.STARS.choices:
         other = "3"
         score = 1.0 if value > other else 0.0 if value < other else 0.5
-        yield RatingMode.STARS, value, [("stars", "A", value, None),
-                                        ("stars", "B", other, None)], score
+        yield (
+            RatingMode.STARS,
+            value,
+            [("stars", "A", value, None), ("stars", "B", other, None)],
+            score,
+        )
     yield RatingMode.BEST, "1", [("best", "A", "1", None)], 1.0
     yield RatingMode.REJECT, "1", [("reject", "A", "1", None)], 0.0
 
 
-@pytest.mark.parametrize("mode, value, clicks, score", list(_scenarios()),
-                         ids=[f"{m}-{v}" for m, v, _, _ in _scenarios()])
-def test_every_rating_mode_round_trips_store_to_outcomes(any_store, mode, value, clicks,
-                                                        score):
+@pytest.mark.parametrize(
+    "mode, value, clicks, score",
+    list(_scenarios()),
+    ids=[f"{m}-{v}" for m, v, _, _ in _scenarios()],
+)
+def test_every_rating_mode_round_trips_store_to_outcomes(any_store, mode, value, clicks, score):
     run_id, a, b, models = _two_images(any_store)
     ids = {"A": a, "B": b}
-    made = [make_rating(kind, ids[gen], val, other and ids[other])
-            for kind, gen, val, other in clicks]
+    made = [
+        make_rating(kind, ids[gen], val, other and ids[other]) for kind, gen, val, other in clicks
+    ]
     for rating in made:
         any_store.rate(run_id, "Ana", rating, blind=True)
     # Stored as made (a pair vote in sorted order, its value seen from the first id).

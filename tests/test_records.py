@@ -33,8 +33,11 @@ STILL_IMPORT_THE_STORE_FOR_ITS_TYPE: set[str] = set()
 
 
 def _sources() -> dict[str, ast.Module]:
-    files = [*sorted((ROOT / "vibegen").rglob("*.py")), ROOT / "app.py",
-             *sorted((ROOT / "pages").glob("*.py"))]
+    files = [
+        *sorted((ROOT / "vibegen").rglob("*.py")),
+        ROOT / "app.py",
+        *sorted((ROOT / "pages").glob("*.py")),
+    ]
     return {f.relative_to(ROOT).as_posix(): ast.parse(f.read_text(), str(f)) for f in files}
 
 
@@ -51,19 +54,32 @@ def _record_names() -> set[str]:
 
 
 def _store_imports(tree: ast.Module) -> set[str]:
-    return {alias.name for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.module == "vibegen.store"
-            for alias in node.names}
+    return {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "vibegen.store"
+        for alias in node.names
+    }
 
 
 def test_no_module_imports_a_record_type_from_the_store():
     records = _record_names()
-    assert {"Cell", "CellSpec", "RunView", "RunSummary", "Spend", "Status", "new_id", "now",
-            "check_run_id"} <= records
-    offenders = {path: sorted(_store_imports(tree) & records)
-                 for path, tree in _sources().items()
-                 if _store_imports(tree) & records and path not in
-                 STILL_IMPORT_RECORDS_FROM_STORE}
+    assert {
+        "Cell",
+        "CellSpec",
+        "RunView",
+        "RunSummary",
+        "Spend",
+        "Status",
+        "new_id",
+        "now",
+        "check_run_id",
+    } <= records
+    offenders = {
+        path: sorted(_store_imports(tree) & records)
+        for path, tree in _sources().items()
+        if _store_imports(tree) & records and path not in STILL_IMPORT_RECORDS_FROM_STORE
+    }
     assert offenders == {}
     # The list of stragglers is kept true: a module that moved leaves it.
     still = {path for path, tree in _sources().items() if _store_imports(tree) & records}
@@ -72,12 +88,22 @@ def test_no_module_imports_a_record_type_from_the_store():
 
 def _runtime_store_imports(tree: ast.Module) -> set[str]:
     # `from vibegen.store import ...` outside an `if TYPE_CHECKING:` block.
-    hidden = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-              and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
-              for n in ast.walk(node)}
-    return {alias.asname or alias.name for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom) and node.module == "vibegen.store"
-            and id(node) not in hidden for alias in node.names}
+    hidden = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If)
+        and isinstance(node.test, ast.Name)
+        and node.test.id == "TYPE_CHECKING"
+        for n in ast.walk(node)
+    }
+    return {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module == "vibegen.store"
+        and id(node) not in hidden
+        for alias in node.names
+    }
 
 
 def _runtime_names(tree: ast.Module) -> set[str]:
@@ -101,9 +127,11 @@ def _runtime_names(tree: ast.Module) -> set[str]:
 def test_no_module_imports_the_store_only_to_name_its_type():
     # A module handed a store names its type under TYPE_CHECKING: importing it for real is for
     # the modules that open one or call its functions.
-    only_types = {path for path, tree in _sources().items()
-                  if _runtime_store_imports(tree)
-                  and not _runtime_store_imports(tree) & _runtime_names(tree)}
+    only_types = {
+        path
+        for path, tree in _sources().items()
+        if _runtime_store_imports(tree) and not _runtime_store_imports(tree) & _runtime_names(tree)
+    }
     assert only_types - STILL_IMPORT_THE_STORE_FOR_ITS_TYPE == set()
     assert STILL_IMPORT_THE_STORE_FOR_ITS_TYPE <= only_types
 
@@ -152,15 +180,24 @@ def _is_status(node: ast.AST) -> bool:
 
 def test_no_module_compares_a_status_with_a_bare_word():
     words = {s.value for s in Status}
-    offenders = {p for p, tree in _sources().items()
-                 if p != "vibegen/records.py" and _compared_words(tree, _is_status) & words}
+    offenders = {
+        p
+        for p, tree in _sources().items()
+        if p != "vibegen/records.py" and _compared_words(tree, _is_status) & words
+    }
     assert offenders - STILL_COMPARE_STATUS_WORDS == set()
     assert STILL_COMPARE_STATUS_WORDS <= offenders
 
 
 def test_status_words_are_the_stored_ones_and_each_has_one_place():
-    assert [s.value for s in Status] == ["pending", "running", "ok", "error", "timeout",
-                                         "interrupted"]
+    assert [s.value for s in Status] == [
+        "pending",
+        "running",
+        "ok",
+        "error",
+        "timeout",
+        "interrupted",
+    ]
     assert set(IN_FLIGHT) | set(FINISHED) == set(Status)
     assert not set(IN_FLIGHT) & set(FINISHED)
     assert set(FINISHED) - set(FAILED) == {Status.OK}
@@ -176,8 +213,9 @@ def test_a_stored_cell_reads_back_with_its_status_as_the_enum(any_store):
     run_id = any_store.create_run("p", {}, [_spec("sandbox", 0.01, "simulated")] * 2)
     first, second = any_store.run_view(run_id).cells
     assert first.status is Status.PENDING and first.in_flight and not first.finished
-    any_store.save_success(first.id, render("dots", "p", 1, 64, 64),
-                           cost=Cost(0.01, "simulated"), wall_s=1.0)
+    any_store.save_success(
+        first.id, render("dots", "p", 1, 64, 64), cost=Cost(0.01, "simulated"), wall_s=1.0
+    )
     any_store.save_failure(second.id, kind="server", message="boom", wall_s=1.0, timeout=True)
     first, second = any_store.run_view(run_id).cells
     assert (first.status, second.status) == (Status.OK, Status.TIMEOUT)
@@ -191,19 +229,20 @@ def test_simulated_is_a_property_of_the_cell_and_its_router(any_store):
     assert simulated_router("sandbox") and not simulated_router("fal")
     assert _spec("sandbox", 0.01, "simulated").simulated
     assert not _spec("fal", 0.02, "estimated").simulated
-    run_id = any_store.create_run("p", {}, [_spec("sandbox", 0.01, "simulated"),
-                                            _spec("fal", 0.02, "estimated")])
+    run_id = any_store.create_run(
+        "p", {}, [_spec("sandbox", 0.01, "simulated"), _spec("fal", 0.02, "estimated")]
+    )
     cells = any_store.run_view(run_id).cells
     assert [c.simulated for c in cells] == [True, False]
     for cell in cells:
-        any_store.save_success(cell.id, render("dots", "p", 1, 64, 64), cost=cell.cost,
-                               wall_s=1.0)
+        any_store.save_success(cell.id, render("dots", "p", 1, 64, 64), cost=cell.cost, wall_s=1.0)
     (summary,) = any_store.list_runs()
-    assert (summary.cost_usd, summary.simulated_usd) == (pytest.approx(0.02),
-                                                         pytest.approx(0.01))
+    assert (summary.cost_usd, summary.simulated_usd) == (pytest.approx(0.02), pytest.approx(0.01))
     frame = any_store.generations_frame()
-    assert dict(zip(frame["router"], frame["sandbox"], strict=True)) == {"sandbox": True,
-                                                                         "fal": False}
+    assert dict(zip(frame["router"], frame["sandbox"], strict=True)) == {
+        "sandbox": True,
+        "fal": False,
+    }
 
 
 def test_a_simulated_router_is_never_capped():

@@ -20,8 +20,21 @@ from vibegen.report import leaderboard_report_html, quality_cost_svg, run_report
 from vibegen.routers.sandbox_router import render
 from vibegen.store import Store
 
-FORBIDDEN_TAGS = {"script", "iframe", "object", "embed", "link", "base", "form", "frame",
-                  "applet", "foreignobject", "use", "image", "a"}
+FORBIDDEN_TAGS = {
+    "script",
+    "iframe",
+    "object",
+    "embed",
+    "link",
+    "base",
+    "form",
+    "frame",
+    "applet",
+    "foreignobject",
+    "use",
+    "image",
+    "a",
+}
 
 
 class _Tags(HTMLParser):
@@ -54,8 +67,9 @@ def assert_standalone(page: str) -> _Tags:
     """No script, no external URL, no event handler; every image a data: URI."""
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page.lower()
-    assert not re.search(r"""(?:src|href|action|poster|srcset)\s*=\s*["']?\s*(?:https?:|//)""",
-                         page, re.I)
+    assert not re.search(
+        r"""(?:src|href|action|poster|srcset)\s*=\s*["']?\s*(?:https?:|//)""", page, re.I
+    )
     assert not re.search(r"url\(|@import", page, re.I)
     tags = parse(page)
     for tag, attrs in tags.tags:
@@ -98,41 +112,78 @@ def test_run_report_is_standalone_and_shows_untrusted_text_literally(store):
 
 
 def test_run_report_of_a_running_run(store):
-    run_id = store.create_run("still going", {}, [
-        CellSpec("fal:flux-dev", "fal", "FLUX dev", 0, "still going", {}, {},
-                 Cost(0.025, "estimated"))])
+    run_id = store.create_run(
+        "still going",
+        {},
+        [
+            CellSpec(
+                "fal:flux-dev",
+                "fal",
+                "FLUX dev",
+                0,
+                "still going",
+                {},
+                {},
+                Cost(0.025, "estimated"),
+            )
+        ],
+    )
     page = run_report_html(store, run_id)
     assert_standalone(page)
     assert "queued when this report was made" in page and "still running" in page
 
 
-def vote_store(store: Store, costs: dict[str, float | None], votes: int = 30,
-               labels: dict[str, str] | None = None):
+def vote_store(
+    store: Store,
+    costs: dict[str, float | None],
+    votes: int = 30,
+    labels: dict[str, str] | None = None,
+):
     """One run per competitor pair with pair votes: earlier keys in `costs` win more often."""
     keys = list(costs)
-    specs = [CellSpec(k, k.split(":")[0], (labels or {}).get(k, k.split(":")[1].title()), 0,
-                      "p", {}, {}, Cost(costs[k], "estimated" if costs[k] else "unknown"))
-             for k in keys]
+    specs = [
+        CellSpec(
+            k,
+            k.split(":")[0],
+            (labels or {}).get(k, k.split(":")[1].title()),
+            0,
+            "p",
+            {},
+            {},
+            Cost(costs[k], "estimated" if costs[k] else "unknown"),
+        )
+        for k in keys
+    ]
     run_id = store.create_run("p", {}, specs)
     cells = store.run_view(run_id).cells
     for i, c in enumerate(cells):
         usd = costs[c.model_key]
-        store.save_success(c.id, render("dots", "p", i, 32, 32),
-                           cost=Cost(usd, "reported" if usd else "unknown"), wall_s=2.0 + i)
+        store.save_success(
+            c.id,
+            render("dots", "p", i, 32, 32),
+            cost=Cost(usd, "reported" if usd else "unknown"),
+            wall_s=2.0 + i,
+        )
     for k in range(votes):
         for i in range(len(cells)):
             for j in range(i + 1, len(cells)):
                 # The better one wins 3 times in 4: close, so intervals overlap a little.
                 value = "a" if (k + i + j) % 4 else "b"
-                store.rate(run_id, f"r{k}", make_rating("pair", cells[i].id, value,
-                                                        cells[j].id), blind=True)
+                store.rate(
+                    run_id,
+                    f"r{k}",
+                    make_rating("pair", cells[i].id, value, cells[j].id),
+                    blind=True,
+                )
     return build_leaderboard(store.generations_frame(), store.ratings_frame())
 
 
 def test_leaderboard_report_has_table_callout_notes_and_offline_chart(store):
-    lb = vote_store(store, {"fal:alpha": 0.2, "kie:beta": 0.01, "openai:gamma": 0.002,
-                            "sd:delta": None},
-                    labels={"fal:alpha": "<i>Alpha</i> ![x](http://e/x.png)"})
+    lb = vote_store(
+        store,
+        {"fal:alpha": 0.2, "kie:beta": 0.01, "openai:gamma": 0.002, "sd:delta": None},
+        labels={"fal:alpha": "<i>Alpha</i> ![x](http://e/x.png)"},
+    )
     page = leaderboard_report_html(lb)
     tags = assert_standalone(page)
     text = "".join(tags.text)
@@ -155,7 +206,8 @@ def test_leaderboard_report_has_table_callout_notes_and_offline_chart(store):
     circles = [a for t, a in tags.tags if t == "circle"]
     assert len(circles) == 3
     assert any(t == "polyline" and "stroke-dasharray" in a for t, a in tags.tags) == (
-        len(lb.pareto) >= 2)
+        len(lb.pareto) >= 2
+    )
     assert "log scale" in text and "Not shown, cost unknown: sd:delta" in text
     assert "Pareto" in text
 
@@ -173,8 +225,9 @@ def test_preliminary_badge_and_linear_axis(store):
 
 def test_leaderboard_report_with_no_votes_and_hostile_filter(store):
     make_run(store)
-    lb = build_leaderboard(store.generations_frame(), store.ratings_frame(),
-                           rater="<script>alert(1)</script>")
+    lb = build_leaderboard(
+        store.generations_frame(), store.ratings_frame(), rater="<script>alert(1)</script>"
+    )
     page = leaderboard_report_html(lb)
     tags = assert_standalone(page)
     text = "".join(tags.text)
@@ -183,8 +236,7 @@ def test_leaderboard_report_with_no_votes_and_hostile_filter(store):
     assert not any(t == "svg" for t, _ in tags.tags)
 
 
-@pytest.mark.parametrize("costs", [{"fal:a": 0.001, "kie:b": 0.5},
-                                   {"fal:a": 0.01, "kie:b": 0.01}])
+@pytest.mark.parametrize("costs", [{"fal:a": 0.001, "kie:b": 0.5}, {"fal:a": 0.01, "kie:b": 0.01}])
 def test_chart_points_stay_inside_the_plot(store, costs):
     lb = vote_store(store, costs, votes=5)
     svg = quality_cost_svg(lb)

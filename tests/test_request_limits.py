@@ -23,12 +23,19 @@ from vibegen.routers.base import GenerationRequest
 from vibegen.routers.openai_router import OpenAIRouter
 
 CAT = default_catalog()
-CHOICES = [CommonParams(aspect=a, resolution=r, quality=q, seed=7)
-           for a, r, q in itertools.product(ASPECTS, RESOLUTIONS, QUALITIES)]
+CHOICES = [
+    CommonParams(aspect=a, resolution=r, quality=q, seed=7)
+    for a, r, q in itertools.product(ASPECTS, RESOLUTIONS, QUALITIES)
+]
 # fal's named sizes, catalog.md §3
-PRESET_PX = {"square_hd": (1024, 1024), "square": (512, 512), "portrait_4_3": (768, 1024),
-             "portrait_16_9": (576, 1024), "landscape_4_3": (1024, 768),
-             "landscape_16_9": (1024, 576)}
+PRESET_PX = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
 
 
 def sent_size(model: Model, params: dict) -> tuple[int, int] | None:
@@ -81,8 +88,13 @@ def test_every_request_is_inside_the_catalogs_declared_limits(model: Model):
             assert "resolution" in mp.notes, f"{where}: {w}x{h} without a note"
 
 
-GPT_IMAGE_2 = ["openai:gpt-image-2", "openai:gpt-image-2.5-sunburst",
-               "openai:gpt-image-2.6-sunburst", "openai:gpt-image-2.6-flare", "fal:gpt-image-2"]
+GPT_IMAGE_2 = [
+    "openai:gpt-image-2",
+    "openai:gpt-image-2.5-sunburst",
+    "openai:gpt-image-2.6-sunburst",
+    "openai:gpt-image-2.6-flare",
+    "fal:gpt-image-2",
+]
 
 
 @pytest.mark.parametrize("key", GPT_IMAGE_2)
@@ -98,11 +110,11 @@ def test_gpt_image_2_sizes_against_the_documented_figures(key: str):
             assert size_error(model.endpoint, f"{w}x{h}", common.quality) is None
 
 
-@pytest.mark.parametrize("aspect, size", [("1:1", "2880x2880"), ("16:9", "3840x2160"),
-                                          ("9:16", "2160x3840")])
+@pytest.mark.parametrize(
+    "aspect, size", [("1:1", "2880x2880"), ("16:9", "3840x2160"), ("9:16", "2160x3840")]
+)
 def test_openai_4k_is_the_largest_valid_size_and_says_so(aspect: str, size: str):
-    mp = map_params(CAT.model("openai:gpt-image-2"), CommonParams(aspect=aspect,
-                                                                  resolution="4K"))
+    mp = map_params(CAT.model("openai:gpt-image-2"), CommonParams(aspect=aspect, resolution="4K"))
     assert mp.params["size"] == size
     assert mp.notes["resolution"].startswith(f"4K → {size.replace('x', '×')}")
 
@@ -134,11 +146,17 @@ def test_every_aspect_at_4k_is_accepted_by_the_openai_fake():
         router = OpenAIRouter(catalog=CAT, key=TEST_KEY, base_url=fake.url)
         try:
             for aspect in ASPECTS:
-                mp = map_params(model, CommonParams(aspect=aspect, resolution="4K",
-                                                    quality="low"))
-                result = router.generate(GenerationRequest(
-                    model=model, prompt="a fox", params=mp.params, width=mp.width,
-                    height=mp.height, deadline=time.monotonic() + 10))
+                mp = map_params(model, CommonParams(aspect=aspect, resolution="4K", quality="low"))
+                result = router.generate(
+                    GenerationRequest(
+                        model=model,
+                        prompt="a fox",
+                        params=mp.params,
+                        width=mp.width,
+                        height=mp.height,
+                        deadline=time.monotonic() + 10,
+                    )
+                )
                 assert Image.open(io.BytesIO(result.image)).size == (mp.width, mp.height)
         finally:
             router.close()

@@ -12,8 +12,11 @@ from vibegen.review import next_pair, pairs_total, review_order
 
 
 def _view(store, models=4, per_model=1, failed=()):
-    cells = [CellSpec(f"sandbox:m{i}", "sandbox", f"M{i}", k, "p", {}, {},
-                      Cost(0.01, "simulated")) for i in range(models) for k in range(per_model)]
+    cells = [
+        CellSpec(f"sandbox:m{i}", "sandbox", f"M{i}", k, "p", {}, {}, Cost(0.01, "simulated"))
+        for i in range(models)
+        for k in range(per_model)
+    ]
     run_id = store.create_run("p", {}, cells)
     view = store.run_view(run_id)
     for c in view.cells:
@@ -31,13 +34,13 @@ def test_blind_order_is_shuffled_and_stable_per_rater(store):
     bo = [c.id for c in review_order(view.cells, view.id, "Bo", blind=True)]
     assert sorted(ana) == sorted(bo) and ana != bo
     assert [c.id for c in review_order(view.cells, view.id, "Ana", blind=False)] == [
-        c.id for c in view.cells]
+        c.id for c in view.cells
+    ]
 
 
 def test_failed_cells_are_not_offered(store):
     view = _view(store, models=3, failed=("sandbox:m1",))
-    assert all(c.model_key != "sandbox:m1" for c in review_order(view.cells, view.id, "A",
-                                                                  True))
+    assert all(c.model_key != "sandbox:m1" for c in review_order(view.cells, view.id, "A", True))
 
 
 def test_pairs_meet_evenly_and_never_repeat(store):
@@ -50,16 +53,23 @@ def test_pairs_meet_evenly_and_never_repeat(store):
         r = make_rating("pair", a.id, "tie", b.id)
         assert r.slot not in seen
         seen.add(r.slot)
-        ratings.append({"rater": "Ana", "mode": "pair", "slot": r.slot,
-                        "generation_id": r.generation_id,
-                        "other_generation_id": r.other_generation_id})
+        ratings.append(
+            {
+                "rater": "Ana",
+                "mode": "pair",
+                "slot": r.slot,
+                "generation_id": r.generation_id,
+                "other_generation_id": r.other_generation_id,
+            }
+        )
         # after each vote, no model pair is more than one vote ahead of another
         per_pair = Counter()
         by_id = {c.id: c.model_key for c in view.cells}
         for x in ratings:
             per_pair[frozenset((by_id[x["generation_id"]], by_id[x["other_generation_id"]]))] += 1
-        all_pairs = [frozenset(p) for p in itertools.combinations({c.model_key for c in
-                                                                   view.cells}, 2)]
+        all_pairs = [
+            frozenset(p) for p in itertools.combinations({c.model_key for c in view.cells}, 2)
+        ]
         values = [per_pair[p] for p in all_pairs]
         assert max(values) - min(values) <= 1
     assert next_pair(view.cells, view.id, "Ana", ratings) is None
@@ -77,8 +87,10 @@ def test_a_blind_cell_has_its_place_whatever_finishes_first(store):
     for finished in itertools.islice(itertools.permutations(range(6)), 0, 720, 37):
         for k in range(7):  # after the first k of that finishing order are done
             done = {view.cells[i].id for i in finished[:k]}
-            cells = [dataclasses.replace(c, status="ok" if c.id in done else "running")
-                     for c in view.cells]
+            cells = [
+                dataclasses.replace(c, status="ok" if c.id in done else "running")
+                for c in view.cells
+            ]
             slots = blind_slots(cells, view.id, "Ana")
             assert [c.id for c in slots] == full  # every place fixed from the start
             shown = [c.id for c in review_order(cells, view.id, "Ana", blind=True)]
@@ -96,7 +108,14 @@ def test_blind_pairs_include_two_images_of_one_model(store):
         a, b = pair
         same_model += a.model_key == b.model_key
         r = make_rating("pair", a.id, "a", b.id)
-        ratings.append({"rater": "Bo", "rater_id": "Bo", "mode": "pair", "slot": r.slot,
-                        "generation_id": r.generation_id,
-                        "other_generation_id": r.other_generation_id})
+        ratings.append(
+            {
+                "rater": "Bo",
+                "rater_id": "Bo",
+                "mode": "pair",
+                "slot": r.slot,
+                "generation_id": r.generation_id,
+                "other_generation_id": r.other_generation_id,
+            }
+        )
     assert len(ratings) == 6 and same_model == 2

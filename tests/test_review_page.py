@@ -161,8 +161,7 @@ def test_a_reviewer_needs_a_link_not_a_run_id(networked, run_id):
     assert any("does not exist" in e.value for e in at.error) and len(at.image) == 0
 
 
-def test_the_same_name_through_the_team_link_is_another_rater_and_held(networked, run_id,
-                                                                       store):
+def test_the_same_name_through_the_team_link_is_another_rater_and_held(networked, run_id, store):
     team = store.team
     invite = team.create_link(run_id, blind=False, invite="Dana")
     dana = _through(invite.token)  # the invite is Dana: no name asked
@@ -177,8 +176,9 @@ def test_the_same_name_through_the_team_link_is_another_rater_and_held(networked
     assert any("once the run's owner has accepted you" in c.value for c in stranger.caption)
     other = store.run_view(run_id).cells[2]
     stranger.button(key=f"best:{other.id}").click().run()
-    best = {r["rater"]: r["generation_id"] for r in store.current_ratings(run_id)
-            if r["mode"] == "best"}
+    best = {
+        r["rater"]: r["generation_id"] for r in store.current_ratings(run_id) if r["mode"] == "best"
+    }
     assert best == {"Dana": cell.id, "Dana (2)": other.id}  # Dana's pick is untouched
     counted = store.ratings_frame().set_index("rater")["counts"].to_dict()
     assert counted == {"Dana": True, "Dana (2)": False}
@@ -268,35 +268,38 @@ def test_a_click_the_store_refuses_says_so_stays_and_retries(run_id, store):
         at.button(key=f"best:{cell.id}").click().run()
         assert store.current_ratings(run_id) == []
         assert not at.exception, at.exception
-        assert any("Not saved" in e.value and "readonly database" in e.value for e in at.error), \
-            [e.value for e in at.error]
+        assert any("Not saved" in e.value and "readonly database" in e.value for e in at.error), [
+            e.value for e in at.error
+        ]
         assert at.button(key=f"best:{cell.id}").label == "☆ Pick as best"
         refuse["on"] = False  # the database takes writes again: Retry saves the same click
         at.button(key="retry_rating:grid").click().run()
         assert [(r["mode"], r["generation_id"]) for r in store.current_ratings(run_id)] == [
-            ("best", cell.id)]
+            ("best", cell.id)
+        ]
         assert not any("Not saved" in e.value for e in at.error)
         assert at.button(key=f"best:{cell.id}").label == "★ Best pick"
     finally:
         sa.event.remove(page_store.engine, "checkout", query_only)
 
 
-def test_made_up_names_through_the_team_link_page_do_not_move_the_board(networked, run_id,
-                                                                          store):
+def test_made_up_names_through_the_team_link_page_do_not_move_the_board(networked, run_id, store):
     """The ballot script through the Review page itself: each session a new name and a vote."""
     from vibegen.leaderboard import build_leaderboard
     from vibegen.ratings import make_rating
 
     def board() -> dict[str, float]:
-        lb = build_leaderboard(store.generations_frame(), store.ratings_frame(),
-                               include_sandbox=True)
+        lb = build_leaderboard(
+            store.generations_frame(), store.ratings_frame(), include_sandbox=True
+        )
         return dict(zip(lb.table["label"], lb.table["score"].round(6), strict=True))
 
     team = store.team
     cells = {c.label: c for c in store.run_view(run_id).cells}
     ana = team.rater(team.create_link(run_id, blind=False, invite="Ana").rater_id)
-    store.rate(run_id, ana.display, make_rating("best", cells["Prism"].id, 1), blind=False,
-               rater_id=ana.id)
+    store.rate(
+        run_id, ana.display, make_rating("best", cells["Prism"].id, 1), blind=False, rater_id=ana.id
+    )
     before = board()
     link = team.team_link(run_id, blind=False)
     for i in range(25):  # a fresh session (no cookie) each time, as a script's requests are

@@ -43,10 +43,12 @@ NAMES = ["fast", "slow", "filtered", "flaky", "hang", "broken", "garbage"]
 
 
 def catalog():
-    text = CATALOG + "".join(MODEL.format(name=n, router="scripted",
-                                          deadline=0.5 if n == "hang" else 10) for n in NAMES)
+    text = CATALOG + "".join(
+        MODEL.format(name=n, router="scripted", deadline=0.5 if n == "hang" else 10) for n in NAMES
+    )
     text += MODEL.format(name="locked", router="locked", deadline=10).replace(
-        'key = "scripted:locked"', 'key = "locked:model"')
+        'key = "scripted:locked"', 'key = "locked:model"'
+    )
     return parse_catalog(text)
 
 
@@ -86,8 +88,12 @@ class ScriptedRouter(Router):
                 return GenerationResult(image=b"<html>not an image</html>")
             else:
                 time.sleep(0.05)
-            return GenerationResult(image=render("dots", request.prompt, 1, 64, 64), seed="1",
-                                    queue_s=0.01, inference_s=0.02)
+            return GenerationResult(
+                image=render("dots", request.prompt, 1, 64, 64),
+                seed="1",
+                queue_s=0.01,
+                inference_s=0.02,
+            )
         finally:
             with self.lock:
                 self.active -= 1
@@ -123,8 +129,11 @@ def test_start_returns_at_once_and_results_arrive(runner, store):
 
 
 def test_one_failing_model_does_not_affect_the_others(runner, store):
-    run_id = runner.start_run("a fox", ["scripted:fast", "scripted:filtered",
-                                        "scripted:broken", "scripted:garbage"], CommonParams())
+    run_id = runner.start_run(
+        "a fox",
+        ["scripted:fast", "scripted:filtered", "scripted:broken", "scripted:garbage"],
+        CommonParams(),
+    )
     assert runner.wait(run_id, 5)
     cells = {c.label: c for c in store.run_view(run_id).cells}
     assert cells["fast"].status == "ok"
@@ -175,13 +184,16 @@ def test_rate_limiter_spaces_requests():
     assert time.monotonic() - t >= 0.3
 
 
-@pytest.mark.parametrize("prompt, models, words", [
-    ("", ["scripted:fast"], "prompt is empty"),
-    ("   ", ["scripted:fast"], "prompt is empty"),
-    ("a fox", [], "no model picked"),
-    ("x" * 51, ["scripted:fast"], "at most 50"),
-    ("a fox", ["locked:model"], "add LOCKED_KEY to enable"),
-])
+@pytest.mark.parametrize(
+    "prompt, models, words",
+    [
+        ("", ["scripted:fast"], "prompt is empty"),
+        ("   ", ["scripted:fast"], "prompt is empty"),
+        ("a fox", [], "no model picked"),
+        ("x" * 51, ["scripted:fast"], "at most 50"),
+        ("a fox", ["locked:model"], "add LOCKED_KEY to enable"),
+    ],
+)
 def test_bad_requests_are_refused_with_a_reason(runner, store, prompt, models, words):
     with pytest.raises(InputError, match=words):
         runner.start_run(prompt, models, CommonParams())
@@ -189,8 +201,9 @@ def test_bad_requests_are_refused_with_a_reason(runner, store, prompt, models, w
 
 
 def test_plan_estimates_before_generate():
-    plan = plan_run("a fox", ["scripted:fast", "scripted:slow"],
-                    CommonParams(images_per_model=3), catalog(), {})
+    plan = plan_run(
+        "a fox", ["scripted:fast", "scripted:slow"], CommonParams(images_per_model=3), catalog(), {}
+    )
     assert len(plan.cells) == 6 and plan.estimated_usd == pytest.approx(0.06)
 
 

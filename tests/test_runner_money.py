@@ -18,21 +18,32 @@ POLL = 0.01
 
 
 def fal_runner(store, fake: FalFake, catalog=CATALOG) -> Runner:
-    return Runner(store, catalog, env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url},
-                  router_options={"fal": {"poll_interval": POLL}}, heartbeat=False)
+    return Runner(
+        store,
+        catalog,
+        env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url},
+        router_options={"fal": {"poll_interval": POLL}},
+        heartbeat=False,
+    )
 
 
 def kie_runner(store, fake: KieFake, catalog=CATALOG, **kw) -> Runner:
-    return Runner(store, catalog, env={"KIE_API_KEY": TEST_KIE_KEY,
-                                       "VIBEGEN_KIE_URL": fake.url},
-                  router_options={"kie": {"poll_interval": POLL}}, heartbeat=False, **kw)
+    return Runner(
+        store,
+        catalog,
+        env={"KIE_API_KEY": TEST_KIE_KEY, "VIBEGEN_KIE_URL": fake.url},
+        router_options={"kie": {"poll_interval": POLL}},
+        heartbeat=False,
+        **kw,
+    )
 
 
 def test_flaky_status_polls_are_retried_on_the_same_fal_job(store):
     # 503 pages, 429s and truncated bodies, twelve in a row: still one job, and its image.
     with FalFake(flaky_polls=12) as fake:
-        run_id = finish_run(fal_runner(store, fake), PROMPT, ["fal:flux-schnell"],
-                            CommonParams(), timeout=30)
+        run_id = finish_run(
+            fal_runner(store, fake), PROMPT, ["fal:flux-schnell"], CommonParams(), timeout=30
+        )
         cell = store.run_view(run_id).cells[0]
         assert cell.status == "ok", cell.error_message
         assert len(fake.received("POST")) == 1
@@ -61,8 +72,9 @@ def test_a_timeout_cancels_the_fal_job_and_keeps_it_open_for_retry(store):
     catalog = with_deadline(CATALOG, "fal:flux-schnell", 0.3)
     with FalFake() as fake:
         fake.script("never_completes")
-        run_id = finish_run(fal_runner(store, fake, catalog), PROMPT, ["fal:flux-schnell"],
-                            CommonParams())
+        run_id = finish_run(
+            fal_runner(store, fake, catalog), PROMPT, ["fal:flux-schnell"], CommonParams()
+        )
         cell = store.run_view(run_id).cells[0]
         assert cell.status == "timeout" and cell.job_open
         assert fake.cancels == [cell.job["request_id"]]
@@ -74,8 +86,7 @@ def test_billed_failures_are_stored_with_their_cost(store):
     # fal answered 200 with a filtered image and billed it: the cell says so, in the ledger.
     with FalFake(billable_units=1.0) as fake:
         fake.script("nsfw")
-        run_id = finish_run(fal_runner(store, fake), PROMPT, ["fal:flux-schnell"],
-                            CommonParams())
+        run_id = finish_run(fal_runner(store, fake), PROMPT, ["fal:flux-schnell"], CommonParams())
     view = store.run_view(run_id)
     cell = view.cells[0]
     assert (cell.status, cell.error_kind) == ("error", "content_filter")
@@ -88,8 +99,7 @@ def test_refused_submits_are_retried_and_cost_nothing(store):
     with FalFake() as fake:
         fake.retry_after = "0"
         fake.script("503")
-        run_id = finish_run(fal_runner(store, fake), PROMPT, ["fal:flux-schnell"],
-                            CommonParams())
+        run_id = finish_run(fal_runner(store, fake), PROMPT, ["fal:flux-schnell"], CommonParams())
         view = store.run_view(run_id)
         assert view.cells[0].status == "ok"
         # the 503 submit made no job (fal never bills 5xx); the second did
@@ -122,15 +132,22 @@ def test_retry_follows_an_open_kie_task_instead_of_buying_again(store):
 def test_kie_limits_hold_at_concurrency_24(store):
     # 28 cells at once, creates limited to 20 per 4 s and polls to 30 per 4 s by the fake;
     # the adapter keeps both for all cells together, and a refused poll never loses a task.
-    info = CATALOG.routers["kie"].model_copy(update={
-        "rate_limit_requests": 20, "rate_limit_window_s": 4.0,
-        "poll_limit_requests": 30, "poll_limit_window_s": 4.0})
+    info = CATALOG.routers["kie"].model_copy(
+        update={
+            "rate_limit_requests": 20,
+            "rate_limit_window_s": 4.0,
+            "poll_limit_requests": 30,
+            "poll_limit_window_s": 4.0,
+        }
+    )
     catalog = CATALOG.model_copy(update={"routers": {**CATALOG.routers, "kie": info}})
     with KieFake(rate_limit=20, rate_window=4.0, poll_limit=30, poll_window=4.0) as fake:
         runner = kie_runner(store, fake, catalog, concurrency={"kie": 24})
         run_id = runner.start_run(PROMPT, ["kie:z-image"], CommonParams(images_per_model=4))
-        ids = [runner.start_run(PROMPT + str(i), ["kie:z-image"],
-                                CommonParams(images_per_model=4)) for i in range(6)]
+        ids = [
+            runner.start_run(PROMPT + str(i), ["kie:z-image"], CommonParams(images_per_model=4))
+            for i in range(6)
+        ]
         for rid in [run_id, *ids]:
             assert runner.wait(rid, 60)
         runner.close()
@@ -145,13 +162,12 @@ def test_kie_limits_hold_at_concurrency_24(store):
 def test_one_job_per_cell_when_many_cells_poll_a_flaky_fal(store):
     with FalFake(flaky_polls=3) as fake:
         runner = fal_runner(store, fake)
-        run_id = runner.start_run(PROMPT, ["fal:flux-schnell", "fal:flux-dev"],
-                                  CommonParams(images_per_model=4))
+        run_id = runner.start_run(
+            PROMPT, ["fal:flux-schnell", "fal:flux-dev"], CommonParams(images_per_model=4)
+        )
         assert runner.wait(run_id, 60)
         runner.close()
         view = store.run_view(run_id)
         assert all(c.status == "ok" for c in view.cells)
         assert len(fake.received("POST")) == len(view.cells) == 8
         assert len({c.job["request_id"] for c in view.cells}) == 8
-
-

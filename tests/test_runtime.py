@@ -79,8 +79,10 @@ def test_after_close_the_db_file_alone_holds_the_runs(isolated_env):
     # While the store is open the rows live in the WAL: a bare copy of the file misses them.
     assert _runs_in(_copy_db_only(isolated_env, "open")) == []
     store.close()
-    assert not (isolated_env / "vibegen.db-wal").exists() \
+    assert (
+        not (isolated_env / "vibegen.db-wal").exists()
         or (isolated_env / "vibegen.db-wal").stat().st_size == 0
+    )
     copy = _copy_db_only(isolated_env, "closed")
     assert _runs_in(copy) == ["prompt 0", "prompt 1", "prompt 2"]
     reopened = Store.open(f"sqlite:///{copy}")
@@ -102,8 +104,8 @@ def test_a_normal_stop_of_the_process_checkpoints_the_wal(isolated_env):
         "assert os.path.getsize(url.split('///')[1] + '-wal') > 0\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
-    assert _runs_in(_copy_db_only(isolated_env, "copy")) == ["prompt 0", "prompt 1",
-                                                             "prompt 2"]
+    assert _runs_in(_copy_db_only(isolated_env, "copy")) == ["prompt 0", "prompt 1", "prompt 2"]

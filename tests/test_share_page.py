@@ -77,8 +77,9 @@ def test_public_url_is_what_every_link_starts_with(run_id, store, monkeypatch):
     monkeypatch.setenv("VIBEGEN_PUBLIC_URL", "https://vibegen.example.com/team/")
     at = _page("app.py", "http://127.0.0.1:8611", run=run_id)
     public = "https://vibegen.example.com/team"
-    assert [re.fullmatch(re.escape(f"{public}/Review?link=") + TOKEN, c) is not None
-            for c in _codes(at)] == [True, True]
+    assert [
+        re.fullmatch(re.escape(f"{public}/Review?link=") + TOKEN, c) is not None for c in _codes(at)
+    ] == [True, True]
     assert all(link.startswith(public + "/Image?gen=") for link in _image_links(at))
     ana = store.team.join("Ana", "owner")[0].id
     review = _page("pages/2_Review.py", "http://127.0.0.1:8611/Review", rater=ana, run=run_id)

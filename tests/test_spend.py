@@ -20,24 +20,30 @@ PNG = render("dots", "p", 1, 64, 64)
 
 
 def _spec(model_key: str, router: str) -> CellSpec:
-    return CellSpec(model_key, router, model_key, 0, "p", {}, {}, Cost(None, "estimated"), 64,
-                    64)
+    return CellSpec(model_key, router, model_key, 0, "p", {}, {}, Cost(None, "estimated"), 64, 64)
 
 
 def bill(store):
     """One run on fal, Kie, OpenAI and the sandbox: images, billed failures, an unknown."""
-    specs = [_spec("fal:flux-schnell", "fal"), _spec("fal:flux-schnell", "fal"),
-             _spec("fal:flux-dev", "fal"), _spec("kie:nano-banana", "kie"),
-             _spec("openai:gpt-image-1", "openai"), _spec("sandbox:prism", "sandbox"),
-             _spec("sandbox:halo", "sandbox")]
+    specs = [
+        _spec("fal:flux-schnell", "fal"),
+        _spec("fal:flux-schnell", "fal"),
+        _spec("fal:flux-dev", "fal"),
+        _spec("kie:nano-banana", "kie"),
+        _spec("openai:gpt-image-1", "openai"),
+        _spec("sandbox:prism", "sandbox"),
+        _spec("sandbox:halo", "sandbox"),
+    ]
     run_id = store.create_run("p", {}, specs)
     a, b, c, d, e, s1, s2 = store.run_view(run_id).cells
     store.save_success(a.id, PNG, cost=Cost(0.003, "reported"), wall_s=1)
-    store.save_failure(b.id, kind="content_filter", message="filtered", wall_s=1,
-                       cost=Cost(0.003, "reported"))
+    store.save_failure(
+        b.id, kind="content_filter", message="filtered", wall_s=1, cost=Cost(0.003, "reported")
+    )
     store.save_success(c.id, PNG, cost=Cost(0.025, "estimated"), wall_s=1)
-    store.save_failure(d.id, kind="router_error", message="lost", wall_s=1,
-                       cost=Cost(None, "unknown"))  # billed, amount unknown
+    store.save_failure(
+        d.id, kind="router_error", message="lost", wall_s=1, cost=Cost(None, "unknown")
+    )  # billed, amount unknown
     store.save_success(e.id, PNG, cost=Cost(0.04, "computed"), wall_s=1)
     store.save_failure(s2.id, kind="other", message="no", wall_s=1)  # not billed: no cost
     store.save_success(s1.id, PNG, cost=Cost(0.5, "simulated"), wall_s=1)
@@ -55,8 +61,7 @@ def test_totals_are_real_money_only(billed):
     for row in (t.day, t.month, t.all_time):
         assert row.usd == pytest.approx(0.003 + 0.003 + 0.025 + 0.04)
         assert row.events == 5 and row.unknown == 1
-        assert row.mix == pytest.approx({"reported": 0.006, "computed": 0.04,
-                                         "estimated": 0.025})
+        assert row.mix == pytest.approx({"reported": 0.006, "computed": 0.04, "estimated": 0.025})
         assert row.simulated_usd == pytest.approx(0.5) and row.simulated_events == 1
         assert row.failed_usd == pytest.approx(0.003) and row.failed_events == 2
     # the store's own sum agrees: the simulated $0.50 is in neither
@@ -100,18 +105,35 @@ def test_billed_failures_apart(billed):
 
 
 def _frame(rows):
-    return pd.DataFrame([dict(id=i, generation_id=f"g{i}", run_id="r", router=r,
-                              model_key=f"{r}:m", outcome="image", usd=u, kind=k, basis="",
-                              source="", seen="", at=pd.Timestamp(at))
-                         for i, (r, u, k, at) in enumerate(rows)])
+    return pd.DataFrame(
+        [
+            dict(
+                id=i,
+                generation_id=f"g{i}",
+                run_id="r",
+                router=r,
+                model_key=f"{r}:m",
+                outcome="image",
+                usd=u,
+                kind=k,
+                basis="",
+                source="",
+                seen="",
+                at=pd.Timestamp(at),
+            )
+            for i, (r, u, k, at) in enumerate(rows)
+        ]
+    )
 
 
 # naive timestamps, as SQLite hands them back: they are UTC
-ROWS = [("fal", 1.0, "reported", "2026-11-30 23:59:59"),
-        ("fal", 2.0, "reported", "2026-12-01 00:00:00"),
-        ("kie", 0.5, "estimated", "2026-12-01 10:00:00"),
-        ("kie", None, "reported", "2026-12-01 11:00:00"),
-        ("sandbox", 9.0, "simulated", "2026-12-01 12:00:00")]
+ROWS = [
+    ("fal", 1.0, "reported", "2026-11-30 23:59:59"),
+    ("fal", 2.0, "reported", "2026-12-01 00:00:00"),
+    ("kie", 0.5, "estimated", "2026-12-01 10:00:00"),
+    ("kie", None, "reported", "2026-12-01 11:00:00"),
+    ("sandbox", 9.0, "simulated", "2026-12-01 12:00:00"),
+]
 NOW = dt.datetime(2026, 12, 1, 15, tzinfo=dt.UTC)
 
 
@@ -128,8 +150,8 @@ def test_periods_are_utc_days_and_months():
     t = spend.totals(frame, NOW)
     assert (t.day.usd, t.month.usd, t.all_time.usd) == pytest.approx((2.5, 2.5, 3.5))
     assert spend.spent_by_router(frame, NOW) == pytest.approx(
-        {("fal", "day"): 2.0, ("fal", "month"): 2.0, ("kie", "day"): 0.5,
-         ("kie", "month"): 0.5})
+        {("fal", "day"): 2.0, ("fal", "month"): 2.0, ("kie", "day"): 0.5, ("kie", "month"): 0.5}
+    )
 
 
 def test_aware_timestamps_convert_to_utc():
@@ -164,28 +186,34 @@ def test_cap_fields_say_where_the_value_comes_from():
     assert not any(f.router == "sandbox" for f in fields.values())
     assert not any(f.router == "sd" for f in fields.values())  # self-hosted bills nothing
     assert fields["budget_run_usd"].text == "2.5"
-    assert fields["budget_fal_daily_usd"].value == 3 and fields["budget_fal_daily_usd"] \
-        .source == "settings"
+    assert (
+        fields["budget_fal_daily_usd"].value == 3
+        and fields["budget_fal_daily_usd"].source == "settings"
+    )
     assert fields["budget_kie_monthly_usd"].value is None  # a bad env value is skipped
     del settings["budget_fal_daily_usd"]
     f = {f.key: f for f in spend.cap_fields(env, settings, CATALOG)}["budget_fal_daily_usd"]
     assert f.value == 10 and "VIBEGEN_BUDGET_FAL_DAILY_USD" in f.describe_source()
-    assert spend.left_of_cap(f, {("fal", "day"): 4.0}) == \
-        "$4.00 billed this day (UTC) · $6.00 left of $10.00"
+    assert (
+        spend.left_of_cap(f, {("fal", "day"): 4.0})
+        == "$4.00 billed this day (UTC) · $6.00 left of $10.00"
+    )
 
 
 @pytest.mark.parametrize("bad", ["five", "-1", "1e9", "²", "nan"])
 def test_bad_cap_changes_nothing(bad):
     fields = spend.cap_fields({}, {}, CATALOG)
     changes, errors = spend.plan_cap_changes(
-        fields, {"budget_run_usd": "4", "budget_fal_daily_usd": bad})
+        fields, {"budget_run_usd": "4", "budget_fal_daily_usd": bad}
+    )
     assert list(errors) == ["budget_fal_daily_usd"]
     assert errors["budget_fal_daily_usd"].startswith("fal.ai per UTC day:")
 
 
 def test_cap_changes():
-    fields = spend.cap_fields({"VIBEGEN_BUDGET_FAL_DAILY_USD": "10"},
-                              {"budget_run_usd": "2"}, CATALOG)
+    fields = spend.cap_fields(
+        {"VIBEGEN_BUDGET_FAL_DAILY_USD": "10"}, {"budget_run_usd": "2"}, CATALOG
+    )
     typed = {f.key: f.text for f in fields} | {"budget_kie_daily_usd": " $5.50 "}
     changes, errors = spend.plan_cap_changes(fields, typed)
     # unchanged fields (the environment's 10 too) are not written

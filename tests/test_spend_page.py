@@ -55,8 +55,10 @@ def test_renders_with_data(store):
     subheads = [s.value for s in at.subheader]
     assert "Sandbox: simulated — nothing was billed" in subheads
     assert "Billed failures" in subheads
-    assert "2 request(s) were billed without giving an image: $0.0030 known, 1 of unknown " \
+    assert (
+        "2 request(s) were billed without giving an image: $0.0030 known, 1 of unknown "
         "amount." in _captions(at)
+    )
     sandbox = at.dataframe[-1].value
     assert list(sandbox["simulated_usd"]) == [0.5]
     assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")
@@ -96,8 +98,10 @@ def test_environment_cap_is_shown_with_its_source(store, monkeypatch):
     bill(store)
     at = _page()
     assert at.text_input(key="cap_budget_fal_daily_usd").value == "10"
-    assert "from the environment (VIBEGEN_BUDGET_FAL_DAILY_USD) · $0.0310 billed this day " \
+    assert (
+        "from the environment (VIBEGEN_BUDGET_FAL_DAILY_USD) · $0.0310 billed this day "
         "(UTC) · $9.97 left of $10.00" in _captions(at)
+    )
     at = _save(at)  # saving unchanged fields does not copy the environment into settings
     assert store.settings() == {} and [s.value for s in at.success] == ["No cap changed."]
     at = _save(at, budget_fal_daily_usd="")

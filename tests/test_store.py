@@ -15,24 +15,72 @@ from vibegen.routers.sandbox_router import render
 from vibegen.store import Store
 
 SCHEMA = {
-    "runs": {"id", "created_at", "prompt", "params_json", "n_cells", "runner_id",
-             "prompt_set_id"},
-    "generations": {"id", "run_id", "position", "model_key", "router", "label", "image_index",
-                    "prompt", "params_json", "notes_json", "status", "error_kind",
-                    "error_message", "seed", "wall_s", "queue_s", "inference_s", "cost_usd",
-                    "cost_kind", "cost_basis", "cost_source", "cost_seen", "width", "height",
-                    "request_id", "attempts", "runner_id", "started_at", "finished_at"},
+    "runs": {"id", "created_at", "prompt", "params_json", "n_cells", "runner_id", "prompt_set_id"},
+    "generations": {
+        "id",
+        "run_id",
+        "position",
+        "model_key",
+        "router",
+        "label",
+        "image_index",
+        "prompt",
+        "params_json",
+        "notes_json",
+        "status",
+        "error_kind",
+        "error_message",
+        "seed",
+        "wall_s",
+        "queue_s",
+        "inference_s",
+        "cost_usd",
+        "cost_kind",
+        "cost_basis",
+        "cost_source",
+        "cost_seen",
+        "width",
+        "height",
+        "request_id",
+        "attempts",
+        "runner_id",
+        "started_at",
+        "finished_at",
+    },
     "images": {"generation_id", "mime", "sha256", "data", "thumb"},
-    "ratings": {"id", "run_id", "rater", "slot", "mode", "generation_id", "other_generation_id",
-                "value", "blind", "created_at"},
+    "ratings": {
+        "id",
+        "run_id",
+        "rater",
+        "slot",
+        "mode",
+        "generation_id",
+        "other_generation_id",
+        "value",
+        "blind",
+        "created_at",
+    },
     "runners": {"id", "started_at", "heartbeat_at", "host", "pid"},
     "prompt_sets": {"id", "name", "prompts_json", "created_at"},
 }
 
 
 def _cells(n=2):
-    return [CellSpec(f"sandbox:m{i}", "sandbox", f"M{i}", 0, "p", {"width": 64}, {},
-                     Cost(0.01, "simulated"), 64, 64) for i in range(n)]
+    return [
+        CellSpec(
+            f"sandbox:m{i}",
+            "sandbox",
+            f"M{i}",
+            0,
+            "p",
+            {"width": 64},
+            {},
+            Cost(0.01, "simulated"),
+            64,
+            64,
+        )
+        for i in range(n)
+    ]
 
 
 def test_schema_contract(any_store):
@@ -70,8 +118,13 @@ def test_success_saves_image_and_thumbnail_together(any_store):
     run_id = store.create_run("p", {}, _cells(1))
     cell = store.run_view(run_id).cells[0]
     png = render("rings", "p", 1, 1024, 1024)
-    store.save_success(cell.id, png, cost=Cost(0.02, "reported", "units", "src", "2026-01-01"),
-                       wall_s=1.5, seed="17454220438242315174")
+    store.save_success(
+        cell.id,
+        png,
+        cost=Cost(0.02, "reported", "units", "src", "2026-01-01"),
+        wall_s=1.5,
+        seed="17454220438242315174",
+    )
     got = store.run_view(run_id).cells[0]
     assert got.status == "ok" and got.seed == "17454220438242315174"
     assert (got.width, got.height) == (1024, 1024)
@@ -91,17 +144,22 @@ def test_failed_save_leaves_nothing_half_written(any_store):
         if store.dialect == "sqlite":
             conn.exec_driver_sql(
                 "CREATE TRIGGER boom BEFORE UPDATE ON generations WHEN NEW.status = 'ok' "
-                "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
         else:
             conn.exec_driver_sql(
                 "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN "
                 "IF NEW.status = 'ok' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; "
-                "END $$ LANGUAGE plpgsql")
-            conn.exec_driver_sql("CREATE TRIGGER boom BEFORE UPDATE ON generations "
-                                 "FOR EACH ROW EXECUTE FUNCTION boom()")
+                "END $$ LANGUAGE plpgsql"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER boom BEFORE UPDATE ON generations "
+                "FOR EACH ROW EXECUTE FUNCTION boom()"
+            )
     with pytest.raises(StoreError, match="disk full"):
-        store.save_success(cell.id, render("dots", "p", 1, 128, 128),
-                           cost=Cost(0.01, "simulated"), wall_s=1.0)
+        store.save_success(
+            cell.id, render("dots", "p", 1, 128, 128), cost=Cost(0.01, "simulated"), wall_s=1.0
+        )
     assert store.image(cell.id) is None
     assert store.run_view(run_id).cells[0].status == "pending"
 
@@ -111,11 +169,12 @@ def test_failure_is_stored_with_kind(any_store):
     run_id = store.create_run("p", {}, _cells(2))
     a, b = store.run_view(run_id).cells
     store.save_failure(a.id, kind="content_filter", message="fal: content filtered", wall_s=2.0)
-    store.save_failure(b.id, kind="timeout", message="fal: timed out", wall_s=30.0,
-                       timeout=True)
+    store.save_failure(b.id, kind="timeout", message="fal: timed out", wall_s=30.0, timeout=True)
     view = store.run_view(run_id)
     assert [(c.status, c.error_kind) for c in view.cells] == [
-        ("error", "content_filter"), ("timeout", "timeout")]
+        ("error", "content_filter"),
+        ("timeout", "timeout"),
+    ]
     assert view.complete and view.failures == 2
 
 
@@ -141,9 +200,15 @@ def test_orphans_of_a_dead_runner_are_interrupted(any_store):
     store = any_store
     run_id = store.create_run("p", {}, _cells(2), runner_id="dead")
     with store.engine.begin() as conn:
-        conn.execute(store.t["runners"].insert().values(
-            id="dead", started_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
-            heartbeat_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+        conn.execute(
+            store.t["runners"]
+            .insert()
+            .values(
+                id="dead",
+                started_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+                heartbeat_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+            )
+        )
     store.heartbeat("alive")
     assert store.interrupt_orphans(15, alive=["alive"]) == 2
     view = store.run_view(run_id)
@@ -176,20 +241,26 @@ def test_upgrade_from_the_first_schema_keeps_ratings(isolated_env):
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # a database frozen at m001, with a run and a rating
         m001_initial(conn)
-        conn.exec_driver_sql("CREATE TABLE vibegen_migrations (name VARCHAR(100) PRIMARY KEY, "
-                             "applied_at DATETIME NOT NULL)")
-        conn.exec_driver_sql("INSERT INTO vibegen_migrations VALUES ('m001_initial', "
-                             "'2026-01-01 00:00:00')")
+        conn.exec_driver_sql(
+            "CREATE TABLE vibegen_migrations (name VARCHAR(100) PRIMARY KEY, "
+            "applied_at DATETIME NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO vibegen_migrations VALUES ('m001_initial', '2026-01-01 00:00:00')"
+        )
     engine.dispose()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO runs (id, created_at, prompt, params_json, n_cells) "
-                             "VALUES ('" + "a" * 32 + "', '2026-01-01 00:00:00', 'old', '{}', 0)")
+        conn.exec_driver_sql(
+            "INSERT INTO runs (id, created_at, prompt, params_json, n_cells) "
+            "VALUES ('" + "a" * 32 + "', '2026-01-01 00:00:00', 'old', '{}', 0)"
+        )
         r = make_rating("best", "g1", 1)
         conn.exec_driver_sql(
             "INSERT INTO ratings (run_id, rater, slot, mode, generation_id, value, blind, "
             f"created_at) VALUES ('{'a' * 32}', 'Ana', '{r.slot}', 'best', 'g1', '1', 1, "
-            "'2026-01-01 00:00:00')")
+            "'2026-01-01 00:00:00')"
+        )
     engine.dispose()
     store = Store.open(url)
     assert [r["rater"] for r in store.current_ratings("a" * 32)] == ["Ana"]

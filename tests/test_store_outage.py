@@ -69,10 +69,14 @@ def store(db):
 
 
 def fal_runner(store: Store, fake: FalFake, hold_s: float = 60.0) -> Runner:
-    return Runner(store, default_catalog(), env={"FAL_KEY": TEST_FAL_KEY,
-                                                 "VIBEGEN_FAL_URL": fake.url},
-                  router_options={"fal": {"poll_interval": 0.01}}, heartbeat=False,
-                  saving=SavePolicy(retry_s=0.3, hold_s=hold_s, tick_s=0.05))
+    return Runner(
+        store,
+        default_catalog(),
+        env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url},
+        router_options={"fal": {"poll_interval": 0.01}},
+        heartbeat=False,
+        saving=SavePolicy(retry_s=0.3, hold_s=hold_s, tick_s=0.05),
+    )
 
 
 def cell_of(store: Store, run_id: str):
@@ -107,14 +111,14 @@ def test_disk_full_the_cell_fails_and_its_image_is_saved_once_there_is_room(stor
         assert runner.wait(run_id, 10)  # the run completes, disk or no disk
         view = store.run_view(run_id)
         cell = view.cells[0]
-        assert view.complete and (cell.status, cell.error_kind) == ("error",
-                                                                     "store_unavailable")
+        assert view.complete and (cell.status, cell.error_kind) == ("error", "store_unavailable")
         assert "the image arrived but could not be saved: disk full" in cell.error_message
         assert store.image(cell.id) is None and view.spend == []  # nothing booked twice later
 
         disk.full = False  # room again: the image held in memory is saved, not bought again
-        cell = wait_for(lambda: (c := cell_of(store, run_id)).status == "ok" and c,
-                        "the held image to be saved")
+        cell = wait_for(
+            lambda: (c := cell_of(store, run_id)).status == "ok" and c, "the held image to be saved"
+        )
         runner.close()
         assert len(store.image(cell.id)) == BIG and cell.error_message is None
         assert len(fake.received("POST")) == 1
@@ -140,8 +144,11 @@ def test_disk_full_past_the_hold_retry_fetches_the_same_job(store):
         assert not page.exception
         # The leading emoji becomes the box's icon; the text is Markdown-escaped.
         shown = [(e.icon, e.value.replace("\\", "")) for e in page.error]
-        assert ("💾", "fal: the image could not be saved: disk full. Retry fetches it again "
-                      "from the same paid job") in shown, shown
+        assert (
+            "💾",
+            "fal: the image could not be saved: disk full. Retry fetches it again "
+            "from the same paid job",
+        ) in shown, shown
         assert page.button(key="retry").label == "Retry failed cells (1)"
 
         disk.full = False
@@ -178,7 +185,8 @@ def test_retry_while_the_disk_is_still_full_keeps_the_image_and_buys_nothing(sto
 
 @pytest.mark.parametrize("hold_s, after_release", [(60.0, "ok"), (0.0, "error")])
 def test_database_locked_the_cell_ends_stored_once_the_lock_is_released(
-        store, db, hold_s, after_release):
+    store, db, hold_s, after_release
+):
     lock = Lock(db)
     with FalFake(image_size=BIG) as fake:
         runner = fal_runner(store, fake, hold_s=hold_s)
@@ -195,8 +203,10 @@ def test_database_locked_the_cell_ends_stored_once_the_lock_is_released(
             assert "could not be saved: database locked" in runner.unsaved(run_id)[cell.id]
         finally:
             lock.release()
-        cell = wait_for(lambda: (c := cell_of(store, run_id)).finished and c,
-                        "the outcome to be written after the lock")
+        cell = wait_for(
+            lambda: (c := cell_of(store, run_id)).finished and c,
+            "the outcome to be written after the lock",
+        )
         assert cell.status == after_release
         if after_release == "error":
             assert cell.error_kind == "store_unavailable"
@@ -223,8 +233,9 @@ def test_a_cell_that_cannot_start_is_failed_without_buying(store, db):
             assert runner.wait(run_id, 10)
         finally:
             lock.release()
-        cell = wait_for(lambda: (c := cell_of(store, run_id)).finished and c,
-                        "the failure to be written")
+        cell = wait_for(
+            lambda: (c := cell_of(store, run_id)).finished and c, "the failure to be written"
+        )
         assert (cell.status, cell.error_kind) == ("error", "store_unavailable")
         assert "not started: database locked" in cell.error_message
         assert fake.received("POST") == []  # nothing bought while nothing could be saved
@@ -249,8 +260,9 @@ def test_a_router_failure_refused_by_the_store_is_stored_as_what_it_was(store, d
             assert runner.wait(run_id, 10)
         finally:
             lock.release()
-        cell = wait_for(lambda: (c := cell_of(store, run_id)).finished and c,
-                        "the failure to be written")
+        cell = wait_for(
+            lambda: (c := cell_of(store, run_id)).finished and c, "the failure to be written"
+        )
         runner.close()
         assert (cell.status, cell.error_kind) == ("error", "content_filter")
 
@@ -284,24 +296,36 @@ def _grid_with_unsaved(db: str, run_id: str, cell_id: str) -> None:
 
     store = Store.open(db)
     view = store.run_view(run_id)
-    held = {cell_id: "fal: the image arrived but could not be saved: database locked. It "
-                     "is saved as soon as the database can write again; Retry tries now"}
+    held = {
+        cell_id: "fal: the image arrived but could not be saved: database locked. It "
+        "is saved as soon as the database can write again; Retry tries now"
+    }
     run_header(view, held)
     run_grid(store, view, unsaved=held)
 
 
 def test_the_grid_says_a_cell_waits_for_the_database_not_generating(store, db):
-    cells = plan_run(PROMPT, [MODEL, "fal:flux-dev"], CommonParams(), default_catalog(),
-                     {"FAL_KEY": TEST_FAL_KEY}).cells
+    cells = plan_run(
+        PROMPT,
+        [MODEL, "fal:flux-dev"],
+        CommonParams(),
+        default_catalog(),
+        {"FAL_KEY": TEST_FAL_KEY},
+    ).cells
     run_id = store.create_run(PROMPT, {}, cells)
     held, busy = store.run_view(run_id).cells
     store.mark_running(held.id, "r")
-    page = AppTest.from_function(_grid_with_unsaved, args=(f"sqlite:///{db}", run_id, held.id),
-                                 default_timeout=30).run()
+    page = AppTest.from_function(
+        _grid_with_unsaved, args=(f"sqlite:///{db}", run_id, held.id), default_timeout=30
+    ).run()
     assert not page.exception
-    assert [(w.icon, w.value.replace("\\", "")) for w in page.warning] == [(
-        "💾", "fal: the image arrived but could not be saved: database locked. It is saved as "
-              "soon as the database can write again; Retry tries now")]
+    assert [(w.icon, w.value.replace("\\", "")) for w in page.warning] == [
+        (
+            "💾",
+            "fal: the image arrived but could not be saved: database locked. It is saved as "
+            "soon as the database can write again; Retry tries now",
+        )
+    ]
     assert [c.value for c in page.caption if c.value.endswith("…")] == ["queued…"]  # the other
     progress = page.get("progress")[0].proto.text
     assert "0 of 2 done · generating…" in progress

@@ -15,18 +15,31 @@ from vibegen.ratings import make_rating
 from vibegen.records import CellSpec, new_id
 from vibegen.store import Store
 
-MODELS = [("sandbox:prism", "Prism", 0.004), ("sandbox:halo", "Halo", 0.012),
-          ("sandbox:tide", "Tide", 0.05)]
+MODELS = [
+    ("sandbox:prism", "Prism", 0.004),
+    ("sandbox:halo", "Halo", 0.012),
+    ("sandbox:tide", "Tide", 0.05),
+]
 
 
 def _run(store: Store, n_per_model: int = 2) -> str:
     """A finished run with `n_per_model` images of each model, made through the store."""
     from vibegen.costs import Cost
 
-    specs = [CellSpec(model_key=key, router="sandbox", label=label, image_index=i,
-                      prompt="a fox", params={}, notes={},
-                      cost=Cost(usd, "simulated", "sandbox price", "", ""))
-             for key, label, usd in MODELS for i in range(n_per_model)]
+    specs = [
+        CellSpec(
+            model_key=key,
+            router="sandbox",
+            label=label,
+            image_index=i,
+            prompt="a fox",
+            params={},
+            notes={},
+            cost=Cost(usd, "simulated", "sandbox price", "", ""),
+        )
+        for key, label, usd in MODELS
+        for i in range(n_per_model)
+    ]
     run_id = store.create_run("a fox", {}, specs)
     for cell in store.run_view(run_id).cells:
         store.save_success(cell.id, _png(), cost=cell.cost, wall_s=1.0)
@@ -44,8 +57,9 @@ def _png() -> bytes:
 
 
 def _board(store: Store, **kw) -> dict[str, float]:
-    lb = build_leaderboard(store.generations_frame(), store.ratings_frame(),
-                           include_sandbox=True, **kw)
+    lb = build_leaderboard(
+        store.generations_frame(), store.ratings_frame(), include_sandbox=True, **kw
+    )
     return dict(zip(lb.table["label"], lb.table["score"].round(6), strict=True))
 
 
@@ -81,15 +95,25 @@ def test_the_same_name_in_another_browser_is_another_rater(any_store):
     team = any_store.team
     dana = team.rater(team.create_link(run_id, blind=False, invite="Dana").rater_id)
     cells = _cells(any_store, run_id)
-    any_store.rate(run_id, dana.display, make_rating("stars", cells["Prism"][0].id, 5),
-                   blind=False, rater_id=dana.id)
+    any_store.rate(
+        run_id,
+        dana.display,
+        make_rating("stars", cells["Prism"][0].id, 5),
+        blind=False,
+        rater_id=dana.id,
+    )
     fake, secret = team.join("Dana", R.JOINED)
     look, _ = team.join("Dаna", R.JOINED)  # Cyrillic а
     assert (fake.display, look.display) == ("Dana (2)", "Dаna (3)")
     assert team.rater_by_secret(secret) == fake and fake.id != dana.id
     # The second "Dana" rates the same image: Dana's own rating is untouched.
-    any_store.rate(run_id, fake.display, make_rating("stars", cells["Prism"][0].id, 1),
-                   blind=False, rater_id=fake.id)
+    any_store.rate(
+        run_id,
+        fake.display,
+        make_rating("stars", cells["Prism"][0].id, 1),
+        blind=False,
+        rater_id=fake.id,
+    )
     mine = any_store.current_ratings(run_id, rater_id=dana.id)
     assert [(r["rater"], r["value"]) for r in mine] == [("Dana", "5")]
     people = {p["rater"].display: p for p in team.raters_of_run(run_id)}
@@ -108,11 +132,13 @@ def test_one_thousand_made_up_raters_cannot_move_the_default_board(any_store):
     for name in ("Ana", "Bo"):
         who = team.rater(team.create_link(run_id, blind=True, invite=name).rater_id)
         for image in cells["Prism"]:
-            any_store.rate(run_id, who.display, make_rating("stars", image.id, 5), blind=True,
-                           rater_id=who.id)
+            any_store.rate(
+                run_id, who.display, make_rating("stars", image.id, 5), blind=True, rater_id=who.id
+            )
         for image in cells["Tide"] + cells["Halo"]:
-            any_store.rate(run_id, who.display, make_rating("stars", image.id, 2), blind=True,
-                           rater_id=who.id)
+            any_store.rate(
+                run_id, who.display, make_rating("stars", image.id, 2), blind=True, rater_id=who.id
+            )
     before = _board(any_store)
     assert max(before, key=before.get) == "Prism"
 
@@ -122,11 +148,20 @@ def test_one_thousand_made_up_raters_cannot_move_the_default_board(any_store):
     for i in range(1000):  # what each page load of the script did: a name, then votes
         bot, _ = team.join(f"Rater {i}", R.JOINED)
         bots.append(bot)
-        any_store.rate(run_id, bot.display, make_rating("best", cells["Tide"][0].id, 1),
-                       blind=True, rater_id=bot.id)
-        any_store.rate(run_id, bot.display,
-                       make_rating("pair", cells["Tide"][1].id, "a", cells["Prism"][0].id),
-                       blind=True, rater_id=bot.id)
+        any_store.rate(
+            run_id,
+            bot.display,
+            make_rating("best", cells["Tide"][0].id, 1),
+            blind=True,
+            rater_id=bot.id,
+        )
+        any_store.rate(
+            run_id,
+            bot.display,
+            make_rating("pair", cells["Tide"][1].id, "a", cells["Prism"][0].id),
+            blind=True,
+            rater_id=bot.id,
+        )
     assert _board(any_store) == before  # the default view did not move
     # The owner sees them, held; and the board with them would be different (so the test can
     # fail): counting them flips it to Tide.
@@ -135,8 +170,9 @@ def test_one_thousand_made_up_raters_cannot_move_the_default_board(any_store):
     assert sum(p["standing"].held for p in people) == 1000
     with_held = _board(any_store, include_held=True)
     assert max(with_held, key=with_held.get) == "Tide"
-    lb = build_leaderboard(any_store.generations_frame(), any_store.ratings_frame(),
-                           include_sandbox=True)
+    lb = build_leaderboard(
+        any_store.generations_frame(), any_store.ratings_frame(), include_sandbox=True
+    )
     assert set(lb.table["raters"]) == {2}  # distinct raters behind each model
 
     # Accepting all is one click (one transaction); dropping them restores the honest view.
@@ -153,8 +189,13 @@ def test_excluding_a_rater_from_a_run_is_an_event_and_restores(any_store):
     ana = team.rater(team.create_link(run_id, blind=False, invite="Ana").rater_id)
     bo = team.rater(team.create_link(run_id, blind=False, invite="Bo").rater_id)
     for who, best in ((ana, "Prism"), (bo, "Tide")):
-        any_store.rate(run_id, who.display, make_rating("best", cells[best][0].id, 1),
-                       blind=False, rater_id=who.id)
+        any_store.rate(
+            run_id,
+            who.display,
+            make_rating("best", cells[best][0].id, 1),
+            blind=False,
+            rater_id=who.id,
+        )
     both = _board(any_store)
     team.record(bo.id, R.EXCLUDE, run_id)
     assert team.standing(bo, run_id).excluded
@@ -177,9 +218,12 @@ def test_reveal_is_stored_per_rater_and_run(any_store):
 def test_old_ratings_get_one_legacy_rater_per_name_and_keep_counting(tmp_path):
     """A database from before identities: migrating keeps every rating with its rater."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    book = sa.Table("vibegen_migrations", sa.MetaData(),
-                    sa.Column("name", sa.String(100), primary_key=True),
-                    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False))
+    book = sa.Table(
+        "vibegen_migrations",
+        sa.MetaData(),
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    )
     before = [m for m in MIGRATIONS if m[0] < "m006"]
     with engine.begin() as conn:
         book.create(conn)
@@ -189,13 +233,21 @@ def test_old_ratings_get_one_legacy_rater_per_name_and_keep_counting(tmp_path):
             fn(conn)
             conn.execute(book.insert().values(name=name, applied_at=dt.datetime.now(dt.UTC)))
         run_id = new_id()
-        conn.execute(sa.text("INSERT INTO runs (id, created_at, prompt, params_json, n_cells) "
-                             "VALUES (:id, CURRENT_TIMESTAMP, 'p', '{}', 0)"), {"id": run_id})
+        conn.execute(
+            sa.text(
+                "INSERT INTO runs (id, created_at, prompt, params_json, n_cells) "
+                "VALUES (:id, CURRENT_TIMESTAMP, 'p', '{}', 0)"
+            ),
+            {"id": run_id},
+        )
         for i, name in enumerate(["Ana", "Bo", "Ana"]):
-            conn.execute(sa.text(
-                "INSERT INTO ratings (run_id, rater, slot, mode, generation_id, value, blind, "
-                "created_at) VALUES (:r, :n, :s, 'stars', :g, '4', 0, CURRENT_TIMESTAMP)"),
-                {"r": run_id, "n": name, "s": f"stars:{i}", "g": f"{i:032x}"})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO ratings (run_id, rater, slot, mode, generation_id, value, blind, "
+                    "created_at) VALUES (:r, :n, :s, 'stars', :g, '4', 0, CURRENT_TIMESTAMP)"
+                ),
+                {"r": run_id, "n": name, "s": f"stars:{i}", "g": f"{i:032x}"},
+            )
     store = Store(engine)
     rows = store.current_ratings(run_id)
     assert len(rows) == 3 and all(r["rater_id"] for r in rows)
@@ -205,5 +257,4 @@ def test_old_ratings_get_one_legacy_rater_per_name_and_keep_counting(tmp_path):
     assert store.ratings_frame()["counts"].all()
     # A script that still rates by bare name lands on that same legacy rater.
     store.rate(run_id, "Ana", make_rating("stars", "f" * 32, 3), blind=False)
-    assert {r["rater_id"] for r in store.current_ratings(run_id, rater="Ana")} == \
-        {by_name["Ana"]}
+    assert {r["rater_id"] for r in store.current_ratings(run_id, rater="Ana")} == {by_name["Ana"]}

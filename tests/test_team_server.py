@@ -55,14 +55,20 @@ def test_generate_and_review_on_postgresql(pg_url, isolated_env):
 
 
 def test_two_processes_share_one_database(pg_url):
-    code = ("import sys; from vibegen.store import Store; from vibegen.runner import Runner; "
-            "from vibegen.params import CommonParams; s = Store.open(); "
-            "r = Runner(s, heartbeat=False); "
-            "i = r.start_run('from ' + sys.argv[1], ['sandbox:prism'], CommonParams()); "
-            "r.wait(i, 20); print(i)")
+    code = (
+        "import sys; from vibegen.store import Store; from vibegen.runner import Runner; "
+        "from vibegen.params import CommonParams; s = Store.open(); "
+        "r = Runner(s, heartbeat=False); "
+        "i = r.start_run('from ' + sys.argv[1], ['sandbox:prism'], CommonParams()); "
+        "r.wait(i, 20); print(i)"
+    )
     env = dict(os.environ, DATABASE_URL=pg_url)
-    procs = [subprocess.Popen([sys.executable, "-c", code, name], env=env, text=True,
-                              stdout=subprocess.PIPE) for name in ("one", "two")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, name], env=env, text=True, stdout=subprocess.PIPE
+        )
+        for name in ("one", "two")
+    ]
     ids = [p.communicate(timeout=60)[0].strip().splitlines()[-1] for p in procs]
     assert all(p.returncode == 0 for p in procs)
     store = Store.open(pg_url)

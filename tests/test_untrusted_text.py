@@ -29,8 +29,13 @@ def evil_run(store, fast_sandbox):
 
 
 def _markdown_bodies(at: AppTest) -> list[str]:
-    return [e.value for e in at.markdown] + [e.value for e in at.caption] + \
-        [e.value for e in at.error] + [e.value for e in at.info] + [e.value for e in at.success]
+    return (
+        [e.value for e in at.markdown]
+        + [e.value for e in at.caption]
+        + [e.value for e in at.error]
+        + [e.value for e in at.info]
+        + [e.value for e in at.success]
+    )
 
 
 def _assert_never_markdown(at: AppTest) -> None:

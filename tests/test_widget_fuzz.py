@@ -56,16 +56,74 @@ SEEDED_PROMPT = "a lighthouse at dusk, kept through every input"
 
 # ------------------------------------------------------------------------------ values
 NASTY_TEXT = [
-    "", " ", " \t \n ", "\n", "\r\n", "\x00", "a\x00b", "\x00" * 3, "\x1b[31mred", "\x07\x08\x7f",
-    "\u200b", "\u202e evil", "\ufeff", "²", "٣", "１２３", "Ⅻ", "½", "-1", "-0", "0", "4.5",
-    "99999999999", "9" * 5000, "1e309", "nan", "inf", "-inf", "1_000", "0x1f", "1,5", "$5",
-    "$", "5$", "💥" * 12, "é" * 40, "<b>x</b><script>alert(1)</script>",
-    "[a](javascript:alert(1))", "'; DROP TABLE runs; --", "%s%n{0}", "_*`#", "x" * 10_000,
+    "",
+    " ",
+    " \t \n ",
+    "\n",
+    "\r\n",
+    "\x00",
+    "a\x00b",
+    "\x00" * 3,
+    "\x1b[31mred",
+    "\x07\x08\x7f",
+    "\u200b",
+    "\u202e evil",
+    "\ufeff",
+    "²",
+    "٣",
+    "１２３",
+    "Ⅻ",
+    "½",
+    "-1",
+    "-0",
+    "0",
+    "4.5",
+    "99999999999",
+    "9" * 5000,
+    "1e309",
+    "nan",
+    "inf",
+    "-inf",
+    "1_000",
+    "0x1f",
+    "1,5",
+    "$5",
+    "$",
+    "5$",
+    "💥" * 12,
+    "é" * 40,
+    "<b>x</b><script>alert(1)</script>",
+    "[a](javascript:alert(1))",
+    "'; DROP TABLE runs; --",
+    "%s%n{0}",
+    "_*`#",
+    "x" * 10_000,
     "a line\n" * 400,
 ]
 CHARS = st.characters(exclude_categories=("Cs",))  # lone surrogates cannot travel as UTF-8
-SPICE = st.sampled_from(["\x00", "\x1b", "\x7f", "\u0085", "\u200b", "\u202e", "²", "٣", "é",
-                         "💥", " ", "\n", "\t", "%", "_", "\\", "'", "a", "7"])
+SPICE = st.sampled_from(
+    [
+        "\x00",
+        "\x1b",
+        "\x7f",
+        "\u0085",
+        "\u200b",
+        "\u202e",
+        "²",
+        "٣",
+        "é",
+        "💥",
+        " ",
+        "\n",
+        "\t",
+        "%",
+        "_",
+        "\\",
+        "'",
+        "a",
+        "7",
+    ]
+)
 TEXT = st.one_of(
     st.sampled_from(NASTY_TEXT),
     st.text(SPICE, max_size=20),  # the characters that break parsers and databases, mixed
@@ -76,8 +134,10 @@ INTS = st.one_of(
     st.sampled_from([0, 1, -1, 2**31, 2**53 + 1, 2**63 - 1, -(2**63), 10**30, -(10**30)]),
     st.integers(-(2**63), 2**63 - 1),
 )
-FLOATS = st.one_of(st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -0.0]),
-                   st.floats(allow_nan=True, allow_infinity=True))
+FLOATS = st.one_of(
+    st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -0.0]),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
 
 
 def _wire(widget: Widget, **fields: Any) -> None:
@@ -93,8 +153,9 @@ def _wire(widget: Widget, **fields: Any) -> None:
         else:
             setattr(state, name, value)
     base = type(widget)
-    widget.__class__ = type(f"Wire{base.__name__}", (base,),
-                            {"_widget_state": property(lambda self: state)})
+    widget.__class__ = type(
+        f"Wire{base.__name__}", (base,), {"_widget_state": property(lambda self: state)}
+    )
 
 
 def _name(widget: Widget) -> str:
@@ -134,18 +195,30 @@ class Plan:
 # The brief's classes of bad value, each sent to every field of every page as it opens, then
 # every button clicked with them in place, before the generated examples.
 CLASSES = [
-    {"texts": ["a\x00b", "\x00", "\x1b[31m\x07", "x\x7fy\x85"], "ints": [10**30, 2**31],
-     "floats": [math.nan]},
-    {"texts": ["9" * 5000, "99999999999", "x" * 10_000, "1e309"], "ints": [2**63 - 1, -(10**30)],
-     "floats": [math.inf, 1e308]},
+    {
+        "texts": ["a\x00b", "\x00", "\x1b[31m\x07", "x\x7fy\x85"],
+        "ints": [10**30, 2**31],
+        "floats": [math.nan],
+    },
+    {
+        "texts": ["9" * 5000, "99999999999", "x" * 10_000, "1e309"],
+        "ints": [2**63 - 1, -(10**30)],
+        "floats": [math.inf, 1e308],
+    },
     {"texts": ["²", "٣", "１２３", "½"], "ints": [-1, -(2**63)], "floats": [-math.inf]},
     {"texts": ["", " ", " \t\n ", "\u200b"], "ints": [0], "floats": [-0.0]},
 ]
 
 
 def _explicit(k: int) -> Plan:
-    return Plan(flags=[True, False, False] * 22, picks=list(range(k, k + 16)), press=0, steps=[],
-                every_button=True, **CLASSES[k])
+    return Plan(
+        flags=[True, False, False] * 22,
+        picks=list(range(k, k + 16)),
+        press=0,
+        steps=[],
+        every_button=True,
+        **CLASSES[k],
+    )
 
 
 PICK = st.integers(0, 2**16)
@@ -191,7 +264,7 @@ def _drive(widget: Widget, plan: Plan) -> Any:
         span = (widget.max - widget.min).days + 1
         days = [widget.min + dt.timedelta(days=plan.next("picks") % span) for _ in range(2)]
         if proto.is_range:  # a range half picked, or cleared, is sent too
-            value = tuple(sorted(days[:plan.next("picks") % 3]))
+            value = tuple(sorted(days[: plan.next("picks") % 3]))
         else:
             value = days[0]
         widget.set_value(value)
@@ -245,16 +318,19 @@ def _seed(url: str) -> Seeded:
     store = Store.open(url)
     runner = Runner(store, env={}, heartbeat=False)
     brief_id = store.save_prompt_set("coasts", ["a lighthouse", "a harbour"])
-    run_id = runner.start_run(SEEDED_PROMPT, ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"],
-                              CommonParams(images_per_model=2), prompt_set_id=brief_id)
+    run_id = runner.start_run(
+        SEEDED_PROMPT,
+        ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"],
+        CommonParams(images_per_model=2),
+        prompt_set_id=brief_id,
+    )
     assert runner.wait(run_id, 30)
     runner.close()
     cells = store.run_view(run_id).cells
     for rater in ("Ana", "Bo"):
         store.rate(run_id, rater, make_rating("best", cells[0].id, 1), blind=False)
         store.rate(run_id, rater, make_rating("stars", cells[1].id, 4), blind=True)
-        store.rate(run_id, rater, make_rating("pair", cells[2].id, "a", cells[4].id),
-                   blind=True)
+        store.rate(run_id, rater, make_rating("pair", cells[2].id, "a", cells[4].id), blind=True)
     bill(store)  # real billed money, billed failures and an unknown amount for Spend
     # Enough runs to give History a second page, each with a failed (unbilled) cell.
     plan = plan_run("an older run", ["sandbox:tide"], CommonParams(), default_catalog(), {})
@@ -326,20 +402,23 @@ def _refusal(parse: Any, value: Any) -> str | None:
 
 def _check(at: AppTest, seeded: Seeded, clicked: str | None, before: dict[str, Any]) -> None:
     """The properties every rerun must have (see the module docstring)."""
-    assert not at.exception, "\n".join(e.value + "\n" + "\n".join(e.stack_trace)
-                                       for e in at.exception)
+    assert not at.exception, "\n".join(
+        e.value + "\n" + "\n".join(e.stack_trace) for e in at.exception
+    )
     errors = [e.value for e in at.error]
     seeds = [w for w in at.text_input if w.key == "seed"]
     if seeds and (why := _refusal(parse_seed, seeds[0].value)):
         assert any(why in e for e in errors), f"no message for seed {seeds[0].value!r}"
     if clicked == "generate":
-        assert at.query_params.get("run") != before.get("run") or errors, \
+        assert at.query_params.get("run") != before.get("run") or errors, (
             "Generate neither started a run nor said why"
+        )
     if clicked == "save_brief":
         assert at.success or errors, "Save brief neither saved nor said why"
     if clicked == "run_brief":
-        assert errors or _runs(seeded) > before["runs"], \
+        assert errors or _runs(seeded) > before["runs"], (
             "Run the brief neither started runs nor said why"
+        )
     if clicked == "save_caps":
         caps = {w.key: w.value for w in at.text_input if (w.key or "").startswith("cap_")}
         refused = {k: why for k, v in caps.items() if (why := _refusal(budget.parse_usd, v))}
@@ -348,8 +427,11 @@ def _check(at: AppTest, seeded: Seeded, clicked: str | None, before: dict[str, A
         else:
             assert any("cap" in s.value for s in at.success), "Save caps said nothing"
     if clicked and clicked.startswith("FormSubmitter:owner_token"):
-        assert at.session_state["_vibegen_owner"] if "_vibegen_owner" in at.session_state \
+        assert (
+            at.session_state["_vibegen_owner"]
+            if "_vibegen_owner" in at.session_state
             else any("not the owner token" in e for e in errors)
+        )
 
 
 def _runs(seeded: Seeded) -> int:
@@ -392,8 +474,12 @@ def _open(page: str, query: dict[str, str], seeded: Seeded, session: dict[str, A
     return at
 
 
-def _fuzz(page: str, query: dict[str, str], engine: tuple[str, Seeded],
-          session: dict[str, Any] | None = None) -> None:
+def _fuzz(
+    page: str,
+    query: dict[str, str],
+    engine: tuple[str, Seeded],
+    session: dict[str, Any] | None = None,
+) -> None:
     name, seeded = engine
     first: set[str] = set()  # the widgets of the page as it opens
     driven: set[str] = set()
@@ -408,8 +494,13 @@ def _fuzz(page: str, query: dict[str, str], engine: tuple[str, Seeded],
         at.run()
         _check(at, seeded, clicked, before)
 
-    @settings(max_examples=EXAMPLES[name], deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES[name],
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(plan=PLANS)
     def run(plan: Plan) -> None:
         at = _open(page, query, seeded, session or {})
@@ -453,10 +544,13 @@ def test_the_owner_gate_takes_any_token(seeded, networked):
     _fuzz("pages/1_History.py", {}, seeded)
 
 
-LINK_PAGES = {"Generate": ("app.py", "run"), "Review": ("pages/2_Review.py", "run"),
-              "Review link": ("pages/2_Review.py", "link"),
-              "Image link": ("pages/6_Image.py", "link"),
-              "Image": ("pages/6_Image.py", "gen")}
+LINK_PAGES = {
+    "Generate": ("app.py", "run"),
+    "Review": ("pages/2_Review.py", "run"),
+    "Review link": ("pages/2_Review.py", "link"),
+    "Image link": ("pages/6_Image.py", "link"),
+    "Image": ("pages/6_Image.py", "gen"),
+}
 
 
 @pytest.mark.parametrize("title", LINK_PAGES)
@@ -465,8 +559,13 @@ def test_any_link_opens_a_page_or_says_it_is_broken(title, seeded):
     name, store = seeded
     page, param = LINK_PAGES[title]
 
-    @settings(max_examples=2 * EXAMPLES[name], deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=2 * EXAMPLES[name],
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(value=TEXT, blind=st.sampled_from(["1", "0", "", "\x00", "ja"]))
     @example(value="a\x00b", blind="1")
     @example(value="f" * 31 + "\x00", blind="\x00")

@@ -54,9 +54,11 @@ def token_problem(env: Mapping[str, str]) -> str | None:
     """Why a configured VIBEGEN_OWNER_TOKEN is unsafe to use, or None."""
     given = (env.get("VIBEGEN_OWNER_TOKEN") or "").strip()
     if given and len(given) < MIN_TOKEN_CHARS:
-        return (f"VIBEGEN_OWNER_TOKEN is {len(given)} characters; use at least "
-                f"{MIN_TOKEN_CHARS} (for example the output of "
-                "`python -c \"import secrets; print(secrets.token_urlsafe(24))\"`)")
+        return (
+            f"VIBEGEN_OWNER_TOKEN is {len(given)} characters; use at least "
+            f"{MIN_TOKEN_CHARS} (for example the output of "
+            '`python -c "import secrets; print(secrets.token_urlsafe(24))"`)'
+        )
     return None
 
 
@@ -70,7 +72,11 @@ def matches(given: object, expected: str) -> bool:
 def announce(env: Mapping[str, str], root_url: str) -> str:
     """The line printed for the owner when the server is open to the network."""
     if (env.get("VIBEGEN_OWNER_TOKEN") or "").strip():
-        return (f"VibeGen is open to the network at {root_url}: owner pages need "
-                "VIBEGEN_OWNER_TOKEN (as set in the environment)")
-    return (f"VibeGen is open to the network. To open it as its owner, use:\n"
-            f"    {root_url}/?{QUERY}={owner_token(env)}")
+        return (
+            f"VibeGen is open to the network at {root_url}: owner pages need "
+            "VIBEGEN_OWNER_TOKEN (as set in the environment)"
+        )
+    return (
+        f"VibeGen is open to the network. To open it as its owner, use:\n"
+        f"    {root_url}/?{QUERY}={owner_token(env)}"
+    )

@@ -129,18 +129,23 @@ class BoardRows:
     counts: np.ndarray  # bool: the rater's votes count (not held, dropped or excluded)
 
     @classmethod
-    def from_frames(cls, generations: pd.DataFrame | None,
-                    ratings: pd.DataFrame | None) -> BoardRows:
+    def from_frames(
+        cls, generations: pd.DataFrame | None, ratings: pd.DataFrame | None
+    ) -> BoardRows:
         """Match ids and code every column once (frames as `Store.generations_frame` gives)."""
         g = generations if generations is not None else pd.DataFrame()
         r = ratings if ratings is not None else pd.DataFrame()
         g_ids = _column(g, "generation_id")
         # One hash pass over every id (generations, rated images, other images of pairs).
         n_g, n_r = len(g), len(r)
-        all_ids = pd.concat([g_ids.reset_index(drop=True),
-                             _column(r, "generation_id").reset_index(drop=True),
-                             _column(r, "other_generation_id").reset_index(drop=True)],
-                            ignore_index=True)
+        all_ids = pd.concat(
+            [
+                g_ids.reset_index(drop=True),
+                _column(r, "generation_id").reset_index(drop=True),
+                _column(r, "other_generation_id").reset_index(drop=True),
+            ],
+            ignore_index=True,
+        )
         id_code, id_names = _codes(all_ids) if len(all_ids) else (np.zeros(0, np.int64), [])
         g_code = id_code[:n_g]
         # Position of each id's first generation row; -1 for ids no generation row has.
@@ -151,8 +156,11 @@ class BoardRows:
         first[row_of[row_of >= 0]] = True
 
         def position(codes: np.ndarray) -> np.ndarray:
-            return np.where(codes >= 0, row_of[np.maximum(codes, 0)], -1) if len(codes) \
+            return (
+                np.where(codes >= 0, row_of[np.maximum(codes, 0)], -1)
+                if len(codes)
                 else np.zeros(0, np.int64)
+            )
 
         status = _column(g, "status").astype(object).to_numpy()
         status_code, status_names = _codes(status)
@@ -165,17 +173,26 @@ class BoardRows:
         # A failed attempt's group: its error kind when it names one, a timeout status without
         # a kind is still a timeout, anything else is "other".
         kind_code, kind_names = _codes(_column(g, "error_kind").astype(object).to_numpy())
-        group_of_kind = np.array([FAILURE_GROUPS.index(k) if k in FAILURE_GROUPS[:-1]
-                                  else len(FAILURE_GROUPS) - 1 for k in kind_names] + [-1],
-                                 dtype=np.int64)
+        group_of_kind = np.array(
+            [
+                FAILURE_GROUPS.index(k) if k in FAILURE_GROUPS[:-1] else len(FAILURE_GROUPS) - 1
+                for k in kind_names
+            ]
+            + [-1],
+            dtype=np.int64,
+        )
         failure_group = group_of_kind[kind_code]  # -1 (missing kind) picks the sentinel
-        failure_group = np.where(failure_group >= 0, failure_group,
-                                 np.where(status_in(["timeout"]),
-                                          FAILURE_GROUPS.index("timeout"),
-                                          len(FAILURE_GROUPS) - 1))
+        failure_group = np.where(
+            failure_group >= 0,
+            failure_group,
+            np.where(
+                status_in(["timeout"]), FAILURE_GROUPS.index("timeout"), len(FAILURE_GROUPS) - 1
+            ),
+        )
         cost_kind = _column(g, "cost_kind").astype(object)
         cost_kind_code, cost_kind_names = _codes(
-            cost_kind.where(cost_kind.notna(), "unknown").to_numpy())
+            cost_kind.where(cost_kind.notna(), "unknown").to_numpy()
+        )
         prompt_set = _column(g, "prompt_set_id").astype(object)
         ps_code, ps_names = _codes(prompt_set.where(prompt_set.notna(), None).to_numpy())
         model_code, model_names = _codes(_column(g, "model_key").to_numpy())
@@ -186,15 +203,22 @@ class BoardRows:
         made_at = _ns(_column(g, "created_at")) if n_g else np.zeros(0, np.int64)
 
         mode_code, mode_names = _codes(_column(r, "mode").to_numpy())
-        mode_index = np.array([MODES.index(m) if m in MODES else -1 for m in mode_names] + [-1],
-                              dtype=np.int64)
+        mode_index = np.array(
+            [MODES.index(m) if m in MODES else -1 for m in mode_names] + [-1], dtype=np.int64
+        )
         # Values are a handful of distinct strings: read the distinct ones, not every row.
         value_code, value_names = _codes(_column(r, "value").to_numpy())
-        pair_of_value = np.array([PAIR_SCORES.get(v, np.nan) if isinstance(v, str) else np.nan
-                                  for v in value_names] + [np.nan], dtype=float)
+        pair_of_value = np.array(
+            [PAIR_SCORES.get(v, np.nan) if isinstance(v, str) else np.nan for v in value_names]
+            + [np.nan],
+            dtype=float,
+        )
         number_of_value = np.append(
-            pd.to_numeric(pd.Series(value_names, dtype=object), errors="coerce")
-            .to_numpy(dtype=float), np.nan)
+            pd.to_numeric(pd.Series(value_names, dtype=object), errors="coerce").to_numpy(
+                dtype=float
+            ),
+            np.nan,
+        )
         rater_code, rater_names = _codes(_column(r, "rater").to_numpy())
         other_ids = _column(r, "other_generation_id")
         return cls(
@@ -220,8 +244,8 @@ class BoardRows:
             sandbox=sandbox.fillna(False).astype(bool).to_numpy(),
             made_at=made_at,
             first=first,
-            image=position(id_code[n_g:n_g + n_r]),
-            other=position(id_code[n_g + n_r:]),
+            image=position(id_code[n_g : n_g + n_r]),
+            other=position(id_code[n_g + n_r :]),
             has_other=other_ids.notna().to_numpy(),
             rater=rater_code,
             rater_names=rater_names,
@@ -267,8 +291,12 @@ class BoardRows:
         marks as not counted (a rater held for the owner, dropped, or excluded from that run)
         are left out unless `include_held`.
         """
-        prompt_set_id, since, until, rater = (where.prompt_set_id, where.since, where.until,
-                                              where.rater)
+        prompt_set_id, since, until, rater = (
+            where.prompt_set_id,
+            where.since,
+            where.until,
+            where.rater,
+        )
         keep = np.ones(self.n_generations, bool)
         if not where.include_sandbox:
             keep &= ~self.sandbox
@@ -287,8 +315,11 @@ class BoardRows:
         rkeep &= ~self.has_other | ((self.other >= 0) & keep[np.maximum(self.other, 0)])
         if rater is not None:
             raters = [rater] if isinstance(rater, str) else list(rater)
-            wanted = pd.Index(self.rater_names).get_indexer(raters) if len(self.rater_names) \
+            wanted = (
+                pd.Index(self.rater_names).get_indexer(raters)
+                if len(self.rater_names)
                 else np.zeros(0, np.int64)
+            )
             rkeep &= np.isin(self.rater, wanted[wanted >= 0])
         if where.blind_only:
             rkeep &= self.blind

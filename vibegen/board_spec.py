@@ -78,42 +78,111 @@ class Column:
 
 # The page's names came first and people (and the browser tests) read the table by them.
 COLUMNS: tuple[Column, ...] = (
-    Column("rank", "rank", "text", "1 + the number of competitors whose interval lies entirely "
-           "above this one's, so statistically tied competitors share a rank.", ("rank",)),
+    Column(
+        "rank",
+        "rank",
+        "text",
+        "1 + the number of competitors whose interval lies entirely "
+        "above this one's, so statistically tied competitors share a rank.",
+        ("rank",),
+    ),
     Column("label", "label", "text", "The competitor: a model on one router.", ("label",)),
     Column("router", "router", "text", fields=("router",)),
-    Column("model_key", "model", "text", "The catalog key: router and model id.",
-           ("model_key",)),
-    Column("score", "quality", "score", "Bradley–Terry fit on pairwise outcomes, on an "
-           "Elo-like scale (mean 1000 over rated competitors).", ("score",)),
-    Column("interval", "Score ({level} interval)", "text", "The quality score's interval: "
-           "competitors whose intervals overlap share a rank.", ("lo", "hi")),
+    Column("model_key", "model", "text", "The catalog key: router and model id.", ("model_key",)),
+    Column(
+        "score",
+        "quality",
+        "score",
+        "Bradley–Terry fit on pairwise outcomes, on an "
+        "Elo-like scale (mean 1000 over rated competitors).",
+        ("score",),
+    ),
+    Column(
+        "interval",
+        "Score ({level} interval)",
+        "text",
+        "The quality score's interval: competitors whose intervals overlap share a rank.",
+        ("lo", "hi"),
+    ),
     Column("votes", "votes", "count", "Pairwise outcomes behind the score.", ("votes",)),
-    Column("raters", "raters", "count", "How many different people the votes come from.",
-           ("raters",)),
-    Column("preliminary", "preliminary", "flag", "Too few votes for a settled score.",
-           ("preliminary",), badge="prelim"),
+    Column(
+        "raters", "raters", "count", "How many different people the votes come from.", ("raters",)
+    ),
+    Column(
+        "preliminary",
+        "preliminary",
+        "flag",
+        "Too few votes for a settled score.",
+        ("preliminary",),
+        badge="prelim",
+    ),
     Column("flag_reason", "estimate note", "text", fields=("estimate_flag", "flag_reason")),
-    Column("cost_per_image", "Cost / image", "money", "Median over successful images with a "
-           "known cost; an unknown cost is never taken as $0.", ("cost_per_image",)),
-    Column("cost_kinds", "cost kinds", "text", "Where the cost figures come from, with how "
-           "many images each.", ("cost_kinds", "cost_known_images")),
-    Column("wall", "wall p50 / p90", "text", "Median and 90th-percentile time per image.",
-           ("wall_p50_s", "wall_p90_s")),
-    Column("success_rate", "success", "percent", "Successful images of the finished attempts.",
-           ("success_rate",)),
-    Column("images", "images ok", "text", "Successful of finished attempts.",
-           ("images_ok", "finished", "in_flight")),
-    Column("failures", "failures", "text", "Failed attempts, by kind.",
-           ("failures", *[f"fail_{g}" for g in FAILURE_GROUPS])),
-    Column("pareto", "Pareto front", "flag", "Nobody is both better and cheaper.", ("pareto",),
-           badge="pareto"),
+    Column(
+        "cost_per_image",
+        "Cost / image",
+        "money",
+        "Median over successful images with a known cost; an unknown cost is never taken as $0.",
+        ("cost_per_image",),
+    ),
+    Column(
+        "cost_kinds",
+        "cost kinds",
+        "text",
+        "Where the cost figures come from, with how many images each.",
+        ("cost_kinds", "cost_known_images"),
+    ),
+    Column(
+        "wall",
+        "wall p50 / p90",
+        "text",
+        "Median and 90th-percentile time per image.",
+        ("wall_p50_s", "wall_p90_s"),
+    ),
+    Column(
+        "success_rate",
+        "success",
+        "percent",
+        "Successful images of the finished attempts.",
+        ("success_rate",),
+    ),
+    Column(
+        "images",
+        "images ok",
+        "text",
+        "Successful of finished attempts.",
+        ("images_ok", "finished", "in_flight"),
+    ),
+    Column(
+        "failures",
+        "failures",
+        "text",
+        "Failed attempts, by kind.",
+        ("failures", *[f"fail_{g}" for g in FAILURE_GROUPS]),
+    ),
+    Column(
+        "pareto",
+        "Pareto front",
+        "flag",
+        "Nobody is both better and cheaper.",
+        ("pareto",),
+        badge="pareto",
+    ),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 # What a chart point's tooltip lists, in order.
-TOOLTIP = ("label", "router", "score", "interval", "rank", "votes", "preliminary",
-           "cost_per_image", "wall", "success_rate", "pareto")
-
+TOOLTIP = (
+    "label",
+    "router",
+    "score",
+    "interval",
+    "rank",
+    "votes",
+    "preliminary",
+    "cost_per_image",
+    "wall",
+    "success_rate",
+    "pareto",
+)
 
 
 def x_axis(log: bool = False) -> str:
@@ -142,8 +211,11 @@ def _kinds(kinds: Any) -> str:
 
 def _failures(row: Any) -> str:
     total = int(row.failures) if pd.notna(row.failures) else 0
-    parts = [f"{g.replace('_', ' ')} {int(getattr(row, f'fail_{g}'))}" for g in FAILURE_GROUPS
-             if pd.notna(getattr(row, f"fail_{g}")) and int(getattr(row, f"fail_{g}"))]
+    parts = [
+        f"{g.replace('_', ' ')} {int(getattr(row, f'fail_{g}'))}"
+        for g in FAILURE_GROUPS
+        if pd.notna(getattr(row, f"fail_{g}")) and int(getattr(row, f"fail_{g}"))
+    ]
     return f"{total}: {', '.join(parts)}" if parts else str(total)
 
 
@@ -152,32 +224,33 @@ def board_frame(lb: Leaderboard) -> pd.DataFrame:
     rows = []
     for r in lb.table.itertuples(index=False):
         rated = pd.notna(r.votes) and int(r.votes) > 0
-        rows.append({
-            # A competitor with no votes has no score, interval or rank: not the prior's 1000.
-            "rank": _number(r.rank) if rated else DASH,
-            "label": r.label,
-            "router": r.router,
-            "model_key": r.model_key,
-            "score": float(r.score) if rated else math.nan,
-            "interval": f"{_number(r.lo)} – {_number(r.hi)}" if rated else DASH,
-            "votes": int(r.votes) if pd.notna(r.votes) else 0,
-            "raters": int(r.raters) if pd.notna(r.raters) else 0,
-            "preliminary": bool(rated and r.preliminary),
-            "flag_reason": r.flag_reason if isinstance(r.flag_reason, str) else "",
-            "cost_per_image": float(r.cost_per_image),
-            "cost_kinds": _kinds(r.cost_kinds),
-            "wall": f"{_seconds(r.wall_p50_s)} / {_seconds(r.wall_p90_s)}",
-            "success_rate": float(r.success_rate),
-            "images": f"{int(r.images_ok or 0)} of {int(r.finished or 0)}"
-            + (f" ({int(r.in_flight)} in flight)" if r.in_flight else ""),
-            "failures": _failures(r),
-            "pareto": bool(r.pareto),
-        })
+        rows.append(
+            {
+                # A competitor with no votes has no score, interval or rank: not the prior's 1000.
+                "rank": _number(r.rank) if rated else DASH,
+                "label": r.label,
+                "router": r.router,
+                "model_key": r.model_key,
+                "score": float(r.score) if rated else math.nan,
+                "interval": f"{_number(r.lo)} – {_number(r.hi)}" if rated else DASH,
+                "votes": int(r.votes) if pd.notna(r.votes) else 0,
+                "raters": int(r.raters) if pd.notna(r.raters) else 0,
+                "preliminary": bool(rated and r.preliminary),
+                "flag_reason": r.flag_reason if isinstance(r.flag_reason, str) else "",
+                "cost_per_image": float(r.cost_per_image),
+                "cost_kinds": _kinds(r.cost_kinds),
+                "wall": f"{_seconds(r.wall_p50_s)} / {_seconds(r.wall_p90_s)}",
+                "success_rate": float(r.success_rate),
+                "images": f"{int(r.images_ok or 0)} of {int(r.finished or 0)}"
+                + (f" ({int(r.in_flight)} in flight)" if r.in_flight else ""),
+                "failures": _failures(r),
+                "pareto": bool(r.pareto),
+            }
+        )
     return pd.DataFrame(rows, columns=[c.key for c in COLUMNS])
 
 
-def tooltip_lines(row: pd.Series | dict, level: float,
-                  keys: Sequence[str] = TOOLTIP) -> list[str]:
+def tooltip_lines(row: pd.Series | dict, level: float, keys: Sequence[str] = TOOLTIP) -> list[str]:
     """'Title: value' lines for one prepared row (flags only when true)."""
     lines = []
     for key in keys:

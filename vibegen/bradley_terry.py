@@ -134,8 +134,9 @@ def _outcome_arrays(
     valid = (a_codes >= 0) & (b_codes >= 0) & ~np.isnan(score)
     a_codes, b_codes, score = a_codes[valid], b_codes[valid], score[valid]
     # Which names occur: a count per code, not a sort of every row.
-    used = set(a_names[np.flatnonzero(np.bincount(a_codes, minlength=len(a_names)))]) \
-        | set(b_names[np.flatnonzero(np.bincount(b_codes, minlength=len(b_names)))])
+    used = set(a_names[np.flatnonzero(np.bincount(a_codes, minlength=len(a_names)))]) | set(
+        b_names[np.flatnonzero(np.bincount(b_codes, minlength=len(b_names)))]
+    )
     names += sorted(str(x) for x in used if x not in seen)
     index = pd.Index(names)
     # Map the (few) distinct names, not the (many) rows.
@@ -270,7 +271,9 @@ def _meat(counts: PairCounts, sub: np.ndarray, theta_sub: np.ndarray) -> np.ndar
 
 def _cluster_cross_terms(
     outcomes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    n_models: int, sub: np.ndarray, theta_sub: np.ndarray,
+    n_models: int,
+    sub: np.ndarray,
+    theta_sub: np.ndarray,
     chunk_entries: int = CLUSTER_CHUNK_ENTRIES,
 ) -> np.ndarray:
     """sum_c g_c g_c^T - sum_o g_o g_o^T over outcomes in clusters (id >= 0): the meat's
@@ -299,8 +302,10 @@ def _cluster_cross_terms(
     for first, lo, hi in zip(starts, edges[:-1], edges[1:], strict=True):
         size = min(per_chunk, n_clusters - int(first)) * m
         base = (c[lo:hi] - first) * m
-        g = (np.bincount(base + ia[lo:hi], r[lo:hi], size)
-             - np.bincount(base + ib[lo:hi], r[lo:hi], size)).reshape(-1, m)
+        g = (
+            np.bincount(base + ia[lo:hi], r[lo:hi], size)
+            - np.bincount(base + ib[lo:hi], r[lo:hi], size)
+        ).reshape(-1, m)
         cross += g.T @ g
     return cross - _laplacian(ia, ib, r * r, m)
 
@@ -404,8 +409,14 @@ def fit_bradley_terry(
     cluster-robust intervals; see the module docstring.
     """
     with _one_blas_thread():
-        return _fit(data, models, min_votes=min_votes, level=level, prior_votes=prior_votes,
-                    cluster_column=cluster_column)
+        return _fit(
+            data,
+            models,
+            min_votes=min_votes,
+            level=level,
+            prior_votes=prior_votes,
+            cluster_column=cluster_column,
+        )
 
 
 def _fit(

@@ -59,20 +59,23 @@ def parse_usd(text: str | float | None, what: str = "the cap") -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise InputError(f"{what}: {str(text)[:40]!r} is not an amount; type dollars like "
-                         "5 or 2.50, or leave it empty for no cap") from None
+        raise InputError(
+            f"{what}: {str(text)[:40]!r} is not an amount; type dollars like "
+            "5 or 2.50, or leave it empty for no cap"
+        ) from None
     if not math.isfinite(value) or value < 0 or value > MAX_CAP_USD:
         raise InputError(f"{what}: type an amount from $0 to ${MAX_CAP_USD:,.0f}")
     return round(value, 4)
 
 
-def caps_from(env: Mapping[str, str], settings: Mapping[str, str],
-              routers: Iterable[str]) -> Caps:
+def caps_from(env: Mapping[str, str], settings: Mapping[str, str], routers: Iterable[str]) -> Caps:
     """The caps in force: the Spend page's settings, else the environment's."""
 
     def value(key: str) -> float | None:
-        for source, raw in (("settings", settings.get(key)),
-                            ("environment", env.get(f"VIBEGEN_{key.upper()}"))):
+        for source, raw in (
+            ("settings", settings.get(key)),
+            ("environment", env.get(f"VIBEGEN_{key.upper()}")),
+        ):
             if raw is None or not str(raw).strip():
                 continue
             try:
@@ -109,8 +112,12 @@ def _scope_words(scope: str) -> str:
     return "daily" if scope == "day" else "monthly"
 
 
-def check_plan(estimated: Mapping[str, float], caps: Caps,
-               spent: Mapping[tuple[str, str], float], router_labels: Mapping[str, str]) -> None:
+def check_plan(
+    estimated: Mapping[str, float],
+    caps: Caps,
+    spent: Mapping[tuple[str, str], float],
+    router_labels: Mapping[str, str],
+) -> None:
     """Refuse a run whose estimate exceeds what is left; InputError names the cap and numbers.
 
     `estimated` maps router → the run's estimated USD on it; `spent` maps (router, scope) →
@@ -118,9 +125,11 @@ def check_plan(estimated: Mapping[str, float], caps: Caps,
     """
     total = sum(v for r, v in estimated.items() if not simulated_router(r))
     if caps.per_run_usd is not None and total > caps.per_run_usd + 1e-9:
-        raise InputError(f"this run is estimated at {usd(total)}, over the per-run cap of "
-                         f"{usd(caps.per_run_usd)}: pick fewer models or images, or raise the "
-                         "cap on the Spend page")
+        raise InputError(
+            f"this run is estimated at {usd(total)}, over the per-run cap of "
+            f"{usd(caps.per_run_usd)}: pick fewer models or images, or raise the "
+            "cap on the Spend page"
+        )
     for router, amount in estimated.items():
         for scope, cap in caps.for_router(router).items():
             used = spent.get((router, scope), 0.0)
@@ -131,20 +140,29 @@ def check_plan(estimated: Mapping[str, float], caps: Caps,
                     f"{label}: this run is estimated at {usd(amount)} there, but only "
                     f"{usd(left)} is left of its {_scope_words(scope)} cap of {usd(cap)} "
                     f"({usd(used)} billed this {scope}); raise the cap on the Spend page or "
-                    "wait for the next " + scope)
+                    "wait for the next " + scope
+                )
 
 
-def over_cap(router: str, caps: Caps, spent: Mapping[tuple[str, str], float],
-             run_spent: float, router_label: str = "") -> str | None:
+def over_cap(
+    router: str,
+    caps: Caps,
+    spent: Mapping[tuple[str, str], float],
+    run_spent: float,
+    router_label: str = "",
+) -> str | None:
     """Why no new cell may start now (a cap is reached), or None."""
     if simulated_router(router):
         return None
     if caps.per_run_usd is not None and run_spent >= caps.per_run_usd - 1e-9:
-        return (f"this run has been billed {usd(run_spent)}, its per-run cap of "
-                f"{usd(caps.per_run_usd)}")
+        return (
+            f"this run has been billed {usd(run_spent)}, its per-run cap of {usd(caps.per_run_usd)}"
+        )
     for scope, cap in caps.for_router(router).items():
         used = spent.get((router, scope), 0.0)
         if used >= cap - 1e-9:
-            return (f"{router_label or router} has billed {usd(used)} this {scope}, its "
-                    f"{_scope_words(scope)} cap of {usd(cap)}")
+            return (
+                f"{router_label or router} has billed {usd(used)} this {scope}, its "
+                f"{_scope_words(scope)} cap of {usd(cap)}"
+            )
     return None

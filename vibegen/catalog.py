@@ -20,8 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from vibegen.errors import ConfigError, UnknownModelError
 
 # "unknown": no price was found in any source; estimates say "unknown", never $0.
-PriceUnit = Literal["image", "megapixel", "token", "credit", "task", "free", "simulated",
-                    "unknown"]
+PriceUnit = Literal["image", "megapixel", "token", "credit", "task", "free", "simulated", "unknown"]
 SizeKind = Literal["wh", "fal_image_size", "aspect_ratio", "openai_size", "size_enum"]
 
 
@@ -93,10 +92,12 @@ class Price(_Strict):
             raise ValueError(f"a {self.unit} price needs usd")
         if self.unit in ("credit", "task") and self.credits is None and self.usd is None:
             raise ValueError(f"a {self.unit} price needs credits or usd")
-        if self.unit == "unknown" and any(v is not None for v in (
-                self.usd, self.credits, self.first_unit_usd, self.per_tokens)):
-            raise ValueError("an unknown price takes no amount: say where it was looked for "
-                             "in source")
+        if self.unit == "unknown" and any(
+            v is not None for v in (self.usd, self.credits, self.first_unit_usd, self.per_tokens)
+        ):
+            raise ValueError(
+                "an unknown price takes no amount: say where it was looked for in source"
+            )
         return self
 
 
@@ -123,8 +124,11 @@ class SizeSpec(_Strict):
     def _coherent(self) -> SizeSpec:
         if self.multiple_of < 1:
             raise ValueError("multiple_of must be at least 1")
-        if self.max_pixels is not None and self.min_pixels is not None \
-                and self.min_pixels > self.max_pixels:
+        if (
+            self.max_pixels is not None
+            and self.min_pixels is not None
+            and self.min_pixels > self.max_pixels
+        ):
             raise ValueError("min_pixels is above max_pixels")
         if self.max_ratio is not None and self.max_ratio < 1:
             raise ValueError("max_ratio is longer edge / shorter edge, at least 1")
@@ -141,8 +145,10 @@ class SizeSpec(_Strict):
             out.append(f"{width * height} pixels > {self.max_pixels}")
         if self.min_pixels is not None and width * height < self.min_pixels:
             out.append(f"{width * height} pixels < {self.min_pixels}")
-        if self.max_ratio is not None and max(width, height) / min(width, height) \
-                > self.max_ratio + 1e-9:
+        if (
+            self.max_ratio is not None
+            and max(width, height) / min(width, height) > self.max_ratio + 1e-9
+        ):
             out.append(f"ratio {max(width, height) / min(width, height):.3f} > {self.max_ratio}")
         return out
 

@@ -24,9 +24,15 @@ def main() -> None:
 
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--database-url", "db_url", envvar="DATABASE_URL", default=None, metavar="URL",
-              help="The store to back up (default: DATABASE_URL, else the SQLite file in "
-                   "VIBEGEN_HOME or ~/.vibegen).")
+@click.option(
+    "--database-url",
+    "db_url",
+    envvar="DATABASE_URL",
+    default=None,
+    metavar="URL",
+    help="The store to back up (default: DATABASE_URL, else the SQLite file in "
+    "VIBEGEN_HOME or ~/.vibegen).",
+)
 def backup(path: Path, db_url: str | None) -> None:
     """Copy the SQLite store to PATH consistently, also during a run."""
     try:
@@ -36,14 +42,18 @@ def backup(path: Path, db_url: str | None) -> None:
     url = (db_url or "").strip() or settings.store_url
     if not url.startswith("sqlite"):
         # Refused before connecting: opening a team server's store would migrate it.
-        _fail("vibegen backup copies the embedded SQLite file; this store is a database "
-              "server: back PostgreSQL up with pg_dump, e.g. "
-              'pg_dump --format=custom --file=vibegen.dump "$DATABASE_URL"')
+        _fail(
+            "vibegen backup copies the embedded SQLite file; this store is a database "
+            "server: back PostgreSQL up with pg_dump, e.g. "
+            'pg_dump --format=custom --file=vibegen.dump "$DATABASE_URL"'
+        )
     source = Path(url.split("///", 1)[-1])
     if not source.is_file():
         # Opening it would create an empty database, and back that up.
-        _fail(f"there is no VibeGen database at {source} (set VIBEGEN_HOME or "
-              f"DATABASE_URL to the store you mean)")
+        _fail(
+            f"there is no VibeGen database at {source} (set VIBEGEN_HOME or "
+            f"DATABASE_URL to the store you mean)"
+        )
     try:
         store = Store.open(url)
     except StoreError as exc:

@@ -18,9 +18,14 @@ from typing import Any
 from vibegen.catalog import Catalog, Model, Price, PriceTier
 from vibegen.params import requested_size
 
-KIND_LABEL = {"reported": "reported by router", "computed": "computed from usage",
-              "estimated": "estimated from catalog", "simulated": "simulated (sandbox)",
-              "self_hosted": "self-hosted", "unknown": "unknown"}
+KIND_LABEL = {
+    "reported": "reported by router",
+    "computed": "computed from usage",
+    "estimated": "estimated from catalog",
+    "simulated": "simulated (sandbox)",
+    "self_hosted": "self-hosted",
+    "unknown": "unknown",
+}
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,11 @@ class Cost:
 
     def provenance(self) -> str:
         """Where the figure came from: basis, price source and the date the price was seen."""
-        parts = [self.basis, f"price source: {self.source}" if self.source else "",
-                 f"price seen: {self.seen}" if self.seen else ""]
+        parts = [
+            self.basis,
+            f"price source: {self.source}" if self.source else "",
+            f"price seen: {self.seen}" if self.seen else "",
+        ]
         return " · ".join(p for p in parts if p)
 
     def label(self) -> str:
@@ -87,20 +95,23 @@ def _usd(amount_usd: float | None, credits: float | None, model: Model, catalog:
 
 
 def _unknown_tier(tier: PriceTier, price: Price) -> Cost:
-    return Cost(None, "unknown", f"no price found for catalog tier {tier.describe()}",
-                **_provenance(price))
+    return Cost(
+        None, "unknown", f"no price found for catalog tier {tier.describe()}", **_provenance(price)
+    )
 
 
 def _per_mp(price: Price, tier: PriceTier | None) -> Price:
     """The megapixel price with a tier's per-MP rate in place of the base rate."""
     if tier is None or tier.usd is None:
         return price
-    return price.model_copy(update={"usd": tier.usd, "first_unit_usd": None,
-                                    "extra_unit_usd": None})
+    return price.model_copy(
+        update={"usd": tier.usd, "first_unit_usd": None, "extra_unit_usd": None}
+    )
 
 
-def estimate(model: Model, params: dict[str, Any], width: int, height: int,
-             catalog: Catalog) -> Cost:
+def estimate(
+    model: Model, params: dict[str, Any], width: int, height: int, catalog: Catalog
+) -> Cost:
     """The catalog's price for one image with these parameters at this size."""
     price = model.price
     prov = _provenance(price)
@@ -126,8 +137,11 @@ def estimate(model: Model, params: dict[str, Any], width: int, height: int,
         if price.unit == "task":
             per = model.images_per_task
             usd = None if usd is None else usd / per
-        return Cost(usd, "estimated", f"catalog tier {tier.describe()}", **prov) \
-            if usd is not None else UNKNOWN
+        return (
+            Cost(usd, "estimated", f"catalog tier {tier.describe()}", **prov)
+            if usd is not None
+            else UNKNOWN
+        )
     if price.unit in ("image", "credit", "task"):
         usd = _usd(price.usd, price.credits, model, catalog)
         if usd is None:
@@ -172,8 +186,12 @@ def from_billable_units(model: Model, units: float, params: dict[str, Any]) -> C
     where = f" (tier {tier.describe()})" if tier else ""
     if price.unit == "megapixel" and billed == "megapixel":
         per_mp = _per_mp(price, tier)
-        return Cost(megapixel_price(per_mp, units), "reported",
-                    f"{units:g} billable units (MP) reported × catalog price per MP{where}", **prov)
+        return Cost(
+            megapixel_price(per_mp, units),
+            "reported",
+            f"{units:g} billable units (MP) reported × catalog price per MP{where}",
+            **prov,
+        )
     if price.unit != "image":
         return UNKNOWN  # no fal model is priced otherwise; the runner estimates instead
     usd = tier.usd if tier is not None else price.usd
@@ -181,13 +199,24 @@ def from_billable_units(model: Model, units: float, params: dict[str, Any]) -> C
         return UNKNOWN
     asked = _images_asked(params)
     if billed == "image" and units == asked:
-        return Cost(units * usd, "reported",
-                    f"{units:g} billable units (images) reported × ${usd:g}/image{where}", **prov)
-    why = (f"fal bills this model by {billed}s" if billed != "image"
-           else f"that is not the {asked} image(s) asked for")
-    return Cost(asked * usd, "estimated",
-                f"fal reported {units:g} billable units, but the catalog prices this model per "
-                f"image{where} and {why}: estimated as {asked} × ${usd:g}", **prov)
+        return Cost(
+            units * usd,
+            "reported",
+            f"{units:g} billable units (images) reported × ${usd:g}/image{where}",
+            **prov,
+        )
+    why = (
+        f"fal bills this model by {billed}s"
+        if billed != "image"
+        else f"that is not the {asked} image(s) asked for"
+    )
+    return Cost(
+        asked * usd,
+        "estimated",
+        f"fal reported {units:g} billable units, but the catalog prices this model per "
+        f"image{where} and {why}: estimated as {asked} × ${usd:g}",
+        **prov,
+    )
 
 
 def from_credits(model: Model, credits: float, catalog: Catalog) -> Cost:
@@ -196,9 +225,13 @@ def from_credits(model: Model, credits: float, catalog: Catalog) -> Cost:
     if router.credit_usd is None:
         return UNKNOWN
     seen = router.credit_usd_seen.isoformat() if router.credit_usd_seen else ""
-    return Cost(credits * router.credit_usd, "reported",
-                f"{credits:g} credits reported × ${router.credit_usd}/credit",
-                source=router.credit_usd_source, seen=seen)
+    return Cost(
+        credits * router.credit_usd,
+        "reported",
+        f"{credits:g} credits reported × ${router.credit_usd}/credit",
+        source=router.credit_usd_source,
+        seen=seen,
+    )
 
 
 def from_tokens(model: Model, usage: dict[str, Any]) -> Cost:
@@ -214,9 +247,15 @@ def from_tokens(model: Model, usage: dict[str, Any]) -> Cost:
     text_out = out_details.get("text_tokens", 0) or 0
     image_out = out_details.get("image_tokens", out_total - text_out) or 0
     per = price.per_tokens
-    usd = (text_in * (price.text_input_usd or 0) + image_in * (price.image_input_usd or 0)
-           + text_out * (price.text_output_usd or 0)
-           + image_out * (price.image_output_usd or 0)) / per
-    return Cost(usd, "computed",
-                f"{text_in + image_in} input + {out_total} output tokens × published rates",
-                **_provenance(price))
+    usd = (
+        text_in * (price.text_input_usd or 0)
+        + image_in * (price.image_input_usd or 0)
+        + text_out * (price.text_output_usd or 0)
+        + image_out * (price.image_output_usd or 0)
+    ) / per
+    return Cost(
+        usd,
+        "computed",
+        f"{text_in + image_in} input + {out_total} output tokens × published rates",
+        **_provenance(price),
+    )

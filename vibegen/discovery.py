@@ -96,11 +96,15 @@ class Quote:
     def problem(self) -> str:
         """Why this quote cannot be used as a price ('' when it can)."""
         if self.currency.upper() != "USD":
-            return (f"{self.router} quotes {self.endpoint} in {self.currency!r}; VibeGen "
-                    "prices in USD only, so its price stays unknown")
+            return (
+                f"{self.router} quotes {self.endpoint} in {self.currency!r}; VibeGen "
+                "prices in USD only, so its price stays unknown"
+            )
         if self.kind() is None:
-            return (f"{self.router} quotes {self.endpoint} per {self.unit!r}, a unit VibeGen "
-                    "cannot turn into a price per image, so its price stays unknown")
+            return (
+                f"{self.router} quotes {self.endpoint} per {self.unit!r}, a unit VibeGen "
+                "cannot turn into a price per image, so its price stays unknown"
+            )
         return ""
 
 
@@ -118,42 +122,63 @@ def quote_from_json(data: Mapping[str, Any]) -> Quote:
 def _words(router: str, what: str, response: httpx.Response, secrets: Sequence[str]) -> str:
     status = response.status_code
     if status == 401 or status == 403:
-        return (f"{router} refused the request for its {what} ({status}): check the key "
-                "(the price list needs one)")
+        return (
+            f"{router} refused the request for its {what} ({status}): check the key "
+            "(the price list needs one)"
+        )
     if status == 429:
-        return (f"{router} is rate limiting requests for its {what} (429): the last answer "
-                "is kept; try Refresh again in a minute")
+        return (
+            f"{router} is rate limiting requests for its {what} (429): the last answer "
+            "is kept; try Refresh again in a minute"
+        )
     if status == 404:
         return f"{router} has no {what} at {redact(str(response.url), secrets)} (404)"
     return f"{router} answered the request for its {what} with HTTP {status}"
 
 
-def _get(client: httpx.Client, router: str, what: str, url: str, *,
-         params: Any = None, headers: Mapping[str, str] | None = None,
-         auth: Any = None, secrets: Sequence[str] = ()) -> Any:
+def _get(
+    client: httpx.Client,
+    router: str,
+    what: str,
+    url: str,
+    *,
+    params: Any = None,
+    headers: Mapping[str, str] | None = None,
+    auth: Any = None,
+    secrets: Sequence[str] = (),
+) -> Any:
     """GET `url` and parse JSON, or DiscoveryError in words (never with a key in it)."""
     try:
-        response = client.get(url, params=params, headers=dict(headers or {}),
-                              auth=auth or httpx.USE_CLIENT_DEFAULT)
+        response = client.get(
+            url, params=params, headers=dict(headers or {}), auth=auth or httpx.USE_CLIENT_DEFAULT
+        )
     except httpx.TimeoutException as exc:
-        raise DiscoveryError(f"{router} did not answer the request for its {what} in time; "
-                             "the last answer (or the shipped catalog) is used") from exc
+        raise DiscoveryError(
+            f"{router} did not answer the request for its {what} in time; "
+            "the last answer (or the shipped catalog) is used"
+        ) from exc
     except httpx.HTTPError as exc:
-        raise DiscoveryError(f"cannot reach {router} for its {what} "
-                             f"({redact(type(exc).__name__, secrets)}); the last answer (or "
-                             "the shipped catalog) is used") from exc
+        raise DiscoveryError(
+            f"cannot reach {router} for its {what} "
+            f"({redact(type(exc).__name__, secrets)}); the last answer (or "
+            "the shipped catalog) is used"
+        ) from exc
     if response.status_code != 200:
         raise DiscoveryError(_words(router, what, response, secrets))
     try:
         return response.json()
     except ValueError as exc:
-        raise DiscoveryError(f"{router} answered the request for its {what} with something "
-                             "that is not JSON; the last answer is kept") from exc
+        raise DiscoveryError(
+            f"{router} answered the request for its {what} with something "
+            "that is not JSON; the last answer is kept"
+        ) from exc
 
 
 def _garbage(router: str, what: str, why: str) -> DiscoveryError:
-    return DiscoveryError(f"{router} answered the request for its {what} with an answer "
-                          f"VibeGen cannot read ({why}); the last answer is kept")
+    return DiscoveryError(
+        f"{router} answered the request for its {what} with an answer "
+        f"VibeGen cannot read ({why}); the last answer is kept"
+    )
 
 
 def _fal_headers(key: str | None) -> dict[str, str]:
@@ -161,32 +186,50 @@ def _fal_headers(key: str | None) -> dict[str, str]:
 
 
 def _fal_model(item: Any) -> Listed:
-    if not isinstance(item, Mapping) or not isinstance(item.get("endpoint_id"), str) \
-            or not item["endpoint_id"].strip():
+    if (
+        not isinstance(item, Mapping)
+        or not isinstance(item.get("endpoint_id"), str)
+        or not item["endpoint_id"].strip()
+    ):
         raise ValueError("a model without an endpoint_id")
     meta = item.get("metadata") if isinstance(item.get("metadata"), Mapping) else {}
     name = meta.get("display_name")
-    return Listed("fal", item["endpoint_id"].strip(),
-                  name if isinstance(name, str) and name.strip() else item["endpoint_id"],
-                  task=str(meta.get("category") or ""), status=str(meta.get("status") or
-                                                                     "active"))
+    return Listed(
+        "fal",
+        item["endpoint_id"].strip(),
+        name if isinstance(name, str) and name.strip() else item["endpoint_id"],
+        task=str(meta.get("category") or ""),
+        status=str(meta.get("status") or "active"),
+    )
 
 
-def fal_models(client: httpx.Client, base: str, *, categories: Iterable[str] = TASKS,
-               key: str | None = None, secrets: Sequence[str] = (),
-               page_size: int = PAGE_SIZE) -> list[Listed]:
+def fal_models(
+    client: httpx.Client,
+    base: str,
+    *,
+    categories: Iterable[str] = TASKS,
+    key: str | None = None,
+    secrets: Sequence[str] = (),
+    page_size: int = PAGE_SIZE,
+) -> list[Listed]:
     """Every active fal endpoint in `categories`, following the pages to the end."""
     out: dict[str, Listed] = {}
     for category in categories:
         cursor: str | None = None
         seen_cursors: set[str] = set()
         for _page in range(MAX_PAGES):
-            params: dict[str, Any] = {"category": category, "status": "active",
-                                      "limit": page_size}
+            params: dict[str, Any] = {"category": category, "status": "active", "limit": page_size}
             if cursor:
                 params["cursor"] = cursor
-            data = _get(client, "fal", "model listing", f"{base.rstrip('/')}/models",
-                        params=params, headers=_fal_headers(key), secrets=secrets)
+            data = _get(
+                client,
+                "fal",
+                "model listing",
+                f"{base.rstrip('/')}/models",
+                params=params,
+                headers=_fal_headers(key),
+                secrets=secrets,
+            )
             if not isinstance(data, Mapping) or not isinstance(data.get("models"), list):
                 raise _garbage("fal", "model listing", "no list of models")
             try:
@@ -206,12 +249,24 @@ def fal_models(client: httpx.Client, base: str, *, categories: Iterable[str] = T
     return list(out.values())
 
 
-def fal_model(client: httpx.Client, base: str, endpoint_id: str, *, key: str | None = None,
-              secrets: Sequence[str] = ()) -> tuple[Listed, dict[str, Any] | None]:
+def fal_model(
+    client: httpx.Client,
+    base: str,
+    endpoint_id: str,
+    *,
+    key: str | None = None,
+    secrets: Sequence[str] = (),
+) -> tuple[Listed, dict[str, Any] | None]:
     """One fal endpoint by id, with its OpenAPI document when fal publishes one."""
-    data = _get(client, "fal", "model search", f"{base.rstrip('/')}/models",
-                params=[("endpoint_id", endpoint_id), ("expand", "openapi-3.0")],
-                headers=_fal_headers(key), secrets=secrets)
+    data = _get(
+        client,
+        "fal",
+        "model search",
+        f"{base.rstrip('/')}/models",
+        params=[("endpoint_id", endpoint_id), ("expand", "openapi-3.0")],
+        headers=_fal_headers(key),
+        secrets=secrets,
+    )
     if not isinstance(data, Mapping) or not isinstance(data.get("models"), list):
         raise _garbage("fal", "model search", "no list of models")
     for item in data["models"]:
@@ -222,42 +277,69 @@ def fal_model(client: httpx.Client, base: str, endpoint_id: str, *, key: str | N
                 raise _garbage("fal", "model search", str(exc)) from exc
             spec = item.get("openapi")
             return listed, spec if isinstance(spec, Mapping) else None
-    raise DiscoveryError(f"fal lists no endpoint {endpoint_id!r}: check the id (it looks like "
-                         "'fal-ai/flux-2-pro', as on the model's fal.ai page)")
+    raise DiscoveryError(
+        f"fal lists no endpoint {endpoint_id!r}: check the id (it looks like "
+        "'fal-ai/flux-2-pro', as on the model's fal.ai page)"
+    )
 
 
-def fal_prices(client: httpx.Client, base: str, key: str | None,
-               endpoint_ids: Sequence[str], *, secrets: Sequence[str] = (),
-               spec: RouterSpec | None = None) -> list[Quote]:
+def fal_prices(
+    client: httpx.Client,
+    base: str,
+    key: str | None,
+    endpoint_ids: Sequence[str],
+    *,
+    secrets: Sequence[str] = (),
+    spec: RouterSpec | None = None,
+) -> list[Quote]:
     """fal's quoted prices for `endpoint_ids` (needs a key; account discounts may apply).
 
     `spec` is fal's router declaration (default: the shipped one), which names the key.
     """
     if not key:
         spec = spec or default_catalog().routers["fal"]
-        raise DiscoveryError(f"fal's price list needs {spec.key_env}: add it to see live "
-                             "prices")
+        raise DiscoveryError(f"fal's price list needs {spec.key_env}: add it to see live prices")
     out: list[Quote] = []
     ids = list(dict.fromkeys(endpoint_ids))
     for start in range(0, len(ids), PRICE_BATCH):
-        params = [("endpoint_id", e) for e in ids[start:start + PRICE_BATCH]]
-        data = _get(client, "fal", "price list", f"{base.rstrip('/')}/models/pricing",
-                    params=params, headers=_fal_headers(key), secrets=secrets)
+        params = [("endpoint_id", e) for e in ids[start : start + PRICE_BATCH]]
+        data = _get(
+            client,
+            "fal",
+            "price list",
+            f"{base.rstrip('/')}/models/pricing",
+            params=params,
+            headers=_fal_headers(key),
+            secrets=secrets,
+        )
         if not isinstance(data, Mapping) or not isinstance(data.get("prices"), list):
             raise _garbage("fal", "price list", "no list of prices")
         for item in data["prices"]:
             try:
-                out.append(Quote("fal", str(item["endpoint_id"]), float(item["unit_price"]),
-                                 str(item.get("unit") or ""), str(item.get("currency") or
-                                                                  "USD")))
+                out.append(
+                    Quote(
+                        "fal",
+                        str(item["endpoint_id"]),
+                        float(item["unit_price"]),
+                        str(item.get("unit") or ""),
+                        str(item.get("currency") or "USD"),
+                    )
+                )
             except (KeyError, TypeError, ValueError) as exc:
-                raise _garbage("fal", "price list", "a price without endpoint_id or a numeric "
-                               "unit_price") from exc
+                raise _garbage(
+                    "fal", "price list", "a price without endpoint_id or a numeric unit_price"
+                ) from exc
     return out
 
 
-def openai_models(client: httpx.Client, base: str, key: str | None, *,
-                  secrets: Sequence[str] = (), spec: RouterSpec | None = None) -> list[Listed]:
+def openai_models(
+    client: httpx.Client,
+    base: str,
+    key: str | None,
+    *,
+    secrets: Sequence[str] = (),
+    spec: RouterSpec | None = None,
+) -> list[Listed]:
     """The image models this OpenAI key may call, with their shutdown dates.
 
     `spec` is OpenAI's router declaration (default: the shipped one), which names the key.
@@ -265,8 +347,14 @@ def openai_models(client: httpx.Client, base: str, key: str | None, *,
     if not key:
         spec = spec or default_catalog().routers["openai"]
         raise DiscoveryError(f"OpenAI's model list needs {spec.key_env}")
-    data = _get(client, "OpenAI", "model list", f"{base.rstrip('/')}/models",
-                headers={"Authorization": f"Bearer {key}"}, secrets=secrets)
+    data = _get(
+        client,
+        "OpenAI",
+        "model list",
+        f"{base.rstrip('/')}/models",
+        headers={"Authorization": f"Bearer {key}"},
+        secrets=secrets,
+    )
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):
         raise _garbage("OpenAI", "model list", "no data list")
     out = []
@@ -276,8 +364,11 @@ def openai_models(client: httpx.Client, base: str, key: str | None, *,
         if not item["id"].startswith(OPENAI_IMAGE_PREFIXES):
             continue
         shutdown = item.get("shutdown_date")
-        out.append(Listed("openai", item["id"], item["id"], task="text-to-image",
-                          shutdown=_iso_date(shutdown)))
+        out.append(
+            Listed(
+                "openai", item["id"], item["id"], task="text-to-image", shutdown=_iso_date(shutdown)
+            )
+        )
     return out
 
 
@@ -292,12 +383,19 @@ def _iso_date(value: Any) -> str | None:
     return None
 
 
-def sd_models(client: httpx.Client, base: str, auth: str | None = None, *,
-              secrets: Sequence[str] = ()) -> list[Listed]:
+def sd_models(
+    client: httpx.Client, base: str, auth: str | None = None, *, secrets: Sequence[str] = ()
+) -> list[Listed]:
     """A self-hosted SD server's checkpoints, each one a model."""
     login = tuple(auth.split(":", 1)) if auth and ":" in auth else None
-    data = _get(client, "Stable Diffusion", "checkpoint list",
-                f"{base.rstrip('/')}/sdapi/v1/sd-models", auth=login, secrets=secrets)
+    data = _get(
+        client,
+        "Stable Diffusion",
+        "checkpoint list",
+        f"{base.rstrip('/')}/sdapi/v1/sd-models",
+        auth=login,
+        secrets=secrets,
+    )
     if not isinstance(data, list):
         raise _garbage("Stable Diffusion", "checkpoint list", "not a list")
     out = []
@@ -305,8 +403,7 @@ def sd_models(client: httpx.Client, base: str, auth: str | None = None, *,
         if not isinstance(item, Mapping) or not isinstance(item.get("title"), str):
             raise _garbage("Stable Diffusion", "checkpoint list", "a checkpoint without title")
         name = str(item.get("model_name") or item["title"])
-        out.append(Listed("sd", name, name, task="text-to-image",
-                          detail={"title": item["title"]}))
+        out.append(Listed("sd", name, name, task="text-to-image", detail={"title": item["title"]}))
     return out
 
 

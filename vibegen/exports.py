@@ -43,21 +43,94 @@ if TYPE_CHECKING:  # the leaderboard (and SciPy behind it) loads only where it i
     from vibegen.leaderboard import Leaderboard
     from vibegen.store import Store
 
-RUN_COLUMNS = ["run_id", "created_at", "prompt", "status", "models", "cells", "done",
-               "images_ok", "failures", "cost_usd", "unknown_costs", "slowest_wall_s",
-               "params"]
-IMAGE_COLUMNS = ["generation_id", "run_id", "position", "model_key", "router", "label",
-                 "image_index", "status", "error_kind", "error_message", "seed", "wall_s",
-                 "queue_s", "inference_s", "cost_usd", "cost_kind", "cost_basis",
-                 "cost_source", "cost_seen", "width", "height", "attempts", "started_at",
-                 "finished_at", "prompt", "params", "notes"]
-RATING_COLUMNS = ["rating_id", "run_id", "created_at", "rater", "mode", "value", "blind",
-                  "generation_id", "model_key", "other_generation_id", "other_model_key"]
-MANIFEST_COLUMNS = ["file", "blind_file", "generation_id", "run_id", "position", "model_key",
-                    "router", "label", "image_index", "status", "error_kind", "error_message",
-                    "seed", "width", "height", "format", "bytes", "sha256", "wall_s",
-                    "queue_s", "inference_s", "cost_usd", "cost_kind", "cost_basis",
-                    "cost_source", "cost_seen", "attempts", "finished_at", "prompt"]
+RUN_COLUMNS = [
+    "run_id",
+    "created_at",
+    "prompt",
+    "status",
+    "models",
+    "cells",
+    "done",
+    "images_ok",
+    "failures",
+    "cost_usd",
+    "unknown_costs",
+    "slowest_wall_s",
+    "params",
+]
+IMAGE_COLUMNS = [
+    "generation_id",
+    "run_id",
+    "position",
+    "model_key",
+    "router",
+    "label",
+    "image_index",
+    "status",
+    "error_kind",
+    "error_message",
+    "seed",
+    "wall_s",
+    "queue_s",
+    "inference_s",
+    "cost_usd",
+    "cost_kind",
+    "cost_basis",
+    "cost_source",
+    "cost_seen",
+    "width",
+    "height",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "prompt",
+    "params",
+    "notes",
+]
+RATING_COLUMNS = [
+    "rating_id",
+    "run_id",
+    "created_at",
+    "rater",
+    "mode",
+    "value",
+    "blind",
+    "generation_id",
+    "model_key",
+    "other_generation_id",
+    "other_model_key",
+]
+MANIFEST_COLUMNS = [
+    "file",
+    "blind_file",
+    "generation_id",
+    "run_id",
+    "position",
+    "model_key",
+    "router",
+    "label",
+    "image_index",
+    "status",
+    "error_kind",
+    "error_message",
+    "seed",
+    "width",
+    "height",
+    "format",
+    "bytes",
+    "sha256",
+    "wall_s",
+    "queue_s",
+    "inference_s",
+    "cost_usd",
+    "cost_kind",
+    "cost_basis",
+    "cost_source",
+    "cost_seen",
+    "attempts",
+    "finished_at",
+    "prompt",
+]
 # Blind: nothing that names or hints at the model (no model, router, price, time, seed, id).
 BLIND_MANIFEST_COLUMNS = ["file", "run_id", "width", "height", "bytes", "sha256", "prompt"]
 
@@ -137,8 +210,9 @@ def _csv_cell(value: Any, column: str) -> str:
     return csv_safe(str(value))
 
 
-def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str],
-           secrets: Sequence[str] = ()) -> bytes:
+def to_csv(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], secrets: Sequence[str] = ()
+) -> bytes:
     """CSV bytes (UTF-8 with BOM) of `rows` with these columns, formula-guarded and redacted."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -151,8 +225,9 @@ def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str],
 def to_json(data: Any, secrets: Sequence[str] = ()) -> bytes:
     """JSON bytes (UTF-8) of `data` made plain: ISO dates, null for NaN, keys redacted."""
     # allow_nan=False: a NaN that slipped through `plain` is a bug, not invalid JSON output.
-    return json.dumps(plain(data, secrets), ensure_ascii=False, indent=2,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(plain(data, secrets), ensure_ascii=False, indent=2, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 # ------------------------------------------------------------------------ rows
@@ -169,11 +244,18 @@ def run_row(view: RunView) -> dict[str, Any]:
     walls = [c.wall_s for c in ok if c.wall_s is not None]
     status = str(view.status)
     return {
-        "run_id": view.id, "created_at": view.created_at, "prompt": view.prompt,
-        "status": status, "models": len({c.model_key for c in view.cells}),
-        "cells": len(view.cells), "done": view.done, "images_ok": len(ok),
-        "failures": view.failures, "cost_usd": view.cost_so_far,
-        "unknown_costs": view.unknown_costs, "slowest_wall_s": max(walls) if walls else None,
+        "run_id": view.id,
+        "created_at": view.created_at,
+        "prompt": view.prompt,
+        "status": status,
+        "models": len({c.model_key for c in view.cells}),
+        "cells": len(view.cells),
+        "done": view.done,
+        "images_ok": len(ok),
+        "failures": view.failures,
+        "cost_usd": view.cost_so_far,
+        "unknown_costs": view.unknown_costs,
+        "slowest_wall_s": max(walls) if walls else None,
         "params": view.params,
     }
 
@@ -197,13 +279,22 @@ def images_rows(store: Store, run_id: str | None = None) -> list[dict[str, Any]]
 def ratings_rows(store: Store, run_id: str | None = None) -> list[dict[str, Any]]:
     """Current ratings (of one run, or all) with the model each rated image came from."""
     models = {c.id: c.model_key for v in _views(store, run_id) for c in v.cells}
-    return [{
-        "rating_id": r["id"], "run_id": r["run_id"], "created_at": r["created_at"],
-        "rater": r["rater"], "mode": r["mode"], "value": r["value"], "blind": r["blind"],
-        "generation_id": r["generation_id"], "model_key": models.get(r["generation_id"]),
-        "other_generation_id": r["other_generation_id"],
-        "other_model_key": models.get(r["other_generation_id"]),
-    } for r in store.current_ratings(run_id)]
+    return [
+        {
+            "rating_id": r["id"],
+            "run_id": r["run_id"],
+            "created_at": r["created_at"],
+            "rater": r["rater"],
+            "mode": r["mode"],
+            "value": r["value"],
+            "blind": r["blind"],
+            "generation_id": r["generation_id"],
+            "model_key": models.get(r["generation_id"]),
+            "other_generation_id": r["other_generation_id"],
+            "other_model_key": models.get(r["other_generation_id"]),
+        }
+        for r in store.current_ratings(run_id)
+    ]
 
 
 # --------------------------------------------------------------------- CSV / JSON
@@ -223,8 +314,9 @@ TABLES = {
 FORMATS = ("csv", "json")
 
 
-def write(fmt: str, rows: list[dict[str, Any]], columns: Sequence[str],
-          secrets: Sequence[str]) -> bytes:
+def write(
+    fmt: str, rows: list[dict[str, Any]], columns: Sequence[str], secrets: Sequence[str]
+) -> bytes:
     """Rows in one format: the one CSV writer and the one JSON writer every export uses."""
     if fmt == "csv":
         return to_csv(rows, columns, secrets)
@@ -233,8 +325,14 @@ def write(fmt: str, rows: list[dict[str, Any]], columns: Sequence[str],
     raise ValueError(f"unknown export format: {fmt} (use one of {', '.join(FORMATS)})")
 
 
-def export(table: str, fmt: str, store: Store, run_id: str | None = None, *,
-           secrets: Iterable[str] | None = None) -> bytes:
+def export(
+    table: str,
+    fmt: str,
+    store: Store,
+    run_id: str | None = None,
+    *,
+    secrets: Iterable[str] | None = None,
+) -> bytes:
     """One table of the store (runs, images, ratings; of every run or one) as CSV or JSON.
 
     CSV: one row per item with the table's columns. JSON: a list of objects; never image
@@ -288,8 +386,15 @@ def leaderboard_data(lb: Leaderboard) -> dict[str, Any]:
         "notes": list(lb.notes),
         "disconnection": lb.disconnection,
         "votes_needed": lb.votes_needed,
-        "columns": [{"key": c.key, "title": c.heading(lb.fit.level), "help": c.help,
-                     "fields": list(c.fields)} for c in COLUMNS],
+        "columns": [
+            {
+                "key": c.key,
+                "title": c.heading(lb.fit.level),
+                "help": c.help,
+                "fields": list(c.fields),
+            }
+            for c in COLUMNS
+        ],
     }
 
 
@@ -299,8 +404,12 @@ def leaderboard_json(lb: Leaderboard, *, secrets: Iterable[str] | None = None) -
 
 
 # ---------------------------------------------------------------------------- ZIP
-_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF87a", "gif"),
-               (b"GIF89a", "gif"))
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
 
 
 def image_extension(data: bytes) -> str:
@@ -370,8 +479,9 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, when: tuple, compress: boo
     zf.writestr(info, data)
 
 
-def run_zip(store: Store, run_id: str, *, blind: bool = False,
-            secrets: Iterable[str] | None = None) -> bytes:
+def run_zip(
+    store: Store, run_id: str, *, blind: bool = False, secrets: Iterable[str] | None = None
+) -> bytes:
     """A ZIP of the run's successful images plus manifest.json and manifest.csv.
 
     Named mode keeps the original bytes, names files after grid position and model, and the
@@ -389,8 +499,11 @@ def run_zip(store: Store, run_id: str, *, blind: bool = False,
     # One query for every image (the ZIP holds them all in memory anyway), not one per image.
     originals = store.images_bulk(c.id for c in view.cells if c.ok)
     with zipfile.ZipFile(buf, "w") as zf:
-        cells = (sorted((c for c in view.cells if c.id in names), key=lambda c: names[c.id])
-                 if blind else view.cells)
+        cells = (
+            sorted((c for c in view.cells if c.id in names), key=lambda c: names[c.id])
+            if blind
+            else view.cells
+        )
         for cell in cells:
             data = originals.get(cell.id) if cell.ok else None
             if blind:
@@ -398,24 +511,43 @@ def run_zip(store: Store, run_id: str, *, blind: bool = False,
                     continue
                 clean = without_metadata(data)
                 _add(zf, names[cell.id], clean, when, compress=False)
-                rows.append({"file": names[cell.id], "run_id": view.id, "width": cell.width,
-                             "height": cell.height, "bytes": len(clean),
-                             "sha256": hashlib.sha256(clean).hexdigest(),
-                             "prompt": cell.prompt})
+                rows.append(
+                    {
+                        "file": names[cell.id],
+                        "run_id": view.id,
+                        "width": cell.width,
+                        "height": cell.height,
+                        "bytes": len(clean),
+                        "sha256": hashlib.sha256(clean).hexdigest(),
+                        "prompt": cell.prompt,
+                    }
+                )
                 continue
             row = {c: getattr(cell, c, None) for c in MANIFEST_COLUMNS} | {
-                "generation_id": cell.id, "file": None, "blind_file": names.get(cell.id)}
+                "generation_id": cell.id,
+                "file": None,
+                "blind_file": names.get(cell.id),
+            }
             if data is not None:
                 if any(s.encode() in data for s in secrets):
                     data = without_metadata(data)  # a key in the metadata never leaves
                 ext = image_extension(data)
-                row |= {"file": _named_file(cell, width, ext, secrets), "format": ext,
-                        "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                row |= {
+                    "file": _named_file(cell, width, ext, secrets),
+                    "format": ext,
+                    "bytes": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
                 _add(zf, row["file"], data, when, compress=False)
             rows.append(row)
         columns = BLIND_MANIFEST_COLUMNS if blind else MANIFEST_COLUMNS
-        manifest = {"run_id": view.id, "created_at": view.created_at, "prompt": view.prompt,
-                    "blind": blind, "images": rows}
+        manifest = {
+            "run_id": view.id,
+            "created_at": view.created_at,
+            "prompt": view.prompt,
+            "blind": blind,
+            "images": rows,
+        }
         if not blind:
             manifest["params"] = view.params
         _add(zf, "manifest.json", to_json(manifest, secrets), when, compress=True)

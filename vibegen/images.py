@@ -39,8 +39,9 @@ class Prepared:
 
 
 @contextmanager
-def _decoded(data: bytes, router: str, model: str,
-             max_pixels: int) -> Iterator[tuple[Image.Image, ImageInfo]]:
+def _decoded(
+    data: bytes, router: str, model: str, max_pixels: int
+) -> Iterator[tuple[Image.Image, ImageInfo]]:
     # Decode fully (load), so a truncated or corrupt file fails here and not later; but first
     # read the size from the header (Image.open decodes nothing) and refuse a pixel bomb.
     try:
@@ -48,37 +49,46 @@ def _decoded(data: bytes, router: str, model: str,
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img_cm = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError("the image is a decompression bomb (its header claims more "
-                                 "pixels than Pillow will open)", router=router,
-                                 model=model) from exc
+        raise ImageTooLargeError(
+            "the image is a decompression bomb (its header claims more "
+            "pixels than Pillow will open)",
+            router=router,
+            model=model,
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BadImageError("returned bytes that are not a readable image",
-                            router=router, model=model) from exc
+        raise BadImageError(
+            "returned bytes that are not a readable image", router=router, model=model
+        ) from exc
     width, height = img_cm.size
     if width * height > max_pixels:
         img_cm.close()
-        raise ImageTooLargeError(f"the image is {width}×{height}, over the "
-                                 f"{max_pixels / 1e6:g} megapixel cap", router=router,
-                                 model=model)
+        raise ImageTooLargeError(
+            f"the image is {width}×{height}, over the {max_pixels / 1e6:g} megapixel cap",
+            router=router,
+            model=model,
+        )
     try:
         with img_cm as img:
             img.load()
             fmt = img.format or ""
             yield img, ImageInfo(_MIME.get(fmt, f"image/{fmt.lower() or 'unknown'}"), *img.size)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadImageError("returned bytes that are not a readable image",
-                            router=router, model=model) from exc
+        raise BadImageError(
+            "returned bytes that are not a readable image", router=router, model=model
+        ) from exc
 
 
-def inspect(data: bytes, router: str = "", model: str = "",
-            max_pixels: int = MAX_PIXELS) -> ImageInfo:
+def inspect(
+    data: bytes, router: str = "", model: str = "", max_pixels: int = MAX_PIXELS
+) -> ImageInfo:
     """Decode `data` fully; BadImageError if it is not an image we can show (or too large)."""
     with _decoded(data, router, model, max_pixels) as (_, info):
         return info
 
 
-def prepare(data: bytes, router: str = "", model: str = "",
-            max_pixels: int = MAX_PIXELS) -> Prepared:
+def prepare(
+    data: bytes, router: str = "", model: str = "", max_pixels: int = MAX_PIXELS
+) -> Prepared:
     """Decode `data` once: BadImageError if unreadable or over `max_pixels`, else its info
     and JPEG thumbnail."""
     with _decoded(data, router, model, max_pixels) as (img, info):
@@ -129,8 +139,8 @@ def _png_pixels_only(data: bytes) -> bytes | None:
     kept = [_PNG_SIGNATURE]
     pos = len(_PNG_SIGNATURE)
     while pos + 12 <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind, end = data[pos + 4:pos + 8], pos + 12 + length
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind, end = data[pos + 4 : pos + 8], pos + 12 + length
         if end > len(data):
             return None
         if kind in _PNG_PIXEL_CHUNKS:

@@ -170,8 +170,9 @@ def slice_of(where: BoardFilter | None, fields: Mapping[str, Any]) -> BoardFilte
 
 def board_rows(generations: pd.DataFrame | None, ratings: pd.DataFrame | None) -> BoardRows:
     """The rows a leaderboard is built from, ids matched once (build it once per data change)."""
-    return BoardRows.from_frames(_with_columns(generations, GENERATION_COLUMNS),
-                                 _with_columns(ratings, RATING_COLUMNS))
+    return BoardRows.from_frames(
+        _with_columns(generations, GENERATION_COLUMNS), _with_columns(ratings, RATING_COLUMNS)
+    )
 
 
 def _with_columns(df: pd.DataFrame | None, columns: Sequence[str]) -> pd.DataFrame:
@@ -225,8 +226,7 @@ def _group_median(key: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
 def coded_stats(rows: BoardRows, generations: np.ndarray | None = None) -> pd.DataFrame:
     """`competitor_stats` over coded rows, restricted to the kept generation rows (a mask)."""
     g = rows.generations
-    sel = np.flatnonzero(generations) if generations is not None \
-        else np.arange(rows.n_generations)
+    sel = np.flatnonzero(generations) if generations is not None else np.arange(rows.n_generations)
     # Competitors in model_key order, numbered 0..k-1.
     names = rows.model_names[np.unique(rows.model[sel][rows.model[sel] >= 0])]
     order = np.argsort(names.astype(str), kind="stable")
@@ -260,11 +260,14 @@ def coded_stats(rows: BoardRows, generations: np.ndarray | None = None) -> pd.Da
     out["cost_per_image"] = _group_median(cost_key, costs, k)
     out["cost_known_images"] = np.bincount(cost_key, minlength=k)
     n_kinds = len(rows.cost_kind_names)
-    kind_counts = np.bincount(key[ok] * n_kinds + rows.cost_kind[sel][ok],
-                              minlength=k * n_kinds).reshape(k, n_kinds)
+    kind_counts = np.bincount(
+        key[ok] * n_kinds + rows.cost_kind[sel][ok], minlength=k * n_kinds
+    ).reshape(k, n_kinds)
     by_name = np.argsort(rows.cost_kind_names.astype(str), kind="stable")
-    out["cost_kinds"] = [{str(rows.cost_kind_names[c]): int(counts[c])
-                          for c in by_name if counts[c]} for counts in kind_counts]
+    out["cost_kinds"] = [
+        {str(rows.cost_kind_names[c]): int(counts[c]) for c in by_name if counts[c]}
+        for counts in kind_counts
+    ]
     wall_key, walls = ordered(rows.by_model_wall, rows.wall_s)
     out["wall_p50_s"] = _group_quantile(wall_key, walls, k, 0.5)
     out["wall_p90_s"] = _group_quantile(wall_key, walls, k, 0.9)
@@ -273,13 +276,15 @@ def coded_stats(rows: BoardRows, generations: np.ndarray | None = None) -> pd.Da
     out["finished"] = np.bincount(key[finished], minlength=k)
     out["in_flight"] = np.bincount(key[rows.in_flight[sel]], minlength=k)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["success_rate"] = np.where(out["finished"] > 0,
-                                       out["images_ok"] / out["finished"], np.nan)
+        out["success_rate"] = np.where(
+            out["finished"] > 0, out["images_ok"] / out["finished"], np.nan
+        )
     failed = finished & ~ok
     out["failures"] = np.bincount(key[failed], minlength=k)
     n_groups = len(FAILURE_GROUPS)
-    breakdown = np.bincount(key[failed] * n_groups + rows.failure_group[sel][failed],
-                            minlength=k * n_groups).reshape(k, n_groups)
+    breakdown = np.bincount(
+        key[failed] * n_groups + rows.failure_group[sel][failed], minlength=k * n_groups
+    ).reshape(k, n_groups)
     for column, grp in enumerate(FAILURE_GROUPS):
         out[f"fail_{grp}"] = breakdown[:, column].astype(int)
     for col in ("cost_known_images", "images_ok", "finished", "in_flight", "failures"):
@@ -375,8 +380,9 @@ def build_leaderboard(
     keep, rkeep = rows.keep(where)
     outcomes = coded_outcomes(rows, keep, rkeep)
     stats = coded_stats(rows, keep)
-    fit = fit_bradley_terry(outcomes, list(stats.index), min_votes=min_votes, level=level,
-                            cluster_column="judgment")
+    fit = fit_bradley_terry(
+        outcomes, list(stats.index), min_votes=min_votes, level=level, cluster_column="judgment"
+    )
     table = fit.table().set_index("model_key").join(stats, how="left").reset_index()
     table["raters"] = table["model_key"].map(distinct_raters(outcomes)).fillna(0).astype(int)
     table = _order(table)
@@ -385,12 +391,19 @@ def build_leaderboard(
     table = table[TABLE_COLUMNS]
 
     # Notes name competitors as people read them, "FLUX.2 pro (fal)", not by catalog key.
-    names = {key: f"{label} ({router})" for key, label, router
-             in zip(table["model_key"], table["label"], table["router"], strict=True)}
+    names = {
+        key: f"{label} ({router})"
+        for key, label, router in zip(
+            table["model_key"], table["label"], table["router"], strict=True
+        )
+    }
     notes: list[str] = []
     if excluded:
-        notes.append("Not on the Pareto front because their cost is unknown: "
-                     + ", ".join(names[k] for k in excluded) + ".")
+        notes.append(
+            "Not on the Pareto front because their cost is unknown: "
+            + ", ".join(names[k] for k in excluded)
+            + "."
+        )
     if fit.prior_applied:
         notes.append(
             "Some scores could not be estimated from the votes alone (a competitor won or lost "
@@ -399,8 +412,9 @@ def build_leaderboard(
         )
     unrated = table.loc[table["votes"] == 0, "model_key"].tolist()
     if unrated:
-        notes.append("No votes yet (no score or rank): "
-                     + ", ".join(names[k] for k in unrated) + ".")
+        notes.append(
+            "No votes yet (no score or rank): " + ", ".join(names[k] for k in unrated) + "."
+        )
 
     rated = table[table["votes"] > 0]
     need = None
@@ -425,10 +439,12 @@ def distinct_raters(outcomes: pd.DataFrame) -> pd.Series:
     """How many different raters stand behind each competitor's outcomes."""
     if outcomes is None or outcomes.empty:
         return pd.Series(dtype=int)
-    both = pd.concat([
-        pd.DataFrame({"model_key": outcomes["a"].astype(str), "rater": outcomes["rater"]}),
-        pd.DataFrame({"model_key": outcomes["b"].astype(str), "rater": outcomes["rater"]}),
-    ])
+    both = pd.concat(
+        [
+            pd.DataFrame({"model_key": outcomes["a"].astype(str), "rater": outcomes["rater"]}),
+            pd.DataFrame({"model_key": outcomes["b"].astype(str), "rater": outcomes["rater"]}),
+        ]
+    )
     return both.drop_duplicates().groupby("model_key").size()
 
 

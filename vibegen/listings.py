@@ -31,8 +31,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SOURCES = ("fal:models", "fal:prices", "openai:models", "sd:models")
 MAX_AGE = dt.timedelta(days=1)
-NO_LISTING = {"kie": "Kie publishes no model listing or price list: its models come from the "
-                     "shipped catalog (add others in the user catalog file)"}
+NO_LISTING = {
+    "kie": "Kie publishes no model listing or price list: its models come from the "
+    "shipped catalog (add others in the user catalog file)"
+}
 
 
 @dataclass
@@ -85,13 +87,20 @@ def cached(store: Store) -> Index:
 def bases(env: Mapping[str, str], catalog: Catalog) -> dict[str, str]:
     """Where each listing lives, from the environment (tests point these at fakes)."""
     routers = catalog.routers
-    return {"fal": env.get(discovery.FAL_PLATFORM_ENV) or discovery.FAL_PLATFORM_URL,
-            "openai": routers["openai"].url(env) if "openai" in routers else "",
-            "sd": routers["sd"].url(env) if "sd" in routers else ""}
+    return {
+        "fal": env.get(discovery.FAL_PLATFORM_ENV) or discovery.FAL_PLATFORM_URL,
+        "openai": routers["openai"].url(env) if "openai" in routers else "",
+        "sd": routers["sd"].url(env) if "sd" in routers else "",
+    }
 
 
-def due(store: Store, catalog: Catalog, env: Mapping[str, str], now: dt.datetime,
-        max_age: dt.timedelta = MAX_AGE) -> list[str]:
+def due(
+    store: Store,
+    catalog: Catalog,
+    env: Mapping[str, str],
+    now: dt.datetime,
+    max_age: dt.timedelta = MAX_AGE,
+) -> list[str]:
     """Sources of set-up routers not tried within `max_age` (what a daily refresh fetches)."""
     rows = store.listings()
     out = []
@@ -99,8 +108,11 @@ def due(store: Store, catalog: Catalog, env: Mapping[str, str], now: dt.datetime
         router = source.split(":")[0]
         if router not in catalog.routers or not router_status(router, catalog, env).enabled:
             continue
-        if router == "fal" and env.get(catalog.routers["fal"].url_env) \
-                and not env.get(discovery.FAL_PLATFORM_ENV):
+        if (
+            router == "fal"
+            and env.get(catalog.routers["fal"].url_env)
+            and not env.get(discovery.FAL_PLATFORM_ENV)
+        ):
             continue  # fal's queue points elsewhere (a proxy, a fake): so must its platform
         last = rows.get(source, {}).get("attempted_at")
         if last is None or now - last >= max_age:
@@ -108,8 +120,14 @@ def due(store: Store, catalog: Catalog, env: Mapping[str, str], now: dt.datetime
     return out
 
 
-def _fetch(source: str, http: httpx.Client, catalog: Catalog, env: Mapping[str, str],
-           where: Mapping[str, str], price_ids: Iterable[str]) -> list:
+def _fetch(
+    source: str,
+    http: httpx.Client,
+    catalog: Catalog,
+    env: Mapping[str, str],
+    where: Mapping[str, str],
+    price_ids: Iterable[str],
+) -> list:
     secrets = secret_values(env, catalog)
     router = source.split(":")[0]
     spec = catalog.routers.get(router)
@@ -119,22 +137,29 @@ def _fetch(source: str, http: httpx.Client, catalog: Catalog, env: Mapping[str, 
         return discovery.fal_models(http, where["fal"], key=spec.key(env), secrets=secrets)
     if source == "fal:prices":
         ids = sorted({m.endpoint for m in catalog.models if m.router == "fal"} | set(price_ids))
-        return discovery.fal_prices(http, where["fal"], spec.key(env), ids, secrets=secrets,
-                                    spec=spec)
+        return discovery.fal_prices(
+            http, where["fal"], spec.key(env), ids, secrets=secrets, spec=spec
+        )
     if source == "openai:models":
-        return discovery.openai_models(http, where["openai"], spec.key(env), secrets=secrets,
-                                       spec=spec)
+        return discovery.openai_models(
+            http, where["openai"], spec.key(env), secrets=secrets, spec=spec
+        )
     if source == "sd:models":
         if not where["sd"]:
-            raise DiscoveryError(f"set {spec.url_env} to list a self-hosted server's "
-                                 "checkpoints")
+            raise DiscoveryError(f"set {spec.url_env} to list a self-hosted server's checkpoints")
         return discovery.sd_models(http, where["sd"], spec.auth(env), secrets=secrets)
     raise DiscoveryError(f"unknown listing {source!r}")
 
 
-def refresh(store: Store, catalog: Catalog, env: Mapping[str, str], *,
-            sources: Iterable[str] = SOURCES, http: httpx.Client | None = None,
-            price_ids: Iterable[str] = ()) -> dict[str, str]:
+def refresh(
+    store: Store,
+    catalog: Catalog,
+    env: Mapping[str, str],
+    *,
+    sources: Iterable[str] = SOURCES,
+    http: httpx.Client | None = None,
+    price_ids: Iterable[str] = (),
+) -> dict[str, str]:
     """Fetch `sources` now and cache each answer; return {source: what happened, in words}."""
     where = bases(env, catalog)
     own = http is None
@@ -144,8 +169,11 @@ def refresh(store: Store, catalog: Catalog, env: Mapping[str, str], *,
         for source in sources:
             ids = set(price_ids)
             if source == "fal:prices":  # price every text-to-image endpoint fal listed too
-                ids |= {m.endpoint for m in cached(store).listed.get("fal", [])
-                        if m.task in ("", "text-to-image")}
+                ids |= {
+                    m.endpoint
+                    for m in cached(store).listed.get("fal", [])
+                    if m.task in ("", "text-to-image")
+                }
             try:
                 items = _fetch(source, http, catalog, env, where, ids)
             except DiscoveryError as exc:
@@ -164,8 +192,14 @@ _auto_lock = threading.Lock()
 _auto_running: set[str] = set()
 
 
-def refresh_if_due(store: Store, catalog: Catalog, env: Mapping[str, str], now: dt.datetime,
-                   *, start: Callable[[Callable[[], None]], None] | None = None) -> list[str]:
+def refresh_if_due(
+    store: Store,
+    catalog: Catalog,
+    env: Mapping[str, str],
+    now: dt.datetime,
+    *,
+    start: Callable[[Callable[[], None]], None] | None = None,
+) -> list[str]:
     """Start a background refresh of the sources that are a day old; return which ones.
 
     At most one automatic refresh per database runs at a time; a page never waits for it.

@@ -32,7 +32,8 @@ def m001_initial(conn: Connection) -> None:
     """Runs, generations (one per grid cell), images, ratings and runner heartbeats."""
     md = sa.MetaData()
     sa.Table(
-        "runs", md,
+        "runs",
+        md,
         sa.Column("id", sa.String(32), primary_key=True),
         _ts("created_at", nullable=False),
         sa.Column("prompt", sa.Text, nullable=False),
@@ -41,7 +42,8 @@ def m001_initial(conn: Connection) -> None:
         sa.Column("runner_id", sa.String(32)),
     )
     sa.Table(
-        "generations", md,
+        "generations",
+        md,
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
         sa.Column("position", sa.Integer, nullable=False),
@@ -73,16 +75,19 @@ def m001_initial(conn: Connection) -> None:
         _ts("finished_at"),
     )
     sa.Table(
-        "images", md,
-        sa.Column("generation_id", sa.String(32), sa.ForeignKey("generations.id"),
-                  primary_key=True),
+        "images",
+        md,
+        sa.Column(
+            "generation_id", sa.String(32), sa.ForeignKey("generations.id"), primary_key=True
+        ),
         sa.Column("mime", sa.String(40), nullable=False),
         sa.Column("sha256", sa.String(64), nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
         sa.Column("thumb", sa.LargeBinary, nullable=False),
     )
     sa.Table(
-        "ratings", md,
+        "ratings",
+        md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
         sa.Column("rater", sa.String(100), nullable=False),
@@ -95,7 +100,8 @@ def m001_initial(conn: Connection) -> None:
         _ts("created_at", nullable=False),
     )
     sa.Table(
-        "runners", md,
+        "runners",
+        md,
         sa.Column("id", sa.String(32), primary_key=True),
         _ts("started_at", nullable=False),
         _ts("heartbeat_at", nullable=False),
@@ -106,7 +112,8 @@ def m001_initial(conn: Connection) -> None:
 def migrate(conn: Connection) -> list[str]:
     """Apply every migration not yet recorded; return the names applied now."""
     book = sa.Table(
-        "vibegen_migrations", sa.MetaData(),
+        "vibegen_migrations",
+        sa.MetaData(),
         sa.Column("name", sa.String(100), primary_key=True),
         _ts("applied_at", nullable=False),
     )
@@ -127,7 +134,8 @@ def m002_prompt_sets(conn: Connection) -> None:
     """Prompt sets ("briefs") and the link from a run to the brief it was part of."""
     md = sa.MetaData()
     sa.Table(
-        "prompt_sets", md,
+        "prompt_sets",
+        md,
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("prompts_json", sa.Text, nullable=False),
@@ -148,11 +156,13 @@ def m003_runner_process(conn: Connection) -> None:
 def m004_paid_jobs_and_spend(conn: Connection) -> None:
     """The router job behind each cell (to resume, never rebuy) and the ledger of spend."""
     conn.execute(sa.text("ALTER TABLE generations ADD COLUMN job_json TEXT"))
-    conn.execute(sa.text("ALTER TABLE generations ADD COLUMN job_open BOOLEAN NOT NULL "
-                         "DEFAULT FALSE"))
+    conn.execute(
+        sa.text("ALTER TABLE generations ADD COLUMN job_open BOOLEAN NOT NULL DEFAULT FALSE")
+    )
     md = sa.MetaData()
     sa.Table(
-        "spend", md,
+        "spend",
+        md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("generation_id", sa.String(32), nullable=False, index=True),
         sa.Column("run_id", sa.String(32), nullable=False, index=True),
@@ -174,7 +184,8 @@ def m005_settings(conn: Connection) -> None:
     """Team settings kept with the data (spending caps set on the Spend page)."""
     md = sa.MetaData()
     sa.Table(
-        "settings", md,
+        "settings",
+        md,
         sa.Column("key", sa.String(100), primary_key=True),
         sa.Column("value", sa.Text, nullable=False),
         _ts("updated_at", nullable=False),
@@ -191,7 +202,8 @@ def m006_review_links_and_raters(conn: Connection) -> None:
     """
     md = sa.MetaData()
     sa.Table(
-        "raters", md,
+        "raters",
+        md,
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("display", sa.String(220), nullable=False, unique=True),
@@ -201,7 +213,8 @@ def m006_review_links_and_raters(conn: Connection) -> None:
         _ts("created_at", nullable=False),
     )
     sa.Table(
-        "review_links", md,
+        "review_links",
+        md,
         sa.Column("token", sa.String(64), primary_key=True),
         sa.Column("run_id", sa.String(32), nullable=False, index=True),
         sa.Column("kind", sa.String(20), nullable=False),
@@ -211,7 +224,8 @@ def m006_review_links_and_raters(conn: Connection) -> None:
         _ts("closed_at"),
     )
     sa.Table(
-        "rater_events", md,
+        "rater_events",
+        md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("rater_id", sa.String(32), nullable=False, index=True),
         sa.Column("run_id", sa.String(32)),  # NULL: the event is about every run
@@ -227,12 +241,17 @@ def m006_review_links_and_raters(conn: Connection) -> None:
     stamp = dt.datetime.now(dt.UTC)
     for name in names:
         rid = secrets.token_hex(16)
-        conn.execute(sa.text(
-            "INSERT INTO raters (id, name, display, name_key, secret_hash, origin, created_at) "
-            "VALUES (:id, :name, :name, :key, NULL, 'legacy', :at)"),
-            {"id": rid, "name": name, "key": "".join(name.casefold().split()), "at": stamp})
-        conn.execute(sa.text("UPDATE ratings SET rater_id = :id WHERE rater = :name"),
-                     {"id": rid, "name": name})
+        conn.execute(
+            sa.text(
+                "INSERT INTO raters (id, name, display, name_key, secret_hash, origin, created_at) "
+                "VALUES (:id, :name, :name, :key, NULL, 'legacy', :at)"
+            ),
+            {"id": rid, "name": name, "key": "".join(name.casefold().split()), "at": stamp},
+        )
+        conn.execute(
+            sa.text("UPDATE ratings SET rater_id = :id WHERE rater = :name"),
+            {"id": rid, "name": name},
+        )
 
 
 @migration
@@ -243,7 +262,8 @@ def m007_model_listings(conn: Connection) -> None:
     """
     md = sa.MetaData()
     sa.Table(
-        "model_listings", md,
+        "model_listings",
+        md,
         sa.Column("source", sa.String(50), primary_key=True),  # "fal:models", "fal:prices", ...
         _ts("fetched_at"),  # the last answer that could be read
         _ts("attempted_at", nullable=False),  # the last try, good or not (daily refresh)
@@ -251,7 +271,8 @@ def m007_model_listings(conn: Connection) -> None:
         sa.Column("error", sa.Text),  # why the last try failed; NULL when it worked
     )
     sa.Table(
-        "user_models", md,
+        "user_models",
+        md,
         sa.Column("key", sa.String(200), primary_key=True),
         sa.Column("entry_json", sa.Text, nullable=False),  # a catalog [[models]] entry
         _ts("added_at", nullable=False),

@@ -101,5 +101,4 @@ def dump_shortlist(keys: Sequence[str]) -> str:
 def shortlist_first(models: Sequence[Model], shortlist: Sequence[str]) -> list[Model]:
     """The shortlisted models first, in shortlist order, then the rest in catalog order."""
     order = {k: i for i, k in enumerate(shortlist)}
-    return sorted(models, key=lambda m: (order.get(m.key, len(order)), ))
-
+    return sorted(models, key=lambda m: (order.get(m.key, len(order)),))

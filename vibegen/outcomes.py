@@ -214,10 +214,12 @@ def _tier_block(ctx: _Ctx, rows: np.ndarray, starred: np.ndarray) -> _Block:
     # mark (if any) the rater gave that image, and whether they starred it. Partners are then
     # looked up by position, not searched for.
     star_rater, star_img = np.divmod(starred, ctx.n_images)
-    group, _ = pd.factorize(np.concatenate([
-        rater.astype(np.int64) * n_runs + mark_run,
-        star_rater * n_runs + ctx.run[star_img]]))
-    group, star_group = group[:len(img)], group[len(img):]
+    group, _ = pd.factorize(
+        np.concatenate(
+            [rater.astype(np.int64) * n_runs + mark_run, star_rater * n_runs + ctx.run[star_img]]
+        )
+    )
+    group, star_group = group[: len(img)], group[len(img) :]
     n_groups = int(group.max(initial=-1)) + 1
     group_size = np.zeros(n_groups, np.int64)
     group_size[group] = run_size[mark_run]
@@ -276,8 +278,9 @@ def pairwise_outcomes(ratings: pd.DataFrame, generations: pd.DataFrame) -> pd.Da
     return coded_outcomes(BoardRows.from_frames(generations, ratings))
 
 
-def coded_outcomes(rows: BoardRows, generations: np.ndarray | None = None,
-                   ratings: np.ndarray | None = None) -> pd.DataFrame:
+def coded_outcomes(
+    rows: BoardRows, generations: np.ndarray | None = None, ratings: np.ndarray | None = None
+) -> pd.DataFrame:
     """`pairwise_outcomes` on coded rows, restricted to the kept generation and rating rows.
 
     `generations` and `ratings` are boolean masks over `rows` (as `BoardRows.keep` gives);
@@ -348,8 +351,11 @@ def coded_outcomes(rows: BoardRows, generations: np.ndarray | None = None,
     # alone gives n-1 wins), so they are not independent votes: they share a judgment id for
     # the fit's cluster-robust intervals. A pair vote is a judgment of its own (-1).
     source, rater = cat("source"), cat("rater")
-    judgment = np.where(source == RatingMode.PAIR.code, -1,
-                        run_code[a].astype(np.int64) * max(len(rater_names), 1) + rater)
+    judgment = np.where(
+        source == RatingMode.PAIR.code,
+        -1,
+        run_code[a].astype(np.int64) * max(len(rater_names), 1) + rater,
+    )
     return pd.DataFrame(
         {
             "a": pd.Categorical.from_codes(model_code[a], dtype=models),

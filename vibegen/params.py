@@ -37,12 +37,15 @@ def parse_seed(text: str | None) -> int | None:
         return None
     # ASCII digits only: "²".isdigit() is True, yet int("²") fails.
     if not (raw.isascii() and raw.isdigit()):
-        raise InputError("the seed must be a whole number from 0 to 2147483647, or empty for "
-                         "a random one")
+        raise InputError(
+            "the seed must be a whole number from 0 to 2147483647, or empty for a random one"
+        )
     value = int(raw) if len(raw) <= 10 else 2**31  # int() refuses over 4,300 digits
     if value >= 2**31:
-        raise InputError(f"the seed {raw[:20]}{'…' if len(raw) > 20 else ''} is too large: "
-                         "use a whole number from 0 to 2147483647")
+        raise InputError(
+            f"the seed {raw[:20]}{'…' if len(raw) > 20 else ''} is too large: "
+            "use a whole number from 0 to 2147483647"
+        )
     return value
 
 
@@ -95,8 +98,10 @@ def target_size(aspect: str, resolution: str, max_edge: int = 4096, multiple: in
     h = side / math.sqrt(r)
     scale = min(1.0, max_edge / max(w, h))
     w, h = w * scale, h * scale
-    return (max(multiple, int(round(w / multiple)) * multiple),
-            max(multiple, int(round(h / multiple)) * multiple))
+    return (
+        max(multiple, int(round(w / multiple)) * multiple),
+        max(multiple, int(round(h / multiple)) * multiple),
+    )
 
 
 def fit_size(aspect: str, resolution: str, spec: SizeSpec) -> tuple[int, int]:
@@ -211,8 +216,12 @@ def _map_size(model: Model, common: CommonParams, notes: dict[str, str]) -> tupl
             _size_note(common, w, h, notes)
             return {spec.param: f"{w}x{h}"}, w, h
         sized = [v for v in spec.values if "x" in v]
-        best = min(sized, key=lambda v: abs(math.log((_parse_wh(v)[0] / _parse_wh(v)[1])
-                                                     / _ratio(common.aspect))))
+        best = min(
+            sized,
+            key=lambda v: abs(
+                math.log((_parse_wh(v)[0] / _parse_wh(v)[1]) / _ratio(common.aspect))
+            ),
+        )
         w, h = _parse_wh(best)
         if abs(w / h - _ratio(common.aspect)) > 0.01:
             notes["aspect"] = f"{common.aspect} → {best}"
@@ -220,18 +229,21 @@ def _map_size(model: Model, common: CommonParams, notes: dict[str, str]) -> tupl
             notes["resolution"] = f"{common.resolution} → {best}"
         return {spec.param: best}, w, h
     # aspect_ratio / size_enum: a ratio string from the model's list
-    choice = common.aspect if common.aspect in spec.values else _nearest_aspect(
-        common.aspect, spec.values)
+    choice = (
+        common.aspect
+        if common.aspect in spec.values
+        else _nearest_aspect(common.aspect, spec.values)
+    )
     if choice != common.aspect:
         notes["aspect"] = f"{common.aspect} → {choice}"
-    w, h = target_size(choice if ":" in choice else common.aspect, common.resolution,
-                       spec.max_edge)
+    w, h = target_size(choice if ":" in choice else common.aspect, common.resolution, spec.max_edge)
     return {spec.param: choice}, w, h
 
 
 def _excluded(model: Model, params: dict[str, Any]) -> bool:
-    return any(all(str(params.get(k)) == v for k, v in combo.items())
-               for combo in model.size.excluded)
+    return any(
+        all(str(params.get(k)) == v for k, v in combo.items()) for combo in model.size.excluded
+    )
 
 
 def map_params(model: Model, common: CommonParams, image_index: int = 0) -> MappedParams:
@@ -249,17 +261,20 @@ def map_params(model: Model, common: CommonParams, image_index: int = 0) -> Mapp
         params["resolution"] = res
         # a combination the model rejects (Kie gpt-image-2: no 1:1 at 4K): keep the aspect
         # (the composition) and step the resolution down to the nearest accepted one
-        lower = options[:options.index(res)]
+        lower = options[: options.index(res)]
         while _excluded(model, params) and lower:
             params["resolution"] = lower.pop()
         if params["resolution"] != res:
-            notes["resolution"] = (f"{common.resolution} → {params['resolution']} "
-                                   f"({model.size.param} {params[model.size.param]} "
-                                   f"not offered at {res})")
+            notes["resolution"] = (
+                f"{common.resolution} → {params['resolution']} "
+                f"({model.size.param} {params[model.size.param]} "
+                f"not offered at {res})"
+            )
         if model.size.kind in ("aspect_ratio", "size_enum"):  # expected size at the tier sent
             ratio = params[model.size.param]
-            w, h = target_size(ratio if ":" in ratio else common.aspect, params["resolution"],
-                               model.size.max_edge)
+            w, h = target_size(
+                ratio if ":" in ratio else common.aspect, params["resolution"], model.size.max_edge
+            )
     elif common.resolution != "1K" and model.size.kind in ("aspect_ratio", "size_enum"):
         notes.setdefault("resolution", "n/a")
 

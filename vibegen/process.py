@@ -55,6 +55,7 @@ def offered_catalog(opened: Store) -> Catalog:
     from vibegen import listings
     from vibegen.user_models import effective_catalog
 
-    merged, _problems = effective_catalog(default_catalog(), listings.cached(opened),
-                                          opened.user_models())
+    merged, _problems = effective_catalog(
+        default_catalog(), listings.cached(opened), opened.user_models()
+    )
     return merged

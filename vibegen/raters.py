@@ -76,8 +76,9 @@ def image_ref(link_token: str, generation_id: str) -> str:
 
 # ------------------------------------------------------------------- names
 # Characters that read as letters in most fonts; anyascii leaves digits and signs alone.
-_READS_AS = str.maketrans({"0": "o", "1": "l", "|": "l", "!": "l", "$": "s", "@": "a",
-                           "5": "s", "3": "e"})
+_READS_AS = str.maketrans(
+    {"0": "o", "1": "l", "|": "l", "!": "l", "$": "s", "@": "a", "5": "s", "3": "e"}
+)
 
 
 def name_key(name: str) -> str:
@@ -169,8 +170,7 @@ class Standing:
         return "counted"
 
 
-def standing(origin: str, events: Iterable[tuple[str | None, str]], run_id: str | None
-             ) -> Standing:
+def standing(origin: str, events: Iterable[tuple[str | None, str]], run_id: str | None) -> Standing:
     """A rater's standing from their origin and their events in order: (run id or None, action).
 
     A JOINED rater is held until accepted; DROP and ACCEPT apply to all runs, EXCLUDE and

@@ -55,8 +55,15 @@ class RatingMode(StrEnum):
     tier: int | None  # best / reject: the image's tier in its grid (unmarked sits between)
     value_scores: MappingProxyType[str, float]  # stored value -> what it scores the image
 
-    def __new__(cls, value: str, label: str, choices: dict[str, str], rule: str,
-                tier: int | None, value_scores: dict[str, float]) -> RatingMode:
+    def __new__(
+        cls,
+        value: str,
+        label: str,
+        choices: dict[str, str],
+        rule: str,
+        tier: int | None,
+        value_scores: dict[str, float],
+    ) -> RatingMode:
         member = str.__new__(cls, value)
         member._value_ = value
         member.label = label
@@ -66,17 +73,31 @@ class RatingMode(StrEnum):
         member.value_scores = MappingProxyType(value_scores)
         return member
 
-    PAIR = ("pair", "Pairwise",
-            {"a": "A is better", "b": "B is better", "tie": "Tie", "both_bad": "Both bad"},
-            "a pairwise vote is one of a, b, tie, both_bad", None,
-            {"a": 1.0, "b": 0.0, "tie": 0.5, "both_bad": 0.5})
-    STARS = ("stars", "Stars", {str(n): "★" * n for n in range(1, 6)},
-             "stars are a whole number from 1 to 5", None,
-             {str(n): float(n) for n in range(1, 6)})
-    BEST = ("best", "Best pick", {"1": "Best pick"}, "a best rating has the value 1", 2,
-            {"1": 1.0})
-    REJECT = ("reject", "Reject", {"1": "Rejected"}, "a reject rating has the value 1", 0,
-              {"1": 1.0})
+    PAIR = (
+        "pair",
+        "Pairwise",
+        {"a": "A is better", "b": "B is better", "tie": "Tie", "both_bad": "Both bad"},
+        "a pairwise vote is one of a, b, tie, both_bad",
+        None,
+        {"a": 1.0, "b": 0.0, "tie": 0.5, "both_bad": 0.5},
+    )
+    STARS = (
+        "stars",
+        "Stars",
+        {str(n): "★" * n for n in range(1, 6)},
+        "stars are a whole number from 1 to 5",
+        None,
+        {str(n): float(n) for n in range(1, 6)},
+    )
+    BEST = ("best", "Best pick", {"1": "Best pick"}, "a best rating has the value 1", 2, {"1": 1.0})
+    REJECT = (
+        "reject",
+        "Reject",
+        {"1": "Rejected"},
+        "a reject rating has the value 1",
+        0,
+        {"1": 1.0},
+    )
 
     @classmethod
     def parse(cls, mode: Any) -> RatingMode:
@@ -105,8 +126,7 @@ class RatingMode(StrEnum):
             raise InputError(self.rule)
         return text
 
-    def slot(self, generation_id: str | None = None,
-             other_generation_id: str | None = None) -> str:
+    def slot(self, generation_id: str | None = None, other_generation_id: str | None = None) -> str:
         """What a rating rates: a later one in the same slot replaces it.
 
         One best pick per rater and run (no image in its slot); one reject or stars per image;
@@ -135,12 +155,14 @@ class Rating:
     value: str | None
 
 
-def make_rating(mode: str, generation_id: str, value: str | int | None,
-                other_generation_id: str | None = None) -> Rating:
+def make_rating(
+    mode: str, generation_id: str, value: str | int | None, other_generation_id: str | None = None
+) -> Rating:
     """Validate a rating and give it its slot; `value=None` withdraws it."""
     kind = RatingMode.parse(mode)
-    if kind is RatingMode.PAIR and (not other_generation_id
-                                    or other_generation_id == generation_id):
+    if kind is RatingMode.PAIR and (
+        not other_generation_id or other_generation_id == generation_id
+    ):
         raise InputError("a pairwise vote needs two different images")
     val = kind.check(value)
     if kind is RatingMode.PAIR:

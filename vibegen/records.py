@@ -23,8 +23,9 @@ RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 # The routers whose images are made up and whose prices are pretend: nothing is billed, no cap
 # applies, and their amounts are shown apart from real money. Their router declarations
 # (`simulated = true` in catalog.toml) say which; stored cells carry only the router's name.
-SIMULATED_ROUTERS = frozenset(name for name, spec in default_catalog().routers.items()
-                              if spec.simulated)
+SIMULATED_ROUTERS = frozenset(
+    name for name, spec in default_catalog().routers.items() if spec.simulated
+)
 
 
 def simulated_router(router: str) -> bool:
@@ -88,8 +89,7 @@ def is_id(value: object) -> bool:
 def check_run_id(run_id: str) -> str:
     """Return `run_id` if well formed, else RunNotFoundError saying what is wrong."""
     if not is_id(run_id):
-        raise RunNotFoundError("this run link is malformed: a run id is 32 hexadecimal "
-                               "characters")
+        raise RunNotFoundError("this run link is malformed: a run id is 32 hexadecimal characters")
     return run_id
 
 
@@ -176,8 +176,13 @@ class Cell:
     @property
     def cost(self) -> Cost:
         """The cell's cost with its provenance."""
-        return Cost(self.cost_usd, self.cost_kind, self.cost_basis or "",
-                    self.cost_source or "", self.cost_seen or "")
+        return Cost(
+            self.cost_usd,
+            self.cost_kind,
+            self.cost_basis or "",
+            self.cost_source or "",
+            self.cost_seen or "",
+        )
 
 
 @dataclass(frozen=True)
@@ -261,8 +266,7 @@ class RunView:
     @property
     def unknown_costs(self) -> int:
         """Finished images whose cost is unknown."""
-        return sum(c.ok and c.cost_usd is None and c.cost_kind != "self_hosted"
-                   for c in self.cells)
+        return sum(c.ok and c.cost_usd is None and c.cost_kind != "self_hosted" for c in self.cells)
 
 
 @dataclass(frozen=True)

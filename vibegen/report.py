@@ -38,8 +38,18 @@ if TYPE_CHECKING:
     from vibegen.store import Store
 
 # Vega's default category colours, so the report's chart matches the app's Altair chart.
-PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b",
-           "#9d755d", "#ff9da6", "#bab0ac")
+PALETTE = (
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#b279a2",
+    "#eeca3b",
+    "#9d755d",
+    "#ff9da6",
+    "#bab0ac",
+)
 
 
 @jinja2.pass_context
@@ -146,9 +156,16 @@ def _cell(cell: Cell, thumb: bytes | None, tally: _Tally | None) -> dict[str, An
     """What the run template shows of one cell."""
     meta: list[dict[str, str]] = []
     out: dict[str, Any] = {
-        "label": cell.label, "router": cell.router, "model_key": cell.model_key,
-        "sandbox": cell.simulated, "number": cell.image_index + 1 if cell.image_index
-        else None, "meta": meta, "state": "error", "uri": None, "waiting": "", "error": "",
+        "label": cell.label,
+        "router": cell.router,
+        "model_key": cell.model_key,
+        "sandbox": cell.simulated,
+        "number": cell.image_index + 1 if cell.image_index else None,
+        "meta": meta,
+        "state": "error",
+        "uri": None,
+        "waiting": "",
+        "error": "",
     }
     if cell.ok:
         times = _seconds(cell.wall_s)
@@ -157,13 +174,19 @@ def _cell(cell: Cell, thumb: bytes | None, tally: _Tally | None) -> dict[str, An
         size = f"{cell.width}×{cell.height}" if cell.width and cell.height else "size unknown"
         out |= {"state": "ok", "uri": _thumb_uri(thumb)}
         meta.append({"text": cell.cost.describe(), "title": cell.cost.provenance()})
-        meta.append({"text": f"{times} · {size}" + (f" · seed {cell.seed}" if cell.seed else ""),
-                     "title": ""})
+        meta.append(
+            {
+                "text": f"{times} · {size}" + (f" · seed {cell.seed}" if cell.seed else ""),
+                "title": "",
+            }
+        )
         if tally_text := _tally_text(tally):
             meta.append({"text": tally_text, "title": ""})
     elif cell.in_flight:
-        out |= {"state": "waiting",
-                "waiting": "queued" if cell.status == Status.PENDING else "generating"}
+        out |= {
+            "state": "waiting",
+            "waiting": "queued" if cell.status == Status.PENDING else "generating",
+        }
     else:
         icon = "⏱️" if cell.status == Status.TIMEOUT else "⚠️"
         kind = f" ({cell.error_kind})" if cell.error_kind else ""
@@ -171,8 +194,12 @@ def _cell(cell: Cell, thumb: bytes | None, tally: _Tally | None) -> dict[str, An
         if cell.wall_s is not None:
             meta.append({"text": f"after {_seconds(cell.wall_s)}", "title": ""})
     if cell.notes:
-        meta.append({"text": "not honoured: " + ", ".join(
-            f"{k}: {v}" for k, v in cell.notes.items()), "title": ""})
+        meta.append(
+            {
+                "text": "not honoured: " + ", ".join(f"{k}: {v}" for k, v in cell.notes.items()),
+                "title": "",
+            }
+        )
     return out
 
 
@@ -182,10 +209,13 @@ def _summary(view: RunView) -> str:
     cost = money(view.cost_so_far)
     if view.unknown_costs:
         cost += f" + {view.unknown_costs} unknown"
-    parts = [f"{len(ok)} of {len(view.cells)} images from "
-             f"{len({c.model_key for c in view.cells})} models",
-             f"{view.failures} failed", f"cost {cost}",
-             f"slowest image {_seconds(max(walls)) if walls else '—'}"]
+    parts = [
+        f"{len(ok)} of {len(view.cells)} images from "
+        f"{len({c.model_key for c in view.cells})} models",
+        f"{view.failures} failed",
+        f"cost {cost}",
+        f"slowest image {_seconds(max(walls)) if walls else '—'}",
+    ]
     if not view.complete:
         parts.append(f"still running ({view.done} of {len(view.cells)} done)")
     return " · ".join(parts)
@@ -199,16 +229,21 @@ def run_report_html(store: Store, run_id: str, *, secrets: Iterable[str] | None 
     thumbs = store.thumbnails(ok) if ok else {}
     n_ok = len(ok)
     return _render(
-        "run.html.j2", resolve_secrets(secrets),
+        "run.html.j2",
+        resolve_secrets(secrets),
         title=f"VibeGen run · {view.prompt[:80]}",
         # The short id names the run; the full id is a capability (it opens the run) and this
         # file may travel further than the team.
-        short_id=view.id[:8], created=_utc(view.created_at), prompt=view.prompt,
+        short_id=view.id[:8],
+        created=_utc(view.created_at),
+        prompt=view.prompt,
         summary=_summary(view),
         params=[(k, json.dumps(plain(v), ensure_ascii=False)) for k, v in view.params.items()],
         cells=[_cell(c, thumbs.get(c.id), tallies.get(c.id)) for c in view.cells],
-        reviews=[f"{rater} rated {k} of {n_ok} images"
-                 for rater, k in store.review_progress(run_id).items()],
+        reviews=[
+            f"{rater} rated {k} of {n_ok} images"
+            for rater, k in store.review_progress(run_id).items()
+        ],
     )
 
 
@@ -285,33 +320,57 @@ def _chart(lb: Leaderboard) -> dict[str, Any]:
         x, y = fx(rec["cost_per_image"]), fy(rec["score"])
         # Labels go right of the point, or left of it near the right edge so they stay inside.
         end = x > left + pw * 0.78
-        points.append({
-            "x": f"{x:.1f}", "y": f"{y:.1f}", "lo": f"{fy(lo_v):.1f}", "hi": f"{fy(hi_v):.1f}",
-            "x_left": f"{x - 4:.1f}", "x_right": f"{x + 4:.1f}",
-            "color": color[str(rec["router"])],
-            "opacity": "0.45" if rec["preliminary"] else "0.95",
-            "stroke": "2" if rec["pareto"] else "0.8",
-            "tip": "\n".join(tooltip_lines(rec, level)),
-            "label": rec["label"], "label_x": f"{x - 9:.1f}" if end else f"{x + 9:.1f}",
-            "label_y": f"{y - 7:.1f}", "anchor_end": end,
-        })
-    notes = (f"Bars: {level:.0%} interval. Dashed line: Pareto front (nobody is both better and "
-             "cheaper). Faded: preliminary (few votes). Hover a point for its figures.")
+        points.append(
+            {
+                "x": f"{x:.1f}",
+                "y": f"{y:.1f}",
+                "lo": f"{fy(lo_v):.1f}",
+                "hi": f"{fy(hi_v):.1f}",
+                "x_left": f"{x - 4:.1f}",
+                "x_right": f"{x + 4:.1f}",
+                "color": color[str(rec["router"])],
+                "opacity": "0.45" if rec["preliminary"] else "0.95",
+                "stroke": "2" if rec["pareto"] else "0.8",
+                "tip": "\n".join(tooltip_lines(rec, level)),
+                "label": rec["label"],
+                "label_x": f"{x - 9:.1f}" if end else f"{x + 9:.1f}",
+                "label_y": f"{y - 7:.1f}",
+                "anchor_end": end,
+            }
+        )
+    notes = (
+        f"Bars: {level:.0%} interval. Dashed line: Pareto front (nobody is both better and "
+        "cheaper). Faded: preliminary (few votes). Hover a point for its figures."
+    )
     if lb.pareto_excluded:
         notes += " Not shown, cost unknown: " + ", ".join(lb.pareto_excluded) + "."
     return {
-        "width": width, "height": height, "left": left, "top": top, "pw": pw, "ph": ph,
-        "right_x": left + pw, "bottom_y": top + ph,
-        "y_ticks": [{"at": f"{fy(t):.1f}", "text_at": f"{fy(t) + 4:.1f}", "label": f"{t:.0f}"}
-                    for t in _nice_ticks(y0, y1)],
-        "x_ticks": [{"at": f"{fx(t):.1f}", "label": _tick_money(t)}
-                    for t in (_log_ticks(x0, x1) if log else _nice_ticks(x0, x1))],
+        "width": width,
+        "height": height,
+        "left": left,
+        "top": top,
+        "pw": pw,
+        "ph": ph,
+        "right_x": left + pw,
+        "bottom_y": top + ph,
+        "y_ticks": [
+            {"at": f"{fy(t):.1f}", "text_at": f"{fy(t) + 4:.1f}", "label": f"{t:.0f}"}
+            for t in _nice_ticks(y0, y1)
+        ],
+        "x_ticks": [
+            {"at": f"{fx(t):.1f}", "label": _tick_money(t)}
+            for t in (_log_ticks(x0, x1) if log else _nice_ticks(x0, x1))
+        ],
         "x_title": x_axis(log),
-        "x_title_at": f"{left + pw / 2:.1f}", "y_title_at": f"{top + ph / 2:.1f}",
+        "x_title_at": f"{left + pw / 2:.1f}",
+        "y_title_at": f"{top + ph / 2:.1f}",
         "y_title": y_axis(level),
-        "front": " ".join(f"{fx(c):.1f},{fy(q):.1f}" for c, q in
-                          zip(front["cost_per_image"], front["score"], strict=True))
-        if len(front) >= 2 else "",
+        "front": " ".join(
+            f"{fx(c):.1f},{fy(q):.1f}"
+            for c, q in zip(front["cost_per_image"], front["score"], strict=True)
+        )
+        if len(front) >= 2
+        else "",
         "points": points,
         "legend": [{"name": r, "color": color[r]} for r in routers],
         "notes": notes,
@@ -325,8 +384,7 @@ def quality_cost_svg(lb: Leaderboard, *, secrets: Iterable[str] = ()) -> str:
     median cost per image (log x when costs span 10x or more), the Pareto front as a dashed
     line, preliminary competitors faded; hovering a point shows its figures.
     """
-    return TEMPLATES.get_template("chart.svg.j2").render(chart=_chart(lb),
-                                                          secrets=list(secrets))
+    return TEMPLATES.get_template("chart.svg.j2").render(chart=_chart(lb), secrets=list(secrets))
 
 
 # ----------------------------------------------------------- leaderboard report
@@ -357,18 +415,28 @@ def _votes_needed_text(lb: Leaderboard) -> str | None:
         return f"{a} and {b} (the top two) are already separated at {need.level:.0%}."
     if not math.isfinite(need.votes):
         return f"{a} and {b} (the top two) are level: no number of votes is likely to split them."
-    return (f"About {math.ceil(need.votes)} more direct votes between {a} and {b} (the top two) "
-            f"would likely separate them at {need.level:.0%}.")
+    return (
+        f"About {math.ceil(need.votes)} more direct votes between {a} and {b} (the top two) "
+        f"would likely separate them at {need.level:.0%}."
+    )
 
 
 def leaderboard_report_html(lb: Leaderboard, *, secrets: Iterable[str] | None = None) -> str:
     """The leaderboard as a standalone HTML page: callout, chart, table and notes."""
     return _render(
-        "leaderboard.html.j2", resolve_secrets(secrets), title="VibeGen leaderboard",
-        filters=_filters_text(lb.filters), n_outcomes=int(lb.outcomes.shape[0]),
+        "leaderboard.html.j2",
+        resolve_secrets(secrets),
+        title="VibeGen leaderboard",
+        filters=_filters_text(lb.filters),
+        n_outcomes=int(lb.outcomes.shape[0]),
         callout=lb.callout.text if lb.callout is not None else None,
-        disconnection=lb.disconnection, votes_needed=_votes_needed_text(lb),
-        chart=_chart(lb), columns=COLUMNS, rows=board_frame(lb).to_dict("records"),
-        notes=list(lb.notes), level=lb.fit.level, level_text=f"{lb.fit.level:.0%}",
+        disconnection=lb.disconnection,
+        votes_needed=_votes_needed_text(lb),
+        chart=_chart(lb),
+        columns=COLUMNS,
+        rows=board_frame(lb).to_dict("records"),
+        notes=list(lb.notes),
+        level=lb.fit.level,
+        level_text=f"{lb.fit.level:.0%}",
         min_votes=int(lb.fit.min_votes),
     )

@@ -41,8 +41,9 @@ def blind_slots(cells: Sequence[Cell], run_id: str, rater: str) -> list[Cell]:
     return [c for c in order if c.ok or c.in_flight]
 
 
-def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
-              ratings: Sequence[dict], blind: bool = False) -> tuple[Cell, Cell] | None:
+def next_pair(
+    cells: Sequence[Cell], run_id: str, rater: str, ratings: Sequence[dict], blind: bool = False
+) -> tuple[Cell, Cell] | None:
     """The next pair this rater has not voted on, chosen so models meet each other evenly.
 
     Among image pairs this rater has not yet voted on, take one whose pair has the fewest votes
@@ -56,8 +57,9 @@ def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
     """
     pool = reviewable(cells)
     pair = RatingMode.PAIR
-    voted_by_me = {r["slot"] for r in ratings if r["mode"] == pair
-                   and r.get("rater_id", r["rater"]) == rater}
+    voted_by_me = {
+        r["slot"] for r in ratings if r["mode"] == pair and r.get("rater_id", r["rater"]) == rater
+    }
     by_id = {c.id: c for c in pool}
 
     def key(a: Cell, b: Cell) -> frozenset:
@@ -65,8 +67,7 @@ def next_pair(cells: Sequence[Cell], run_id: str, rater: str,
 
     votes: Counter = Counter()
     for r in ratings:
-        if r["mode"] == pair and r["generation_id"] in by_id \
-                and r["other_generation_id"] in by_id:
+        if r["mode"] == pair and r["generation_id"] in by_id and r["other_generation_id"] in by_id:
             votes[key(by_id[r["generation_id"]], by_id[r["other_generation_id"]])] += 1
     candidates = []
     for a, b in itertools.combinations(pool, 2):

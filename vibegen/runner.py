@@ -76,9 +76,15 @@ class Plan:
     notes: dict[str, dict[str, str]]
 
 
-def plan_run(prompt: str, model_keys: Sequence[str], common: CommonParams, catalog: Catalog,
-             env: Mapping[str, str], prompt_overrides: Mapping[str, str] | None = None,
-             today: dt.date | None = None) -> Plan:
+def plan_run(
+    prompt: str,
+    model_keys: Sequence[str],
+    common: CommonParams,
+    catalog: Catalog,
+    env: Mapping[str, str],
+    prompt_overrides: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
+) -> Plan:
     """Validate a request and lay out its cells; InputError names what is wrong.
 
     `today` decides which models are past their shutdown (the clock's date when not given).
@@ -97,21 +103,38 @@ def plan_run(prompt: str, model_keys: Sequence[str], common: CommonParams, catal
     for key in dict.fromkeys(model_keys):
         model = catalog.model(key)
         if not model.offered(today):
-            raise InputError(f"{model.label} was shut down on {model.shutdown}: it is no "
-                             "longer offered")
+            raise InputError(
+                f"{model.label} was shut down on {model.shutdown}: it is no longer offered"
+            )
         status = router_status(model.router, catalog, env)
         if not status.enabled:
             raise InputError(f"{model.label}: {status.label} is not set up ({status.reason})")
-        text = check_text((overrides.get(key) or "").strip(), f"the prompt for {model.label}") \
+        text = (
+            check_text((overrides.get(key) or "").strip(), f"the prompt for {model.label}")
             or prompt
+        )
         if len(text) > model.max_prompt_chars:
-            raise InputError(f"the prompt is {len(text)} characters; {model.label} accepts at "
-                             f"most {model.max_prompt_chars}")
+            raise InputError(
+                f"the prompt is {len(text)} characters; {model.label} accepts at "
+                f"most {model.max_prompt_chars}"
+            )
         for i in range(common.images_per_model):
             mapped = map_params(model, common, i)
             estimate = costs.estimate(model, mapped.params, mapped.width, mapped.height, catalog)
-            cells.append(CellSpec(model.key, model.router, model.label, i, text, mapped.params,
-                                  mapped.notes, estimate, mapped.width, mapped.height))
+            cells.append(
+                CellSpec(
+                    model.key,
+                    model.router,
+                    model.label,
+                    i,
+                    text,
+                    mapped.params,
+                    mapped.notes,
+                    estimate,
+                    mapped.width,
+                    mapped.height,
+                )
+            )
             if estimate.usd is None and estimate.kind == "unknown":
                 unknown.append(model.label)
             else:
@@ -123,11 +146,17 @@ def plan_run(prompt: str, model_keys: Sequence[str], common: CommonParams, catal
 class Runner:
     """Runs generations in background threads and saves every result to the store."""
 
-    def __init__(self, store: Store, catalog: Catalog | None = None,
-                 env: Mapping[str, str] | None = None, *,
-                 concurrency: Mapping[str, int] | None = None,
-                 router_options: Mapping[str, dict] | None = None,
-                 heartbeat: bool = True, saving: SavePolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        catalog: Catalog | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        concurrency: Mapping[str, int] | None = None,
+        router_options: Mapping[str, dict] | None = None,
+        heartbeat: bool = True,
+        saving: SavePolicy | None = None,
+    ) -> None:
         self.store = store
         self.keeper = Keeper(store, saving)
         self.catalog = catalog or default_catalog()
@@ -151,33 +180,44 @@ class Runner:
             threading.Thread(target=self._beat, name="vibegen-heartbeat", daemon=True).start()
 
     # ------------------------------------------------------------- public API
-    def start_run(self, prompt: str, model_keys: Sequence[str], common: CommonParams,
-                  prompt_overrides: Mapping[str, str] | None = None,
-                  prompt_set_id: str | None = None) -> str:
+    def start_run(
+        self,
+        prompt: str,
+        model_keys: Sequence[str],
+        common: CommonParams,
+        prompt_overrides: Mapping[str, str] | None = None,
+        prompt_set_id: str | None = None,
+    ) -> str:
         """Store a new run and start it in the background; return its id at once."""
         plan = plan_run(prompt, model_keys, common, self.catalog, self.env, prompt_overrides)
         self.check_budget(plan)
-        run_id = self.store.create_run(prompt.strip(), _params_record(common), plan.cells,
-                                       runner_id=self.id, prompt_set_id=prompt_set_id)
+        run_id = self.store.create_run(
+            prompt.strip(),
+            _params_record(common),
+            plan.cells,
+            runner_id=self.id,
+            prompt_set_id=prompt_set_id,
+        )
         self.submit(run_id)
         return run_id
 
-    def start_prompt_set(self, set_id: str, model_keys: Sequence[str],
-                         common: CommonParams) -> list[str]:
+    def start_prompt_set(
+        self, set_id: str, model_keys: Sequence[str], common: CommonParams
+    ) -> list[str]:
         """Run every prompt of a brief on the same models; return the run ids."""
         brief = next((p for p in self.store.prompt_sets() if p["id"] == set_id), None)
         if brief is None:
             raise InputError("that brief does not exist (any more)")
         for prompt in brief["prompts"]:  # validate all before starting any
             plan_run(prompt, model_keys, common, self.catalog, self.env)
-        return [self.start_run(p, model_keys, common, prompt_set_id=set_id)
-                for p in brief["prompts"]]
+        return [
+            self.start_run(p, model_keys, common, prompt_set_id=set_id) for p in brief["prompts"]
+        ]
 
     def submit(self, run_id: str) -> int:
         """Hand a run's pending cells to the workers; return how many were queued."""
         # Longest expected calls first: with a concurrency cap this shortens the whole run.
-        cells = sorted(self.store.pending_cells(run_id), key=self._expected_latency,
-                       reverse=True)
+        cells = sorted(self.store.pending_cells(run_id), key=self._expected_latency, reverse=True)
         with self._done:
             self._active[run_id] = self._active.get(run_id, 0) + len(cells)
         for cell in cells:
@@ -189,8 +229,11 @@ class Runner:
         return budget.caps_from(self.env, self.store.settings(), self.catalog.routers)
 
     def _spent_now(self, routers: Sequence[str]) -> dict[tuple[str, str], float]:
-        return {(r, scope): self.store.spent(router=r, since=budget.period_start(scope))
-                for r in set(routers) for scope in budget.SCOPES}
+        return {
+            (r, scope): self.store.spent(router=r, since=budget.period_start(scope))
+            for r in set(routers)
+            for scope in budget.SCOPES
+        }
 
     def check_budget(self, plan: Plan) -> None:
         """InputError when the plan's estimate exceeds what a cap leaves (names cap, numbers)."""
@@ -198,16 +241,24 @@ class Runner:
         estimated: dict[str, float] = {}
         for spec in plan.cells:
             estimated[spec.router] = estimated.get(spec.router, 0.0) + (spec.cost.usd or 0.0)
-        budget.check_plan(estimated, caps, self._spent_now(list(estimated)),
-                          {k: v.label for k, v in self.catalog.routers.items()})
+        budget.check_plan(
+            estimated,
+            caps,
+            self._spent_now(list(estimated)),
+            {k: v.label for k, v in self.catalog.routers.items()},
+        )
 
     def _over_budget(self, cell: Cell) -> str | None:
         caps = self.caps()
         if caps.per_run_usd is None and not caps.for_router(cell.router):
             return None
-        return budget.over_cap(cell.router, caps, self._spent_now([cell.router]),
-                               self.store.spent(run_id=cell.run_id),
-                               self.catalog.routers[cell.router].label)
+        return budget.over_cap(
+            cell.router,
+            caps,
+            self._spent_now([cell.router]),
+            self.store.spent(run_id=cell.run_id),
+            self.catalog.routers[cell.router].label,
+        )
 
     def resume_paid(self) -> int:
         """Follow the paid jobs of interrupted cells (a crash, a restart); return how many runs."""
@@ -253,17 +304,22 @@ class Runner:
         with self._lock:
             if router not in self._pools:
                 info = self.catalog.routers[router]
-                size = self._concurrency.get(router) or concurrency_from_env(router, self.env) \
+                size = (
+                    self._concurrency.get(router)
+                    or concurrency_from_env(router, self.env)
                     or info.concurrency
-                self._pools[router] = ThreadPoolExecutor(max(1, size),
-                                                         thread_name_prefix=f"vibegen-{router}")
+                )
+                self._pools[router] = ThreadPoolExecutor(
+                    max(1, size), thread_name_prefix=f"vibegen-{router}"
+                )
             return self._pools[router]
 
     def _router(self, name: str) -> Router:
         with self._lock:
             if name not in self._routers:
-                self._routers[name] = build_router(name, self.catalog, self.env,
-                                                   **self._router_options.get(name, {}))
+                self._routers[name] = build_router(
+                    name, self.catalog, self.env, **self._router_options.get(name, {})
+                )
             return self._routers[name]
 
     def _execute(self, cell: Cell) -> None:
@@ -271,9 +327,17 @@ class Runner:
             self._run_cell(cell)
         except Exception:  # never let a worker die silently: the cell must end stored
             log.exception("unexpected failure in cell %s", cell.id)
-            self.keeper.write(Outcome(cell.id, cell.run_id, dict(
-                kind="router_error", message=f"{cell.router}: unexpected internal error",
-                wall_s=None)))
+            self.keeper.write(
+                Outcome(
+                    cell.id,
+                    cell.run_id,
+                    dict(
+                        kind="router_error",
+                        message=f"{cell.router}: unexpected internal error",
+                        wall_s=None,
+                    ),
+                )
+            )
         finally:
             with self._done:
                 self._active[cell.run_id] = self._active.get(cell.run_id, 1) - 1
@@ -287,19 +351,40 @@ class Runner:
         except StoreError as exc:
             # Nothing is bought yet, so nothing is kept but the news: the cell ends failed as
             # soon as the store takes that small write, and Retry starts it then.
-            self.keeper.write(Outcome(cell.id, cell.run_id, dict(
-                kind=STORE_UNAVAILABLE, wall_s=None, attempts=0, job_open=cell.job_open,
-                message=f"{cell.router}: not started: {REASON}. Retry once the database can "
-                        "write again"), reason=exc.reason))
+            self.keeper.write(
+                Outcome(
+                    cell.id,
+                    cell.run_id,
+                    dict(
+                        kind=STORE_UNAVAILABLE,
+                        wall_s=None,
+                        attempts=0,
+                        job_open=cell.job_open,
+                        message=f"{cell.router}: not started: {REASON}. "
+                        "Retry once the database can write again",
+                    ),
+                    reason=exc.reason,
+                )
+            )
             return
         if self.keeper.flush(cell.id) is not None:
             return  # a Retry of an image held through a store outage: saved (or still kept)
         # A cap reached mid-run: no new paid job starts (an open job is followed: it is paid).
         reason = None if cell.job_open else self._over_budget(cell)
         if reason:
-            self.keeper.write(Outcome(cell.id, cell.run_id, dict(
-                kind="budget", wall_s=None, attempts=0,
-                message=f"skipped: budget — {reason}. Retry once the cap allows (Spend page)")))
+            self.keeper.write(
+                Outcome(
+                    cell.id,
+                    cell.run_id,
+                    dict(
+                        kind="budget",
+                        wall_s=None,
+                        attempts=0,
+                        message=f"skipped: budget — {reason}. "
+                        "Retry once the cap allows (Spend page)",
+                    ),
+                )
+            )
             return
         router = self._router(cell.router)
         start = time.monotonic()
@@ -320,11 +405,18 @@ class Runner:
         tries = 0
         while True:
             tries += 1
-            request = GenerationRequest(model=model, prompt=cell.prompt, params=cell.params,
-                                        width=cell.width or 0, height=cell.height or 0,
-                                        deadline=start + model.deadline_s,
-                                        image_index=cell.image_index, seed=seed, job=job,
-                                        on_job=saved)
+            request = GenerationRequest(
+                model=model,
+                prompt=cell.prompt,
+                params=cell.params,
+                width=cell.width or 0,
+                height=cell.height or 0,
+                deadline=start + model.deadline_s,
+                image_index=cell.image_index,
+                seed=seed,
+                job=job,
+                on_job=saved,
+            )
             try:
                 result = router.generate(request)
                 wall = time.monotonic() - start  # submit → bytes in hand
@@ -335,8 +427,12 @@ class Runner:
                 # no submit went unanswered. Later failures were already retried on the job.
                 may_run = job is not None or exc.job_may_run
                 pause = _backoff(exc, tries)
-                if exc.retryable and not may_run and tries < MAX_ATTEMPTS \
-                        and request.remaining() > pause:
+                if (
+                    exc.retryable
+                    and not may_run
+                    and tries < MAX_ATTEMPTS
+                    and request.remaining() > pause
+                ):
                     log.info("retrying %s after %s (attempt %d)", model.key, exc.kind, tries)
                     time.sleep(pause)
                     continue
@@ -345,72 +441,140 @@ class Runner:
             self._save(cell, model, result, prepared, wall, tries, job, unsaved_job)
             return
 
-    def _fail(self, cell: Cell, model: Model, exc: RouterError, job: dict | None,
-              start: float, attempts: int, unsaved_job: dict | None = None) -> None:
+    def _fail(
+        self,
+        cell: Cell,
+        model: Model,
+        exc: RouterError,
+        job: dict | None,
+        start: float,
+        attempts: int,
+        unsaved_job: dict | None = None,
+    ) -> None:
         """Store a failed cell with what it was (or may have been) billed."""
-        still_open = job is not None and not exc.reported_end \
+        still_open = (
+            job is not None
+            and not exc.reported_end
             and (isinstance(exc, RouterTimeout) or exc.job_may_run)
+        )
         message = redact(str(exc), self._secrets)
         cost = exc.cost
-        if cost is None and (job is not None or exc.job_may_run) \
-                and not isinstance(exc, RouterValidationError):
+        if (
+            cost is None
+            and (job is not None or exc.job_may_run)
+            and not isinstance(exc, RouterValidationError)
+        ):
             # The router took the job and said nothing of its price: it may bill it.
-            estimate = costs.estimate(model, cell.params, cell.width or 0, cell.height or 0,
-                                      self.catalog)
-            why = "the job may still finish and be billed" if still_open \
+            estimate = costs.estimate(
+                model, cell.params, cell.width or 0, cell.height or 0, self.catalog
+            )
+            why = (
+                "the job may still finish and be billed"
+                if still_open
                 else "the router may bill a job that ran"
-            cost = costs.Cost(estimate.usd, "estimated" if estimate.usd is not None
-                              else estimate.kind, f"{why}; {estimate.basis}",
-                              estimate.source, estimate.seen)
+            )
+            cost = costs.Cost(
+                estimate.usd,
+                "estimated" if estimate.usd is not None else estimate.kind,
+                f"{why}; {estimate.basis}",
+                estimate.source,
+                estimate.seen,
+            )
         if still_open:
             message += " · its paid job may still finish: Retry follows it, not buying it again"
         elif job is None and exc.job_may_run:
             message += " · the router may have started (and billed) a job whose answer was lost"
-        self.keeper.write(Outcome(cell.id, cell.run_id, dict(
-            kind=exc.kind, message=message, wall_s=time.monotonic() - start, attempts=attempts,
-            timeout=isinstance(exc, RouterTimeout), cost=cost, job_open=still_open),
-            job=unsaved_job))
+        self.keeper.write(
+            Outcome(
+                cell.id,
+                cell.run_id,
+                dict(
+                    kind=exc.kind,
+                    message=message,
+                    wall_s=time.monotonic() - start,
+                    attempts=attempts,
+                    timeout=isinstance(exc, RouterTimeout),
+                    cost=cost,
+                    job_open=still_open,
+                ),
+                job=unsaved_job,
+            )
+        )
 
     def _cost(self, cell: Cell, model: Model, result, prepared: images.Prepared) -> Cost:
         info = prepared.info
-        return result.cost or costs.estimate(model, cell.params, info.width, info.height,
-                                             self.catalog)
+        return result.cost or costs.estimate(
+            model, cell.params, info.width, info.height, self.catalog
+        )
 
-    def _save(self, cell: Cell, model: Model, result, prepared: images.Prepared, wall: float,
-              attempts: int, job: dict | None, unsaved_job: dict | None) -> None:
+    def _save(
+        self,
+        cell: Cell,
+        model: Model,
+        result,
+        prepared: images.Prepared,
+        wall: float,
+        attempts: int,
+        job: dict | None,
+        unsaved_job: dict | None,
+    ) -> None:
         """Save the image; if the store refuses, the keeper holds it and says so in the cell."""
         cost = self._cost(cell, model, result, prepared)
-        image = dict(image=result.image, cost=cost, wall_s=wall, seed=result.seed,
-                     queue_s=result.queue_s, inference_s=result.inference_s,
-                     request_id=result.request_id, attempts=attempts, prepared=prepared)
+        image = dict(
+            image=result.image,
+            cost=cost,
+            wall_s=wall,
+            seed=result.seed,
+            queue_s=result.queue_s,
+            inference_s=result.inference_s,
+            request_id=result.request_id,
+            attempts=attempts,
+            prepared=prepared,
+        )
         # Money: the image is paid for. While its bytes are held, the failure books nothing
         # (the late save books the image once) and Retry saves the held bytes. Once they are
         # let go: with a job handle, Retry fetches the same job's result again (fal and Kie
         # keep it), booked when that image is saved; without one (OpenAI) the money went on
         # an image that is lost, so it is booked with the failure and the Retry button warns
         # that it pays again (self-hosted and sandbox images book nothing real).
-        base = dict(kind=STORE_UNAVAILABLE, wall_s=wall, attempts=attempts,
-                    job_open=job is not None)
-        held = dict(base, message=f"{cell.router}: the image arrived but could not be saved: "
-                                  f"{REASON}. It is saved as soon as the database can write "
-                                  "again; Retry tries now")
+        base = dict(
+            kind=STORE_UNAVAILABLE, wall_s=wall, attempts=attempts, job_open=job is not None
+        )
+        held = dict(
+            base,
+            message=f"{cell.router}: the image arrived but could not be saved: "
+            f"{REASON}. It is saved as soon as the database can write "
+            "again; Retry tries now",
+        )
         if job is not None:
-            lost = dict(base, message=f"{cell.router}: the image could not be saved: {REASON}. "
-                                      "Retry fetches it again from the same paid job")
+            lost = dict(
+                base,
+                message=f"{cell.router}: the image could not be saved: {REASON}. "
+                "Retry fetches it again from the same paid job",
+            )
         else:
-            lost = dict(base, cost=cost,
-                        message=f"{cell.router}: the image could not be saved: {REASON}, and "
-                                "is lost. Retry makes a new one")
-        self.keeper.write(Outcome(cell.id, cell.run_id, held, image=image, lost=lost,
-                                  job=unsaved_job))
+            lost = dict(
+                base,
+                cost=cost,
+                message=f"{cell.router}: the image could not be saved: {REASON}, and "
+                "is lost. Retry makes a new one",
+            )
+        self.keeper.write(
+            Outcome(cell.id, cell.run_id, held, image=image, lost=lost, job=unsaved_job)
+        )
 
     def _dead_neighbours(self) -> list[str]:
         # Runners on this host whose process is gone (a crash or a kill): no need to wait for
         # their heartbeat to go stale before saying their cells were interrupted.
         host = socket.gethostname()
-        return [r["id"] for r in self.store.runners()
-                if r["host"] == host and r["pid"] and r["pid"] != os.getpid()
-                and not _pid_alive(r["pid"])]
+        return [
+            r["id"]
+            for r in self.store.runners()
+            if r["host"] == host
+            and r["pid"]
+            and r["pid"] != os.getpid()
+            and not _pid_alive(r["pid"])
+        ]
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -428,8 +592,11 @@ def concurrency_from_env(router: str, env: Mapping[str, str]) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or not 1 <= int(raw) <= 256:
-        log.warning("ignoring VIBEGEN_%s_CONCURRENCY=%r: a whole number from 1 to 256 is "
-                    "expected", router.upper(), raw)
+        log.warning(
+            "ignoring VIBEGEN_%s_CONCURRENCY=%r: a whole number from 1 to 256 is expected",
+            router.upper(),
+            raw,
+        )
         return None
     return int(raw)
 
@@ -460,6 +627,10 @@ def _backoff(exc: RouterError, attempts: int) -> float:
 
 
 def _params_record(common: CommonParams) -> dict:
-    return {"aspect": common.aspect, "resolution": common.resolution,
-            "quality": common.quality, "seed": common.seed,
-            "images_per_model": common.images_per_model}
+    return {
+        "aspect": common.aspect,
+        "resolution": common.resolution,
+        "quality": common.quality,
+        "seed": common.seed,
+        "images_per_model": common.images_per_model,
+    }

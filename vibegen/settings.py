@@ -41,8 +41,11 @@ class _MappingSource(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         # As the library treats os.environ: names case-insensitive, empty values unset.
-        return {(k if self.case_sensitive else k.lower()): v for k, v in self._given.items()
-                if not (self.env_ignore_empty and v == "")}
+        return {
+            (k if self.case_sensitive else k.lower()): v
+            for k, v in self._given.items()
+            if not (self.env_ignore_empty and v == "")
+        }
 
 
 def _switch(value: Any) -> bool:
@@ -53,8 +56,7 @@ def _switch(value: Any) -> bool:
 class Settings(BaseSettings):
     """The typed settings of one process, plus the environment mapping router keys come from."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore",
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
 
     # Where the SQLite store, the user's catalog file and exports live (default ~/.vibegen).
     home: Path | None = Field(None, validation_alias="VIBEGEN_HOME")
@@ -70,7 +72,8 @@ class Settings(BaseSettings):
     environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     _switches = field_validator("sandbox_failures", "sandbox_jitter", mode="before")(
-        classmethod(lambda cls, v: _switch(v)))
+        classmethod(lambda cls, v: _switch(v))
+    )
 
     @field_validator("database_url", "public_url", mode="after")
     @classmethod
@@ -79,8 +82,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Read the fields from the `environ` given at construction, never from os.environ."""
@@ -93,8 +99,9 @@ class Settings(BaseSettings):
         try:
             return cls(environ=dict(environ))
         except ValidationError as exc:
-            raise ConfigError("; ".join(_describe(cls.model_fields, err)
-                                        for err in exc.errors())) from exc
+            raise ConfigError(
+                "; ".join(_describe(cls.model_fields, err) for err in exc.errors())
+            ) from exc
 
     @property
     def data_dir(self) -> Path:

@@ -22,8 +22,20 @@ from vibegen.records import simulated_router
 
 KINDS = ("reported", "computed", "estimated")
 SIMULATED = "simulated"
-COLUMNS = ["id", "generation_id", "run_id", "router", "model_key", "outcome", "usd", "kind",
-           "basis", "source", "seen", "at"]
+COLUMNS = [
+    "id",
+    "generation_id",
+    "run_id",
+    "router",
+    "model_key",
+    "outcome",
+    "usd",
+    "kind",
+    "basis",
+    "source",
+    "seen",
+    "at",
+]
 
 
 @dataclass(frozen=True)
@@ -94,11 +106,19 @@ def summarize(df: pd.DataFrame, key: str = "all", label: str = "", router: str =
         mix[kind] = float(known.loc[known["kind"] == kind, "usd"].sum())
     failed = real[real["outcome"] == "failed"]
     return SpendRow(
-        key=key, label=label or key, router=router, usd=float(known["usd"].sum()),
-        events=len(real), unknown=int(real["usd"].isna().sum()), mix=mix,
-        failed_usd=float(failed["usd"].sum()), failed_events=len(failed),
+        key=key,
+        label=label or key,
+        router=router,
+        usd=float(known["usd"].sum()),
+        events=len(real),
+        unknown=int(real["usd"].isna().sum()),
+        mix=mix,
+        failed_usd=float(failed["usd"].sum()),
+        failed_events=len(failed),
         failed_unknown=int(failed["usd"].isna().sum()),
-        simulated_usd=float(fake["usd"].sum()), simulated_events=len(fake))
+        simulated_usd=float(fake["usd"].sum()),
+        simulated_events=len(fake),
+    )
 
 
 def _grouped(df: pd.DataFrame, by: str) -> Iterable[tuple[str, pd.DataFrame]]:
@@ -109,8 +129,9 @@ def _grouped(df: pd.DataFrame, by: str) -> Iterable[tuple[str, pd.DataFrame]]:
 def by_router(frame: pd.DataFrame, catalog: Catalog) -> list[SpendRow]:
     """Spend per router, biggest real spend first."""
     df = ledger(frame)
-    rows = [summarize(g, name, _router_label(catalog, name), name)
-            for name, g in _grouped(df, "router")]
+    rows = [
+        summarize(g, name, _router_label(catalog, name), name) for name, g in _grouped(df, "router")
+    ]
     return sorted(rows, key=lambda r: (-r.usd, -r.simulated_usd, r.label))
 
 
@@ -143,25 +164,38 @@ def totals(frame: pd.DataFrame, now: dt.datetime | None = None) -> Totals:
     """Spend this UTC day, this UTC month and in all."""
     df = ledger(frame)
     day, month = budget.period_start("day", now), budget.period_start("month", now)
-    return Totals(summarize(df[df["at"] >= day], "day", "this day (UTC)"),
-                  summarize(df[df["at"] >= month], "month", "this month (UTC)"),
-                  summarize(df, "all", "all time"))
+    return Totals(
+        summarize(df[df["at"] >= day], "day", "this day (UTC)"),
+        summarize(df[df["at"] >= month], "month", "this month (UTC)"),
+        summarize(df, "all", "all time"),
+    )
 
 
 def failures(frame: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Billed events that left no image (real money only), newest first."""
     df = ledger(frame)
     df = df[(df["outcome"] == "failed") & (df["kind"] != SIMULATED)]
-    return pd.DataFrame({
-        "at": df["at"], "model": [_model_label(catalog, k) for k in df["model_key"]],
-        "router": df["router"], "usd": df["usd"],
-        "amount": [money(u) if pd.notna(u) else "unknown" for u in df["usd"]],
-        "kind": df["kind"], "basis": df["basis"],
-        "run": df["run_id"]}).sort_values("at", ascending=False).reset_index(drop=True)
+    return (
+        pd.DataFrame(
+            {
+                "at": df["at"],
+                "model": [_model_label(catalog, k) for k in df["model_key"]],
+                "router": df["router"],
+                "usd": df["usd"],
+                "amount": [money(u) if pd.notna(u) else "unknown" for u in df["usd"]],
+                "kind": df["kind"],
+                "basis": df["basis"],
+                "run": df["run_id"],
+            }
+        )
+        .sort_values("at", ascending=False)
+        .reset_index(drop=True)
+    )
 
 
-def spent_by_router(frame: pd.DataFrame, now: dt.datetime | None = None
-                    ) -> dict[tuple[str, str], float]:
+def spent_by_router(
+    frame: pd.DataFrame, now: dt.datetime | None = None
+) -> dict[tuple[str, str], float]:
     """Real money per (router, "day" | "month") in the current UTC day and month."""
     df = ledger(frame)
     df = df[(df["kind"] != SIMULATED) & df["usd"].notna()]
@@ -176,34 +210,83 @@ def spent_by_router(frame: pd.DataFrame, now: dt.datetime | None = None
 def rows_frame(rows: Iterable[SpendRow], *, simulated: bool = False) -> pd.DataFrame:
     """A table of summary rows: real money with its kind mix, or (simulated) the sandbox's."""
     if simulated:
-        return pd.DataFrame([{"key": r.key, "label": r.label, "router": r.router,
-                              "simulated_usd": r.simulated_usd, "events": r.simulated_events}
-                             for r in rows if r.simulated_events],
-                            columns=["key", "label", "router", "simulated_usd", "events"])
-    cols = ["key", "label", "router", "usd", *KINDS, "unknown", "events", "failed_usd",
-            "failed_events", "how we know", "billed failures"]
-    return pd.DataFrame([{"key": r.key, "label": r.label, "router": r.router, "usd": r.usd,
-                          **{k: r.mix.get(k, 0.0) for k in KINDS}, "unknown": r.unknown,
-                          "events": r.events, "failed_usd": r.failed_usd,
-                          "failed_events": r.failed_events, "how we know": r.mix_text(),
-                          "billed failures": r.failures_text()}
-                         for r in rows if r.events], columns=cols)
+        return pd.DataFrame(
+            [
+                {
+                    "key": r.key,
+                    "label": r.label,
+                    "router": r.router,
+                    "simulated_usd": r.simulated_usd,
+                    "events": r.simulated_events,
+                }
+                for r in rows
+                if r.simulated_events
+            ],
+            columns=["key", "label", "router", "simulated_usd", "events"],
+        )
+    cols = [
+        "key",
+        "label",
+        "router",
+        "usd",
+        *KINDS,
+        "unknown",
+        "events",
+        "failed_usd",
+        "failed_events",
+        "how we know",
+        "billed failures",
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "key": r.key,
+                "label": r.label,
+                "router": r.router,
+                "usd": r.usd,
+                **{k: r.mix.get(k, 0.0) for k in KINDS},
+                "unknown": r.unknown,
+                "events": r.events,
+                "failed_usd": r.failed_usd,
+                "failed_events": r.failed_events,
+                "how we know": r.mix_text(),
+                "billed failures": r.failures_text(),
+            }
+            for r in rows
+            if r.events
+        ],
+        columns=cols,
+    )
 
 
 def period_chart(rows: Iterable[SpendRow], scope: str = "day") -> alt.Chart:
     """Stacked bars of real spend per period, coloured by how each amount is known."""
-    data = pd.DataFrame([{"period": r.key, "kind": kind, "usd": amount}
-                         for r in rows for kind, amount in r.mix.items() if amount],
-                        columns=["period", "kind", "usd"])
+    data = pd.DataFrame(
+        [
+            {"period": r.key, "kind": kind, "usd": amount}
+            for r in rows
+            for kind, amount in r.mix.items()
+            if amount
+        ],
+        columns=["period", "kind", "usd"],
+    )
     title = "UTC day" if scope == "day" else "UTC month"
-    return alt.Chart(data).mark_bar().encode(
-        x=alt.X("period:O", title=title, sort="ascending", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("sum(usd):Q", title="USD billed"),
-        # strongest evidence darkest; red would read as an alarm, which an estimate is not
-        color=alt.Color("kind:N", title="cost kind", scale=alt.Scale(
-            domain=list(KINDS), range=["#1f4e79", "#5b9bd5", "#b4c7dc"])),
-        tooltip=["period:O", "kind:N", alt.Tooltip("usd:Q", format="$.4f")],
-    ).properties(height=260)
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("period:O", title=title, sort="ascending", axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("sum(usd):Q", title="USD billed"),
+            # strongest evidence darkest; red would read as an alarm, which an estimate is not
+            color=alt.Color(
+                "kind:N",
+                title="cost kind",
+                scale=alt.Scale(domain=list(KINDS), range=["#1f4e79", "#5b9bd5", "#b4c7dc"]),
+            ),
+            tooltip=["period:O", "kind:N", alt.Tooltip("usd:Q", format="$.4f")],
+        )
+        .properties(height=260)
+    )
 
 
 # ----------------------------------------------------------------------------- budgets
@@ -245,17 +328,23 @@ def amount_text(value: float | None) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
-def cap_fields(env: Mapping[str, str], settings: Mapping[str, str],
-               catalog: Catalog) -> list[CapField]:
+def cap_fields(
+    env: Mapping[str, str], settings: Mapping[str, str], catalog: Catalog
+) -> list[CapField]:
     """The per-run cap, then the daily and monthly cap of each router that bills."""
     wanted = [("run", None, "Per run")]
     for name, info in catalog.routers.items():
         if simulated_router(name):
             continue  # nothing is billed: nothing to cap
-        wanted += [("day", name, f"{info.label} per UTC day"),
-                   ("month", name, f"{info.label} per UTC month")]
-    free = {name for name in catalog.routers
-            if all(m.price.unit == "free" for m in catalog.models if m.router == name)}
+        wanted += [
+            ("day", name, f"{info.label} per UTC day"),
+            ("month", name, f"{info.label} per UTC month"),
+        ]
+    free = {
+        name
+        for name in catalog.routers
+        if all(m.price.unit == "free" for m in catalog.models if m.router == name)
+    }
     out = []
     for scope, router, label in wanted:
         key = budget.setting_key(scope, router)
@@ -275,8 +364,9 @@ def cap_fields(env: Mapping[str, str], settings: Mapping[str, str],
     return out
 
 
-def plan_cap_changes(fields: Iterable[CapField], typed: Mapping[str, str]
-                     ) -> tuple[dict[str, str | None], dict[str, str]]:
+def plan_cap_changes(
+    fields: Iterable[CapField], typed: Mapping[str, str]
+) -> tuple[dict[str, str | None], dict[str, str]]:
     """Settings to write (None = remove) for what was typed, and per-field errors.
 
     A field left as shown changes nothing (an environment cap is not copied into settings);
@@ -302,8 +392,10 @@ def left_of_cap(field_: CapField, spent: Mapping[tuple[str, str], float]) -> str
     if field_.router is None:
         if field_.value is None:
             return ""
-        return (f"a run estimated above {money(field_.value)} is refused, and a run "
-                "stops starting cells once billed that much")
+        return (
+            f"a run estimated above {money(field_.value)} is refused, and a run "
+            "stops starting cells once billed that much"
+        )
     used = spent.get((field_.router, field_.scope), 0.0)
     billed = f"{money(used)} billed this {field_.scope} (UTC)"
     if field_.value is None:

@@ -56,9 +56,20 @@ if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every
 
 MAX_BRIEF_PROMPTS = 100
 MAX_BRIEF_NAME = 100  # the column holds 200
-GENERATION_COLUMNS = ["generation_id", "run_id", "model_key", "router", "label", "status",
-                      "error_kind", "cost_usd", "cost_kind", "wall_s", "created_at",
-                      "prompt_set_id"]
+GENERATION_COLUMNS = [
+    "generation_id",
+    "run_id",
+    "model_key",
+    "router",
+    "label",
+    "status",
+    "error_kind",
+    "cost_usd",
+    "cost_kind",
+    "wall_s",
+    "created_at",
+    "prompt_set_id",
+]
 
 
 def data_dir(settings: Settings | None = None) -> Path:
@@ -75,9 +86,9 @@ def database_url(settings: Settings | None = None) -> str:
 def _normalise(url: str) -> str:
     # Heroku-style and bare postgresql URLs: use the psycopg 3 driver we depend on.
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -98,13 +109,29 @@ class Store:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(72316)"))
                 migrate(conn)
             md = sa.MetaData()
-            md.reflect(engine, only=["runs", "generations", "images", "ratings", "runners",
-                                     "prompt_sets", "spend", "settings", "model_listings",
-                                     "user_models", "vibegen_migrations", "raters",
-                                     "review_links", "rater_events"])
+            md.reflect(
+                engine,
+                only=[
+                    "runs",
+                    "generations",
+                    "images",
+                    "ratings",
+                    "runners",
+                    "prompt_sets",
+                    "spend",
+                    "settings",
+                    "model_listings",
+                    "user_models",
+                    "vibegen_migrations",
+                    "raters",
+                    "review_links",
+                    "rater_events",
+                ],
+            )
         except (OperationalError, SQLAlchemyError) as exc:
-            raise StoreError(f"cannot open the database {_redact_url(str(engine.url))}: "
-                             f"{_first_line(exc)}") from exc
+            raise StoreError(
+                f"cannot open the database {_redact_url(str(engine.url))}: {_first_line(exc)}"
+            ) from exc
         self.t = md.tables
         from vibegen.team import Team  # the team's rows build on this class
 
@@ -119,19 +146,22 @@ class Store:
                 path = url.split("///", 1)[-1]
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                engine = sa.create_engine(url, connect_args={"check_same_thread": False,
-                                                             "timeout": busy_timeout_s})
+                engine = sa.create_engine(
+                    url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}
+                )
                 sa.event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
             else:
-                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10,
-                                          max_overflow=20)
+                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         except ImportError as exc:
-            raise StoreError(f"DATABASE_URL needs a database driver that is not installed "
-                             f"({exc.name}); for PostgreSQL run: pip install -e '.[postgres]'"
-                             ) from exc
+            raise StoreError(
+                f"DATABASE_URL needs a database driver that is not installed "
+                f"({exc.name}); for PostgreSQL run: pip install -e '.[postgres]'"
+            ) from exc
         except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-            raise StoreError(f"DATABASE_URL is not a database URL we can use "
-                             f"({_redact_url(url)}): {_first_line(exc)}") from exc
+            raise StoreError(
+                f"DATABASE_URL is not a database URL we can use "
+                f"({_redact_url(url)}): {_first_line(exc)}"
+            ) from exc
         except OSError as exc:
             raise StoreError(f"cannot create the data directory for {url}: {exc}") from exc
         return cls(engine)
@@ -142,26 +172,61 @@ class Store:
         return self.engine.dialect.name
 
     # ------------------------------------------------------------------ runs
-    def create_run(self, prompt: str, params: dict[str, Any], cells: Sequence[CellSpec],
-                   runner_id: str | None = None, prompt_set_id: str | None = None) -> str:
+    def create_run(
+        self,
+        prompt: str,
+        params: dict[str, Any],
+        cells: Sequence[CellSpec],
+        runner_id: str | None = None,
+        prompt_set_id: str | None = None,
+    ) -> str:
         """Store a new run and its pending cells in one transaction; return its id."""
         run_id = new_id()
         created = now()
         with self._write() as conn:
-            conn.execute(self.t["runs"].insert().values(
-                id=run_id, created_at=created, prompt=prompt, params_json=json.dumps(params),
-                n_cells=len(cells), runner_id=runner_id, prompt_set_id=prompt_set_id))
+            conn.execute(
+                self.t["runs"]
+                .insert()
+                .values(
+                    id=run_id,
+                    created_at=created,
+                    prompt=prompt,
+                    params_json=json.dumps(params),
+                    n_cells=len(cells),
+                    runner_id=runner_id,
+                    prompt_set_id=prompt_set_id,
+                )
+            )
             if not cells:
                 return run_id
-            conn.execute(self.t["generations"].insert(), [
-                dict(id=new_id(), run_id=run_id, position=i, model_key=c.model_key,
-                     router=c.router, label=c.label, image_index=c.image_index, prompt=c.prompt,
-                     params_json=json.dumps(c.params), notes_json=json.dumps(c.notes),
-                     status=Status.PENDING, cost_usd=c.cost.usd, cost_kind=c.cost.kind,
-                     cost_basis=c.cost.basis, cost_source=c.cost.source,
-                     cost_seen=c.cost.seen, width=c.width, height=c.height, attempts=0,
-                     runner_id=runner_id)
-                for i, c in enumerate(cells)])
+            conn.execute(
+                self.t["generations"].insert(),
+                [
+                    dict(
+                        id=new_id(),
+                        run_id=run_id,
+                        position=i,
+                        model_key=c.model_key,
+                        router=c.router,
+                        label=c.label,
+                        image_index=c.image_index,
+                        prompt=c.prompt,
+                        params_json=json.dumps(c.params),
+                        notes_json=json.dumps(c.notes),
+                        status=Status.PENDING,
+                        cost_usd=c.cost.usd,
+                        cost_kind=c.cost.kind,
+                        cost_basis=c.cost.basis,
+                        cost_source=c.cost.source,
+                        cost_seen=c.cost.seen,
+                        width=c.width,
+                        height=c.height,
+                        attempts=0,
+                        runner_id=runner_id,
+                    )
+                    for i, c in enumerate(cells)
+                ],
+            )
         return run_id
 
     def run_view(self, run_id: str) -> RunView:
@@ -172,17 +237,32 @@ class Store:
             row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
             if row is None:
                 raise RunNotFoundError(f"no run with id {run_id} in this VibeGen")
-            rows = conn.execute(sa.select(gens).where(gens.c.run_id == run_id)
-                                .order_by(gens.c.position)).mappings().all()
-            spend = conn.execute(sa.select(self.t["spend"]).where(
-                self.t["spend"].c.run_id == run_id).order_by(self.t["spend"].c.id)
-            ).mappings().all()
-        return RunView(row["id"], utc(row["created_at"]), row["prompt"],
-                       json.loads(row["params_json"]), [_cell(r) for r in rows],
-                       [_spend(r) for r in spend])
+            rows = (
+                conn.execute(
+                    sa.select(gens).where(gens.c.run_id == run_id).order_by(gens.c.position)
+                )
+                .mappings()
+                .all()
+            )
+            spend = (
+                conn.execute(
+                    sa.select(self.t["spend"])
+                    .where(self.t["spend"].c.run_id == run_id)
+                    .order_by(self.t["spend"].c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return RunView(
+            row["id"],
+            utc(row["created_at"]),
+            row["prompt"],
+            json.loads(row["params_json"]),
+            [_cell(r) for r in rows],
+            [_spend(r) for r in spend],
+        )
 
-    def list_runs(self, search: str = "", limit: int = 200, offset: int = 0
-                  ) -> list[RunSummary]:
+    def list_runs(self, search: str = "", limit: int = 200, offset: int = 0) -> list[RunSummary]:
         """Runs newest first, `limit` from `offset`, only those whose prompt has `search`."""
         runs, gens = self.t["runs"], self.t["generations"]
         finished = sa.func.sum(sa.case((gens.c.status.in_(FINISHED), 1), else_=0))
@@ -193,20 +273,43 @@ class Store:
         simulated = sa.func.sum(sa.case((ok & sandbox, gens.c.cost_usd), else_=0.0))
         # Outer join: a run with no cells is still a run, and count_runs counts it.
         # The id breaks ties in created_at so pages never repeat or skip a run.
-        q = (sa.select(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells,
-                       sa.func.count(sa.distinct(gens.c.model_key)).label("models"),
-                       finished.label("done"), failed.label("failures"), cost.label("cost"),
-                       simulated.label("simulated"), sa.func.max(gens.c.wall_s).label("wall"))
-             .select_from(runs.outerjoin(gens, gens.c.run_id == runs.c.id))
-             .where(self._prompt_matches(search))
-             .group_by(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells)
-             .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-             .limit(max(0, int(limit))).offset(max(0, int(offset))))
+        q = (
+            sa.select(
+                runs.c.id,
+                runs.c.created_at,
+                runs.c.prompt,
+                runs.c.n_cells,
+                sa.func.count(sa.distinct(gens.c.model_key)).label("models"),
+                finished.label("done"),
+                failed.label("failures"),
+                cost.label("cost"),
+                simulated.label("simulated"),
+                sa.func.max(gens.c.wall_s).label("wall"),
+            )
+            .select_from(runs.outerjoin(gens, gens.c.run_id == runs.c.id))
+            .where(self._prompt_matches(search))
+            .group_by(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells)
+            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+            .limit(max(0, int(limit)))
+            .offset(max(0, int(offset)))
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [RunSummary(r.id, utc(r.created_at), r.prompt, int(r.models), int(r.n_cells),
-                           int(r.done or 0), int(r.failures or 0), float(r.cost or 0.0),
-                           r.wall, float(r.simulated or 0.0)) for r in rows]
+        return [
+            RunSummary(
+                r.id,
+                utc(r.created_at),
+                r.prompt,
+                int(r.models),
+                int(r.n_cells),
+                int(r.done or 0),
+                int(r.failures or 0),
+                float(r.cost or 0.0),
+                r.wall,
+                float(r.simulated or 0.0),
+            )
+            for r in rows
+        ]
 
     def count_runs(self, search: str = "") -> int:
         """How many runs list_runs can page through for `search` (all of them, not a page)."""
@@ -228,9 +331,11 @@ class Store:
     def backup(self, path: str | os.PathLike[str]) -> Path:
         """Write a consistent copy of the SQLite store to `path`, also while runs write."""
         if self.dialect != "sqlite":
-            raise StoreError(f"vibegen backup copies the embedded SQLite file; this store is "
-                             f"{self.dialect}: back it up with pg_dump, e.g. "
-                             f"pg_dump --format=custom --file=vibegen.dump \"$DATABASE_URL\"")
+            raise StoreError(
+                f"vibegen backup copies the embedded SQLite file; this store is "
+                f"{self.dialect}: back it up with pg_dump, e.g. "
+                f'pg_dump --format=custom --file=vibegen.dump "$DATABASE_URL"'
+            )
         import sqlite3  # the stdlib driver under SQLAlchemy's SQLite engine
 
         target = Path(path).expanduser().resolve()
@@ -276,23 +381,44 @@ class Store:
         # Only from pending: a cell saved meanwhile (e.g. an image kept through a full disk and
         # written once there was room) or taken by another runner is never bought again.
         with self._write() as conn:
-            return conn.execute(gens.update().where(
-                gens.c.id == generation_id, gens.c.status == Status.PENDING).values(
-                status=Status.RUNNING, started_at=now(), runner_id=runner_id)).rowcount == 1
+            return (
+                conn.execute(
+                    gens.update()
+                    .where(gens.c.id == generation_id, gens.c.status == Status.PENDING)
+                    .values(status=Status.RUNNING, started_at=now(), runner_id=runner_id)
+                ).rowcount
+                == 1
+            )
 
     def save_job(self, generation_id: str, job: dict[str, Any]) -> None:
         """Record the router's handle for a cell's paid job, the moment the router accepts it."""
         gens = self.t["generations"]
         request_id = job.get("request_id") or job.get("task_id")
         with self._write() as conn:
-            conn.execute(gens.update().where(gens.c.id == generation_id).values(
-                job_json=json.dumps(job), job_open=True,
-                request_id=str(request_id)[:200] if request_id else None))
+            conn.execute(
+                gens.update()
+                .where(gens.c.id == generation_id)
+                .values(
+                    job_json=json.dumps(job),
+                    job_open=True,
+                    request_id=str(request_id)[:200] if request_id else None,
+                )
+            )
 
-    def save_success(self, generation_id: str, image: bytes, *, cost: Cost, wall_s: float,
-                     seed: str | None = None, queue_s: float | None = None,
-                     inference_s: float | None = None, request_id: str | None = None,
-                     attempts: int = 1, prepared: images.Prepared | None = None) -> None:
+    def save_success(
+        self,
+        generation_id: str,
+        image: bytes,
+        *,
+        cost: Cost,
+        wall_s: float,
+        seed: str | None = None,
+        queue_s: float | None = None,
+        inference_s: float | None = None,
+        request_id: str | None = None,
+        attempts: int = 1,
+        prepared: images.Prepared | None = None,
+    ) -> None:
         """Save an image, the row describing it and what it cost together, or none of them."""
         # Decoded and thumbnailed before the transaction starts: keep the write lock short.
         prepared = prepared or images.prepare(image)
@@ -300,23 +426,51 @@ class Store:
         gens, imgs = self.t["generations"], self.t["images"]
         with self._write() as conn:
             conn.execute(imgs.delete().where(imgs.c.generation_id == generation_id))
-            conn.execute(imgs.insert().values(
-                generation_id=generation_id, mime=info.mime, data=image, thumb=thumb,
-                sha256=hashlib.sha256(image).hexdigest()))
+            conn.execute(
+                imgs.insert().values(
+                    generation_id=generation_id,
+                    mime=info.mime,
+                    data=image,
+                    thumb=thumb,
+                    sha256=hashlib.sha256(image).hexdigest(),
+                )
+            )
             values: dict[str, Any] = dict(
-                status=Status.OK, error_kind=None, error_message=None, seed=seed, wall_s=wall_s,
-                queue_s=queue_s, inference_s=inference_s, cost_usd=cost.usd,
-                cost_kind=cost.kind, cost_basis=cost.basis, cost_source=cost.source,
-                cost_seen=cost.seen, width=info.width, height=info.height,
-                attempts=attempts, finished_at=now(), job_open=False)
+                status=Status.OK,
+                error_kind=None,
+                error_message=None,
+                seed=seed,
+                wall_s=wall_s,
+                queue_s=queue_s,
+                inference_s=inference_s,
+                cost_usd=cost.usd,
+                cost_kind=cost.kind,
+                cost_basis=cost.basis,
+                cost_source=cost.source,
+                cost_seen=cost.seen,
+                width=info.width,
+                height=info.height,
+                attempts=attempts,
+                finished_at=now(),
+                job_open=False,
+            )
             if request_id:
                 values["request_id"] = request_id
             conn.execute(gens.update().where(gens.c.id == generation_id).values(**values))
             self._book(conn, generation_id, "image", cost)
 
-    def save_failure(self, generation_id: str, *, kind: str, message: str,
-                     wall_s: float | None, attempts: int = 1, timeout: bool = False,
-                     cost: Cost | None = None, job_open: bool = False) -> None:
+    def save_failure(
+        self,
+        generation_id: str,
+        *,
+        kind: str,
+        message: str,
+        wall_s: float | None,
+        attempts: int = 1,
+        timeout: bool = False,
+        cost: Cost | None = None,
+        job_open: bool = False,
+    ) -> None:
         """Save a failed cell with its error kind and message, and what it was billed, if any.
 
         `cost` is given only when the router billed (or may have billed) the failed request;
@@ -324,12 +478,22 @@ class Store:
         """
         gens = self.t["generations"]
         values: dict[str, Any] = dict(
-            status=Status.TIMEOUT if timeout else Status.ERROR, error_kind=kind,
-            error_message=message, wall_s=wall_s, attempts=attempts, finished_at=now(),
-            job_open=job_open)
+            status=Status.TIMEOUT if timeout else Status.ERROR,
+            error_kind=kind,
+            error_message=message,
+            wall_s=wall_s,
+            attempts=attempts,
+            finished_at=now(),
+            job_open=job_open,
+        )
         if cost is not None:
-            values.update(cost_usd=cost.usd, cost_kind=cost.kind, cost_basis=cost.basis,
-                          cost_source=cost.source, cost_seen=cost.seen)
+            values.update(
+                cost_usd=cost.usd,
+                cost_kind=cost.kind,
+                cost_basis=cost.basis,
+                cost_source=cost.source,
+                cost_seen=cost.seen,
+            )
         with self._write() as conn:
             conn.execute(gens.update().where(gens.c.id == generation_id).values(**values))
             if cost is not None:
@@ -340,14 +504,28 @@ class Store:
         if cost.kind == "self_hosted":
             return  # nothing is billed per image on one's own hardware
         gens, spend = self.t["generations"], self.t["spend"]
-        row = conn.execute(sa.select(gens.c.run_id, gens.c.router, gens.c.model_key)
-                           .where(gens.c.id == generation_id)).first()
+        row = conn.execute(
+            sa.select(gens.c.run_id, gens.c.router, gens.c.model_key).where(
+                gens.c.id == generation_id
+            )
+        ).first()
         if row is None:
             return
-        conn.execute(spend.insert().values(
-            generation_id=generation_id, run_id=row.run_id, router=row.router,
-            model_key=row.model_key, outcome=outcome, usd=cost.usd, kind=cost.kind,
-            basis=cost.basis, source=cost.source, seen=cost.seen, at=now()))
+        conn.execute(
+            spend.insert().values(
+                generation_id=generation_id,
+                run_id=row.run_id,
+                router=row.router,
+                model_key=row.model_key,
+                outcome=outcome,
+                usd=cost.usd,
+                kind=cost.kind,
+                basis=cost.basis,
+                source=cost.source,
+                seen=cost.seen,
+                at=now(),
+            )
+        )
 
     def spend_frame(self) -> pd.DataFrame:
         """Every billed event, one row each (for the Spend page and budgets)."""
@@ -356,12 +534,18 @@ class Store:
         with self.engine.connect() as conn:
             return pd.read_sql(sa.select(self.t["spend"]).order_by(self.t["spend"].c.id), conn)
 
-    def spent(self, *, router: str | None = None, since: dt.datetime | None = None,
-              run_id: str | None = None) -> float:
+    def spent(
+        self,
+        *,
+        router: str | None = None,
+        since: dt.datetime | None = None,
+        run_id: str | None = None,
+    ) -> float:
         """Real money billed (known amounts; simulated excluded), optionally narrowed."""
         spend = self.t["spend"]
         q = sa.select(sa.func.coalesce(sa.func.sum(spend.c.usd), 0.0)).where(
-            spend.c.kind != "simulated")
+            spend.c.kind != "simulated"
+        )
         if router is not None:
             q = q.where(spend.c.router == router)
         if since is not None:
@@ -402,19 +586,26 @@ class Store:
         """Every cached listing: {source: {fetched_at, attempted_at, payload, error}}."""
         table = self.t["model_listings"]
         with self.engine.connect() as conn:
-            return {r.source: {"fetched_at": utc(r.fetched_at),
-                               "attempted_at": utc(r.attempted_at),
-                               "payload": json.loads(r.payload_json) if r.payload_json else None,
-                               "error": r.error} for r in conn.execute(sa.select(table))}
+            return {
+                r.source: {
+                    "fetched_at": utc(r.fetched_at),
+                    "attempted_at": utc(r.attempted_at),
+                    "payload": json.loads(r.payload_json) if r.payload_json else None,
+                    "error": r.error,
+                }
+                for r in conn.execute(sa.select(table))
+            }
 
     def save_user_model(self, key: str, entry: dict[str, Any]) -> None:
         """Keep a model a user added by its endpoint id (a catalog entry as JSON)."""
         table = self.t["user_models"]
         with self._write() as conn:
             conn.execute(table.delete().where(table.c.key == key))
-            conn.execute(table.insert().values(key=key, entry_json=json.dumps(entry,
-                                                                             default=str),
-                                               added_at=now()))
+            conn.execute(
+                table.insert().values(
+                    key=key, entry_json=json.dumps(entry, default=str), added_at=now()
+                )
+            )
 
     def user_models(self) -> list[dict[str, Any]]:
         """The models users added, oldest first, as catalog entries."""
@@ -438,13 +629,23 @@ class Store:
         gens = self.t["generations"]
         runs: set[str] = set()
         with self._write() as conn:
-            rows = conn.execute(sa.select(gens.c.id, gens.c.run_id).where(
-                gens.c.status == Status.INTERRUPTED, gens.c.job_open.is_(True))).all()
+            rows = conn.execute(
+                sa.select(gens.c.id, gens.c.run_id).where(
+                    gens.c.status == Status.INTERRUPTED, gens.c.job_open.is_(True)
+                )
+            ).all()
             for gen_id, run_id in rows:
-                claimed = conn.execute(gens.update().where(
-                    gens.c.id == gen_id, gens.c.status == Status.INTERRUPTED).values(
-                    status=Status.PENDING, error_kind=None, error_message=None, finished_at=None,
-                    runner_id=runner_id)).rowcount
+                claimed = conn.execute(
+                    gens.update()
+                    .where(gens.c.id == gen_id, gens.c.status == Status.INTERRUPTED)
+                    .values(
+                        status=Status.PENDING,
+                        error_kind=None,
+                        error_message=None,
+                        finished_at=None,
+                        runner_id=runner_id,
+                    )
+                ).rowcount
                 if claimed:
                     runs.add(run_id)
         return sorted(runs)
@@ -453,12 +654,24 @@ class Store:
         """Put a run's failed, timed-out and interrupted cells back to pending; return their ids."""
         gens = self.t["generations"]
         with self._write() as conn:
-            ids = [r[0] for r in conn.execute(sa.select(gens.c.id).where(
-                gens.c.run_id == run_id, gens.c.status.in_(FAILED)))]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    sa.select(gens.c.id).where(gens.c.run_id == run_id, gens.c.status.in_(FAILED))
+                )
+            ]
             if ids:
-                conn.execute(gens.update().where(gens.c.id.in_(ids)).values(
-                    status=Status.PENDING, error_kind=None, error_message=None, finished_at=None,
-                    started_at=None))
+                conn.execute(
+                    gens.update()
+                    .where(gens.c.id.in_(ids))
+                    .values(
+                        status=Status.PENDING,
+                        error_kind=None,
+                        error_message=None,
+                        finished_at=None,
+                        started_at=None,
+                    )
+                )
         return ids
 
     def image(self, generation_id: str, thumb: bool = False) -> bytes | None:
@@ -468,8 +681,9 @@ class Store:
         imgs = self.t["images"]
         col = imgs.c.thumb if thumb else imgs.c.data
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(col).where(imgs.c.generation_id == generation_id)
-                                ).scalar()
+            return conn.execute(
+                sa.select(col).where(imgs.c.generation_id == generation_id)
+            ).scalar()
 
     def thumbnails(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
         """The thumbnails of many images in one query (ids without an image are left out)."""
@@ -478,9 +692,14 @@ class Store:
             return {}
         imgs = self.t["images"]
         with self.engine.connect() as conn:
-            return {gen: bytes(thumb) for gen, thumb in conn.execute(
-                sa.select(imgs.c.generation_id, imgs.c.thumb)
-                .where(imgs.c.generation_id.in_(ids)))}
+            return {
+                gen: bytes(thumb)
+                for gen, thumb in conn.execute(
+                    sa.select(imgs.c.generation_id, imgs.c.thumb).where(
+                        imgs.c.generation_id.in_(ids)
+                    )
+                )
+            }
 
     def generation(self, generation_id: str) -> Cell | None:
         """One cell by its id, or None (also for a malformed id, as a link may carry)."""
@@ -488,8 +707,11 @@ class Store:
             return None
         gens = self.t["generations"]
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(gens).where(gens.c.id == str(generation_id))
-                               ).mappings().first()
+            row = (
+                conn.execute(sa.select(gens).where(gens.c.id == str(generation_id)))
+                .mappings()
+                .first()
+            )
         return _cell(row) if row else None
 
     def pending_cells(self, run_id: str) -> list[Cell]:
@@ -504,19 +726,25 @@ class Store:
         if not name:
             raise InputError("the brief needs a name")
         if len(name) > MAX_BRIEF_NAME:  # PostgreSQL holds it to the column's width
-            raise InputError(f"the brief's name is {len(name):,} characters; "
-                             f"{MAX_BRIEF_NAME} at most")
+            raise InputError(
+                f"the brief's name is {len(name):,} characters; {MAX_BRIEF_NAME} at most"
+            )
         if not prompts:
             raise InputError("the brief has no prompts: write one prompt per line")
         if len(prompts) > MAX_BRIEF_PROMPTS:  # each one is a run on every picked model
-            raise InputError(f"the brief has {len(prompts):,} prompts; {MAX_BRIEF_PROMPTS} at "
-                             "most: split it into several briefs")
+            raise InputError(
+                f"the brief has {len(prompts):,} prompts; {MAX_BRIEF_PROMPTS} at "
+                "most: split it into several briefs"
+            )
         for n, prompt in enumerate(prompts, 1):
             check_text(prompt, f"prompt {n} of the brief")
         set_id = new_id()
         with self._write() as conn:
-            conn.execute(self.t["prompt_sets"].insert().values(
-                id=set_id, name=name, prompts_json=json.dumps(prompts), created_at=now()))
+            conn.execute(
+                self.t["prompt_sets"]
+                .insert()
+                .values(id=set_id, name=name, prompts_json=json.dumps(prompts), created_at=now())
+            )
         return set_id
 
     def prompt_sets(self) -> list[dict]:
@@ -524,19 +752,33 @@ class Store:
         ps = self.t["prompt_sets"]
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(ps).order_by(ps.c.created_at.desc())).mappings().all()
-        return [{"id": r["id"], "name": r["name"], "prompts": json.loads(r["prompts_json"]),
-                 "created_at": utc(r["created_at"])} for r in rows]
+        return [
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "prompts": json.loads(r["prompts_json"]),
+                "created_at": utc(r["created_at"]),
+            }
+            for r in rows
+        ]
 
     def runs_of_prompt_set(self, set_id: str) -> list[str]:
         """Ids of the runs made from a brief, oldest first."""
         runs = self.t["runs"]
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(sa.select(runs.c.id).where(
-                runs.c.prompt_set_id == set_id).order_by(runs.c.created_at))]
+            return [
+                r[0]
+                for r in conn.execute(
+                    sa.select(runs.c.id)
+                    .where(runs.c.prompt_set_id == set_id)
+                    .order_by(runs.c.created_at)
+                )
+            ]
 
     # ---------------------------------------------------------------- ratings
-    def rate(self, run_id: str, rater: str, rating: Rating, *, blind: bool,
-             rater_id: str | None = None) -> None:
+    def rate(
+        self, run_id: str, rater: str, rating: Rating, *, blind: bool, rater_id: str | None = None
+    ) -> None:
         """Append a rating event (a newer one in the same slot replaces it; None withdraws).
 
         `rater` is the name shown; `rater_id` the identity it belongs to. Without one (a
@@ -546,36 +788,53 @@ class Store:
         mode = RatingMode.parse(rating.mode)  # a Rating made by hand is checked here too
         with self._write() as conn:
             rid = rater_id or self.team.legacy(conn, rater)
-            conn.execute(self.t["ratings"].insert().values(
-                run_id=run_id, rater=rater, rater_id=rid, slot=rating.slot, mode=mode,
-                generation_id=rating.generation_id,
-                other_generation_id=rating.other_generation_id, value=rating.value,
-                blind=blind, created_at=now()))
+            conn.execute(
+                self.t["ratings"]
+                .insert()
+                .values(
+                    run_id=run_id,
+                    rater=rater,
+                    rater_id=rid,
+                    slot=rating.slot,
+                    mode=mode,
+                    generation_id=rating.generation_id,
+                    other_generation_id=rating.other_generation_id,
+                    value=rating.value,
+                    blind=blind,
+                    created_at=now(),
+                )
+            )
 
-    def current_ratings(self, run_id: str | None = None, rater: str | None = None,
-                        rater_id: str | None = None) -> list[dict]:
+    def current_ratings(
+        self, run_id: str | None = None, rater: str | None = None, rater_id: str | None = None
+    ) -> list[dict]:
         """The latest rating per (run, rater, slot), withdrawn ones left out."""
         r = self.t["ratings"]
-        latest = sa.select(sa.func.max(r.c.id).label("id")).group_by(r.c.run_id, r.c.rater_id,
-                                                                      r.c.slot)
+        latest = sa.select(sa.func.max(r.c.id).label("id")).group_by(
+            r.c.run_id, r.c.rater_id, r.c.slot
+        )
         if run_id is not None:
             latest = latest.where(r.c.run_id == run_id)
         if rater is not None:
             latest = latest.where(r.c.rater == rater)
         if rater_id is not None:
             latest = latest.where(r.c.rater_id == rater_id)
-        q = (sa.select(r).where(r.c.id.in_(latest.scalar_subquery()), r.c.value.is_not(None))
-             .order_by(r.c.id))
+        q = (
+            sa.select(r)
+            .where(r.c.id.in_(latest.scalar_subquery()), r.c.value.is_not(None))
+            .order_by(r.c.id)
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
-        return [{**row, "created_at": utc(row["created_at"]), "blind": bool(row["blind"])}
-                for row in rows]
+        return [
+            {**row, "created_at": utc(row["created_at"]), "blind": bool(row["blind"])}
+            for row in rows
+        ]
 
     def rating_events(self) -> int:
         """How many rating events are stored (every click, including changes and undos)."""
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(self.t["ratings"])
-                                ).scalar()
+            return conn.execute(sa.select(sa.func.count()).select_from(self.t["ratings"])).scalar()
 
     def review_progress(self, run_id: str) -> dict[str, int]:
         """For each rater of a run, how many images they have rated in any way."""
@@ -591,18 +850,29 @@ class Store:
         import pandas as pd
 
         g, runs = self.t["generations"], self.t["runs"]
-        q = sa.select(g.c.id.label("generation_id"), g.c.run_id, g.c.model_key, g.c.router,
-                      g.c.label, g.c.status, g.c.error_kind, g.c.cost_usd, g.c.cost_kind,
-                      g.c.wall_s, _raw_time(runs.c.created_at), runs.c.prompt_set_id
-                      ).join(runs, runs.c.id == g.c.run_id)
+        q = sa.select(
+            g.c.id.label("generation_id"),
+            g.c.run_id,
+            g.c.model_key,
+            g.c.router,
+            g.c.label,
+            g.c.status,
+            g.c.error_kind,
+            g.c.cost_usd,
+            g.c.cost_kind,
+            g.c.wall_s,
+            _raw_time(runs.c.created_at),
+            runs.c.prompt_set_id,
+        ).join(runs, runs.c.id == g.c.run_id)
         with self.engine.connect() as conn:
             df = _frame(conn.execute(q).all(), GENERATION_COLUMNS)
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["cost_usd"] = pd.to_numeric(df["cost_usd"], errors="coerce")
         df["wall_s"] = pd.to_numeric(df["wall_s"], errors="coerce")
         df["sandbox"] = df["router"].isin(SIMULATED_ROUTERS)
-        df["prompt_set_id"] = df["prompt_set_id"].astype(object).where(
-            df["prompt_set_id"].notna(), None)
+        df["prompt_set_id"] = (
+            df["prompt_set_id"].astype(object).where(df["prompt_set_id"].notna(), None)
+        )
         return df
 
     def ratings_frame(self) -> pd.DataFrame:
@@ -614,20 +884,32 @@ class Store:
         import pandas as pd
 
         r = self.t["ratings"]
-        columns = ["run_id", "rater", "rater_id", "mode", "generation_id",
-                   "other_generation_id", "value", "blind", "created_at"]
+        columns = [
+            "run_id",
+            "rater",
+            "rater_id",
+            "mode",
+            "generation_id",
+            "other_generation_id",
+            "value",
+            "blind",
+            "created_at",
+        ]
         latest = sa.select(sa.func.max(r.c.id)).group_by(r.c.run_id, r.c.rater_id, r.c.slot)
-        q = (sa.select(*(r.c[c] for c in columns[:-1]), _raw_time(r.c.created_at))
-             .where(r.c.id.in_(latest.scalar_subquery()), r.c.value.is_not(None))
-             .order_by(r.c.id))
+        q = (
+            sa.select(*(r.c[c] for c in columns[:-1]), _raw_time(r.c.created_at))
+            .where(r.c.id.in_(latest.scalar_subquery()), r.c.value.is_not(None))
+            .order_by(r.c.id)
+        )
         with self.engine.connect() as conn:
             df = _frame(conn.execute(q).all(), columns)
         # Naive times (SQLite) are UTC, as `current_ratings` reads them.
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["blind"] = df["blind"].astype(bool)
         counted = self.team.counted() if len(df) else {}
-        df["counts"] = [counted.get(k, True) for k in zip(df["rater_id"], df["run_id"],
-                                                          strict=True)]
+        df["counts"] = [
+            counted.get(k, True) for k in zip(df["rater_id"], df["run_id"], strict=True)
+        ]
         df["counts"] = df["counts"].astype(bool)
         return df
 
@@ -643,16 +925,26 @@ class Store:
         """
         g, r, runs = self.t["generations"], self.t["ratings"], self.t["runs"]
         ev = self.t["rater_events"]
-        gq = (sa.select(g.c.status, sa.func.count(), sa.func.max(g.c.started_at),
-                        sa.func.max(g.c.finished_at)).group_by(g.c.status)
-              .order_by(g.c.status))
+        gq = (
+            sa.select(
+                g.c.status,
+                sa.func.count(),
+                sa.func.max(g.c.started_at),
+                sa.func.max(g.c.finished_at),
+            )
+            .group_by(g.c.status)
+            .order_by(g.c.status)
+        )
         with self.engine.connect() as conn:
             gens = tuple(tuple(str(v) for v in row) for row in conn.execute(gq).all())
             # The latest run's time too: two databases behind one URL (a test database
             # dropped and filled again) then never share a version.
-            rq = sa.select(sa.func.count(), sa.func.max(r.c.id),
-                           sa.select(sa.func.max(runs.c.created_at)).scalar_subquery(),
-                           sa.select(sa.func.max(ev.c.id)).scalar_subquery())
+            rq = sa.select(
+                sa.func.count(),
+                sa.func.max(r.c.id),
+                sa.select(sa.func.max(runs.c.created_at)).scalar_subquery(),
+                sa.select(sa.func.max(ev.c.id)).scalar_subquery(),
+            )
             ratings = tuple(str(v) for v in conn.execute(rq).one())
         return gens, ratings
 
@@ -662,21 +954,30 @@ class Store:
         runners = self.t["runners"]
         stamp = now()
         with self._write() as conn:
-            updated = conn.execute(runners.update().where(runners.c.id == runner_id)
-                                   .values(heartbeat_at=stamp)).rowcount
+            updated = conn.execute(
+                runners.update().where(runners.c.id == runner_id).values(heartbeat_at=stamp)
+            ).rowcount
             if not updated:
-                conn.execute(runners.insert().values(id=runner_id, started_at=stamp,
-                                                     heartbeat_at=stamp, host=host, pid=pid))
+                conn.execute(
+                    runners.insert().values(
+                        id=runner_id, started_at=stamp, heartbeat_at=stamp, host=host, pid=pid
+                    )
+                )
 
     def runners(self) -> list[dict]:
         """Every runner that ever registered: id, host, pid, heartbeat_at."""
         r = self.t["runners"]
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(
-                sa.select(r.c.id, r.c.host, r.c.pid, r.c.heartbeat_at)).mappings()]
+            return [
+                dict(row)
+                for row in conn.execute(
+                    sa.select(r.c.id, r.c.host, r.c.pid, r.c.heartbeat_at)
+                ).mappings()
+            ]
 
-    def interrupt_orphans(self, stale_after_s: float, alive: Iterable[str] = (),
-                          dead: Iterable[str] = ()) -> int:
+    def interrupt_orphans(
+        self, stale_after_s: float, alive: Iterable[str] = (), dead: Iterable[str] = ()
+    ) -> int:
         """Mark pending/running cells of dead runners as interrupted; return how many.
 
         A runner is dead when its heartbeat is older than `stale_after_s`, or when the caller
@@ -688,16 +989,23 @@ class Store:
         if list(dead):
             live = live.where(runners.c.id.not_in(list(dead)))
         keep = list(alive)
-        cond = sa.and_(gens.c.status.in_(IN_FLIGHT),
-                       sa.or_(gens.c.runner_id.is_(None), gens.c.runner_id.not_in(live)))
+        cond = sa.and_(
+            gens.c.status.in_(IN_FLIGHT),
+            sa.or_(gens.c.runner_id.is_(None), gens.c.runner_id.not_in(live)),
+        )
         if keep:
-            cond = sa.and_(cond, sa.or_(gens.c.runner_id.is_(None),
-                                        gens.c.runner_id.not_in(keep)))
+            cond = sa.and_(cond, sa.or_(gens.c.runner_id.is_(None), gens.c.runner_id.not_in(keep)))
         with self._write() as conn:
-            return conn.execute(gens.update().where(cond).values(
-                status=Status.INTERRUPTED, error_kind="interrupted",
-                error_message="interrupted: the server stopped before this image arrived",
-                finished_at=now())).rowcount
+            return conn.execute(
+                gens.update()
+                .where(cond)
+                .values(
+                    status=Status.INTERRUPTED,
+                    error_kind="interrupted",
+                    error_message="interrupted: the server stopped before this image arrived",
+                    finished_at=now(),
+                )
+            ).rowcount
 
     def integrity_ok(self) -> bool:
         """SQLite's integrity check (always True on other engines)."""
@@ -734,8 +1042,12 @@ class Store:
             run_rows = conn.execute(run_q).mappings().all()
             gen_rows = conn.execute(gen_q).mappings().all()
             spend_rows = conn.execute(spend_q).mappings().all()
-        views = {r["id"]: RunView(r["id"], utc(r["created_at"]), r["prompt"],
-                                  json.loads(r["params_json"])) for r in run_rows}
+        views = {
+            r["id"]: RunView(
+                r["id"], utc(r["created_at"]), r["prompt"], json.loads(r["params_json"])
+            )
+            for r in run_rows
+        }
         for r in gen_rows:
             if r["run_id"] in views:
                 views[r["run_id"]].cells.append(_cell(r))
@@ -751,9 +1063,14 @@ class Store:
             return {}
         imgs = self.t["images"]
         with self.engine.connect() as conn:
-            return {gen: bytes(data) for gen, data in conn.execute(
-                sa.select(imgs.c.generation_id, imgs.c.data)
-                .where(imgs.c.generation_id.in_(ids)))}
+            return {
+                gen: bytes(data)
+                for gen, data in conn.execute(
+                    sa.select(imgs.c.generation_id, imgs.c.data).where(
+                        imgs.c.generation_id.in_(ids)
+                    )
+                )
+            }
 
 
 class _Tx:
@@ -793,8 +1110,9 @@ class _Tx:
 
 
 def _write_error(exc: SQLAlchemyError) -> StoreError:
-    return StoreError(f"cannot write to the database: {_first_line(exc)}",
-                      reason=write_problem(exc))
+    return StoreError(
+        f"cannot write to the database: {_first_line(exc)}", reason=write_problem(exc)
+    )
 
 
 def write_problem(exc: BaseException) -> str:
@@ -811,8 +1129,11 @@ def write_problem(exc: BaseException) -> str:
         return "database locked"
     if code == "25006" or "readonly" in text or "read-only" in text:
         return "database read-only"
-    if code.startswith(("08", "57P")) or getattr(exc, "connection_invalidated", False) \
-            or "connection" in text:
+    if (
+        code.startswith(("08", "57P"))
+        or getattr(exc, "connection_invalidated", False)
+        or "connection" in text
+    ):
         return "database unreachable"
     return "the database refused the write"
 
@@ -830,6 +1151,7 @@ def _sqlite_pragmas(busy_timeout_s: float):
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
     return on_connect
 
 
@@ -858,20 +1180,46 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _spend(r: Any) -> Spend:
-    return Spend(r["generation_id"], r["run_id"], r["router"], r["model_key"], r["outcome"],
-                 Cost(r["usd"], r["kind"], r["basis"] or "", r["source"] or "",
-                      r["seen"] or ""), utc(r["at"]))
+    return Spend(
+        r["generation_id"],
+        r["run_id"],
+        r["router"],
+        r["model_key"],
+        r["outcome"],
+        Cost(r["usd"], r["kind"], r["basis"] or "", r["source"] or "", r["seen"] or ""),
+        utc(r["at"]),
+    )
 
 
 def _cell(r: Any) -> Cell:
     return Cell(
-        id=r["id"], run_id=r["run_id"], position=r["position"], model_key=r["model_key"],
-        router=r["router"], label=r["label"], image_index=r["image_index"], prompt=r["prompt"],
-        params=json.loads(r["params_json"]), notes=json.loads(r["notes_json"]),
-        status=Status(r["status"]), error_kind=r["error_kind"], error_message=r["error_message"],
-        seed=r["seed"], wall_s=r["wall_s"], queue_s=r["queue_s"],
-        inference_s=r["inference_s"], cost_usd=r["cost_usd"], cost_kind=r["cost_kind"],
-        cost_basis=r["cost_basis"], cost_source=r["cost_source"], cost_seen=r["cost_seen"],
-        width=r["width"], height=r["height"], attempts=r["attempts"],
-        started_at=utc(r["started_at"]), finished_at=utc(r["finished_at"]),
-        job=json.loads(r["job_json"]) if r["job_json"] else None, job_open=bool(r["job_open"]))
+        id=r["id"],
+        run_id=r["run_id"],
+        position=r["position"],
+        model_key=r["model_key"],
+        router=r["router"],
+        label=r["label"],
+        image_index=r["image_index"],
+        prompt=r["prompt"],
+        params=json.loads(r["params_json"]),
+        notes=json.loads(r["notes_json"]),
+        status=Status(r["status"]),
+        error_kind=r["error_kind"],
+        error_message=r["error_message"],
+        seed=r["seed"],
+        wall_s=r["wall_s"],
+        queue_s=r["queue_s"],
+        inference_s=r["inference_s"],
+        cost_usd=r["cost_usd"],
+        cost_kind=r["cost_kind"],
+        cost_basis=r["cost_basis"],
+        cost_source=r["cost_source"],
+        cost_seen=r["cost_seen"],
+        width=r["width"],
+        height=r["height"],
+        attempts=r["attempts"],
+        started_at=utc(r["started_at"]),
+        finished_at=utc(r["finished_at"]),
+        job=json.loads(r["job_json"]) if r["job_json"] else None,
+        job_open=bool(r["job_open"]),
+    )

@@ -30,8 +30,7 @@ class Team:
         self.t = store.t
 
     # ------------------------------------------------------------------ links
-    def create_link(self, run_id: str, *, blind: bool, invite: str | None = None
-                    ) -> R.ReviewLink:
+    def create_link(self, run_id: str, *, blind: bool, invite: str | None = None) -> R.ReviewLink:
         """A new review link for a run: a team link, or an invite for one named teammate.
 
         An invite creates its teammate's rater at once (origin "invited"), whose secret is the
@@ -44,9 +43,18 @@ class Team:
         with self.store._write() as conn:
             if invite is not None:
                 rater_id = self._insert_rater(conn, invite, R.INVITED, token).id
-            conn.execute(self.t["review_links"].insert().values(
-                token=token, run_id=run_id, kind=R.INVITE if invite is not None else R.TEAM,
-                blind=blind, rater_id=rater_id, created_at=_now()))
+            conn.execute(
+                self.t["review_links"]
+                .insert()
+                .values(
+                    token=token,
+                    run_id=run_id,
+                    kind=R.INVITE if invite is not None else R.TEAM,
+                    blind=blind,
+                    rater_id=rater_id,
+                    created_at=_now(),
+                )
+            )
         return self.link(token)
 
     def team_link(self, run_id: str, *, blind: bool) -> R.ReviewLink:
@@ -54,9 +62,19 @@ class Team:
         until the owner reopens it (a closed link is not silently replaced by a new one)."""
         lk = self.t["review_links"]
         with self.store.engine.connect() as conn:
-            row = conn.execute(sa.select(lk).where(
-                lk.c.run_id == run_id, lk.c.kind == R.TEAM, lk.c.blind == blind,
-                ).order_by(lk.c.created_at)).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(lk)
+                    .where(
+                        lk.c.run_id == run_id,
+                        lk.c.kind == R.TEAM,
+                        lk.c.blind == blind,
+                    )
+                    .order_by(lk.c.created_at)
+                )
+                .mappings()
+                .first()
+            )
         return _link(row) if row else self.create_link(run_id, blind=blind)
 
     def link(self, token: object) -> R.ReviewLink | None:
@@ -72,16 +90,20 @@ class Team:
         """Every link made for a run, oldest first."""
         lk = self.t["review_links"]
         with self.store.engine.connect() as conn:
-            rows = conn.execute(sa.select(lk).where(lk.c.run_id == run_id)
-                                .order_by(lk.c.created_at)).mappings().all()
+            rows = (
+                conn.execute(sa.select(lk).where(lk.c.run_id == run_id).order_by(lk.c.created_at))
+                .mappings()
+                .all()
+            )
         return [_link(r) for r in rows]
 
     def set_link_open(self, token: str, is_open: bool) -> None:
         """Close a link (its holders can no longer rate) or open it again."""
         lk = self.t["review_links"]
         with self.store._write() as conn:
-            conn.execute(lk.update().where(lk.c.token == token).values(
-                closed_at=None if is_open else _now()))
+            conn.execute(
+                lk.update().where(lk.c.token == token).values(closed_at=None if is_open else _now())
+            )
 
     # ----------------------------------------------------------------- raters
     def join(self, name: str, origin: str) -> tuple[R.Rater, str]:
@@ -97,8 +119,11 @@ class Team:
             return None
         rt = self.t["raters"]
         with self.store.engine.connect() as conn:
-            row = conn.execute(sa.select(rt).where(
-                rt.c.secret_hash == R.token_hash(secret))).mappings().first()
+            row = (
+                conn.execute(sa.select(rt).where(rt.c.secret_hash == R.token_hash(secret)))
+                .mappings()
+                .first()
+            )
         return self._rater(row) if row else None
 
     def rater(self, rater_id: str) -> R.Rater | None:
@@ -116,31 +141,46 @@ class Team:
             return found
         return self._insert_rater(conn, display, R.LEGACY, None, exact=True).id
 
-    def _insert_rater(self, conn: sa.Connection, name: str, origin: str, secret: str | None,
-                      exact: bool = False) -> R.Rater:
+    def _insert_rater(
+        self, conn: sa.Connection, name: str, origin: str, secret: str | None, exact: bool = False
+    ) -> R.Rater:
         name = clean_rater(name)
         rt = self.t["raters"]
-        taken = [(r.display, r.name_key) for r in conn.execute(
-            sa.select(rt.c.display, rt.c.name_key).where(
-                rt.c.name_key == R.name_key(name)))]
-        taken += [(d, "") for d in conn.execute(sa.select(rt.c.display).where(
-            rt.c.display.like(f"{_like(name)}%", escape="\\"))).scalars()]
+        taken = [
+            (r.display, r.name_key)
+            for r in conn.execute(
+                sa.select(rt.c.display, rt.c.name_key).where(rt.c.name_key == R.name_key(name))
+            )
+        ]
+        taken += [
+            (d, "")
+            for d in conn.execute(
+                sa.select(rt.c.display).where(rt.c.display.like(f"{_like(name)}%", escape="\\"))
+            ).scalars()
+        ]
         display = name if exact else R.display_name(name, taken)
         rid = new_id()
         stamp = _now()
-        conn.execute(rt.insert().values(
-            id=rid, name=name, display=display, name_key=R.name_key(name),
-            secret_hash=R.token_hash(secret) if secret else None, origin=origin,
-            created_at=stamp))
+        conn.execute(
+            rt.insert().values(
+                id=rid,
+                name=name,
+                display=display,
+                name_key=R.name_key(name),
+                secret_hash=R.token_hash(secret) if secret else None,
+                origin=origin,
+                created_at=stamp,
+            )
+        )
         return R.Rater(rid, name, display, origin, stamp)
 
     def _rater(self, row: Any) -> R.Rater:
-        return R.Rater(row["id"], row["name"], row["display"], row["origin"],
-                       utc(row["created_at"]))
+        return R.Rater(
+            row["id"], row["name"], row["display"], row["origin"], utc(row["created_at"])
+        )
 
     # ----------------------------------------------------------------- events
-    def record(self, rater_id: str | Iterable[str], action: str, run_id: str | None = None
-               ) -> None:
+    def record(self, rater_id: str | Iterable[str], action: str, run_id: str | None = None) -> None:
         """Append a rater event (accept, drop, exclude, restore, reveal, saw_named).
 
         Several raters at once (the owner accepting everyone held) are one transaction.
@@ -152,12 +192,14 @@ class Team:
             return
         stamp = _now()
         with self.store._write() as conn:
-            conn.execute(self.t["rater_events"].insert(), [
-                {"rater_id": rid, "run_id": run_id, "action": action, "at": stamp}
-                for rid in ids])
+            conn.execute(
+                self.t["rater_events"].insert(),
+                [{"rater_id": rid, "run_id": run_id, "action": action, "at": stamp} for rid in ids],
+            )
 
-    def events(self, rater_ids: Iterable[str] | None = None
-               ) -> dict[str, list[tuple[str | None, str]]]:
+    def events(
+        self, rater_ids: Iterable[str] | None = None
+    ) -> dict[str, list[tuple[str | None, str]]]:
         """Each rater's events in order: [(run id or None, action), ...]."""
         ev = self.t["rater_events"]
         q = sa.select(ev.c.rater_id, ev.c.run_id, ev.c.action).order_by(ev.c.id)
@@ -181,11 +223,16 @@ class Team:
         """For every (rater id, run id) with ratings: whether the default view counts them."""
         rt, ra = self.t["raters"], self.t["ratings"]
         with self.store.engine.connect() as conn:
-            pairs = conn.execute(sa.select(ra.c.rater_id, ra.c.run_id, rt.c.origin).distinct()
-                                 .join(rt, rt.c.id == ra.c.rater_id)).all()
+            pairs = conn.execute(
+                sa.select(ra.c.rater_id, ra.c.run_id, rt.c.origin)
+                .distinct()
+                .join(rt, rt.c.id == ra.c.rater_id)
+            ).all()
         events = self.events()
-        return {(rid, run): R.standing(origin, events.get(rid, []), run).counts
-                for rid, run, origin in pairs}
+        return {
+            (rid, run): R.standing(origin, events.get(rid, []), run).counts
+            for rid, run, origin in pairs
+        }
 
     def raters_of_run(self, run_id: str) -> list[dict]:
         """Everyone who rated a run or holds one of its invites, with standing and counts.
@@ -195,17 +242,33 @@ class Team:
         """
         rt, ra, lk = self.t["raters"], self.t["ratings"], self.t["review_links"]
         with self.store.engine.connect() as conn:
-            invited = set(conn.execute(sa.select(lk.c.rater_id).where(
-                lk.c.run_id == run_id, lk.c.rater_id.is_not(None))).scalars())
-            ids = set(conn.execute(sa.select(ra.c.rater_id).where(
-                ra.c.run_id == run_id).distinct()).scalars()) | invited
+            invited = set(
+                conn.execute(
+                    sa.select(lk.c.rater_id).where(
+                        lk.c.run_id == run_id, lk.c.rater_id.is_not(None)
+                    )
+                ).scalars()
+            )
+            ids = (
+                set(
+                    conn.execute(
+                        sa.select(ra.c.rater_id).where(ra.c.run_id == run_id).distinct()
+                    ).scalars()
+                )
+                | invited
+            )
             ids.discard(None)
-            rows = conn.execute(sa.select(rt).where(rt.c.id.in_(ids))
-                                .order_by(rt.c.created_at)).mappings().all()
+            rows = (
+                conn.execute(sa.select(rt).where(rt.c.id.in_(ids)).order_by(rt.c.created_at))
+                .mappings()
+                .all()
+            )
             keys = {r["name_key"] for r in rows}
-            earlier = conn.execute(sa.select(rt.c.display, rt.c.name_key, rt.c.created_at)
-                                   .where(rt.c.name_key.in_(keys))
-                                   .order_by(rt.c.created_at)).all()
+            earlier = conn.execute(
+                sa.select(rt.c.display, rt.c.name_key, rt.c.created_at)
+                .where(rt.c.name_key.in_(keys))
+                .order_by(rt.c.created_at)
+            ).all()
         first: dict[str, str] = {}
         for display, key, _ in earlier:
             first.setdefault(key, display)
@@ -218,21 +281,30 @@ class Team:
         out = []
         for row in rows:
             look = first.get(row["name_key"])
-            rater = dataclasses.replace(self._rater(row),
-                                        looks_like=look if look != row["display"] else None)
+            rater = dataclasses.replace(
+                self._rater(row), looks_like=look if look != row["display"] else None
+            )
             seen, n = counts.get(row["id"], (set(), 0))
-            out.append({"rater": rater, "invited": row["id"] in invited, "images": len(seen),
-                        "ratings": n,
-                        "standing": R.standing(row["origin"], events.get(row["id"], []),
-                                               run_id)})
+            out.append(
+                {
+                    "rater": rater,
+                    "invited": row["id"] in invited,
+                    "images": len(seen),
+                    "ratings": n,
+                    "standing": R.standing(row["origin"], events.get(row["id"], []), run_id),
+                }
+            )
         return out
 
     def held(self) -> list[R.Rater]:
         """Raters who joined through a team link and wait for the owner to accept or drop."""
         rt = self.t["raters"]
         with self.store.engine.connect() as conn:
-            rows = conn.execute(sa.select(rt).where(rt.c.origin == R.JOINED)
-                                .order_by(rt.c.created_at)).mappings().all()
+            rows = (
+                conn.execute(sa.select(rt).where(rt.c.origin == R.JOINED).order_by(rt.c.created_at))
+                .mappings()
+                .all()
+            )
         events = self.events([r["id"] for r in rows])
         out = []
         for row in rows:
@@ -247,5 +319,12 @@ def _like(text: str) -> str:
 
 
 def _link(row: Any) -> R.ReviewLink:
-    return R.ReviewLink(row["token"], row["run_id"], row["kind"], bool(row["blind"]),
-                        row["rater_id"], utc(row["created_at"]), utc(row["closed_at"]))
+    return R.ReviewLink(
+        row["token"],
+        row["run_id"],
+        row["kind"],
+        bool(row["blind"]),
+        row["rater_id"],
+        utc(row["created_at"]),
+        utc(row["closed_at"]),
+    )

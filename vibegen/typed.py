@@ -27,6 +27,8 @@ def check_text(text: str, what: str) -> str:
     """`text` if it holds no control character; InputError naming `what` and the character."""
     found = control_character(text)
     if found:
-        raise InputError(f"{what} contains a control character ({found}), which cannot be "
-                         "saved: delete it, or retype the text instead of pasting it")
+        raise InputError(
+            f"{what} contains a control character ({found}), which cannot be "
+            "saved: delete it, or retype the text instead of pasting it"
+        )
     return text

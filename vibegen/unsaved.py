@@ -119,8 +119,12 @@ class Keeper:
         now = time.monotonic()
         with self._lock:
             before = self._held.get(outcome.cell_id)
-            if before is not None and before is not outcome and not before.done \
-                    and before.image is not None:
+            if (
+                before is not None
+                and before is not outcome
+                and not before.done
+                and before.image is not None
+            ):
                 # A Retry of a held image could not even start: the held image stays the
                 # answer, and its failure is said again (Retry put the cell back to pending).
                 before.recorded = False
@@ -132,19 +136,24 @@ class Keeper:
             held = sum(o.size for o in self._held.values() if o is not outcome)
             self._held[outcome.cell_id] = outcome
             if held + outcome.size > self.policy.max_bytes:
-                log.warning("memory cap for unsaved images reached: cell %s keeps no bytes",
-                            outcome.cell_id)
+                log.warning(
+                    "memory cap for unsaved images reached: cell %s keeps no bytes", outcome.cell_id
+                )
                 outcome.hold_until = now
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="vibegen-unsaved",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="vibegen-unsaved", daemon=True
+                )
                 self._thread.start()
 
     def unsaved(self, run_id: str) -> dict[str, str]:
         """Cells of `run_id` whose outcome the store has not taken yet: id → message."""
         with self._lock:
-            return {o.cell_id: o.message() for o in self._held.values()
-                    if o.run_id == run_id and not o.recorded and not o.done}
+            return {
+                o.cell_id: o.message()
+                for o in self._held.values()
+                if o.run_id == run_id and not o.recorded and not o.done
+            }
 
     def held(self) -> int:
         """How many outcomes wait for the store."""
@@ -171,8 +180,11 @@ class Keeper:
         """
         if outcome.done:
             return True
-        if outcome.image is not None and outcome.hold_until is not None \
-                and time.monotonic() >= outcome.hold_until:
+        if (
+            outcome.image is not None
+            and outcome.hold_until is not None
+            and time.monotonic() >= outcome.hold_until
+        ):
             self._let_go(outcome)
         store = self.store
         try:
@@ -198,8 +210,9 @@ class Keeper:
         return False
 
     def _record(self, outcome: Outcome) -> None:
-        self.store.save_failure(outcome.cell_id, **{**outcome.failure,
-                                                    "message": outcome.message()})
+        self.store.save_failure(
+            outcome.cell_id, **{**outcome.failure, "message": outcome.message()}
+        )
         outcome.recorded = True
 
     def _let_go(self, outcome: Outcome) -> None:
@@ -229,8 +242,11 @@ class Keeper:
                 try:
                     finished = self._attempt(outcome, small=True)
                     if not finished and time.monotonic() >= (outcome.give_up_at or 0.0):
-                        log.error("gave up saving the outcome of cell %s: %s",
-                                  outcome.cell_id, outcome.reason)
+                        log.error(
+                            "gave up saving the outcome of cell %s: %s",
+                            outcome.cell_id,
+                            outcome.reason,
+                        )
                         outcome.done = finished = True
                     if finished:
                         self._forget(outcome)

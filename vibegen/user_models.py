@@ -41,8 +41,9 @@ def user_file_path(home: Path | None = None) -> Path:
     return (home or data_dir()) / USER_FILE
 
 
-def parse_user_models(text: str, catalog: Catalog, origin: str = USER_FILE
-                      ) -> tuple[list[Model], list[str]]:
+def parse_user_models(
+    text: str, catalog: Catalog, origin: str = USER_FILE
+) -> tuple[list[Model], list[str]]:
     """The valid entries of a user catalog file and a message per entry with a mistake."""
     try:
         data = tomllib.loads(text)
@@ -51,8 +52,10 @@ def parse_user_models(text: str, catalog: Catalog, origin: str = USER_FILE
     problems = []
     extra = sorted(set(data) - {"schema_version", "models"})
     if extra:
-        problems.append(f"{origin}: {', '.join(extra)} not allowed here (routers are set in "
-                        "the shipped catalog; this file holds [[models]] only)")
+        problems.append(
+            f"{origin}: {', '.join(extra)} not allowed here (routers are set in "
+            "the shipped catalog; this file holds [[models]] only)"
+        )
     if data.get("schema_version", 1) != 1:
         problems.append(f"{origin}: schema_version {data['schema_version']!r} is not 1")
     entries = data.get("models", [])
@@ -91,8 +94,9 @@ def _refuse(model: Model, catalog: Catalog, known: set[str]) -> str:
     if model.key in known:
         return "this key is already in the catalog; pick another key"
     if model.router not in catalog.routers:
-        return (f"field 'router': unknown router {model.router!r} (known: "
-                f"{', '.join(catalog.routers)})")
+        return (
+            f"field 'router': unknown router {model.router!r} (known: {', '.join(catalog.routers)})"
+        )
     if model.price.unit == "credit" and catalog.routers[model.router].credit_usd is None:
         return "field 'price.unit': priced in credits but its router has none"
     return ""
@@ -117,9 +121,14 @@ def quoted_price(quote: Quote, on: dt.date) -> Price | None:
     kind = quote.kind()
     if kind is None:
         return None
-    return Price(unit=kind, usd=quote.unit_price, mp_rounding="ceil", seen=on,
-                 source=f"quoted by {quote.router} on {on.isoformat()} (router price list)",
-                 confidence="high")
+    return Price(
+        unit=kind,
+        usd=quote.unit_price,
+        mp_rounding="ceil",
+        seen=on,
+        source=f"quoted by {quote.router} on {on.isoformat()} (router price list)",
+        confidence="high",
+    )
 
 
 def _takes_quote(model: Model) -> bool:
@@ -143,8 +152,10 @@ def check_fal_id(endpoint_id: str) -> str:
     if text.startswith(("https://", "http://")):
         text = re.sub(r"^https?://[^/]+/(models/)?", "", text)
     if not FAL_ID.match(text):
-        raise InputError(f"{endpoint_id!r} is not a fal endpoint id: it looks like "
-                         "'fal-ai/flux-2-pro' (owner/name, as on the model's fal.ai page)")
+        raise InputError(
+            f"{endpoint_id!r} is not a fal endpoint id: it looks like "
+            "'fal-ai/flux-2-pro' (owner/name, as on the model's fal.ai page)"
+        )
     return text
 
 
@@ -155,8 +166,11 @@ def _resolve(spec: Mapping[str, Any], node: Any) -> Any:
             for part in node["$ref"].lstrip("#/").split("/"):
                 target = target.get(part, {}) if isinstance(target, Mapping) else {}
             node = target
-        elif isinstance(node, Mapping) and isinstance(node.get("allOf"), list) \
-                and len(node["allOf"]) == 1:
+        elif (
+            isinstance(node, Mapping)
+            and isinstance(node.get("allOf"), list)
+            and len(node["allOf"]) == 1
+        ):
             node = node["allOf"][0]
         else:
             return node
@@ -181,37 +195,51 @@ def _enum(openapi: Mapping[str, Any], prop: Any) -> list[str]:
     return [str(v) for v in values] if isinstance(values, list) else []
 
 
-def fal_model_entry(listed: Listed, openapi: Mapping[str, Any] | None, quote: Quote | None,
-                    today: dt.date, quoted_on: dt.date | None = None) -> dict[str, Any]:
+def fal_model_entry(
+    listed: Listed,
+    openapi: Mapping[str, Any] | None,
+    quote: Quote | None,
+    today: dt.date,
+    quoted_on: dt.date | None = None,
+) -> dict[str, Any]:
     """A catalog entry for a fal endpoint, from its listing, input schema and quote."""
     if listed.task and listed.task != "text-to-image":
-        raise InputError(f"{listed.endpoint} is a {listed.task} endpoint: VibeGen sends a "
-                         "prompt only, so it can add text-to-image endpoints")
+        raise InputError(
+            f"{listed.endpoint} is a {listed.task} endpoint: VibeGen sends a "
+            "prompt only, so it can add text-to-image endpoints"
+        )
     schema = input_schema(openapi) if openapi else None
     props: Mapping[str, Any] = (schema or {}).get("properties") or {}
     required = set((schema or {}).get("required") or [])
     if required & set(IMAGE_INPUTS):
-        raise InputError(f"{listed.endpoint} needs an input image "
-                         f"({', '.join(sorted(required & set(IMAGE_INPUTS)))}): VibeGen sends "
-                         "a prompt only")
+        raise InputError(
+            f"{listed.endpoint} needs an input image "
+            f"({', '.join(sorted(required & set(IMAGE_INPUTS)))}): VibeGen sends "
+            "a prompt only"
+        )
     note = [f"Added by endpoint id on {today.isoformat()}."]
     size: dict[str, Any]
     if "image_size" in props or schema is None:
         size = {"param": "image_size", "kind": "fal_image_size", "max_edge": 2048}
         if schema is None:
-            note.append("fal publishes no input schema for it: VibeGen sends the prompt and "
-                        "fal's usual image_size only.")
+            note.append(
+                "fal publishes no input schema for it: VibeGen sends the prompt and "
+                "fal's usual image_size only."
+            )
     elif "aspect_ratio" in props:
         ratios = [v for v in _enum(openapi or {}, props["aspect_ratio"]) if _RATIO.match(v)]
         if not ratios:
-            raise InputError(f"{listed.endpoint}: its aspect_ratio lists no W:H values VibeGen "
-                             "can choose from; add it in the user catalog file instead")
-        size = {"param": "aspect_ratio", "kind": "aspect_ratio", "values": ratios,
-                "max_edge": 2048}
+            raise InputError(
+                f"{listed.endpoint}: its aspect_ratio lists no W:H values VibeGen "
+                "can choose from; add it in the user catalog file instead"
+            )
+        size = {"param": "aspect_ratio", "kind": "aspect_ratio", "values": ratios, "max_edge": 2048}
     else:
-        raise InputError(f"{listed.endpoint}: its input schema has neither image_size nor "
-                         "aspect_ratio, so VibeGen cannot choose its size; add it in the user "
-                         "catalog file with its inputs instead")
+        raise InputError(
+            f"{listed.endpoint}: its input schema has neither image_size nor "
+            "aspect_ratio, so VibeGen cannot choose its size; add it in the user "
+            "catalog file with its inputs instead"
+        )
     params: dict[str, list[str]] = {}
     if "resolution" in props:
         offered = [v for v in _enum(openapi or {}, props["resolution"]) if v in RESOLUTIONS]
@@ -219,9 +247,12 @@ def fal_model_entry(listed: Listed, openapi: Mapping[str, Any] | None, quote: Qu
             params["resolution"] = offered
     prompt = _resolve(openapi or {}, props.get("prompt")) if props else None
     limit = prompt.get("maxLength") if isinstance(prompt, Mapping) else None
-    price: dict[str, Any] = {"unit": "unknown", "seen": today,
-                             "source": "fal's price list has no quote for it (or no key)",
-                             "confidence": "low"}
+    price: dict[str, Any] = {
+        "unit": "unknown",
+        "seen": today,
+        "source": "fal's price list has no quote for it (or no key)",
+        "confidence": "low",
+    }
     if quote is not None:
         made = quoted_price(quote, quoted_on or today)
         if made is not None:
@@ -230,9 +261,16 @@ def fal_model_entry(listed: Listed, openapi: Mapping[str, Any] | None, quote: Qu
         else:
             note.append(quote.problem() + ".")
     entry: dict[str, Any] = {
-        "key": f"fal:{listed.endpoint}", "label": f"{listed.name} (fal)", "router": "fal",
-        "endpoint": listed.endpoint, "seed_supported": "seed" in props,
-        "size": size, "params": params, "price": price, "note": " ".join(note)}
+        "key": f"fal:{listed.endpoint}",
+        "label": f"{listed.name} (fal)",
+        "router": "fal",
+        "endpoint": listed.endpoint,
+        "seed_supported": "seed" in props,
+        "size": size,
+        "params": params,
+        "price": price,
+        "note": " ".join(note),
+    }
     if isinstance(limit, int) and limit > 0:
         entry["max_prompt_chars"] = limit
     Model.model_validate(entry)  # a bug here must not reach the store
@@ -248,17 +286,30 @@ def sd_checkpoint_models(catalog: Catalog, listed: Sequence[Listed]) -> list[Mod
     out = []
     for item in listed:
         title = str(item.detail.get("title") or item.endpoint)
-        out.append(base.model_copy(update={
-            "key": f"sd:{item.endpoint}", "label": f"{item.name} (self-hosted)",
-            "fixed_params": {**base.fixed_params,
-                             "override_settings": {"sd_model_checkpoint": title}},
-            "note": f"Checkpoint {title} listed by your server; VibeGen asks for it per call."}))
+        out.append(
+            base.model_copy(
+                update={
+                    "key": f"sd:{item.endpoint}",
+                    "label": f"{item.name} (self-hosted)",
+                    "fixed_params": {
+                        **base.fixed_params,
+                        "override_settings": {"sd_model_checkpoint": title},
+                    },
+                    "note": f"Checkpoint {title} listed by your server; "
+                    "VibeGen asks for it per call.",
+                }
+            )
+        )
     return out
 
 
 # ------------------------------------------------------------------ the merged catalog
-def effective_catalog(shipped: Catalog, index: Index, added: Sequence[Mapping[str, Any]] = (),
-                      user_path: Path | None = None) -> tuple[Catalog, list[str]]:
+def effective_catalog(
+    shipped: Catalog,
+    index: Index,
+    added: Sequence[Mapping[str, Any]] = (),
+    user_path: Path | None = None,
+) -> tuple[Catalog, list[str]]:
     """Shipped + user file + added by id + SD checkpoints, quotes applied; and the problems."""
     file_models, problems = load_user_file(shipped, user_path)
     models = list(shipped.models)
@@ -270,8 +321,9 @@ def effective_catalog(shipped: Catalog, index: Index, added: Sequence[Mapping[st
         try:
             m = Model.model_validate(entry)
         except ValidationError as exc:
-            problems.append(f"added model {entry.get('key')!r} is no longer valid: "
-                            f"{exc.errors()[0]['msg']}")
+            problems.append(
+                f"added model {entry.get('key')!r} is no longer valid: {exc.errors()[0]['msg']}"
+            )
             continue
         if m.key in keys:
             problems.append(f"added model {m.key!r} is also in the catalog file; the file wins")
@@ -283,6 +335,7 @@ def effective_catalog(shipped: Catalog, index: Index, added: Sequence[Mapping[st
             models.append(m)
             keys.add(m.key)
     models = [with_quote(m, index) for m in models]
-    merged = Catalog.model_construct(schema_version=shipped.schema_version,
-                                     routers=shipped.routers, models=models)
+    merged = Catalog.model_construct(
+        schema_version=shipped.schema_version, routers=shipped.routers, models=models
+    )
     return merged, problems

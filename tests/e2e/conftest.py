@@ -26,9 +26,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("VIBEGEN_CHROMIUM", "/usr/bin/chromium")  # Debian's chromium
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1400, "height": 1000}
 TIMEOUT_MS = 20_000
 
@@ -62,15 +68,15 @@ def chromium():
     missing = _browser_missing()
     if missing:
         if in_ci():
-            pytest.fail(f"browser tests cannot run: {missing}; CI=true must not skip them",
-                        pytrace=False)
+            pytest.fail(
+                f"browser tests cannot run: {missing}; CI=true must not skip them", pytrace=False
+            )
         pytest.skip(f"browser tests skipped: {missing}")
     from playwright.sync_api import sync_playwright
 
     pw = sync_playwright().start()
     try:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
@@ -107,8 +113,14 @@ class Server:
     new process on the same port and data directory, so the old links keep working.
     """
 
-    def __init__(self, home: Path, logs: Path, env: dict[str, str] | None = None,
-                 base_path: str = "", address: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        home: Path,
+        logs: Path,
+        env: dict[str, str] | None = None,
+        base_path: str = "",
+        address: str = "127.0.0.1",
+    ) -> None:
         self.home = Path(home)
         self.base_path = base_path.strip("/")  # Streamlit's server.baseUrlPath
         self.address = address  # what the server binds; tests still connect to 127.0.0.1
@@ -139,26 +151,48 @@ class Server:
         """Start the app (extra env vars override the constructor's) and wait for health."""
         assert not self.running, "server already running"
         self.env.update(env)
-        child_env = {**os.environ, "VIBEGEN_HOME": str(self.home), "PYTHONUNBUFFERED": "1",
-                     **self.env}
+        child_env = {
+            **os.environ,
+            "VIBEGEN_HOME": str(self.home),
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
         self.starts += 1
         log_path = self.logs / f"server-{self.port}-{self.starts}.log"
         self.log_files.append(log_path)
         with open(log_path, "wb") as log:
             # `python -m streamlit`, not a console-script wrapper: the pid is the server.
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "app.py",
-                 "--server.headless", "true", "--server.port", str(self.port),
-                 "--server.address", self.address, "--browser.gatherUsageStats", "false",
-                 "--server.fileWatcherType", "none",
-                 *(["--server.baseUrlPath", self.base_path] if self.base_path else [])],
-                cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    "app.py",
+                    "--server.headless",
+                    "true",
+                    "--server.port",
+                    str(self.port),
+                    "--server.address",
+                    self.address,
+                    "--browser.gatherUsageStats",
+                    "false",
+                    "--server.fileWatcherType",
+                    "none",
+                    *(["--server.baseUrlPath", self.base_path] if self.base_path else []),
+                ],
+                cwd=ROOT,
+                env=child_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n"
-                                     + self.log_tail())
+                raise AssertionError(
+                    f"server exited with {self.proc.returncode}:\n" + self.log_tail()
+                )
             if self.healthy():
                 return self
             time.sleep(0.1)
@@ -176,8 +210,9 @@ class Server:
         """SIGKILL the Streamlit process: no shutdown hook, no cleanup, like a crash."""
         assert self.running, "server not running"
         cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")
-        assert b"streamlit" in cmdline and b"run" in cmdline, \
+        assert b"streamlit" in cmdline and b"run" in cmdline, (
             f"pid {self.pid} is not the Streamlit server: {cmdline}"
+        )
         os.kill(self.pid, signal.SIGKILL)
         assert self.proc.wait(10) == -signal.SIGKILL
         assert not self.healthy(), "something still answers on the port after the kill"
@@ -221,9 +256,13 @@ def start_server(home, tmp_path):
     servers: list[Server] = []
 
     def _start(base_path: str = "", address: str = "127.0.0.1", **env: str) -> Server:
-        server = Server(home, tmp_path, {"VIBEGEN_SANDBOX_FAILURES": "off",
-                                         "VIBEGEN_SANDBOX_JITTER": "off", **env}, base_path,
-                        address)
+        server = Server(
+            home,
+            tmp_path,
+            {"VIBEGEN_SANDBOX_FAILURES": "off", "VIBEGEN_SANDBOX_JITTER": "off", **env},
+            base_path,
+            address,
+        )
         servers.append(server)
         return server.start()
 
@@ -262,13 +301,17 @@ def statuses(store, run_id: str) -> dict[str, str]:
 
 def image_hashes(store, run_id: str) -> dict[str, str]:
     """{generation id: sha256 of the stored original image} for the run's finished images."""
-    return {c.id: hashlib.sha256(store.image(c.id)).hexdigest()
-            for c in cells(store, run_id) if c.status == "ok"}
+    return {
+        c.id: hashlib.sha256(store.image(c.id)).hexdigest()
+        for c in cells(store, run_id)
+        if c.status == "ok"
+    }
 
 
 # ----------------------------------------------------------------------- waiting
-def wait_until(probe: Callable[[], T], timeout: float = 20.0, interval: float = 0.05,
-               what: str = "condition") -> T:
+def wait_until(
+    probe: Callable[[], T], timeout: float = 20.0, interval: float = 0.05, what: str = "condition"
+) -> T:
     """Call `probe` until it returns something truthy; return that, or fail after `timeout`."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -277,8 +320,7 @@ def wait_until(probe: Callable[[], T], timeout: float = 20.0, interval: float = 
         if last:
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} "
-                                 f"(last: {last!r})")
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
         time.sleep(interval)
 
 
@@ -286,7 +328,9 @@ def shown_images(page) -> list[str]:
     """Alt texts ("<label> image") of the grid images the browser has actually loaded."""
     return page.evaluate(
         """sel => Array.from(document.querySelectorAll(sel))
-                 .filter(i => i.complete && i.naturalWidth > 0).map(i => i.alt)""", IMAGES)
+                 .filter(i => i.complete && i.naturalWidth > 0).map(i => i.alt)""",
+        IMAGES,
+    )
 
 
 def wait_for_images(page, n: int, timeout: float = 20.0) -> list[str]:
@@ -295,7 +339,10 @@ def wait_for_images(page, n: int, timeout: float = 20.0) -> list[str]:
         """([sel, n]) => {
              const imgs = Array.from(document.querySelectorAll(sel));
              return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0);
-           }""", arg=[IMAGES, n], timeout=timeout * 1000)
+           }""",
+        arg=[IMAGES, n],
+        timeout=timeout * 1000,
+    )
     return shown_images(page)
 
 
@@ -312,7 +359,10 @@ def wait_until_idle(page, timeout: float = 15.0) -> None:
              return app && app.dataset.testScriptState === 'notRunning'
                && Array.from(document.querySelectorAll(sel)).every(i => i.complete)
                && document.getAnimations().filter(a => a.playState === 'running').length === 0;
-           }""", arg=IMAGES, timeout=timeout * 1000)
+           }""",
+        arg=IMAGES,
+        timeout=timeout * 1000,
+    )
 
 
 def progress_text(page) -> str:
@@ -333,8 +383,13 @@ def run_id_of(page) -> str:
 
 def cell_captions(page) -> list[str]:
     """The time · cost captions of the finished cells, in grid order."""
-    return [t for t in page.locator("[data-testid=stGridCell] [data-testid=stCaptionContainer]")
-            .all_inner_texts() if "⏱️" in t]
+    return [
+        t
+        for t in page.locator(
+            "[data-testid=stGridCell] [data-testid=stCaptionContainer]"
+        ).all_inner_texts()
+        if "⏱️" in t
+    ]
 
 
 CAPTION = re.compile(r"⏱️ \d+\.\d s · 💲 \$\d+\.\d{4} · simulated")
@@ -350,8 +405,9 @@ def pick_models(page, labels: Iterable[str]) -> None:
         box = page.get_by_role("checkbox", name=label, exact=True)
         if box.is_checked() != (label in wanted):
             page.locator("[data-testid=stCheckbox]").filter(has=box).click()
-            page.wait_for_function("([b, v]) => b.checked === v",
-                                   arg=[box.element_handle(), label in wanted])
+            page.wait_for_function(
+                "([b, v]) => b.checked === v", arg=[box.element_handle(), label in wanted]
+            )
 
 
 def generate(page, prompt: str, labels: Iterable[str]) -> str:
@@ -385,7 +441,8 @@ def dataframe_rows(frame) -> list[dict[str, str]] | None:
                  Array.from(r.querySelectorAll('td')).map((c, i) => [heads[i],
                                                                     c.textContent.trim()])));
              return rows.length ? rows : null;
-           }""")
+           }"""
+    )
 
 
 def shared_links(page) -> tuple[str, str]:

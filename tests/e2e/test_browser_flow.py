@@ -47,8 +47,9 @@ GRID_STATE = """sel => ({
 
 
 @pytest.mark.browser
-def test_run_link_opened_first_on_a_fresh_server_shows_the_run(store, start_server, page,
-                                                                monkeypatch):
+def test_run_link_opened_first_on_a_fresh_server_shows_the_run(
+    store, start_server, page, monkeypatch
+):
     """A run made beforehand, its link the server's first page request: all of it is shown."""
     from vibegen.params import CommonParams
     from vibegen.runner import Runner
@@ -69,13 +70,20 @@ def test_run_link_opened_first_on_a_fresh_server_shows_the_run(store, start_serv
     page.goto(f"{server.url}/?run={run_id}")
 
     alts = wait_for_images(page, 6)
-    assert sorted(alts) == sorted(f"{label} image" for label in ("Prism", "Halo", "Mosaic")
-                                  for _ in range(2))
+    assert sorted(alts) == sorted(
+        f"{label} image" for label in ("Prism", "Halo", "Mosaic") for _ in range(2)
+    )
     grid = page.locator("[data-testid=stGridCell]")
     assert grid.count() == 6
     titles = [t.splitlines()[0] for t in grid.all_inner_texts()]
-    assert titles == ["Prism sandbox", "Prism sandbox · #2", "Halo sandbox",
-                      "Halo sandbox · #2", "Mosaic sandbox", "Mosaic sandbox · #2"], titles
+    assert titles == [
+        "Prism sandbox",
+        "Prism sandbox · #2",
+        "Halo sandbox",
+        "Halo sandbox · #2",
+        "Mosaic sandbox",
+        "Mosaic sandbox · #2",
+    ], titles
     assert progress_text(page).startswith("6 of 6 done")
     assert shown_prompt(page, FOX)
     assert len(cell_captions(page)) == 6
@@ -112,8 +120,12 @@ def test_generate_fills_the_grid_progressively(store, start_server, page, tmp_pa
     slowest_finish = max(c.finished_at.timestamp() for c in run)
     first, last = min(seen.values()), max(seen.values())
     started = min(c.started_at.timestamp() for c in run)
-    print("seen (s after start):", {k: round(v - started, 2) for k, v in seen.items()},
-          "finished:", {c.label: round(c.finished_at.timestamp() - started, 2) for c in run})
+    print(
+        "seen (s after start):",
+        {k: round(v - started, 2) for k, v in seen.items()},
+        "finished:",
+        {c.label: round(c.finished_at.timestamp() - started, 2) for c in run},
+    )
     # Progressive fill: the fastest model's image was on screen well before the slowest
     # model had even finished, while other cells were still generating.
     assert seen["Prism image"] == first
@@ -135,8 +147,11 @@ def test_generate_fills_the_grid_progressively(store, start_server, page, tmp_pa
     assert page.get_by_label("Prompt").input_value() == PROMPT
     assert shown_prompt(page, PROMPT)
 
-    target = README_SCREENSHOT if os.environ.get("VIBEGEN_UPDATE_SCREENSHOT") == "1" \
+    target = (
+        README_SCREENSHOT
+        if os.environ.get("VIBEGEN_UPDATE_SCREENSHOT") == "1"
         else tmp_path / "screenshot.png"
+    )
     _screenshot(page, target)
     assert target.stat().st_size > 10_000
 
@@ -146,8 +161,9 @@ def _screenshot(page, path: Path) -> None:
     height = page.evaluate("""() => Math.max(...Array.from(document.querySelectorAll(
         '[data-testid=stMain], [data-testid=stAppViewContainer], [data-testid=stApp]'))
         .map(e => e.scrollHeight))""")
-    page.set_viewport_size({"width": VIEWPORT["width"],
-                            "height": max(VIEWPORT["height"], min(int(height), 2400))})
+    page.set_viewport_size(
+        {"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height), 2400))}
+    )
     wait_until_idle(page)
     page.mouse.move(0, 0)  # no hover highlight in the picture
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,15 +182,23 @@ def test_switching_page_mid_run_loses_nothing(store, start_server, page):
     page.locator("[data-testid=stSidebarNavLink]", has_text="History").click()
     page.get_by_role("heading", name="History").wait_for()
     assert page.url.rstrip("/").endswith("/History")
-    left_behind = [label for label, s in statuses(store, run_id).items()
-                   if s in ("pending", "running")]
+    left_behind = [
+        label for label, s in statuses(store, run_id).items() if s in ("pending", "running")
+    ]
     assert left_behind, "the run finished before we left the page: the test proves nothing"
     page.locator("[data-testid=stDataFrame]").wait_for()
 
     # Nobody is looking at the run any more; the background runner still finishes it.
-    final = wait_until(lambda: (s := statuses(store, run_id)) and all(
-        v not in ("pending", "running") for v in s.values()) and s, timeout=20,
-        interval=0.1, what="every cell to finish")
+    final = wait_until(
+        lambda: (
+            (s := statuses(store, run_id))
+            and all(v not in ("pending", "running") for v in s.values())
+            and s
+        ),
+        timeout=20,
+        interval=0.1,
+        what="every cell to finish",
+    )
     assert set(final.values()) == {"ok"}, final
 
     page.goto(f"{server.url}/?run={run_id}")

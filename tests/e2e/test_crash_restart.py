@@ -52,8 +52,9 @@ def test_sigkill_mid_run_then_restart_and_retry(store, start_server, page):
     server.restart(VIBEGEN_SANDBOX_SPEED="0.05")  # same port, same VIBEGEN_HOME
     page.goto(f"{server.url}/?run={run_id}")
     # Finished results are shown at once, from the store.
-    assert sorted(wait_for_images(page, len(done), timeout=30)) == \
-        sorted(f"{label} image" for label in done)
+    assert sorted(wait_for_images(page, len(done), timeout=30)) == sorted(
+        f"{label} image" for label in done
+    )
     assert shown_prompt(page, PROMPT)
 
     # Cells of the dead runner turn "interrupted" once its heartbeat is stale (≤ ~18 s),
@@ -69,10 +70,14 @@ def test_sigkill_mid_run_then_restart_and_retry(store, start_server, page):
     assert image_hashes(store, run_id) == hashes  # same bytes, nothing rewritten
 
     retry.click()
-    assert sorted(wait_for_images(page, len(MODELS))) == \
-        sorted(f"{label} image" for label in MODELS)
-    final = wait_until(lambda: (s := statuses(store, run_id)) and set(s.values()) == {"ok"}
-                       and s, timeout=15, what="every retried cell to be ok")
+    assert sorted(wait_for_images(page, len(MODELS))) == sorted(
+        f"{label} image" for label in MODELS
+    )
+    final = wait_until(
+        lambda: (s := statuses(store, run_id)) and set(s.values()) == {"ok"} and s,
+        timeout=15,
+        what="every retried cell to be ok",
+    )
     assert len(final) == len(MODELS)
     wait_until(lambda: "generating" not in progress_text(page), what="the header to settle")
     assert page.get_by_text(INTERRUPTED).count() == 0

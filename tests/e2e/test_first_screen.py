@@ -24,8 +24,7 @@ def test_four_cells_are_in_view_while_the_run_fills(start_server, chromium, tmp_
         wait_for_images(page, 1)  # while it fills: the slowest model is still at work
         tops = {}
         for label in MODELS:
-            title = page.locator("[data-testid=stMarkdownContainer] strong",
-                                 has_text=label).first
+            title = page.locator("[data-testid=stMarkdownContainer] strong", has_text=label).first
             box = title.bounding_box()
             assert box is not None, label
             tops[label] = box["y"]

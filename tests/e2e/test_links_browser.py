@@ -52,8 +52,9 @@ def finished_run(store, monkeypatch) -> str:
 def image_links(page, n: int) -> list[str]:
     """The hrefs of the grid's image links, once `n` images are shown."""
     wait_for_images(page, n)
-    return page.eval_on_selector_all("[data-testid=stImageLink]",
-                                     "els => els.map(e => e.getAttribute('href'))")
+    return page.eval_on_selector_all(
+        "[data-testid=stImageLink]", "els => els.map(e => e.getAttribute('href'))"
+    )
 
 
 def fresh_page(chromium):
@@ -129,16 +130,18 @@ def test_links_copied_from_the_run_page_open_in_a_fresh_browser(start_server, pa
     # The image links under the grid are absolute too, on the same base.
     links = image_links(page, len(LABELS))
     assert len(links) == 2
-    assert all(re.fullmatch(re.escape(f"{server.url}/Image?gen=") + "[0-9a-f]{32}", h)
-               for h in links), links
+    assert all(
+        re.fullmatch(re.escape(f"{server.url}/Image?gen=") + "[0-9a-f]{32}", h) for h in links
+    ), links
 
     opens_review(chromium, review, run_id, blind=False)
     opens_review(chromium, blind, run_id, blind=True)
     opens_image_then_run(chromium, links[0], server.url, run_id)
 
 
-def test_root_with_a_trailing_slash_and_page_urls_with_and_without(store, start_server, page,
-                                                                   chromium, monkeypatch):
+def test_root_with_a_trailing_slash_and_page_urls_with_and_without(
+    store, start_server, page, chromium, monkeypatch
+):
     """`/?run=`, and the Review page at `/Review?run=` and `/Review/?run=`."""
     run_id = finished_run(store, monkeypatch)
     server = start_server()
@@ -176,8 +179,9 @@ def test_links_under_a_base_url_path(store, start_server, page, chromium, monkey
     opens_image_then_run(chromium, links[0], server.url, run_id)
 
 
-def test_public_url_is_what_the_links_start_with(store, home, tmp_path, page, chromium,
-                                                 monkeypatch):
+def test_public_url_is_what_the_links_start_with(
+    store, home, tmp_path, page, chromium, monkeypatch
+):
     """VIBEGEN_PUBLIC_URL (a proxy's address) wins over the address the page was opened at.
 
     The test opens the app at 127.0.0.1 and sets the public URL to the same server under the
@@ -200,4 +204,3 @@ def test_public_url_is_what_the_links_start_with(store, home, tmp_path, page, ch
         server.stop()
         for log in server.log_files:
             print(f"----- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
-

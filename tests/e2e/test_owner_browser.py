@@ -17,8 +17,9 @@ OWNER_PAGES = ["", "History", "Briefs", "Leaderboard", "Models", "Spend"]
 
 @pytest.mark.browser
 def test_network_server_needs_the_owner_token(start_server, chromium, page):
-    server = start_server(address="0.0.0.0", VIBEGEN_OWNER_TOKEN=TOKEN,
-                          VIBEGEN_SANDBOX_SPEED="0.05")
+    server = start_server(
+        address="0.0.0.0", VIBEGEN_OWNER_TOKEN=TOKEN, VIBEGEN_SANDBOX_SPEED="0.05"
+    )
     # The owner opens the token link once; the browser remembers it for every page.
     page.goto(f"{server.url}/?token={TOKEN}")
     wait_for_app(page)

@@ -24,8 +24,12 @@ from tests.e2e.conftest import (
 )
 
 PROMPT = "a red fox in the snow, woodcut"
-MODELS = {"sandbox:prism": "Prism", "sandbox:halo": "Halo", "sandbox:mosaic": "Mosaic",
-          "sandbox:tide": "Tide"}
+MODELS = {
+    "sandbox:prism": "Prism",
+    "sandbox:halo": "Halo",
+    "sandbox:mosaic": "Mosaic",
+    "sandbox:tide": "Tide",
+}
 LABELS = tuple(MODELS.values())
 # What blind review must never show: the models' labels and the router's name.
 SECRET_WORDS = (*LABELS, "sandbox")
@@ -45,8 +49,9 @@ def finished_run(store, monkeypatch, images_per_model: int = 1) -> str:
     monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
     runner = Runner(store, heartbeat=False)
     try:
-        run_id = runner.start_run(PROMPT, list(MODELS),
-                                  CommonParams(images_per_model=images_per_model))
+        run_id = runner.start_run(
+            PROMPT, list(MODELS), CommonParams(images_per_model=images_per_model)
+        )
         assert runner.wait(run_id, 30)
     finally:
         runner.close()
@@ -84,7 +89,8 @@ def enter_name(page, name: str, n_images: int = PAGE_IMAGES) -> None:
 def grid_cell(page, label: str):
     """The grid cell of a model (not blind: its caption names it)."""
     return page.locator("[data-testid=stGridCell]").filter(
-        has=page.locator("[data-testid=stMarkdownContainer] strong", has_text=label))
+        has=page.locator("[data-testid=stMarkdownContainer] strong", has_text=label)
+    )
 
 
 def star(cell, n: int):
@@ -117,23 +123,42 @@ def rater_cookie(context) -> dict | None:
 
 def my_ratings(store, run_id: str) -> set[tuple]:
     """The run's current ratings as comparable tuples."""
-    return {(r["rater"], r["mode"], r["slot"], r["generation_id"], r["other_generation_id"],
-             r["value"], r["blind"]) for r in store.current_ratings(run_id)}
+    return {
+        (
+            r["rater"],
+            r["mode"],
+            r["slot"],
+            r["generation_id"],
+            r["other_generation_id"],
+            r["value"],
+            r["blind"],
+        )
+        for r in store.current_ratings(run_id)
+    }
 
 
 def stored(store, run_id: str, expected: set[tuple], what: str) -> None:
     """Wait until exactly `expected` is stored for the run."""
-    wait_until(lambda: my_ratings(store, run_id) == expected, timeout=15,
-               what=f"{what} to be stored (expected {sorted(expected)})")
+    wait_until(
+        lambda: my_ratings(store, run_id) == expected,
+        timeout=15,
+        what=f"{what} to be stored (expected {sorted(expected)})",
+    )
 
 
 def visible_pair(page) -> tuple[str, str]:
     """The labels of the pair shown on the (not blind) pairwise tab: ("Prism", "Tide")."""
+
     def probe():
-        texts = page.locator("[data-testid=stMarkdownContainer]").filter(
-            has_text=re.compile(r"^[AB]: ")).filter(visible=True).all_inner_texts()
+        texts = (
+            page.locator("[data-testid=stMarkdownContainer]")
+            .filter(has_text=re.compile(r"^[AB]: "))
+            .filter(visible=True)
+            .all_inner_texts()
+        )
         sides = dict(t.strip().split(": ", 1) for t in texts)
         return (sides["A"], sides["B"]) if set(sides) == {"A", "B"} else None
+
     return wait_until(probe, what="the pair to vote on")
 
 
@@ -213,7 +238,8 @@ def _labelled_images() -> list[bytes]:
 # -------------------------------------------------------------------------- tests
 @pytest.mark.browser
 def test_review_link_asks_the_name_once_and_the_browser_remembers_it(
-        store, start_server, page, chromium, monkeypatch):
+    store, start_server, page, chromium, monkeypatch
+):
     """First request on a fresh server: name form, empty refused, grid; reload remembers all."""
     run_id = finished_run(store, monkeypatch)
     ids = {c.label: c.id for c in cells(store, run_id)}
@@ -252,9 +278,11 @@ def test_review_link_asks_the_name_once_and_the_browser_remembers_it(
     wait_until(lambda: reject_box(tide).is_checked(), what="Tide's Reject box to be checked")
     star(prism, 4).click()
     wait_until(lambda: stars_shown(prism) == 4, what="Prism to show 4 stars")
-    expected = {(name, "best", "best", ids["Halo"], None, "1", False),
-                (name, "reject", f"reject:{ids['Tide']}", ids["Tide"], None, "1", False),
-                (name, "stars", f"stars:{ids['Prism']}", ids["Prism"], None, "4", False)}
+    expected = {
+        (name, "best", "best", ids["Halo"], None, "1", False),
+        (name, "reject", f"reject:{ids['Tide']}", ids["Tide"], None, "1", False),
+        (name, "stars", f"stars:{ids['Prism']}", ids["Prism"], None, "4", False),
+    }
     stored(store, run_id, expected, "the three ratings")
     page.get_by_text(f"Reviews: {name} rated 3 of 4").wait_for()  # live, without a reload
 
@@ -299,8 +327,9 @@ def test_review_link_asks_the_name_once_and_the_browser_remembers_it(
 
 
 @pytest.mark.browser
-def test_two_raters_at_once_are_both_stored_and_ranked(store, start_server, page, chromium,
-                                                      monkeypatch):
+def test_two_raters_at_once_are_both_stored_and_ranked(
+    store, start_server, page, chromium, monkeypatch
+):
     """Ana and Bo click at the same moment: every rating of both is stored and ranked."""
     run_id = finished_run(store, monkeypatch)
     ids = {c.label: c.id for c in cells(store, run_id)}
@@ -319,12 +348,16 @@ def test_two_raters_at_once_are_both_stored_and_ranked(store, start_server, page
         click_both(star(grid_cell(ana, "Prism"), 4), star(grid_cell(bo, "Tide"), 4))
         wait_until(lambda: stars_shown(grid_cell(ana, "Prism")) == 4, what="Ana's stars")
         wait_until(lambda: stars_shown(grid_cell(bo, "Tide")) == 4, what="Bo's stars")
-        expected = {("Ana", "stars", f"stars:{ids['Prism']}", ids["Prism"], None, "4", False),
-                    ("Bo", "stars", f"stars:{ids['Tide']}", ids["Tide"], None, "4", False)}
+        expected = {
+            ("Ana", "stars", f"stars:{ids['Prism']}", ids["Prism"], None, "4", False),
+            ("Bo", "stars", f"stars:{ids['Tide']}", ids["Tide"], None, "4", False),
+        }
         stored(store, run_id, expected, "both raters' stars")
 
-        click_both(grid_cell(ana, "Halo").get_by_role("button", name=PICK),
-                   grid_cell(bo, "Halo").get_by_role("button", name=PICK))
+        click_both(
+            grid_cell(ana, "Halo").get_by_role("button", name=PICK),
+            grid_cell(bo, "Halo").get_by_role("button", name=PICK),
+        )
         # Proof of overlap: Bo clicked before Ana's page had its answer back.
         assert best_button(grid_cell(ana, "Halo")).inner_text().strip() == PICK
         for pg in (ana, bo):
@@ -334,13 +367,17 @@ def test_two_raters_at_once_are_both_stored_and_ranked(store, start_server, page
             pg.get_by_role("tab", name="Pairwise: A / B").click()
         pairs = {"Ana": visible_pair(ana), "Bo": visible_pair(bo)}
         buttons = {rater: pair_vote(a, b, "Halo") for rater, (a, b) in pairs.items()}
-        click_both(ana.get_by_role("button", name=buttons["Ana"]),
-                   bo.get_by_role("button", name=buttons["Bo"]))
+        click_both(
+            ana.get_by_role("button", name=buttons["Ana"]),
+            bo.get_by_role("button", name=buttons["Bo"]),
+        )
         for pg in (ana, bo):
             pg.get_by_text("You have voted on 1 of 6 pairs").wait_for()
 
-        expected |= {("Ana", "best", "best", ids["Halo"], None, "1", False),
-                     ("Bo", "best", "best", ids["Halo"], None, "1", False)}
+        expected |= {
+            ("Ana", "best", "best", ids["Halo"], None, "1", False),
+            ("Bo", "best", "best", ids["Halo"], None, "1", False),
+        }
         for rater, (a, b) in pairs.items():
             expected.add(expected_pair(rater, ids[a], ids[b], buttons[rater]))
         stored(store, run_id, expected, "both raters' ratings")
@@ -352,11 +389,14 @@ def test_two_raters_at_once_are_both_stored_and_ranked(store, start_server, page
         for a, b in pairs.values():
             votes[a] += 1
             votes[b] += 1
-        rated = {rater: len({"Halo", {"Ana": "Prism", "Bo": "Tide"}[rater], *pairs[rater]})
-                 for rater in pairs}
+        rated = {
+            rater: len({"Halo", {"Ana": "Prism", "Bo": "Tide"}[rater], *pairs[rater]})
+            for rater in pairs
+        }
         ana.reload()
-        ana.get_by_text(f"Reviews: Ana rated {rated['Ana']} of 4 · Bo rated {rated['Bo']} of 4"
-                        ).wait_for(timeout=30_000)
+        ana.get_by_text(
+            f"Reviews: Ana rated {rated['Ana']} of 4 · Bo rated {rated['Bo']} of 4"
+        ).wait_for(timeout=30_000)
     finally:
         other.close()
 
@@ -376,8 +416,7 @@ def test_two_raters_at_once_are_both_stored_and_ranked(store, start_server, page
 
 
 @pytest.mark.browser
-def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, page,
-                                                        monkeypatch):
+def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, page, monkeypatch):
     """Blind link: no label or router in the DOM, URLs or image metadata; reveal shows them."""
     for data in _labelled_images():  # the metadata check can fail: it reads these names
         assert found(SECRET_WORDS, metadata_text(data)), metadata_text(data)
@@ -409,7 +448,8 @@ def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, pa
     assert len(image_links) == 4, hrefs
     # Every thumbnail has one shape, whatever each model's aspect ratio.
     shapes = page.eval_on_selector_all(
-        "[data-testid=stGridCell] img", "els => els.map(e => [e.naturalWidth, e.naturalHeight])")
+        "[data-testid=stGridCell] img", "els => els.map(e => [e.naturalWidth, e.naturalHeight])"
+    )
     assert len(shapes) == 4 and len({tuple(x) for x in shapes}) == 1, shapes
     for src in media:
         resp = page.request.get(src)
@@ -424,8 +464,12 @@ def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, pa
     bo = rater_of(store, page.context)
     order = review_order(cells(store, run_id), run_id, bo.id, blind=True)
     star(grid_cell(page, "Image 1"), 4).click()
-    stored(store, run_id, {("Bo", "stars", f"stars:{order[0].id}", order[0].id, None, "4", True)},
-           "the blind rating")
+    stored(
+        store,
+        run_id,
+        {("Bo", "stars", f"stars:{order[0].id}", order[0].id, None, "4", True)},
+        "the blind rating",
+    )
 
     # Editing the address cannot unblind it.
     page.goto(page.url + "&blind=0&run=" + run_id)
@@ -445,8 +489,9 @@ def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, pa
     full = page.eval_on_selector(IMAGES, "e => e.src")
     resp = page.request.get(full)
     assert resp.ok and resp.body()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not found(SECRET_WORDS, page.content(), visible_text(page), full,
-                     metadata_text(resp.body()))
+    assert not found(
+        SECRET_WORDS, page.content(), visible_text(page), full, metadata_text(resp.body())
+    )
 
     # Done: the reveal names every model, so the checks above could have failed.
     page.go_back()
@@ -458,12 +503,17 @@ def test_blind_review_leaks_no_model_name_until_revealed(store, start_server, pa
     page.reload()
     reveal.wait_for(timeout=30_000)
     star(grid_cell(page, order[1].label), 2).click()
-    stored(store, run_id, {("Bo", "stars", f"stars:{order[0].id}", order[0].id, None, "4", True),
-                           ("Bo", "stars", f"stars:{order[1].id}", order[1].id, None, "2",
-                            False)}, "a rating after the reveal")
+    stored(
+        store,
+        run_id,
+        {
+            ("Bo", "stars", f"stars:{order[0].id}", order[0].id, None, "4", True),
+            ("Bo", "stars", f"stars:{order[1].id}", order[1].id, None, "2", False),
+        },
+        "a rating after the reveal",
+    )
     shown = reveal.inner_text()
-    assert all(f"Image {i + 1} = {c.label} (sandbox, " in shown for i, c in enumerate(order)), \
-        shown
+    assert all(f"Image {i + 1} = {c.label} (sandbox, " in shown for i, c in enumerate(order)), shown
     assert set(found(SECRET_WORDS, visible_text(page))) == set(SECRET_WORDS)
     assert set(found(SECRET_WORDS, page.content())) == set(SECRET_WORDS)
 
@@ -490,8 +540,9 @@ def close_tab(page, other) -> bool:
 
 
 @pytest.mark.browser
-def test_closing_the_tab_before_a_rating_is_saved_asks_first(store, start_server, page,
-                                                             chromium, monkeypatch):
+def test_closing_the_tab_before_a_rating_is_saved_asks_first(
+    store, start_server, page, chromium, monkeypatch
+):
     """A click the server has not handled yet keeps the tab from closing silently."""
     import os
     import signal
@@ -527,8 +578,11 @@ def test_closing_the_tab_before_a_rating_is_saved_asks_first(store, start_server
         stored(store, run_id, {prism, halo}, "the best pick")
 
         # Everything saved: the tab closes without a word.
-        wait_until(lambda: page.evaluate("!window.vibegenUnloadGuard.pressed"), timeout=10,
-                   what="the page to know the pick is saved")
+        wait_until(
+            lambda: page.evaluate("!window.vibegenUnloadGuard.pressed"),
+            timeout=10,
+            what="the page to know the pick is saved",
+        )
         assert not close_tab(page, tab), "asked to stay with nothing unsaved"
         assert page.is_closed()
         assert my_ratings(store, run_id) == {prism, halo}

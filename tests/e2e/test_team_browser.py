@@ -30,9 +30,13 @@ PICK = "☆ Pick as best"
 def settled(page) -> None:
     """Wait until the page's script has been idle a moment: the run's last full rerun (when it
     completes) and a reload's first run are over, so a click is not sent into them."""
+
     def idle() -> bool:
-        return page.evaluate("document.querySelector('[data-testid=stApp]')"
-                             "?.dataset.testScriptState === 'notRunning'")
+        return page.evaluate(
+            "document.querySelector('[data-testid=stApp]')"
+            "?.dataset.testScriptState === 'notRunning'"
+        )
+
     wait_until(idle, what="the page to be idle")
     page.wait_for_timeout(500)
     wait_until(idle, what="the page to stay idle")
@@ -58,13 +62,18 @@ def raters_panel(page) -> str:
 
 def row(page, who: str):
     """A rater's row in the owner's panel (its columns hold the text and the buttons)."""
-    return page.locator("[data-testid=stHorizontalBlock]").filter(
-        has=page.get_by_text(who, exact=False)).filter(has=page.locator("button")).last
+    return (
+        page.locator("[data-testid=stHorizontalBlock]")
+        .filter(has=page.get_by_text(who, exact=False))
+        .filter(has=page.locator("button"))
+        .last
+    )
 
 
 def test_invites_held_strangers_and_the_owners_controls(store, start_server, page, chromium):
-    server = start_server(address="0.0.0.0", VIBEGEN_OWNER_TOKEN=TOKEN,
-                          VIBEGEN_SANDBOX_SPEED="0.05")
+    server = start_server(
+        address="0.0.0.0", VIBEGEN_OWNER_TOKEN=TOKEN, VIBEGEN_SANDBOX_SPEED="0.05"
+    )
     page.goto(f"{server.url}/?token={TOKEN}")
     wait_for_app(page)
     run_id = generate(page, PROMPT, ["Prism", "Halo"])
@@ -116,8 +125,9 @@ def test_invites_held_strangers_and_the_owners_controls(store, start_server, pag
         # Accept the stranger, then exclude and restore them on this run. Each click is
         # waited for in the store before the page is reloaded (a reload would drop a click the
         # server has not had yet).
-        who = next(p["rater"] for p in store.team.raters_of_run(run_id)
-                   if p["rater"].display == "Dana (2)")
+        who = next(
+            p["rater"] for p in store.team.raters_of_run(run_id) if p["rater"].display == "Dana (2)"
+        )
 
         def word() -> str:
             return store.team.standing(who, run_id).word
@@ -126,8 +136,9 @@ def test_invites_held_strangers_and_the_owners_controls(store, start_server, pag
         raters_panel(page)
         row(page, "Dana (2) ·").get_by_role("button", name="Accept").click()
         wait_until(lambda: word() == "counted", what="the stranger to be accepted")
-        assert "Dana (2) · joined by team link · rated 1 of 2 images · counted" in \
-            raters_panel(page)
+        assert "Dana (2) · joined by team link · rated 1 of 2 images · counted" in raters_panel(
+            page
+        )
         row(page, "Dana (2) ·").get_by_role("button", name="Exclude").click()
         wait_until(lambda: word() == "excluded", what="the stranger to be excluded")
         assert "rated 1 of 2 images · excluded" in raters_panel(page)
@@ -139,8 +150,8 @@ def test_invites_held_strangers_and_the_owners_controls(store, start_server, pag
 
         # Close the team link: the stranger's next visit is refused; Dana's invite still works.
         page.locator("[data-testid=stHorizontalBlock]").filter(
-            has=page.get_by_text("Team link", exact=True)).get_by_role(
-            "button", name="Close").click()
+            has=page.get_by_text("Team link", exact=True)
+        ).get_by_role("button", name="Close").click()
         token = team_link.rsplit("=", 1)[1]
         wait_until(lambda: not store.team.link(token).open, what="the team link to close")
         stranger.goto(team_link)

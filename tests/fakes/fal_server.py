@@ -61,27 +61,50 @@ UINT64_SEED = 17454220438242315174  # a real fal seed (protocols.md §0.3): > in
 
 SUBMIT_ERRORS: dict[str, Reply] = {
     "401": Reply(401, {"detail": "No user found for Key ID and Secret"}),
-    "403_locked": Reply(403, {"detail": "User is locked. Reason: Exhausted balance. Top up "
-                                        "your balance at fal.ai/dashboard/billing."}),
+    "403_locked": Reply(
+        403,
+        {
+            "detail": "User is locked. Reason: Exhausted balance. Top up "
+            "your balance at fal.ai/dashboard/billing."
+        },
+    ),
     "429_once": Reply(429, {"detail": "Too many requests"}),  # + Retry-After: fake.retry_after
     "500": Reply(500, {"detail": "Internal Server Error"}),
-    "503": Reply(503, {"detail": "Runner scheduling failure",
-                       "error_type": "runner_scheduling_failure"},
-                 {"X-Fal-Error-Type": "runner_scheduling_failure"}),
-    "malformed_submit": Reply(200, b'{"request_id": "r1", "status_url": ',
-                              content_type="application/json"),
+    "503": Reply(
+        503,
+        {"detail": "Runner scheduling failure", "error_type": "runner_scheduling_failure"},
+        {"X-Fal-Error-Type": "runner_scheduling_failure"},
+    ),
+    "malformed_submit": Reply(
+        200, b'{"request_id": "r1", "status_url": ', content_type="application/json"
+    ),
     "html_503": HTML_503,
 }
 SUBMIT_ERRORS["429"] = SUBMIT_ERRORS["429_once"]
 
-VALIDATION_LIST = {"detail": [{
-    "loc": ["body", "num_inference_steps"], "msg": "Input should be less than or equal to 12",
-    "type": "less_than_equal", "ctx": {"le": 12}, "input": 50}]}
+VALIDATION_LIST = {
+    "detail": [
+        {
+            "loc": ["body", "num_inference_steps"],
+            "msg": "Input should be less than or equal to 12",
+            "type": "less_than_equal",
+            "ctx": {"le": 12},
+            "input": 50,
+        }
+    ]
+}
 VALIDATION_STRING = {"detail": "Unsupported image_size: square_xl"}
-CONTENT_POLICY = {"detail": [{
-    "loc": ["body", "prompt"], "msg": "The content was flagged by a content checker.",
-    "type": "content_policy_violation",
-    "url": "https://docs.fal.ai/errors#content_policy_violation", "input": "<flagged>"}]}
+CONTENT_POLICY = {
+    "detail": [
+        {
+            "loc": ["body", "prompt"],
+            "msg": "The content was flagged by a content checker.",
+            "type": "content_policy_violation",
+            "url": "https://docs.fal.ai/errors#content_policy_violation",
+            "input": "<flagged>",
+        }
+    ]
+}
 REQUEST_TIMEOUT = {"detail": "Request timed out", "error_type": "request_timeout"}
 
 RESULT_ERRORS: dict[str, Reply] = {
@@ -91,23 +114,42 @@ RESULT_ERRORS: dict[str, Reply] = {
     "completed_error": Reply(504, REQUEST_TIMEOUT, {"X-Fal-Error-Type": "request_timeout"}),
     "malformed_json": Reply(200, b'{"images": [{"url": ', content_type="application/json"),
 }
-FLAKES = (Reply(503, b"<html><head><title>503 Service Temporarily Unavailable</title></head>"
-                    b"</html>", content_type="text/html"),
-          Reply(429, {"detail": "Too many requests"}),
-          Reply(202, b'{"status": "IN_PROG', content_type="application/json"))
+FLAKES = (
+    Reply(
+        503,
+        b"<html><head><title>503 Service Temporarily Unavailable</title></head></html>",
+        content_type="text/html",
+    ),
+    Reply(429, {"detail": "Too many requests"}),
+    Reply(202, b'{"status": "IN_PROG', content_type="application/json"),
+)
 # Image download faults: the scenario → the file name prefix `_file` recognises.
-IMAGE_FAULTS = {"image_trickle": "trickle", "image_oversize": "oversize", "image_huge": "huge",
-                "image_redirect": "redirect", "image_redirect_private": "private"}
+IMAGE_FAULTS = {
+    "image_trickle": "trickle",
+    "image_oversize": "oversize",
+    "image_huge": "huge",
+    "image_redirect": "redirect",
+    "image_redirect_private": "private",
+}
 OVERSIZE_BYTES = 2 * 1024 * 1024
 HUGE_SIZE = (10_000, 9_000)
 PRIVATE_IMAGE = "http://10.0.0.7/files/internal.png"
 RESULT_VARIANTS = ("nsfw", "no_billable_units", "image_404", "not_image", *IMAGE_FAULTS)
-SCENARIOS = ("success", "never_completes", "poll_503_once", "echo_key", "status_elsewhere",
-             *SUBMIT_ERRORS, *RESULT_ERRORS, *RESULT_VARIANTS)
+SCENARIOS = (
+    "success",
+    "never_completes",
+    "poll_503_once",
+    "echo_key",
+    "status_elsewhere",
+    *SUBMIT_ERRORS,
+    *RESULT_ERRORS,
+    *RESULT_VARIANTS,
+)
 
 _REQUEST_PATH = re.compile(
     r"^/(?:(?P<ns>workflows|comfy)/)?(?P<owner>[^/]+)/(?P<app>[^/]+)/requests/(?P<id>[^/]+)"
-    r"(?P<op>/status|/cancel)?$")
+    r"(?P<op>/status|/cancel)?$"
+)
 _LOG_FLAGS = {"1": True, "true": True, "0": False, "false": False}
 
 
@@ -138,11 +180,20 @@ class FalFake(FakeServer):
     label = "fal"
     scenarios = SCENARIOS
 
-    def __init__(self, key: str = TEST_FAL_KEY, *, queue_steps: int = 2, progress_steps: int = 1,
-                 billable_units: float | None = 1.0, inference_time: float = 0.42,
-                 retry_after: str | None = "1", advertised_url: str | None = None,
-                 elsewhere_url: str = "http://elsewhere.invalid", flaky_polls: int = 0,
-                 image_size: int = 0) -> None:
+    def __init__(
+        self,
+        key: str = TEST_FAL_KEY,
+        *,
+        queue_steps: int = 2,
+        progress_steps: int = 1,
+        billable_units: float | None = 1.0,
+        inference_time: float = 0.42,
+        retry_after: str | None = "1",
+        advertised_url: str | None = None,
+        elsewhere_url: str = "http://elsewhere.invalid",
+        flaky_polls: int = 0,
+        image_size: int = 0,
+    ) -> None:
         super().__init__()
         # The base URL written into answers (the root URL unless set): with an HTTP proxy
         # pointed at this fake, a client can believe it talks to a public host.
@@ -202,11 +253,26 @@ class FalFake(FakeServer):
         if scenario == "echo_key":  # some gateways quote the header they refused
             token = rec.headers.get("authorization", "").removeprefix("Key ")
             quoted = base64.b64encode(token.encode()).decode()
-            return Reply(400, {"detail": f"Malformed header (base64 {quoted}); "
-                                         f"raw {rec.headers.get('authorization', '')}"})
+            return Reply(
+                400,
+                {
+                    "detail": f"Malformed header (base64 {quoted}); "
+                    f"raw {rec.headers.get('authorization', '')}"
+                },
+            )
         if not isinstance(rec.body, dict):
-            return Reply(422, {"detail": [{"loc": ["body"], "msg": "Input should be a valid "
-                                           "dictionary", "type": "dict_type"}]})
+            return Reply(
+                422,
+                {
+                    "detail": [
+                        {
+                            "loc": ["body"],
+                            "msg": "Input should be a valid dictionary",
+                            "type": "dict_type",
+                        }
+                    ]
+                },
+            )
         parts = rec.path.strip("/").split("/")
         app = parts[:3] if parts[0] in ("workflows", "comfy") else parts[:2]
         request_id = str(uuid.uuid4())
@@ -219,19 +285,40 @@ class FalFake(FakeServer):
         job = FalJob(request_id, rec.path.strip("/"), base, scenario, rec.body, steps)
         with self.lock:
             self.jobs[request_id] = job
-        return Reply(200, {
-            "request_id": request_id, "gateway_request_id": request_id,
-            "status": "IN_QUEUE", "queue_position": self.queue_steps,
-            "response_url": base, "cancel_url": f"{base}/cancel",
-            "status_url": (base.replace(self.url, self.elsewhere_url, 1)
-                           if scenario == "status_elsewhere" else base) + "/status",
-        }, {"x-fal-request-id": request_id})
+        return Reply(
+            200,
+            {
+                "request_id": request_id,
+                "gateway_request_id": request_id,
+                "status": "IN_QUEUE",
+                "queue_position": self.queue_steps,
+                "response_url": base,
+                "cancel_url": f"{base}/cancel",
+                "status_url": (
+                    base.replace(self.url, self.elsewhere_url, 1)
+                    if scenario == "status_elsewhere"
+                    else base
+                )
+                + "/status",
+            },
+            {"x-fal-request-id": request_id},
+        )
 
     def _status(self, job: FalJob, rec: Recorded) -> Reply:
         flag = (rec.query.get("logs") or ["0"])[0].lower()
         if flag not in _LOG_FLAGS:
-            return Reply(422, {"detail": [{"loc": ["query", "logs"], "type": "bool_parsing",
-                                           "msg": "Input should be a valid boolean"}]})
+            return Reply(
+                422,
+                {
+                    "detail": [
+                        {
+                            "loc": ["query", "logs"],
+                            "type": "bool_parsing",
+                            "msg": "Input should be a valid boolean",
+                        }
+                    ]
+                },
+            )
         with self.lock:
             if job.flaked < self.flaky_polls:
                 job.flaked += 1
@@ -241,8 +328,18 @@ class FalFake(FakeServer):
                 return Reply(503, {"detail": "Service Unavailable"})
             state, position = job.steps[min(job.polls, len(job.steps) - 1)]
             job.polls += 1
-        logs = [{"message": "step 1/4", "level": "INFO", "source": "USER",
-                 "timestamp": "2026-11-24T10:00:00Z"}] if _LOG_FLAGS[flag] else None
+        logs = (
+            [
+                {
+                    "message": "step 1/4",
+                    "level": "INFO",
+                    "source": "USER",
+                    "timestamp": "2026-11-24T10:00:00Z",
+                }
+            ]
+            if _LOG_FLAGS[flag]
+            else None
+        )
         body: dict[str, Any] = {"status": state, "response_url": job.base}
         if state == "IN_QUEUE":
             body["queue_position"] = position
@@ -268,14 +365,18 @@ class FalFake(FakeServer):
             return Reply(400, {"detail": "Request is still in progress"})
         if job.scenario in RESULT_ERRORS:
             reply = RESULT_ERRORS[job.scenario]
-            return Reply(reply.status, reply.body, {**reply.headers,
-                                                    "x-fal-request-id": job.request_id},
-                         reply.content_type)
+            return Reply(
+                reply.status,
+                reply.body,
+                {**reply.headers, "x-fal-request-id": job.request_id},
+                reply.content_type,
+            )
         inp = job.input if isinstance(job.input, dict) else {}
         ext = "png" if inp.get("output_format") == "png" else "jpeg"
-        name = {"image_404": f"missing-{job.request_id}.{ext}",
-                "not_image": f"{job.request_id}.html"}.get(job.scenario,
-                                                           f"{job.request_id}.{ext}")
+        name = {
+            "image_404": f"missing-{job.request_id}.{ext}",
+            "not_image": f"{job.request_id}.html",
+        }.get(job.scenario, f"{job.request_id}.{ext}")
         if job.scenario in IMAGE_FAULTS:
             name = f"{IMAGE_FAULTS[job.scenario]}-{job.request_id}.png"
         headers = {"x-fal-request-id": job.request_id}
@@ -283,14 +384,25 @@ class FalFake(FakeServer):
             self.billed.setdefault(job.request_id, self.billable_units or 0.0)
         if self.billable_units is not None and job.scenario != "no_billable_units":
             headers["x-fal-billable-units"] = f"{self.billable_units:g}"
-        return Reply(200, {
-            "images": [{"url": f"{self.url}/files/{name}", "width": 64, "height": 48,
-                        "content_type": f"image/{ext}", "file_name": name}],
-            "seed": inp.get("seed", UINT64_SEED),
-            "has_nsfw_concepts": [job.scenario == "nsfw"],
-            "prompt": inp.get("prompt"),
-            "timings": {"inference": round(self.inference_time - 0.02, 3)},
-        }, headers)
+        return Reply(
+            200,
+            {
+                "images": [
+                    {
+                        "url": f"{self.url}/files/{name}",
+                        "width": 64,
+                        "height": 48,
+                        "content_type": f"image/{ext}",
+                        "file_name": name,
+                    }
+                ],
+                "seed": inp.get("seed", UINT64_SEED),
+                "has_nsfw_concepts": [job.scenario == "nsfw"],
+                "prompt": inp.get("prompt"),
+                "timings": {"inference": round(self.inference_time - 0.02, 3)},
+            },
+            headers,
+        )
 
     def _file(self, name: str) -> Reply:
         fault = name.split("-", 1)[0]
@@ -305,11 +417,17 @@ class FalFake(FakeServer):
         if fault == "private":
             return redirect(PRIVATE_IMAGE)
         fmt = "PNG" if name.endswith(".png") else "JPEG"
-        image = Reply(200, padded_png(self.image_size), content_type="image/png") \
-            if self.image_size else Reply(200, image_bytes(fmt=fmt),
-                                          content_type=f"image/{fmt.lower()}")
-        return hosted_file(name, missing=Reply(404, b"Not Found", content_type="text/plain"),
-                           page=b"<html><body>Access denied</body></html>", image=image)
+        image = (
+            Reply(200, padded_png(self.image_size), content_type="image/png")
+            if self.image_size
+            else Reply(200, image_bytes(fmt=fmt), content_type=f"image/{fmt.lower()}")
+        )
+        return hosted_file(
+            name,
+            missing=Reply(404, b"Not Found", content_type="text/plain"),
+            page=b"<html><body>Access denied</body></html>",
+            image=image,
+        )
 
 
 @pytest.fixture
@@ -319,5 +437,15 @@ def fal_fake() -> Iterator[FalFake]:
         yield fake
 
 
-__all__ = ["SCENARIOS", "TEST_FAL_KEY", "UINT64_SEED", "FakeServer", "FalFake", "FalJob",
-           "Recorded", "Reply", "fal_fake", "image_bytes"]
+__all__ = [
+    "SCENARIOS",
+    "TEST_FAL_KEY",
+    "UINT64_SEED",
+    "FakeServer",
+    "FalFake",
+    "FalJob",
+    "Recorded",
+    "Reply",
+    "fal_fake",
+    "image_bytes",
+]

@@ -72,10 +72,13 @@ class Reply:
     length: bool = True
 
 
-HTML_503 = Reply(503, b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>"
-                 b"\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>"
-                 b"\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
-                 content_type="text/html")
+HTML_503 = Reply(
+    503,
+    b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>"
+    b"\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>"
+    b"\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+    content_type="text/html",
+)
 
 
 def trickle(data: bytes, content_type: str, chunk: int = 64, every_s: float = 0.05) -> Reply:
@@ -89,16 +92,24 @@ def redirect(location: str, status: int = 302) -> Reply:
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(
-        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG that claims `width`×`height` in its header but holds one tiny IDAT: Pillow reads
     the size without decoding, so pixel caps can be tested without allocating the pixels."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
-            + _chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + _chunk(b"IEND", b"")
+    )
 
 
 @lru_cache(maxsize=4)
@@ -110,8 +121,9 @@ def padded_png(size: int) -> bytes:
 
 
 @lru_cache(maxsize=32)
-def image_bytes(width: int = 64, height: int = 48, fmt: str = "PNG",
-                rgb: tuple[int, int, int] = ORANGE) -> bytes:
+def image_bytes(
+    width: int = 64, height: int = 48, fmt: str = "PNG", rgb: tuple[int, int, int] = ORANGE
+) -> bytes:
     """A real, small PNG or JPEG (solid colour, so it is quick to encode) Pillow can open."""
     buf = io.BytesIO()
     Image.new("RGB", (width, height), rgb).save(buf, format=fmt)
@@ -155,17 +167,29 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         split = urlsplit(self.path)
-        rec = Recorded(self.command, split.path, parse_qs(split.query, keep_blank_values=True),
-                       {k.lower(): v for k, v in self.headers.items()}, body, raw)
+        rec = Recorded(
+            self.command,
+            split.path,
+            parse_qs(split.query, keep_blank_values=True),
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+            raw,
+        )
         fake = self.server.fake
         fake._record(rec)
         reply = fake.handle(rec)
         if reply is None:  # the fake is stopping: drop the connection without an answer
             self.close_connection = True
             return
-        payload = reply.body if isinstance(reply.body, bytes) else (
-            b"" if reply.body is None and reply.content_type != "application/json"
-            else json.dumps(reply.body).encode())
+        payload = (
+            reply.body
+            if isinstance(reply.body, bytes)
+            else (
+                b""
+                if reply.body is None and reply.content_type != "application/json"
+                else json.dumps(reply.body).encode()
+            )
+        )
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
@@ -186,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
             for start in range(0, len(payload), step):
                 if fake.pause(every):
                     break
-                self.wfile.write(payload[start:start + step])
+                self.wfile.write(payload[start : start + step])
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (deadline tests)
@@ -220,8 +244,9 @@ class FakeServer:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
         self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -258,8 +283,9 @@ class FakeServer:
         """Queue behaviours for the next requests that consume a scenario (FIFO)."""
         for name in scenarios:
             if name not in self.scenarios:
-                raise ValueError(f"unknown {self.label} scenario {name!r}; "
-                                 f"known: {', '.join(self.scenarios)}")
+                raise ValueError(
+                    f"unknown {self.label} scenario {name!r}; known: {', '.join(self.scenarios)}"
+                )
         with self.lock:
             self._scripts.extend(scenarios)
 
@@ -286,9 +312,12 @@ class FakeServer:
     def received(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
         """Requests so far, optionally only one method and/or paths starting with `path`."""
         with self.lock:
-            return [r for r in self._log
-                    if (method is None or r.method == method)
-                    and (path is None or r.path.startswith(path))]
+            return [
+                r
+                for r in self._log
+                if (method is None or r.method == method)
+                and (path is None or r.path.startswith(path))
+            ]
 
     def clear(self) -> None:
         """Forget received requests and queued behaviours."""

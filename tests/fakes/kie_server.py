@@ -58,8 +58,10 @@ CREATE_ERRORS: dict[str, tuple[int, str]] = {
 }
 CREATE_ERRORS["429"] = CREATE_ERRORS["429_once"]
 FAILS: dict[str, tuple[str, str]] = {
-    "fail_content": ("422", "Invalid prompt: your prompt was flagged as containing prohibited "
-                            "content"),
+    "fail_content": (
+        "422",
+        "Invalid prompt: your prompt was flagged as containing prohibited content",
+    ),
     "fail_validation": ("422", "resolution 8K is not supported"),
     "fail_server": ("500", "Internal error, please try again later"),
 }
@@ -67,18 +69,33 @@ FAILS: dict[str, tuple[str, str]] = {
 CLOUDFLARE = Reply(403, b"error code: 1010", content_type="text/plain; charset=UTF-8")
 POLL_VARIANTS = ("never_completes", "poll_429_once", "malformed_json", "malformed_result_json")
 RESULT_VARIANTS = ("no_credits", "image_404", "not_image")
-SCENARIOS = ("success", *CREATE_ERRORS, "cloudflare_1010", "html_503", *FAILS, *POLL_VARIANTS,
-             *RESULT_VARIANTS)
+SCENARIOS = (
+    "success",
+    *CREATE_ERRORS,
+    "cloudflare_1010",
+    "html_503",
+    *FAILS,
+    *POLL_VARIANTS,
+    *RESULT_VARIANTS,
+)
 
 # Input schemas for a few models (enum values from protocols.md §2.6); others accept anything.
 ASPECTS = ["1:1", "4:3", "3:4", "16:9", "9:16", "3:2", "2:3", "21:9", "4:5", "5:4", "auto"]
 INPUT_SCHEMA: dict[str, dict[str, list[str] | None]] = {
-    "nano-banana-pro": {"prompt": None, "image_input": None, "aspect_ratio": ASPECTS,
-                        "resolution": ["1K", "2K", "4K"], "output_format": ["png", "jpg"]},
+    "nano-banana-pro": {
+        "prompt": None,
+        "image_input": None,
+        "aspect_ratio": ASPECTS,
+        "resolution": ["1K", "2K", "4K"],
+        "output_format": ["png", "jpg"],
+    },
     "z-image": {"prompt": None, "aspect_ratio": ["1:1", "4:3", "3:4", "16:9", "9:16"]},
-    "flux-2/pro-text-to-image": {"prompt": None, "nsfw_checker": None, "resolution": ["1K", "2K"],
-                                 "aspect_ratio": ["1:1", "4:3", "3:4", "16:9", "9:16", "3:2",
-                                                  "2:3"]},
+    "flux-2/pro-text-to-image": {
+        "prompt": None,
+        "nsfw_checker": None,
+        "resolution": ["1K", "2K"],
+        "aspect_ratio": ["1:1", "4:3", "3:4", "16:9", "9:16", "3:2", "2:3"],
+    },
 }
 DEFAULT_PRICES = {"nano-banana-pro": 18.0, "gpt4o": 6.0, "mj": 8.0}
 GPT4O_SIZES = ("1:1", "3:2", "2:3")
@@ -106,14 +123,23 @@ class KieFake(FakeServer):
     label = "Kie"
     scenarios = SCENARIOS
 
-    def __init__(self, key: str = TEST_KIE_KEY, *, credits: float = 1000.0,
-                 http_status_mode: str = "mirror", progression: tuple[str, ...] = (
-                     "waiting", "queuing", "generating"),
-                 credit_field: str | None = "consumeCredits", default_price: float = 4.0,
-                 rate_limit: int = 20, rate_window: float = 10.0,
-                 cost_time_ms: int = 8000, cost_time_unit: str = "ms",
-                 queue_ms: int = 1500, poll_limit: int | None = None,
-                 poll_window: float = 10.0) -> None:
+    def __init__(
+        self,
+        key: str = TEST_KIE_KEY,
+        *,
+        credits: float = 1000.0,
+        http_status_mode: str = "mirror",
+        progression: tuple[str, ...] = ("waiting", "queuing", "generating"),
+        credit_field: str | None = "consumeCredits",
+        default_price: float = 4.0,
+        rate_limit: int = 20,
+        rate_window: float = 10.0,
+        cost_time_ms: int = 8000,
+        cost_time_unit: str = "ms",
+        queue_ms: int = 1500,
+        poll_limit: int | None = None,
+        poll_window: float = 10.0,
+    ) -> None:
         super().__init__()
         if http_status_mode not in ("mirror", "always_200"):
             raise ValueError("http_status_mode is 'mirror' or 'always_200'")
@@ -193,8 +219,9 @@ class KieFake(FakeServer):
     def _new_task(self, api: str, model: str, scenario: str, body: dict, price: float) -> Reply:
         task_id = f"task_{api}_{uuid.uuid4().hex[:16]}"
         with self.lock:
-            self.tasks[task_id] = KieTask(task_id, api, model, scenario, body, price,
-                                          int(time.time() * 1000))
+            self.tasks[task_id] = KieTask(
+                task_id, api, model, scenario, body, price, int(time.time() * 1000)
+            )
         return self._env(200, "success", {"taskId": task_id})
 
     def _create_jobs(self, rec: Recorded) -> Reply:
@@ -212,8 +239,9 @@ class KieFake(FakeServer):
         scenario, refused = self._admit(model, self.prices.get(model, self.default_price))
         if refused:
             return refused
-        return self._new_task("jobs", model, scenario, body,
-                              self.prices.get(model, self.default_price))
+        return self._new_task(
+            "jobs", model, scenario, body, self.prices.get(model, self.default_price)
+        )
 
     def _validate(self, model: str, inp: dict[str, Any]) -> str | None:
         schema = self.input_schema.get(model)
@@ -301,20 +329,36 @@ class KieFake(FakeServer):
         now = int(time.time() * 1000)
         polls = min(task.polls, len(self.progression))
         data: dict[str, Any] = {
-            "taskId": task.task_id, "model": task.model, "param": json.dumps(task.request),
-            "state": self.progression[polls - 1] if phase == "running" and self.progression
-            else "generating" if phase == "running" else phase,
-            "resultJson": "", "failCode": "", "failMsg": "", "costTime": None,
-            "completeTime": None, "createTime": task.created_ms, "updateTime": now,
+            "taskId": task.task_id,
+            "model": task.model,
+            "param": json.dumps(task.request),
+            "state": self.progression[polls - 1]
+            if phase == "running" and self.progression
+            else "generating"
+            if phase == "running"
+            else phase,
+            "resultJson": "",
+            "failCode": "",
+            "failMsg": "",
+            "costTime": None,
+            "completeTime": None,
+            "createTime": task.created_ms,
+            "updateTime": now,
         }
         if phase == "fail":
             data["failCode"], data["failMsg"] = FAILS[task.scenario]
             data["completeTime"] = now
         elif phase == "success":
-            data["resultJson"] = ('{"resultUrls": ["' if task.scenario == "malformed_result_json"
-                                  else json.dumps({"resultUrls": self._urls(task)}))
-            data["costTime"] = (self.cost_time_ms if self.cost_time_unit == "ms"
-                                else round(self.cost_time_ms / 1000))
+            data["resultJson"] = (
+                '{"resultUrls": ["'
+                if task.scenario == "malformed_result_json"
+                else json.dumps({"resultUrls": self._urls(task)})
+            )
+            data["costTime"] = (
+                self.cost_time_ms
+                if self.cost_time_unit == "ms"
+                else round(self.cost_time_ms / 1000)
+            )
             data["completeTime"] = task.created_ms + self.cost_time_ms + self.queue_ms
             self._credits(task, data)
         return self._env(200, "success", data)
@@ -329,9 +373,13 @@ class KieFake(FakeServer):
             return scripted
         flag = {"running": 0, "success": 1, "fail": 2}[phase]
         data: dict[str, Any] = {
-            "taskId": task.task_id, "paramJson": json.dumps(task.request),
-            "createTime": task.created_ms, "completeTime": None, "successFlag": flag,
-            "errorCode": None, "errorMessage": None,
+            "taskId": task.task_id,
+            "paramJson": json.dumps(task.request),
+            "createTime": task.created_ms,
+            "completeTime": None,
+            "successFlag": flag,
+            "errorCode": None,
+            "errorMessage": None,
         }
         if phase == "fail":
             code, msg = FAILS[task.scenario]
@@ -341,8 +389,11 @@ class KieFake(FakeServer):
         if phase == "success":
             self._credits(task, data)
         if api == "gpt4o":
-            data["status"] = {"running": "GENERATING", "success": "SUCCESS",
-                              "fail": "GENERATE_FAILED"}[phase]
+            data["status"] = {
+                "running": "GENERATING",
+                "success": "SUCCESS",
+                "fail": "GENERATE_FAILED",
+            }[phase]
             data["progress"] = "1.00" if phase == "success" else "0.50"
             data["response"] = {"resultUrls": self._urls(task)} if phase == "success" else None
         else:
@@ -363,11 +414,12 @@ class KieFake(FakeServer):
         return self._env(200, "success", url)
 
     def _image(self, name: str) -> Reply:
-        return hosted_file(name, missing=Reply(404, b"<html>404 Not Found</html>",
-                                               content_type="text/html"),
-                           page=b"<html><body>Error</body></html>",
-                           image=Reply(200, image_bytes(96, 64, "PNG", (40, 160, 90)),
-                                       content_type="image/png"))
+        return hosted_file(
+            name,
+            missing=Reply(404, b"<html>404 Not Found</html>", content_type="text/html"),
+            page=b"<html><body>Error</body></html>",
+            image=Reply(200, image_bytes(96, 64, "PNG", (40, 160, 90)), content_type="image/png"),
+        )
 
 
 @pytest.fixture

@@ -24,20 +24,43 @@ KEY = "fal-key-0123456789"
 OPENAI_KEY = "sk-test-0123456789"
 
 
-def fal_entry(endpoint: str, name: str, category: str = "text-to-image",
-              status: str = "active") -> dict[str, Any]:
+def fal_entry(
+    endpoint: str, name: str, category: str = "text-to-image", status: str = "active"
+) -> dict[str, Any]:
     """One model as fal's search lists it."""
-    return {"endpoint_id": endpoint, "metadata": {"display_name": name, "category": category,
-                                                  "status": status}}
+    return {
+        "endpoint_id": endpoint,
+        "metadata": {"display_name": name, "category": category, "status": status},
+    }
 
 
-def openapi_for(endpoint: str, properties: dict[str, Any],
-                required: list[str] | None = None) -> dict[str, Any]:
+def openapi_for(
+    endpoint: str, properties: dict[str, Any], required: list[str] | None = None
+) -> dict[str, Any]:
     """A minimal OpenAPI 3.0 document of the shape fal publishes per endpoint."""
-    return {"openapi": "3.0.4", "paths": {f"/{endpoint}": {"post": {"requestBody": {
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Input"}}}}}}},
-        "components": {"schemas": {"Input": {"type": "object", "properties": properties,
-                                             "required": required or ["prompt"]}}}}
+    return {
+        "openapi": "3.0.4",
+        "paths": {
+            f"/{endpoint}": {
+                "post": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Input"}}
+                        }
+                    }
+                }
+            }
+        },
+        "components": {
+            "schemas": {
+                "Input": {
+                    "type": "object",
+                    "properties": properties,
+                    "required": required or ["prompt"],
+                }
+            }
+        },
+    }
 
 
 class ListingFake(FakeServer):
@@ -59,14 +82,18 @@ class ListingFake(FakeServer):
             fal_entry("fal-ai/old-model", "Old Model", status="deprecated"),
         ]
         self.openapi: dict[str, dict[str, Any]] = {}
-        self.prices: dict[str, tuple[float, str]] = {"fal-ai/flux-2-max": (0.07, "megapixels"),
-                                                     "fal-ai/new-model": (0.02, "image")}
+        self.prices: dict[str, tuple[float, str]] = {
+            "fal-ai/flux-2-max": (0.07, "megapixels"),
+            "fal-ai/new-model": (0.02, "image"),
+        }
         self.openai_ids: list[dict[str, Any]] = [
             {"id": "gpt-image-2", "object": "model"},
             {"id": "gpt-image-1.5", "object": "model", "shutdown_date": "2026-12-01"},
-            {"id": "gpt-5.6", "object": "model"}]
-        self.checkpoints = [{"title": "sd_xl_base_1.0.safetensors [31e35c80fc]",
-                             "model_name": "sd_xl_base_1.0"}]
+            {"id": "gpt-5.6", "object": "model"},
+        ]
+        self.checkpoints = [
+            {"title": "sd_xl_base_1.0.safetensors [31e35c80fc]", "model_name": "sd_xl_base_1.0"}
+        ]
 
     @property
     def fal_url(self) -> str:
@@ -92,18 +119,30 @@ class ListingFake(FakeServer):
         if behaviour == "html_503":
             return HTML_503
         if behaviour == "garbage":
-            return Reply(200, {"items": "nope"} if rec.path != "/sdapi/v1/sd-models"
-                         else {"title": 1})
+            return Reply(
+                200, {"items": "nope"} if rec.path != "/sdapi/v1/sd-models" else {"title": 1}
+            )
         if rec.path == "/fal/v1/models":
             return self._fal_models(rec, loop=self.cursor_loop)
         if rec.path == "/fal/v1/models/pricing":
             if rec.headers.get("authorization") != f"Key {KEY}":
                 return Reply(401, {"detail": "Authentication required"})
             ids = rec.query.get("endpoint_id", [])
-            return Reply(200, {"prices": [
-                {"endpoint_id": e, "unit_price": self.prices[e][0],
-                 "unit": "second" if behaviour == "bad_unit" else self.prices[e][1],
-                 "currency": "USD"} for e in ids if e in self.prices]})
+            return Reply(
+                200,
+                {
+                    "prices": [
+                        {
+                            "endpoint_id": e,
+                            "unit_price": self.prices[e][0],
+                            "unit": "second" if behaviour == "bad_unit" else self.prices[e][1],
+                            "currency": "USD",
+                        }
+                        for e in ids
+                        if e in self.prices
+                    ]
+                },
+            )
         if rec.path == "/openai/v1/models":
             if rec.headers.get("authorization") != f"Bearer {OPENAI_KEY}":
                 return Reply(401, {"error": {"message": "Incorrect API key provided"}})
@@ -119,18 +158,33 @@ class ListingFake(FakeServer):
             for e in q["endpoint_id"]:
                 item = next((m for m in self.fal if m["endpoint_id"] == e), None)
                 if item is not None:
-                    found.append({**item, **({"openapi": self.openapi[e]}
-                                             if e in self.openapi
-                                             and "openapi-3.0" in q.get("expand", [])
-                                             else {})})
+                    found.append(
+                        {
+                            **item,
+                            **(
+                                {"openapi": self.openapi[e]}
+                                if e in self.openapi and "openapi-3.0" in q.get("expand", [])
+                                else {}
+                            ),
+                        }
+                    )
             return Reply(200, {"models": found, "has_more": False, "next_cursor": None})
-        rows = [m for m in self.fal
-                if m["metadata"]["category"] == q.get("category", [""])[0]
-                and m["metadata"]["status"] == q.get("status", ["active"])[0]]
+        rows = [
+            m
+            for m in self.fal
+            if m["metadata"]["category"] == q.get("category", [""])[0]
+            and m["metadata"]["status"] == q.get("status", ["active"])[0]
+        ]
         limit = int(q.get("limit", ["100"])[0])
         start = int(q.get("cursor", ["0"])[0])
-        page = rows[start:start + limit]
+        page = rows[start : start + limit]
         more = start + limit < len(rows)
         cursor = str(start) if loop else str(start + limit)
-        return Reply(200, {"models": page, "has_more": more or loop,
-                           "next_cursor": cursor if more or loop else None})
+        return Reply(
+            200,
+            {
+                "models": page,
+                "has_more": more or loop,
+                "next_cursor": cursor if more or loop else None,
+            },
+        )

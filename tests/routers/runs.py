@@ -11,13 +11,16 @@ from vibegen.runner import Runner
 
 def with_deadline(catalog: Catalog, model_key: str, deadline_s: float) -> Catalog:
     """A copy of `catalog` in which one model has a (short) per-model deadline."""
-    models = [m.model_copy(update={"deadline_s": deadline_s}) if m.key == model_key else m
-              for m in catalog.models]
+    models = [
+        m.model_copy(update={"deadline_s": deadline_s}) if m.key == model_key else m
+        for m in catalog.models
+    ]
     return catalog.model_copy(update={"models": models})
 
 
-def finish_run(runner: Runner, prompt: str, models: Sequence[str], params: CommonParams,
-               timeout: float = 10) -> str:
+def finish_run(
+    runner: Runner, prompt: str, models: Sequence[str], params: CommonParams, timeout: float = 10
+) -> str:
     """Start a run, wait until every cell is done, close the runner; return the run id."""
     try:
         run_id = runner.start_run(prompt, list(models), params)

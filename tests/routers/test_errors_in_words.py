@@ -27,9 +27,14 @@ CATALOG = default_catalog()
 def make_request(model_key: str) -> GenerationRequest:
     model = CATALOG.model(model_key)
     mapped = map_params(model, CommonParams())
-    return GenerationRequest(model=model, prompt="a lighthouse", params=mapped.params,
-                             width=mapped.width, height=mapped.height,
-                             deadline=time.monotonic() + 10)
+    return GenerationRequest(
+        model=model,
+        prompt="a lighthouse",
+        params=mapped.params,
+        width=mapped.width,
+        height=mapped.height,
+        deadline=time.monotonic() + 10,
+    )
 
 
 @pytest.mark.parametrize("mode", ["mirror", "always_200"])
@@ -74,8 +79,9 @@ def test_openai_content_filter_comes_from_the_code_and_keeps_the_words():
                 r.generate(make_request("openai:gpt-image-2"))
         finally:
             r.close()
-    assert str(info.value).startswith("openai: content filtered: Your request was rejected as "
-                                      "a result of our safety system.")
+    assert str(info.value).startswith(
+        "openai: content filtered: Your request was rejected as a result of our safety system."
+    )
 
 
 def test_openai_400_mentioning_safety_is_validation_not_a_filter():
@@ -104,7 +110,8 @@ def test_sd_echoed_basic_auth_is_redacted_in_every_form():
         fake.script("echo_auth")
         with pytest.raises(ServerError) as info:
             SDRouter(catalog=CATALOG, base_url=fake.url, auth=login).generate(
-                make_request("sd:local"))
+                make_request("sd:local")
+            )
     text = f"{info.value} {info.value.detail}"
     assert "Basic ***" in text
     for needle in ("not-a-real-password", base64.b64encode(login.encode()).decode()):

@@ -48,11 +48,11 @@ def client() -> Iterator[fal_client.SyncClient]:
 
 def test_subscribe_completes_with_queue_updates_and_logs(fake, client):
     updates: list[fal_client.Status] = []
-    result = client.subscribe(ENDPOINT, ARGS, with_logs=True, interval=0.01,
-                              on_queue_update=updates.append)
+    result = client.subscribe(
+        ENDPOINT, ARGS, with_logs=True, interval=0.01, on_queue_update=updates.append
+    )
 
-    assert [type(u).__name__ for u in updates] == ["Queued", "Queued", "InProgress",
-                                                   "Completed"]
+    assert [type(u).__name__ for u in updates] == ["Queued", "Queued", "InProgress", "Completed"]
     assert [u.position for u in updates[:2]] == [1, 0]
     assert updates[2].logs and updates[2].logs[0]["message"] == "step 1/4"
     assert updates[3].metrics == {"inference_time": 0.42}
@@ -96,17 +96,21 @@ def test_js_style_log_flags_are_accepted(fake, client):
     assert done.json()["logs"] is None
 
 
-@pytest.mark.parametrize("scenario, status, error_type, text", [
-    ("content_policy", 422, None, "content_policy_violation"),
-    ("422_list", 422, None, "less_than_equal"),
-    ("422_string", 422, None, "Unsupported image_size: square_xl"),
-    ("403_locked", 403, None, "User is locked"),
-    ("401", 401, None, "No user found"),
-    ("completed_error", 504, "request_timeout", "Request timed out"),
-    ("503", 503, "runner_scheduling_failure", "Runner scheduling failure"),
-])
-def test_fake_errors_surface_as_fal_client_http_errors(fake, client, scenario, status,
-                                                       error_type, text):
+@pytest.mark.parametrize(
+    "scenario, status, error_type, text",
+    [
+        ("content_policy", 422, None, "content_policy_violation"),
+        ("422_list", 422, None, "less_than_equal"),
+        ("422_string", 422, None, "Unsupported image_size: square_xl"),
+        ("403_locked", 403, None, "User is locked"),
+        ("401", 401, None, "No user found"),
+        ("completed_error", 504, "request_timeout", "Request timed out"),
+        ("503", 503, "runner_scheduling_failure", "Runner scheduling failure"),
+    ],
+)
+def test_fake_errors_surface_as_fal_client_http_errors(
+    fake, client, scenario, status, error_type, text
+):
     fake.script(scenario)
     with pytest.raises(fal_client.FalClientHTTPError) as info:
         client.subscribe(ENDPOINT, ARGS, interval=0.01)

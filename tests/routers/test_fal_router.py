@@ -52,14 +52,23 @@ def router(fake: FalFake) -> Iterator[FalRouter]:
     r.http.close()
 
 
-def make_request(model_key: str = "fal:flux-schnell", common: CommonParams | None = None,
-                 deadline_s: float = 10.0) -> GenerationRequest:
+def make_request(
+    model_key: str = "fal:flux-schnell",
+    common: CommonParams | None = None,
+    deadline_s: float = 10.0,
+) -> GenerationRequest:
     model = CATALOG.model(model_key)
     common = common or CommonParams()
     mapped = map_params(model, common)
-    return GenerationRequest(model=model, prompt=PROMPT, params=mapped.params,
-                             width=mapped.width, height=mapped.height,
-                             deadline=time.monotonic() + deadline_s, seed=common.seed)
+    return GenerationRequest(
+        model=model,
+        prompt=PROMPT,
+        params=mapped.params,
+        width=mapped.width,
+        height=mapped.height,
+        deadline=time.monotonic() + deadline_s,
+        seed=common.seed,
+    )
 
 
 def assert_submit(fake: FalFake, endpoint: str = "fal-ai/flux/schnell", **params: object) -> None:
@@ -132,9 +141,14 @@ def test_png_output_and_fractional_billable_units(fake, router):
     fake.billable_units = 3.008
     model = CATALOG.model("fal:flux-2-pro")  # $0.03 first MP + $0.015 per extra MP
     req = make_request("fal:flux-2-pro")
-    req = GenerationRequest(model=model, prompt=PROMPT, params={**req.params,
-                                                                "output_format": "png"},
-                            width=req.width, height=req.height, deadline=req.deadline)
+    req = GenerationRequest(
+        model=model,
+        prompt=PROMPT,
+        params={**req.params, "output_format": "png"},
+        width=req.width,
+        height=req.height,
+        deadline=req.deadline,
+    )
     result = router.generate(req)
     assert_submit(fake, "fal-ai/flux-2-pro", output_format="png")
     assert Image.open(io.BytesIO(result.image)).format == "PNG"
@@ -160,8 +174,9 @@ def test_units_not_in_the_catalog_unit_give_an_estimate_that_says_why(fake, rout
 
 
 def test_build_router_reads_key_and_queue_url_from_env(fake):
-    r = build_router("fal", CATALOG, {"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url},
-                     poll_interval=POLL)
+    r = build_router(
+        "fal", CATALOG, {"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url}, poll_interval=POLL
+    )
     assert isinstance(r, FalRouter)
     assert r.generate(make_request()).image
     assert fake.received("POST")[0].headers["authorization"] == f"Key {TEST_FAL_KEY}"
@@ -176,13 +191,13 @@ def test_missing_key_sends_nothing(fake):
 
 # ------------------------------------------------------------------------------- errors
 def test_bad_key_is_an_auth_error(fake):
-    r = FalRouter(catalog=CATALOG, key="wrong-id:wrong-secret", base_url=fake.url,
-                  poll_interval=POLL)
+    r = FalRouter(
+        catalog=CATALOG, key="wrong-id:wrong-secret", base_url=fake.url, poll_interval=POLL
+    )
     with pytest.raises(AuthError) as info:
         r.generate(make_request())
     err = info.value
-    assert (err.message, err.kind, err.status, str(err)) == ("bad key", "auth", 401,
-                                                             "fal: bad key")
+    assert (err.message, err.kind, err.status, str(err)) == ("bad key", "auth", 401, "fal: bad key")
     assert err.model == "fal:flux-schnell" and not err.retryable
     sub = fake.received("POST")[0]
     assert sub.headers["authorization"] == "Key wrong-id:wrong-secret"
@@ -192,8 +207,7 @@ def test_bad_key_is_an_auth_error(fake):
 
 SUBMIT_CASES = [
     ("401", AuthError, "bad key", "auth", 401),
-    ("403_locked", InsufficientCreditsError, "account locked: balance exhausted", "balance",
-     403),
+    ("403_locked", InsufficientCreditsError, "account locked: balance exhausted", "balance", 403),
     ("500", ServerError, "server error 500: Internal Server Error", "router_error", 500),
     ("503", ServerError, "server error 503: Runner scheduling failure", "router_error", 503),
     ("malformed_submit", ProtocolError, "answered with malformed JSON", "protocol", 200),
@@ -215,13 +229,16 @@ def test_errors_at_submit(fake, router, scenario, cls, message, kind, status):
 
 
 RESULT_CASES = [
-    ("422_list", RouterValidationError,
-     "num_inference_steps: Input should be less than or equal to 12", "validation", 422),
-    ("422_string", RouterValidationError, "Unsupported image_size: square_xl", "validation",
-     422),
+    (
+        "422_list",
+        RouterValidationError,
+        "num_inference_steps: Input should be less than or equal to 12",
+        "validation",
+        422,
+    ),
+    ("422_string", RouterValidationError, "Unsupported image_size: square_xl", "validation", 422),
     # fal's own words are kept; the kind comes from detail[].type / error_type, not words.
-    ("content_policy", ContentFilteredError, FLAGGED, "content_filter",
-     422),
+    ("content_policy", ContentFilteredError, FLAGGED, "content_filter", 422),
     # 504 with error_type request_timeout: fal ran out of time, so the cell is a timeout.
     ("completed_error", RouterTimeout, "timed out: Request timed out", "timeout", 504),
     ("malformed_json", ProtocolError, "answered with malformed JSON", "protocol", 200),
@@ -229,8 +246,7 @@ RESULT_CASES = [
 
 
 @pytest.mark.parametrize("scenario, cls, message, kind, status", RESULT_CASES)
-def test_errors_returned_by_the_result_fetch(fake, router, scenario, cls, message, kind,
-                                             status):
+def test_errors_returned_by_the_result_fetch(fake, router, scenario, cls, message, kind, status):
     fake.script(scenario)
     with pytest.raises(cls) as info:
         router.generate(make_request())
@@ -240,7 +256,8 @@ def test_errors_returned_by_the_result_fetch(fake, router, scenario, cls, messag
     job = next(iter(fake.jobs.values()))
     assert len(status_polls(fake)) == 4  # queued → in progress → COMPLETED first
     assert [r.path for r in fake.received("GET") if not r.path.endswith("/status")] == [
-        f"/fal-ai/flux/requests/{job.request_id}"]  # the result, and no image download
+        f"/fal-ai/flux/requests/{job.request_id}"
+    ]  # the result, and no image download
     assert_no_key(err)
 
 
@@ -259,8 +276,12 @@ def test_429_once_raises_rate_limit_then_the_next_call_succeeds(fake, router):
     with pytest.raises(RateLimitError) as info:
         router.generate(make_request())
     err = info.value
-    assert (err.message, err.kind, err.status, err.retry_after) == ("rate limited",
-                                                                    "rate_limit", 429, 1.0)
+    assert (err.message, err.kind, err.status, err.retry_after) == (
+        "rate limited",
+        "rate_limit",
+        429,
+        1.0,
+    )
     assert err.retryable
     assert_submit(fake)
     result = router.generate(make_request())  # the runner's retry
@@ -314,8 +335,9 @@ def test_non_image_bytes_are_a_clear_error(fake, router):
 
 
 def test_unreachable_server_is_a_retryable_server_error():
-    r = FalRouter(catalog=CATALOG, key=TEST_FAL_KEY, base_url="http://127.0.0.1:9",
-                  poll_interval=POLL)
+    r = FalRouter(
+        catalog=CATALOG, key=TEST_FAL_KEY, base_url="http://127.0.0.1:9", poll_interval=POLL
+    )
     with pytest.raises(ServerError, match="could not reach fal"):
         r.generate(make_request())
 
@@ -330,28 +352,39 @@ def test_every_error_is_a_router_error_with_router_and_model(fake, router):
 # ------------------------------------------------------------------------------- via the runner
 def fal_runner(store, fake: FalFake, catalog=CATALOG) -> Runner:
     fake.retry_after = "0"  # keep the runner's retry pause at zero
-    return Runner(store, catalog, env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url},
-                  router_options={"fal": {"poll_interval": POLL}}, heartbeat=False)
+    return Runner(
+        store,
+        catalog,
+        env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url},
+        router_options={"fal": {"poll_interval": POLL}},
+        heartbeat=False,
+    )
 
 
-@pytest.mark.parametrize("scenario, status, kind, message, attempts", [
-    ("success", "ok", None, None, 1),
-    ("401", "error", "auth", "fal: bad key", 1),
-    ("403_locked", "error", "balance", "fal: account locked: balance exhausted", 1),
-    ("422_list", "error", "validation",
-     "fal: num_inference_steps: Input should be less than or equal to 12", 1),
-    ("content_policy", "error", "content_filter", f"fal: {FLAGGED}", 1),
-    ("nsfw", "error", "content_filter", "fal: content filtered", 1),
-    ("429_once", "ok", None, None, 2),  # the runner retries once and succeeds
-    ("503", "ok", None, None, 2),
-    ("malformed_json", "error", "protocol", "fal: answered with malformed JSON" + OPEN, 1),
-    ("image_404", "error", "bad_image", "fal: image not found at its URL (HTTP 404)" + OPEN,
-     1),
-])
+@pytest.mark.parametrize(
+    "scenario, status, kind, message, attempts",
+    [
+        ("success", "ok", None, None, 1),
+        ("401", "error", "auth", "fal: bad key", 1),
+        ("403_locked", "error", "balance", "fal: account locked: balance exhausted", 1),
+        (
+            "422_list",
+            "error",
+            "validation",
+            "fal: num_inference_steps: Input should be less than or equal to 12",
+            1,
+        ),
+        ("content_policy", "error", "content_filter", f"fal: {FLAGGED}", 1),
+        ("nsfw", "error", "content_filter", "fal: content filtered", 1),
+        ("429_once", "ok", None, None, 2),  # the runner retries once and succeeds
+        ("503", "ok", None, None, 2),
+        ("malformed_json", "error", "protocol", "fal: answered with malformed JSON" + OPEN, 1),
+        ("image_404", "error", "bad_image", "fal: image not found at its URL (HTTP 404)" + OPEN, 1),
+    ],
+)
 def test_through_the_runner(store, fake, scenario, status, kind, message, attempts):
     fake.script(scenario)
-    run_id = finish_run(fal_runner(store, fake), PROMPT, ["fal:flux-schnell"],
-                        CommonParams(seed=5))
+    run_id = finish_run(fal_runner(store, fake), PROMPT, ["fal:flux-schnell"], CommonParams(seed=5))
     cell = store.run_view(run_id).cells[0]
     assert (cell.status, cell.error_kind, cell.error_message) == (status, kind, message)
     assert cell.attempts == attempts
@@ -366,9 +399,13 @@ def test_through_the_runner(store, fake, scenario, status, kind, message, attemp
 def test_timeout_through_the_runner_cancels_at_fal(store, fake):
     catalog = with_deadline(CATALOG, "fal:flux-schnell", 0.3)
     fake.script("never_completes")
-    run_id = finish_run(fal_runner(store, fake, catalog), PROMPT, ["fal:flux-schnell"],
-                        CommonParams())
+    run_id = finish_run(
+        fal_runner(store, fake, catalog), PROMPT, ["fal:flux-schnell"], CommonParams()
+    )
     cell = store.run_view(run_id).cells[0]
-    assert (cell.status, cell.error_kind, cell.error_message) == ("timeout", "timeout",
-                                                                  "fal: timed out" + OPEN)
+    assert (cell.status, cell.error_kind, cell.error_message) == (
+        "timeout",
+        "timeout",
+        "fal: timed out" + OPEN,
+    )
     assert fake.cancels == list(fake.jobs)

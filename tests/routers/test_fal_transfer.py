@@ -51,20 +51,29 @@ def fake() -> Iterator[FalFake]:
 
 
 def fal(fake: FalFake, **kwargs) -> FalRouter:
-    return FalRouter(catalog=CATALOG, key=TEST_FAL_KEY, base_url=fake.url, poll_interval=POLL,
-                     **kwargs)
+    return FalRouter(
+        catalog=CATALOG, key=TEST_FAL_KEY, base_url=fake.url, poll_interval=POLL, **kwargs
+    )
 
 
 def make_request(deadline_s: float = 10.0) -> GenerationRequest:
-    return GenerationRequest(model=CATALOG.model("fal:flux-schnell"), prompt="a fox",
-                             params={"image_size": "square_hd"}, width=1024, height=1024,
-                             deadline=time.monotonic() + deadline_s)
+    return GenerationRequest(
+        model=CATALOG.model("fal:flux-schnell"),
+        prompt="a fox",
+        params={"image_size": "square_hd"},
+        width=1024,
+        height=1024,
+        deadline=time.monotonic() + deadline_s,
+    )
 
 
 def no_key_in(err: BaseException) -> None:
     text = f"{err} {err!r} {getattr(err, 'detail', '')}"
-    for part in (TEST_FAL_KEY, *TEST_FAL_KEY.split(":"), base64.b64encode(
-            TEST_FAL_KEY.encode()).decode()):
+    for part in (
+        TEST_FAL_KEY,
+        *TEST_FAL_KEY.split(":"),
+        base64.b64encode(TEST_FAL_KEY.encode()).decode(),
+    ):
         assert part not in text
 
 
@@ -78,8 +87,10 @@ def test_a_status_url_on_another_host_is_refused_and_gets_no_key(fake):
         assert elsewhere.requests == []  # nothing at all went to the other host
         port = elsewhere.url.rsplit(":", 1)[1]
     host = fake.url.removeprefix("http://")
-    assert str(info.value) == (f"fal: refused to send the key to 127.0.0.1:{port}: the URL is "
-                               f"not on the configured host {host}")
+    assert str(info.value) == (
+        f"fal: refused to send the key to 127.0.0.1:{port}: the URL is "
+        f"not on the configured host {host}"
+    )
     assert (info.value.kind, info.value.model) == ("protocol", "fal:flux-schnell")
     assert len(fake.received("POST")) == 1  # the submit, to the configured host
 
@@ -106,8 +117,9 @@ def test_an_image_over_the_pixel_cap_is_a_clear_error(fake):
     with pytest.raises(ImageTooLargeError) as info:
         fal(fake).generate(make_request())
     w, h = HUGE_SIZE
-    assert str(info.value) == (f"fal: the image is {w}×{h} (90 megapixels), over the 80 "
-                               "megapixel cap")
+    assert str(info.value) == (
+        f"fal: the image is {w}×{h} (90 megapixels), over the 80 megapixel cap"
+    )
 
 
 def test_a_trickling_image_is_cut_at_the_models_deadline(fake):
@@ -132,8 +144,14 @@ def test_a_redirect_to_a_private_address_is_refused():
     # fal "on a public host": the client reaches it through the fake as an HTTP proxy.
     with FalFake(advertised_url=PUBLIC) as fake, httpx.Client(proxy=fake.root_url) as http:
         fake.script("image_redirect_private")
-        r = FalRouter(catalog=CATALOG, key=TEST_FAL_KEY, base_url=PUBLIC, http=http,
-                      poll_interval=POLL, transfer=TransferPolicy(resolve=resolve))
+        r = FalRouter(
+            catalog=CATALOG,
+            key=TEST_FAL_KEY,
+            base_url=PUBLIC,
+            http=http,
+            poll_interval=POLL,
+            transfer=TransferPolicy(resolve=resolve),
+        )
         with pytest.raises(RefusedURLError) as info:
             r.generate(make_request())
         assert str(info.value) == "fal: refused the image URL: 10.0.0.7 is a private address"
@@ -163,27 +181,38 @@ def test_an_echoed_key_is_redacted_raw_and_base64(fake):
 
 
 def test_errors_keep_their_cause():
-    r = FalRouter(catalog=CATALOG, key=TEST_FAL_KEY, base_url="http://127.0.0.1:9",
-                  poll_interval=POLL)
+    r = FalRouter(
+        catalog=CATALOG, key=TEST_FAL_KEY, base_url="http://127.0.0.1:9", poll_interval=POLL
+    )
     with pytest.raises(ServerError) as info:
         r.generate(make_request())
     assert isinstance(info.value.__cause__, httpx.ConnectError)
 
 
 # ---------------------------------------------------------------------- via the runner
-@pytest.mark.parametrize("scenario, status, kind, message", [
-    ("image_oversize", "error", "bad_image", "fal: the image is 2 MB, over the 1 MB cap"),
-    ("image_huge", "error", "bad_image",
-     "fal: the image is 10000×9000 (90 megapixels), over the 80 megapixel cap"),
-    ("completed_error", "timeout", "timeout", "fal: timed out: Request timed out"),
-    ("echo_key", "error", "validation", "fal: Malformed header (base64 ***); raw Key ***"),
-])
+@pytest.mark.parametrize(
+    "scenario, status, kind, message",
+    [
+        ("image_oversize", "error", "bad_image", "fal: the image is 2 MB, over the 1 MB cap"),
+        (
+            "image_huge",
+            "error",
+            "bad_image",
+            "fal: the image is 10000×9000 (90 megapixels), over the 80 megapixel cap",
+        ),
+        ("completed_error", "timeout", "timeout", "fal: timed out: Request timed out"),
+        ("echo_key", "error", "validation", "fal: Malformed header (base64 ***); raw Key ***"),
+    ],
+)
 def test_stored_errors(store, fake, scenario, status, kind, message):
     fake.script(scenario)
-    runner = Runner(store, CATALOG, env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url},
-                    router_options={"fal": {"poll_interval": POLL,
-                                            "transfer": TransferPolicy(max_bytes=MIB)}},
-                    heartbeat=False)
+    runner = Runner(
+        store,
+        CATALOG,
+        env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url},
+        router_options={"fal": {"poll_interval": POLL, "transfer": TransferPolicy(max_bytes=MIB)}},
+        heartbeat=False,
+    )
     run_id = finish_run(runner, "a fox", ["fal:flux-schnell"], CommonParams())
     cell = store.run_view(run_id).cells[0]
     assert (cell.status, cell.error_kind, cell.error_message) == (status, kind, message)

@@ -35,8 +35,7 @@ from vibegen.runner import Runner
 OPEN = " · its paid job may still finish: Retry follows it, not buying it again"
 CATALOG = default_catalog()
 PROMPT = "a red fox in the snow"
-FLAGGED_PROMPT = ("Invalid prompt: your prompt was flagged as containing prohibited "
-                  "content")
+FLAGGED_PROMPT = "Invalid prompt: your prompt was flagged as containing prohibited content"
 SCALE = 0.004  # poll cadence scale: 2.5 s → 10 ms
 MODES = ["mirror", "always_200"]
 JOBS = "/api/v1/jobs/createTask"
@@ -59,14 +58,23 @@ def kie(fake: KieFake, key: str | None = TEST_KIE_KEY) -> KieRouter:
     return KieRouter(catalog=CATALOG, key=key, base_url=fake.url, poll_interval=SCALE)
 
 
-def make_request(model_key: str = "kie:nano-banana-pro", common: CommonParams | None = None,
-                 deadline_s: float = 10.0) -> GenerationRequest:
+def make_request(
+    model_key: str = "kie:nano-banana-pro",
+    common: CommonParams | None = None,
+    deadline_s: float = 10.0,
+) -> GenerationRequest:
     model = CATALOG.model(model_key)
     common = common or CommonParams()
     mapped = map_params(model, common)
-    return GenerationRequest(model=model, prompt=PROMPT, params=mapped.params,
-                             width=mapped.width, height=mapped.height,
-                             deadline=time.monotonic() + deadline_s, seed=common.seed)
+    return GenerationRequest(
+        model=model,
+        prompt=PROMPT,
+        params=mapped.params,
+        width=mapped.width,
+        height=mapped.height,
+        deadline=time.monotonic() + deadline_s,
+        seed=common.seed,
+    )
 
 
 def assert_create(fake: KieFake, model: str = "nano-banana-pro", **params: object) -> Recorded:
@@ -124,11 +132,15 @@ def test_success_polls_the_states_and_downloads_the_image(fake):
     assert fake.balance == 1000 - 18
 
 
-@pytest.mark.parametrize(("unit", "cost_time_ms", "queue_ms", "inference", "queue"), [
-    ("ms", 8000, 1500, 8.0, 1.5),  # as documented
-    ("s", 8000, 1500, 8.0, 1.5),  # costTime: 8, as in Kie's callback example
-    ("ms", 900, 1_200_000, 0.9, 1200.0),  # a fast image after a long queue stays in ms
-], ids=["ms", "seconds", "ms-long-queue"])
+@pytest.mark.parametrize(
+    ("unit", "cost_time_ms", "queue_ms", "inference", "queue"),
+    [
+        ("ms", 8000, 1500, 8.0, 1.5),  # as documented
+        ("s", 8000, 1500, 8.0, 1.5),  # costTime: 8, as in Kie's callback example
+        ("ms", 900, 1_200_000, 0.9, 1200.0),  # a fast image after a long queue stays in ms
+    ],
+    ids=["ms", "seconds", "ms-long-queue"],
+)
 def test_cost_time_unit(unit, cost_time_ms, queue_ms, inference, queue):
     with KieFake(cost_time_ms=cost_time_ms, cost_time_unit=unit, queue_ms=queue_ms) as f:
         result = kie(f).generate(make_request())
@@ -164,8 +176,12 @@ def test_polls_are_spaced_by_the_cadence(mirror):
 
 
 def test_build_router_reads_key_and_url_from_env(mirror):
-    r = build_router("kie", CATALOG, {"KIE_API_KEY": TEST_KIE_KEY, "VIBEGEN_KIE_URL": mirror.url},
-                     poll_interval=SCALE)
+    r = build_router(
+        "kie",
+        CATALOG,
+        {"KIE_API_KEY": TEST_KIE_KEY, "VIBEGEN_KIE_URL": mirror.url},
+        poll_interval=SCALE,
+    )
     assert isinstance(r, KieRouter) and r.generate(make_request()).image
     assert_create(mirror)
 
@@ -179,8 +195,9 @@ def test_missing_key_sends_nothing(mirror):
 # ------------------------------------------------------------------------------- errors
 def test_bad_key_is_an_auth_error(fake):
     with pytest.raises(AuthError) as info:
-        KieRouter(catalog=CATALOG, key="not-the-key", base_url=fake.url,
-                  poll_interval=SCALE).generate(make_request())
+        KieRouter(
+            catalog=CATALOG, key="not-the-key", base_url=fake.url, poll_interval=SCALE
+        ).generate(make_request())
     err = info.value
     assert (str(err), err.kind, err.status) == ("kie: bad key", "auth", 401)
     create = fake.received("POST")[0]
@@ -192,13 +209,21 @@ def test_bad_key_is_an_auth_error(fake):
 CREATE_CASES = [
     ("401", AuthError, "bad key", "auth"),
     ("402", InsufficientCreditsError, "insufficient credits", "balance"),
-    ("422", RouterValidationError, "aspect_ratio is not within the range of allowed options",
-     "validation"),
+    (
+        "422",
+        RouterValidationError,
+        "aspect_ratio is not within the range of allowed options",
+        "validation",
+    ),
     ("500", ServerError, "server error 500: Internal server error", "router_error"),
     ("455", ServerError, "service under maintenance", "router_error"),
     ("501", ServerError, "generation failed: Generation failed", "router_error"),
-    ("505", RouterError, "model disabled by Kie: This feature is currently disabled",
-     "router_error"),
+    (
+        "505",
+        RouterError,
+        "model disabled by Kie: This feature is currently disabled",
+        "router_error",
+    ),
 ]
 
 
@@ -227,8 +252,14 @@ def test_402_when_the_balance_runs_out(mirror):
 
 def test_unknown_input_key_is_a_validation_error(mirror):
     req = make_request()
-    req = GenerationRequest(model=req.model, prompt=PROMPT, params={**req.params, "steps": 4},
-                            width=req.width, height=req.height, deadline=req.deadline)
+    req = GenerationRequest(
+        model=req.model,
+        prompt=PROMPT,
+        params={**req.params, "steps": 4},
+        width=req.width,
+        height=req.height,
+        deadline=req.deadline,
+    )
     with pytest.raises(RouterValidationError, match="Unknown input field: steps") as info:
         kie(mirror).generate(req)
     assert info.value.status == 422
@@ -240,8 +271,12 @@ def test_429_once_then_success_in_both_http_modes(fake):
     with pytest.raises(RateLimitError) as info:
         kie(fake).generate(make_request())
     err = info.value
-    assert (str(err), err.kind, err.status, err.retryable) == ("kie: rate limited",
-                                                               "rate_limit", 429, True)
+    assert (str(err), err.kind, err.status, err.retryable) == (
+        "kie: rate limited",
+        "rate_limit",
+        429,
+        True,
+    )
     assert_create(fake)
     assert kie(fake).generate(make_request()).image  # the runner's retry succeeds
     assert len(fake.received("POST")) == 2 and len(fake.tasks) == 1
@@ -256,23 +291,31 @@ def test_429_as_body_code_under_http_200():
     # The fake really answered HTTP 200 with {"code": 429}: checked with a raw call.
     with KieFake(http_status_mode="always_200") as f:
         f.script("429_once")
-        raw = httpx.post(f.url + JOBS, json={"model": "z-image", "input": {"prompt": "p"}},
-                         headers={"Authorization": f"Bearer {TEST_KIE_KEY}"})
+        raw = httpx.post(
+            f.url + JOBS,
+            json={"model": "z-image", "input": {"prompt": "p"}},
+            headers={"Authorization": f"Bearer {TEST_KIE_KEY}"},
+        )
         assert raw.status_code == 200 and raw.json()["code"] == 429
 
 
 def test_the_fake_refuses_the_twenty_first_create_in_ten_seconds(mirror):
     body = {"model": "z-image", "input": {"prompt": "p"}}
     headers = {"Authorization": f"Bearer {TEST_KIE_KEY}"}
-    codes = [httpx.post(mirror.url + JOBS, json=body, headers=headers).status_code
-             for _ in range(21)]
+    codes = [
+        httpx.post(mirror.url + JOBS, json=body, headers=headers).status_code for _ in range(21)
+    ]
     assert codes == [200] * 20 + [429]
 
 
 def test_creates_stay_under_the_account_limit_with_a_margin(mirror):
     # The adapter's own limiter holds creates to 90 % of Kie's 20 per 10 s, for all cells.
-    info = CATALOG.routers["kie"].model_copy(update={"rate_limit_requests": 4,  # 90 %: 3
-                                                      "rate_limit_window_s": 0.5})
+    info = CATALOG.routers["kie"].model_copy(
+        update={
+            "rate_limit_requests": 4,  # 90 %: 3
+            "rate_limit_window_s": 0.5,
+        }
+    )
     catalog = CATALOG.model_copy(update={"routers": {**CATALOG.routers, "kie": info}})
     r = KieRouter(catalog=catalog, key=TEST_KIE_KEY, base_url=mirror.url, poll_interval=SCALE)
     t = time.monotonic()
@@ -287,8 +330,12 @@ FAIL_CASES = [
     # no content code: the verdict is not guessed from its words, and its words are kept.
     ("fail_content", RouterValidationError, FLAGGED_PROMPT, "validation"),
     ("fail_validation", RouterValidationError, "resolution 8K is not supported", "validation"),
-    ("fail_server", ServerError, "generation failed: Internal error, please try again later",
-     "router_error"),
+    (
+        "fail_server",
+        ServerError,
+        "generation failed: Internal error, please try again later",
+        "router_error",
+    ),
 ]
 
 
@@ -330,9 +377,12 @@ def test_one_truncated_poll_is_polled_through(mirror):
     assert_create(mirror)  # the same task, polled again: not bought twice
 
 
-@pytest.mark.parametrize("scenario, message", [
-    ("malformed_result_json", "answered with malformed resultJson"),
-])
+@pytest.mark.parametrize(
+    "scenario, message",
+    [
+        ("malformed_result_json", "answered with malformed resultJson"),
+    ],
+)
 def test_malformed_answers_are_protocol_errors(mirror, scenario, message):
     mirror.script(scenario)
     with pytest.raises(ProtocolError) as info:
@@ -350,10 +400,13 @@ def test_unknown_task_id_is_a_protocol_error(mirror):
     assert polls(mirror)[0].query == {"taskId": ["nope"]}
 
 
-@pytest.mark.parametrize("scenario, cls, message", [
-    ("image_404", BadImageError, "image not found at its URL (HTTP 404)"),
-    ("not_image", BadImageError, "image URL returned text/html, not an image"),
-])
+@pytest.mark.parametrize(
+    "scenario, cls, message",
+    [
+        ("image_404", BadImageError, "image not found at its URL (HTTP 404)"),
+        ("not_image", BadImageError, "image URL returned text/html, not an image"),
+    ],
+)
 def test_image_download_errors(mirror, scenario, cls, message):
     mirror.script(scenario)
     with pytest.raises(cls) as info:
@@ -400,8 +453,14 @@ def test_gpt4o_failure_maps_error_message(mirror):
 
 def test_gpt4o_size_is_validated_by_the_fake(mirror):
     req = make_request("kie:4o-image")
-    req = GenerationRequest(model=req.model, prompt=PROMPT, params={"size": "16:9"},
-                            width=1, height=1, deadline=req.deadline)
+    req = GenerationRequest(
+        model=req.model,
+        prompt=PROMPT,
+        params={"size": "16:9"},
+        width=1,
+        height=1,
+        deadline=req.deadline,
+    )
     with pytest.raises(RouterValidationError, match="size must be one of"):
         kie(mirror).generate(req)
 
@@ -411,8 +470,13 @@ def test_midjourney_returns_the_first_of_four_images(fake):
     create = fake.received("POST")[0]
     assert create.path == "/api/v1/mj/generate"
     assert create.headers["authorization"] == f"Bearer {TEST_KIE_KEY}"
-    assert create.body == {"prompt": PROMPT, "taskType": "mj_txt2img", "version": "7",
-                           "speed": "fast", "aspectRatio": "16:9"}
+    assert create.body == {
+        "prompt": PROMPT,
+        "taskType": "mj_txt2img",
+        "version": "7",
+        "speed": "fast",
+        "aspectRatio": "16:9",
+    }
     assert polls(fake, "/api/v1/mj/record-info")
     downloads = fake.received("GET", "/images/")
     assert len(downloads) == 1 and downloads[0].path.endswith("_0.png")
@@ -437,45 +501,74 @@ def test_fake_credit_and_download_url_endpoints(mirror):
     credit = httpx.get(mirror.url + "/api/v1/chat/credit", headers=auth).json()
     assert credit == {"code": 200, "msg": "success", "data": 1000 - 18}
     url = mirror.url + "/images/x_0.png"
-    link = httpx.post(mirror.url + "/api/v1/common/download-url", json={"url": url},
-                      headers=auth).json()
+    link = httpx.post(
+        mirror.url + "/api/v1/common/download-url", json={"url": url}, headers=auth
+    ).json()
     assert link["data"] == url
-    foreign = httpx.post(mirror.url + "/api/v1/common/download-url",
-                         json={"url": "https://example.com/a.png"}, headers=auth)
+    foreign = httpx.post(
+        mirror.url + "/api/v1/common/download-url",
+        json={"url": "https://example.com/a.png"},
+        headers=auth,
+    )
     assert foreign.status_code == 422 and foreign.json()["code"] == 422
     assert httpx.get(mirror.url + "/api/v1/chat/credit").json()["code"] == 401
 
 
 # ------------------------------------------------------------------------------- via the runner
 def kie_runner(store, fake: KieFake, catalog=CATALOG) -> Runner:
-    return Runner(store, catalog, env={"KIE_API_KEY": TEST_KIE_KEY, "VIBEGEN_KIE_URL": fake.url},
-                  router_options={"kie": {"poll_interval": SCALE}}, heartbeat=False)
+    return Runner(
+        store,
+        catalog,
+        env={"KIE_API_KEY": TEST_KIE_KEY, "VIBEGEN_KIE_URL": fake.url},
+        router_options={"kie": {"poll_interval": SCALE}},
+        heartbeat=False,
+    )
 
 
-@pytest.mark.parametrize("scenario, status, kind, message, attempts", [
-    ("success", "ok", None, None, 1),
-    ("401", "error", "auth", "kie: bad key", 1),
-    ("402", "error", "balance", "kie: insufficient credits", 1),
-    ("422", "error", "validation",
-     "kie: aspect_ratio is not within the range of allowed options", 1),
-    ("fail_content", "error", "validation", f"kie: {FLAGGED_PROMPT}", 1),
-    ("429_once", "ok", None, None, 2),  # the runner retries and succeeds
-    ("500", "ok", None, None, 2),
-    ("malformed_result_json", "error", "protocol", "kie: answered with malformed resultJson",
-     1),
-    ("not_image", "error", "bad_image",
-     "kie: image URL returned text/html, not an image" + OPEN, 1),
-])
+@pytest.mark.parametrize(
+    "scenario, status, kind, message, attempts",
+    [
+        ("success", "ok", None, None, 1),
+        ("401", "error", "auth", "kie: bad key", 1),
+        ("402", "error", "balance", "kie: insufficient credits", 1),
+        (
+            "422",
+            "error",
+            "validation",
+            "kie: aspect_ratio is not within the range of allowed options",
+            1,
+        ),
+        ("fail_content", "error", "validation", f"kie: {FLAGGED_PROMPT}", 1),
+        ("429_once", "ok", None, None, 2),  # the runner retries and succeeds
+        ("500", "ok", None, None, 2),
+        (
+            "malformed_result_json",
+            "error",
+            "protocol",
+            "kie: answered with malformed resultJson",
+            1,
+        ),
+        (
+            "not_image",
+            "error",
+            "bad_image",
+            "kie: image URL returned text/html, not an image" + OPEN,
+            1,
+        ),
+    ],
+)
 def test_through_the_runner(store, fake, scenario, status, kind, message, attempts):
     fake.script(scenario)
-    run_id = finish_run(kie_runner(store, fake), PROMPT, ["kie:nano-banana-pro"],
-                        CommonParams(), timeout=15)
+    run_id = finish_run(
+        kie_runner(store, fake), PROMPT, ["kie:nano-banana-pro"], CommonParams(), timeout=15
+    )
     cell = store.run_view(run_id).cells[0]
     assert (cell.status, cell.error_kind, cell.error_message) == (status, kind, message)
     assert cell.attempts == attempts
     assert fake.received("POST")[0].body == {
         "model": "nano-banana-pro",
-        "input": {"prompt": PROMPT, "aspect_ratio": "1:1", "resolution": "1K"}}
+        "input": {"prompt": PROMPT, "aspect_ratio": "1:1", "resolution": "1K"},
+    }
     if status == "ok":
         assert (cell.cost_kind, cell.cost_usd) == ("reported", pytest.approx(0.09))
         assert cell.inference_s == pytest.approx(8.0) and cell.queue_s == pytest.approx(1.5)
@@ -485,8 +578,10 @@ def test_through_the_runner(store, fake, scenario, status, kind, message, attemp
 def test_timeout_through_the_runner(store, mirror):
     catalog = with_deadline(CATALOG, "kie:z-image", 0.3)
     mirror.script("never_completes")
-    run_id = finish_run(kie_runner(store, mirror, catalog), PROMPT, ["kie:z-image"],
-                        CommonParams())
+    run_id = finish_run(kie_runner(store, mirror, catalog), PROMPT, ["kie:z-image"], CommonParams())
     cell = store.run_view(run_id).cells[0]
-    assert (cell.status, cell.error_kind, cell.error_message) == ("timeout", "timeout",
-                                                                  "kie: timed out" + OPEN)
+    assert (cell.status, cell.error_kind, cell.error_message) == (
+        "timeout",
+        "timeout",
+        "kie: timed out" + OPEN,
+    )

@@ -47,13 +47,22 @@ def router(fake: OpenAIFake) -> Iterator[OpenAIRouter]:
     r.close()
 
 
-def make_request(model_key: str = "openai:gpt-image-2", common: CommonParams | None = None,
-                 deadline_s: float = 10.0, **extra: object) -> GenerationRequest:
+def make_request(
+    model_key: str = "openai:gpt-image-2",
+    common: CommonParams | None = None,
+    deadline_s: float = 10.0,
+    **extra: object,
+) -> GenerationRequest:
     model = CATALOG.model(model_key)
     mapped = map_params(model, common or CommonParams(quality="low"))
-    return GenerationRequest(model=model, prompt=PROMPT, params={**mapped.params, **extra},
-                             width=mapped.width, height=mapped.height,
-                             deadline=time.monotonic() + deadline_s)
+    return GenerationRequest(
+        model=model,
+        prompt=PROMPT,
+        params={**mapped.params, **extra},
+        width=mapped.width,
+        height=mapped.height,
+        deadline=time.monotonic() + deadline_s,
+    )
 
 
 def free_port() -> int:
@@ -70,8 +79,13 @@ def test_success_sends_sdk_request_and_computes_cost(fake, router):
     assert (req.method, req.path) == ("POST", "/v1/images/generations")
     assert req.headers["authorization"] == f"Bearer {TEST_KEY}"
     assert req.headers["content-type"].startswith("application/json")
-    assert req.body == {"model": "gpt-image-2", "prompt": PROMPT, "n": 1,
-                        "size": "1360x768", "quality": "low"}
+    assert req.body == {
+        "model": "gpt-image-2",
+        "prompt": PROMPT,
+        "n": 1,
+        "size": "1360x768",
+        "quality": "low",
+    }
     img = Image.open(io.BytesIO(result.image))
     assert (img.format, img.size) == ("PNG", (1360, 768))
     assert result.seed is None
@@ -85,8 +99,9 @@ def test_success_sends_sdk_request_and_computes_cost(fake, router):
 
 
 def test_fixed_size_family_gets_one_of_its_sizes(fake, router):
-    result = router.generate(make_request("openai:gpt-image-1.5",
-                                          CommonParams(aspect="3:2", quality="high")))
+    result = router.generate(
+        make_request("openai:gpt-image-1.5", CommonParams(aspect="3:2", quality="high"))
+    )
     assert fake.last.body["size"] == "1536x1024"
     assert fake.last.body["quality"] == "high"
     assert Image.open(io.BytesIO(result.image)).size == (1536, 1024)
@@ -192,8 +207,11 @@ def test_404_unknown_model_says_model_not_served(fake, router):
     with pytest.raises(RouterValidationError) as info:
         router.generate(make_request())
     err = info.value
-    assert (err.kind, err.status, err.message) == ("validation", 404,
-                                                   "model not served: gpt-image-2")
+    assert (err.kind, err.status, err.message) == (
+        "validation",
+        404,
+        "model not served: gpt-image-2",
+    )
     assert "does not exist" in err.detail
 
 
@@ -224,8 +242,7 @@ def test_500_is_a_retryable_server_error(fake, router):
     with pytest.raises(ServerError) as info:
         router.generate(make_request())
     err = info.value
-    assert (err.kind, err.status, err.message) == ("router_error", 500,
-                                                   "server error (HTTP 500)")
+    assert (err.kind, err.status, err.message) == ("router_error", 500, "server error (HTTP 500)")
     assert err.retryable
     assert len(fake.requests) == 1
 
@@ -234,8 +251,7 @@ def test_malformed_json_is_a_protocol_error(fake, router):
     fake.script("malformed_json")
     with pytest.raises(ProtocolError) as info:
         router.generate(make_request())
-    assert (info.value.kind, info.value.message) == ("protocol",
-                                                     "answered with malformed JSON")
+    assert (info.value.kind, info.value.message) == ("protocol", "answered with malformed JSON")
     assert fake.last.path == "/v1/images/generations"
 
 
@@ -282,12 +298,12 @@ def test_fake_answers_the_sdk_with_b64_and_usage(fake):
     import openai
 
     client = openai.OpenAI(api_key=TEST_KEY, base_url=fake.url, max_retries=0)
-    answer = client.images.generate(model="gpt-image-2", prompt="x", size="1024x1024",
-                                    quality="medium", n=2)
+    answer = client.images.generate(
+        model="gpt-image-2", prompt="x", size="1024x1024", quality="medium", n=2
+    )
     client.close()
     assert len(answer.data) == 2
-    assert Image.open(io.BytesIO(base64.b64decode(answer.data[0].b64_json))).size == (1024,
-                                                                                       1024)
+    assert Image.open(io.BytesIO(base64.b64decode(answer.data[0].b64_json))).size == (1024, 1024)
     usage = answer.usage
     assert usage.input_tokens_details.text_tokens == usage.input_tokens
     assert usage.total_tokens == usage.input_tokens + usage.output_tokens
@@ -302,29 +318,41 @@ def test_retry_after_header_forms():
 
 
 # ------------------------------------------------------------------ through the runner
-@pytest.mark.parametrize(("scenarios", "status", "kind", "message", "attempts"), [
-    ((), "ok", None, None, 1),
-    (("429_once",), "ok", None, None, 2),
-    (("500",), "ok", None, None, 2),
-    (("moderation_blocked",), "error", "content_filter",
-     "openai: content filtered: Your request was rejected by the safety system. If you believe "
-     "this is an error, contact us at help.openai.com and include the request ID req_fake.", 1),
-    (("insufficient_quota",), "error", "balance", "openai: insufficient quota", 1),
-    (("401",), "error", "auth", "openai: bad key", 1),
-    (("404_model",), "error", "validation", "openai: model not served: gpt-image-2", 1),
-    (("malformed_json",), "error", "protocol", "openai: answered with malformed JSON", 1),
-    (("slow",), "timeout", "timeout", "openai: timed out", 1),
-], ids=["ok", "429_once", "500_once", "moderation", "quota", "401", "404", "malformed",
-        "slow"])
+@pytest.mark.parametrize(
+    ("scenarios", "status", "kind", "message", "attempts"),
+    [
+        ((), "ok", None, None, 1),
+        (("429_once",), "ok", None, None, 2),
+        (("500",), "ok", None, None, 2),
+        (
+            ("moderation_blocked",),
+            "error",
+            "content_filter",
+            "openai: content filtered: Your request was rejected by the safety system. "
+            "If you believe this is an error, contact us at help.openai.com "
+            "and include the request ID req_fake.",
+            1,
+        ),
+        (("insufficient_quota",), "error", "balance", "openai: insufficient quota", 1),
+        (("401",), "error", "auth", "openai: bad key", 1),
+        (("404_model",), "error", "validation", "openai: model not served: gpt-image-2", 1),
+        (("malformed_json",), "error", "protocol", "openai: answered with malformed JSON", 1),
+        (("slow",), "timeout", "timeout", "openai: timed out", 1),
+    ],
+    ids=["ok", "429_once", "500_once", "moderation", "quota", "401", "404", "malformed", "slow"],
+)
 def test_runner_cells(store, scenarios, status, kind, message, attempts):
     from vibegen.runner import Runner
 
-    catalog = with_deadline(CATALOG, "openai:gpt-image-2", 0.5) if "slow" in scenarios \
-        else CATALOG
+    catalog = with_deadline(CATALOG, "openai:gpt-image-2", 0.5) if "slow" in scenarios else CATALOG
     with OpenAIFake(retry_after="0.05") as fake:
         fake.script(*scenarios)
-        runner = Runner(store, catalog, env={"OPENAI_API_KEY": TEST_KEY,
-                                             "OPENAI_BASE_URL": fake.url}, heartbeat=False)
+        runner = Runner(
+            store,
+            catalog,
+            env={"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url},
+            heartbeat=False,
+        )
         run_id = finish_run(runner, PROMPT, ["openai:gpt-image-2"], CommonParams(quality="low"))
         requests = fake.requests
     [cell] = store.run_view(run_id).cells
@@ -345,8 +373,12 @@ def test_runner_falls_back_to_the_tier_table_without_usage(store):
 
     with OpenAIFake() as fake:
         fake.script("no_usage")
-        runner = Runner(store, CATALOG, env={"OPENAI_API_KEY": TEST_KEY,
-                                             "OPENAI_BASE_URL": fake.url}, heartbeat=False)
+        runner = Runner(
+            store,
+            CATALOG,
+            env={"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url},
+            heartbeat=False,
+        )
         run_id = finish_run(runner, PROMPT, ["openai:gpt-image-2"], CommonParams(quality="low"))
     [cell] = store.run_view(run_id).cells
     assert (cell.status, cell.cost_kind, cell.cost_usd) == ("ok", "estimated", 0.006)
@@ -370,8 +402,12 @@ def test_a_connection_broken_after_the_request_is_not_sent_again(store):
 
     with OpenAIFake() as fake:
         fake.script("dropped")
-        runner = Runner(store, CATALOG, env={"OPENAI_API_KEY": TEST_KEY,
-                                             "OPENAI_BASE_URL": fake.url}, heartbeat=False)
+        runner = Runner(
+            store,
+            CATALOG,
+            env={"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url},
+            heartbeat=False,
+        )
         run_id = finish_run(runner, PROMPT, ["openai:gpt-image-2"], CommonParams(quality="low"))
         assert len(fake.requests) == 1
     [cell] = store.run_view(run_id).cells

@@ -19,8 +19,15 @@ def _request(key, prompt="a fox", seed=1, aspect="1:1", deadline=5.0):
     cat = default_catalog()
     model = cat.model(key)
     mp = map_params(model, CommonParams(aspect=aspect, seed=seed))
-    return GenerationRequest(model=model, prompt=prompt, params=mp.params, width=mp.width,
-                             height=mp.height, deadline=time.monotonic() + deadline, seed=seed)
+    return GenerationRequest(
+        model=model,
+        prompt=prompt,
+        params=mp.params,
+        width=mp.width,
+        height=mp.height,
+        deadline=time.monotonic() + deadline,
+        seed=seed,
+    )
 
 
 @pytest.fixture
@@ -36,9 +43,17 @@ def test_same_inputs_same_bytes_other_seed_other_image(router):
 
 
 def test_models_look_different(router):
-    images = {router.generate(_request(k)).image for k in
-              ["sandbox:prism", "sandbox:halo", "sandbox:mosaic", "sandbox:tide",
-               "sandbox:pointil", "sandbox:lattice"]}
+    images = {
+        router.generate(_request(k)).image
+        for k in [
+            "sandbox:prism",
+            "sandbox:halo",
+            "sandbox:mosaic",
+            "sandbox:tide",
+            "sandbox:pointil",
+            "sandbox:lattice",
+        ]
+    }
     assert len(images) == 6
 
 

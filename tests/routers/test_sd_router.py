@@ -58,14 +58,21 @@ def sd(url: str | None, **kwargs: object) -> SDRouter:
     return SDRouter(catalog=CATALOG, base_url=url, **kwargs)
 
 
-def make_request(common: CommonParams | None = None, deadline_s: float = 10.0,
-                 **extra: object) -> GenerationRequest:
+def make_request(
+    common: CommonParams | None = None, deadline_s: float = 10.0, **extra: object
+) -> GenerationRequest:
     model = CATALOG.model("sd:local")
     common = common or CommonParams()
     mapped = map_params(model, common)
-    return GenerationRequest(model=model, prompt=PROMPT, params={**mapped.params, **extra},
-                             width=mapped.width, height=mapped.height,
-                             deadline=time.monotonic() + deadline_s, seed=common.seed)
+    return GenerationRequest(
+        model=model,
+        prompt=PROMPT,
+        params={**mapped.params, **extra},
+        width=mapped.width,
+        height=mapped.height,
+        deadline=time.monotonic() + deadline_s,
+        seed=common.seed,
+    )
 
 
 def basic(login: str) -> str:
@@ -85,23 +92,40 @@ def test_success_without_seed_reads_the_seed_from_info(fake):
     [req] = fake.requests
     assert (req.method, req.path) == ("POST", "/sdapi/v1/txt2img")
     assert "authorization" not in req.headers
-    assert req.body == {"prompt": PROMPT, "width": 1152, "height": 896, "batch_size": 1,
-                        "n_iter": 1, "seed": -1, "send_images": True, "save_images": False}
+    assert req.body == {
+        "prompt": PROMPT,
+        "width": 1152,
+        "height": 896,
+        "batch_size": 1,
+        "n_iter": 1,
+        "seed": -1,
+        "send_images": True,
+        "save_images": False,
+    }
     img = Image.open(io.BytesIO(result.image))
     assert (img.format, img.size) == ("PNG", (1152, 896))
     assert result.seed is not None and result.seed.isdigit()  # the server's pick, as text
     assert result.cost is not None
-    assert (result.cost.usd, result.cost.kind, result.cost.label()) == (None, "self_hosted",
-                                                                        "self-hosted")
+    assert (result.cost.usd, result.cost.kind, result.cost.label()) == (
+        None,
+        "self_hosted",
+        "self-hosted",
+    )
     assert result.meta["sd_model_name"] == "sd_xl_base_1.0"
     assert result.meta["steps"] == 20
     assert (result.queue_s, result.inference_s) == (None, None)
 
 
 def test_seed_and_native_params_are_sent(fake):
-    result = sd(fake.url).generate(make_request(CommonParams(seed=42), steps=8, cfg_scale=4.5,
-                                                sampler_name="DPM++ 2M",
-                                                negative_prompt="blurry"))
+    result = sd(fake.url).generate(
+        make_request(
+            CommonParams(seed=42),
+            steps=8,
+            cfg_scale=4.5,
+            sampler_name="DPM++ 2M",
+            negative_prompt="blurry",
+        )
+    )
     body = fake.last.body
     assert body["seed"] == 42 and body["steps"] == 8 and body["cfg_scale"] == 4.5
     assert body["sampler_name"] == "DPM++ 2M" and body["negative_prompt"] == "blurry"
@@ -141,8 +165,11 @@ def test_wrong_login_is_an_auth_error_without_the_password(auth_fake):
     with pytest.raises(AuthError) as info:
         sd(auth_fake.url, auth="artist:wrong-password").generate(make_request())
     err = info.value
-    assert (err.kind, err.status, str(err)) == ("auth", 401,
-                                                "sd: login refused (check VIBEGEN_SD_AUTH)")
+    assert (err.kind, err.status, str(err)) == (
+        "auth",
+        401,
+        "sd: login refused (check VIBEGEN_SD_AUTH)",
+    )
     assert "wrong-password" not in str(err) + err.detail
     assert auth_fake.last.headers["authorization"] == basic("artist:wrong-password")
 
@@ -183,17 +210,21 @@ def test_500_is_a_retryable_server_error_with_the_reason(fake):
         sd(fake.url).generate(make_request())
     err = info.value
     assert (err.kind, err.status, err.retryable) == ("router_error", 500, True)
-    assert err.message == ("server error (HTTP 500): CUDA out of memory. "
-                           "Tried to allocate 2.00 GiB")
+    assert err.message == (
+        "server error (HTTP 500): CUDA out of memory. Tried to allocate 2.00 GiB"
+    )
     assert len(fake.requests) == 1
 
 
-@pytest.mark.parametrize(("scenario", "message"), [
-    ("malformed_json", "answered with malformed JSON"),
-    ("bad_info", "answered with an unreadable info field"),
-    ("no_images", "answered without an image"),
-    ("bad_base64", "answered with invalid base64 image data"),
-])
+@pytest.mark.parametrize(
+    ("scenario", "message"),
+    [
+        ("malformed_json", "answered with malformed JSON"),
+        ("bad_info", "answered with an unreadable info field"),
+        ("no_images", "answered without an image"),
+        ("bad_base64", "answered with invalid base64 image data"),
+    ],
+)
 def test_unreadable_answers_are_protocol_errors(fake, scenario, message):
     fake.script(scenario)
     with pytest.raises(ProtocolError) as info:
@@ -215,8 +246,9 @@ def test_wrong_path_says_start_with_api(fake):
     with pytest.raises(ProtocolError) as info:
         sd(fake.url + "/webui").generate(make_request())
     assert info.value.status == 404
-    assert info.value.message == (f"no txt2img API at {fake.url}/webui/sdapi/v1/txt2img "
-                                  "(start the server with --api)")
+    assert info.value.message == (
+        f"no txt2img API at {fake.url}/webui/sdapi/v1/txt2img (start the server with --api)"
+    )
 
 
 def test_slow_generation_hits_the_deadline_and_is_interrupted(fake):
@@ -227,7 +259,9 @@ def test_slow_generation_hits_the_deadline_and_is_interrupted(fake):
     assert str(info.value) == "sd: timed out"
     assert 0.3 < time.monotonic() - start < 1.5
     assert [(r.method, r.path) for r in fake.requests] == [
-        ("POST", "/sdapi/v1/txt2img"), ("POST", "/sdapi/v1/interrupt")]
+        ("POST", "/sdapi/v1/txt2img"),
+        ("POST", "/sdapi/v1/interrupt"),
+    ]
     assert fake.interrupts == 1
 
 
@@ -284,8 +318,10 @@ def test_fake_serialises_generations_like_a1111():
     with SDFake(work_s=0.15) as fake:
         router = sd(fake.url)
         results: list[object] = []
-        threads = [threading.Thread(target=lambda: results.append(
-            router.generate(make_request()))) for _ in range(3)]
+        threads = [
+            threading.Thread(target=lambda: results.append(router.generate(make_request())))
+            for _ in range(3)
+        ]
         start = time.monotonic()
         for t in threads:
             t.start()
@@ -304,15 +340,24 @@ def test_fake_lists_models_behind_the_same_auth(auth_fake):
 
 
 # ------------------------------------------------------------------ through the runner
-@pytest.mark.parametrize(("scenarios", "status", "kind", "message", "attempts"), [
-    ((), "ok", None, None, 1),
-    (("500",), "ok", None, None, 2),
-    (("401",), "error", "auth", "sd: login refused (check VIBEGEN_SD_AUTH)", 1),
-    (("422",), "error", "validation",
-     "sd: rejected the parameters: width: value is not a valid integer", 1),
-    (("bad_info",), "error", "protocol", "sd: answered with an unreadable info field", 1),
-    (("slow",), "timeout", "timeout", "sd: timed out", 1),
-], ids=["ok", "500_once", "401", "422", "bad_info", "slow"])
+@pytest.mark.parametrize(
+    ("scenarios", "status", "kind", "message", "attempts"),
+    [
+        ((), "ok", None, None, 1),
+        (("500",), "ok", None, None, 2),
+        (("401",), "error", "auth", "sd: login refused (check VIBEGEN_SD_AUTH)", 1),
+        (
+            ("422",),
+            "error",
+            "validation",
+            "sd: rejected the parameters: width: value is not a valid integer",
+            1,
+        ),
+        (("bad_info",), "error", "protocol", "sd: answered with an unreadable info field", 1),
+        (("slow",), "timeout", "timeout", "sd: timed out", 1),
+    ],
+    ids=["ok", "500_once", "401", "422", "bad_info", "slow"],
+)
 def test_runner_cells(store, scenarios, status, kind, message, attempts):
     from vibegen.runner import Runner
 
@@ -320,8 +365,13 @@ def test_runner_cells(store, scenarios, status, kind, message, attempts):
     with SDFake(auth=LOGIN) as fake:
         fake.script(*scenarios)
         # build_router passes only key/base_url: the login travels as a router option.
-        runner = Runner(store, catalog, env={"VIBEGEN_SD_URL": fake.url, "VIBEGEN_SD_AUTH": LOGIN},
-                        router_options={"sd": {"auth": LOGIN}}, heartbeat=False)
+        runner = Runner(
+            store,
+            catalog,
+            env={"VIBEGEN_SD_URL": fake.url, "VIBEGEN_SD_AUTH": LOGIN},
+            router_options={"sd": {"auth": LOGIN}},
+            heartbeat=False,
+        )
         run_id = finish_run(runner, PROMPT, ["sd:local"], CommonParams(seed=1234))
         requests = [r for r in fake.requests if r.path == "/sdapi/v1/txt2img"]
         interrupts = fake.interrupts

@@ -72,14 +72,32 @@ def http() -> Iterator[httpx.Client]:
 
 
 def request(deadline_s: float = 5.0) -> GenerationRequest:
-    return GenerationRequest(model=CATALOG.model("fal:flux-schnell"), prompt="p", params={},
-                             width=64, height=48, deadline=time.monotonic() + deadline_s)
+    return GenerationRequest(
+        model=CATALOG.model("fal:flux-schnell"),
+        prompt="p",
+        params={},
+        width=64,
+        height=48,
+        deadline=time.monotonic() + deadline_s,
+    )
 
 
-def fetch(http: httpx.Client, host: FileHost, path: str, *, deadline_s: float = 5.0,
-          policy: TransferPolicy | None = None) -> tuple[bytes, str]:
-    return fetch_image(http, f"{host.url}{path}", request(deadline_s), "fal",
-                       base_url=host.url, policy=policy or TransferPolicy())
+def fetch(
+    http: httpx.Client,
+    host: FileHost,
+    path: str,
+    *,
+    deadline_s: float = 5.0,
+    policy: TransferPolicy | None = None,
+) -> tuple[bytes, str]:
+    return fetch_image(
+        http,
+        f"{host.url}{path}",
+        request(deadline_s),
+        "fal",
+        base_url=host.url,
+        policy=policy or TransferPolicy(),
+    )
 
 
 def test_defaults_are_64_mib_and_80_megapixels():
@@ -135,16 +153,16 @@ def test_an_image_over_the_byte_cap_is_refused_from_its_content_length(host, htt
 
 
 def test_an_image_over_the_byte_cap_without_a_length_is_cut_while_streaming(host, http):
-    host.files["/big.png"] = Reply(200, padded_png(300_000), content_type="image/png",
-                                   length=False)
+    host.files["/big.png"] = Reply(200, padded_png(300_000), content_type="image/png", length=False)
     with pytest.raises(ImageTooLargeError) as info:
         fetch(http, host, "/big.png", policy=TransferPolicy(max_bytes=100 * 1024))
     assert str(info.value) == "fal: the image is larger than the 100 KB cap"
 
 
 def test_the_default_byte_cap_message_reads_in_megabytes(host, http):
-    host.files["/huge.png"] = Reply(200, b"", {"Content-Length": str(130 * 1024 * 1024)},
-                                    content_type="image/png")
+    host.files["/huge.png"] = Reply(
+        200, b"", {"Content-Length": str(130 * 1024 * 1024)}, content_type="image/png"
+    )
     # The fake announces 130 MB and sends nothing: refused from the header alone.
     host.files["/huge.png"].length = False
     with pytest.raises(ImageTooLargeError) as info:
@@ -164,8 +182,9 @@ def test_an_image_over_the_pixel_cap_is_refused_from_its_header(host, http):
     host.files["/wide.png"] = Reply(200, png_header(10_000, 9_000), content_type="image/png")
     with pytest.raises(ImageTooLargeError) as info:
         fetch(http, host, "/wide.png")
-    assert str(info.value) == ("fal: the image is 10000×9000 (90 megapixels), over the 80 "
-                               "megapixel cap")
+    assert str(info.value) == (
+        "fal: the image is 10000×9000 (90 megapixels), over the 80 megapixel cap"
+    )
 
 
 def test_a_decompression_bomb_is_refused_in_words(host, http):
@@ -178,8 +197,9 @@ def test_the_pixel_cap_is_configurable(host, http):
     host.files["/a.png"] = Reply(200, PNG, content_type="image/png")
     with pytest.raises(ImageTooLargeError) as info:
         fetch(http, host, "/a.png", policy=TransferPolicy(max_pixels=1000))
-    assert str(info.value) == ("fal: the image is 64×48 (0.003 megapixels), over the 0.001 "
-                               "megapixel cap")
+    assert str(info.value) == (
+        "fal: the image is 64×48 (0.003 megapixels), over the 0.001 megapixel cap"
+    )
     assert fetch(http, host, "/a.png", policy=TransferPolicy(max_pixels=64 * 48))[0] == PNG
 
 
@@ -221,8 +241,14 @@ def test_a_redirect_to_a_private_address_is_refused_before_it_is_followed(host):
     host.files["/internal.png"] = Reply(200, PNG, content_type="image/png")
     with httpx.Client(proxy=host.root_url) as proxied:
         with pytest.raises(RefusedURLError) as info:
-            fetch_image(proxied, "http://cdn.example/cat.png", request(), "fal",
-                        base_url="https://queue.fal.run", policy=TransferPolicy(resolve=resolve))
+            fetch_image(
+                proxied,
+                "http://cdn.example/cat.png",
+                request(),
+                "fal",
+                base_url="https://queue.fal.run",
+                policy=TransferPolicy(resolve=resolve),
+            )
     assert str(info.value) == "fal: refused the image URL: 10.0.0.7 is a private address"
     assert info.value.kind == "protocol"
     assert [r.path for r in host.requests] == ["/cat.png"]  # the private hop never went out
@@ -232,21 +258,35 @@ def test_a_redirect_to_a_private_address_is_refused_before_it_is_followed(host):
 def test_a_public_host_through_the_proxy_downloads(host):
     host.files["/cat.png"] = Reply(200, PNG, content_type="image/png")
     with httpx.Client(proxy=host.root_url) as proxied:
-        data, _ = fetch_image(proxied, "http://cdn.example/cat.png", request(), "fal",
-                              base_url="https://queue.fal.run",
-                              policy=TransferPolicy(resolve=resolve))
+        data, _ = fetch_image(
+            proxied,
+            "http://cdn.example/cat.png",
+            request(),
+            "fal",
+            base_url="https://queue.fal.run",
+            policy=TransferPolicy(resolve=resolve),
+        )
     assert data == PNG
 
 
-@pytest.mark.parametrize("url, words", [
-    ("http://127.0.0.1:9/x.png", "127.0.0.1 is a loopback address"),
-    ("ftp://cdn.example/x.png", "scheme 'ftp' is not http or https"),
-    ("file:///etc/passwd", "scheme 'file' is not http or https"),
-])
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("http://127.0.0.1:9/x.png", "127.0.0.1 is a loopback address"),
+        ("ftp://cdn.example/x.png", "scheme 'ftp' is not http or https"),
+        ("file:///etc/passwd", "scheme 'file' is not http or https"),
+    ],
+)
 def test_refused_image_urls_send_nothing(url, words):
     with pytest.raises(RefusedURLError) as info:
-        fetch_image(httpx.Client(), url, request(), "kie", base_url="https://api.kie.ai",
-                    policy=TransferPolicy(resolve=resolve))
+        fetch_image(
+            httpx.Client(),
+            url,
+            request(),
+            "kie",
+            base_url="https://api.kie.ai",
+            policy=TransferPolicy(resolve=resolve),
+        )
     assert str(info.value) == f"kie: refused the image URL: {words}"
     assert isinstance(info.value.__cause__, ValueError)  # the policy's refusal is the cause
 
@@ -258,8 +298,9 @@ def test_a_router_on_loopback_downloads_from_loopback(host, http):
 
 def test_a_network_failure_keeps_its_cause(http):
     with pytest.raises(BadImageError) as info:
-        fetch_image(http, "http://127.0.0.1:9/x.png", request(), "sd",
-                    base_url="http://127.0.0.1:7860")
+        fetch_image(
+            http, "http://127.0.0.1:9/x.png", request(), "sd", base_url="http://127.0.0.1:7860"
+        )
     assert str(info.value) == "sd: could not download the image (ConnectError)"
     assert isinstance(info.value.__cause__, httpx.ConnectError)
 
@@ -267,8 +308,9 @@ def test_a_network_failure_keeps_its_cause(http):
 # ---------------------------------------------------------------------------- error text
 def test_an_html_error_page_is_its_title():
     assert html_line(HTML_503.body.decode()) == "503 Service Temporarily Unavailable"
-    assert html_line("<html><body><h2>Bad <b>gateway</b></h2><p>x</p></body></html>") == \
-        "Bad gateway"
+    assert (
+        html_line("<html><body><h2>Bad <b>gateway</b></h2><p>x</p></body></html>") == "Bad gateway"
+    )
     assert html_line("<html><body>Just &amp; text</body></html>") == "Just & text"
 
 

@@ -17,8 +17,16 @@ from vibegen.errors import ConfigError, UnknownRouterError
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
 from vibegen.settings import Settings
 
-__all__ = ["GenerationRequest", "GenerationResult", "Router", "RouterStatus", "build_router",
-           "register", "router_class", "router_status"]
+__all__ = [
+    "GenerationRequest",
+    "GenerationResult",
+    "Router",
+    "RouterStatus",
+    "build_router",
+    "register",
+    "router_class",
+    "router_status",
+]
 
 # Adapters registered in code (test routers) and those already imported from their spec.
 _CLASSES: dict[str, type[Router]] = {}
@@ -41,8 +49,9 @@ def router_class(name: str, catalog: Catalog) -> type[Router]:
     try:
         cls = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"router {name!r}, field 'adapter': cannot import "
-                          f"{spec.adapter!r}") from exc
+        raise ConfigError(
+            f"router {name!r}, field 'adapter': cannot import {spec.adapter!r}"
+        ) from exc
     if not (isinstance(cls, type) and issubclass(cls, Router)):
         raise ConfigError(f"router {name!r}, field 'adapter': {spec.adapter!r} is not a Router")
     return cls

@@ -59,8 +59,7 @@ class GenerationRequest:
     # A job already accepted by the router for this cell (saved handle): resume, don't submit.
     job: dict[str, Any] | None = None
     # Called with the job handle the moment the router accepts the job, before any poll.
-    on_job: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False,
-                                                          repr=False)
+    on_job: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False, repr=False)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (may be negative)."""
@@ -108,8 +107,9 @@ class Router(ABC):
         self.key = key
         self.base_url = (base_url or self.info.base_url).rstrip("/")
         if http is None:
-            http = httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0),
-                                headers={"User-Agent": "vibegen/0.1"})
+            http = httpx.Client(
+                timeout=httpx.Timeout(60.0, connect=10.0), headers={"User-Agent": "vibegen/0.1"}
+            )
             # A client the adapter made is the adapter's to close: when it is closed or
             # dropped, so its pooled sockets are shut rather than left to the collector.
             self._closer = weakref.finalize(self, http.close)
@@ -120,12 +120,16 @@ class Router(ABC):
             self.poll_interval = poll_interval
         # The router's account limits, shared by every cell this instance serves.
         info = self.info
-        self.submit_limit = RateLimiter.with_margin(info.rate_limit_requests,
-                                                    info.rate_limit_window_s) \
-            if info.rate_limit_requests and info.rate_limit_window_s else None
-        self.poll_limit = RateLimiter.with_margin(info.poll_limit_requests,
-                                                  info.poll_limit_window_s) \
-            if info.poll_limit_requests and info.poll_limit_window_s else None
+        self.submit_limit = (
+            RateLimiter.with_margin(info.rate_limit_requests, info.rate_limit_window_s)
+            if info.rate_limit_requests and info.rate_limit_window_s
+            else None
+        )
+        self.poll_limit = (
+            RateLimiter.with_margin(info.poll_limit_requests, info.poll_limit_window_s)
+            if info.poll_limit_requests and info.poll_limit_window_s
+            else None
+        )
 
     def close(self) -> None:
         """Close the HTTP client this adapter made (a client passed in stays open)."""
@@ -140,20 +144,32 @@ class Router(ABC):
         """Constructor options this adapter takes from the settings (besides key and URL)."""
         return {}
 
-    def transport_error(self, exc: httpx.HTTPError, request: GenerationRequest, who: str,
-                        submit: bool = False) -> RouterError:
+    def transport_error(
+        self, exc: httpx.HTTPError, request: GenerationRequest, who: str, submit: bool = False
+    ) -> RouterError:
         """The RouterError for an HTTP call that got no answer (raise it `from exc`)."""
-        return transport_error(exc, router=self.name, model=request.model.key, who=who,
-                               deadline_passed=request.remaining() <= 0, submit=submit)
+        return transport_error(
+            exc,
+            router=self.name,
+            model=request.model.key,
+            who=who,
+            deadline_passed=request.remaining() <= 0,
+            submit=submit,
+        )
 
     def job_started(self, request: GenerationRequest, handle: dict[str, Any]) -> None:
         """Hand a new job's handle to the caller (who saves it) before the first poll."""
         if request.on_job is not None:
             request.on_job(handle)
 
-    def persist(self, request: GenerationRequest, what: str, call: Callable[[], T],
-                transient: Callable[[RouterError], bool] | None = None,
-                max_tries: int | None = None) -> T:
+    def persist(
+        self,
+        request: GenerationRequest,
+        what: str,
+        call: Callable[[], T],
+        transient: Callable[[RouterError], bool] | None = None,
+        max_tries: int | None = None,
+    ) -> T:
         """Run `call` on an existing job until it succeeds or the deadline passes.
 
         Rate limits, server errors, network failures and malformed answers are retried with
@@ -174,7 +190,10 @@ class Router(ABC):
                 if request.remaining() <= pause:
                     timeout = RouterTimeout(
                         f"timed out: {failures} {what} attempt(s) failed, last: {exc.message}",
-                        router=self.name, model=request.model.key, status=exc.status)
+                        router=self.name,
+                        model=request.model.key,
+                        status=exc.status,
+                    )
                     timeout.job_may_run = True
                     raise timeout from exc
                 time.sleep(pause)
@@ -193,8 +212,11 @@ def is_transient(exc: RouterError) -> bool:
     if isinstance(exc, RateLimitError | ServerError):
         return True
     # A URL refused by the host policy stays refused: asking again would not make it safe.
-    return isinstance(exc, ProtocolError) and exc.status != 404 \
+    return (
+        isinstance(exc, ProtocolError)
+        and exc.status != 404
         and not isinstance(exc, RefusedURLError)
+    )
 
 
 def backoff(failures: int, base_s: float, retry_after: float | None = None) -> float:
@@ -208,7 +230,6 @@ def backoff(failures: int, base_s: float, retry_after: float | None = None) -> f
     # Capped at 32 poll intervals (20 s at most): a router polled every 0.75 s waits up to 20 s.
     pause = min(MAX_BACKOFF_S, base_s * 32, base_s * 2 ** min(failures - 1, 10))
     return pause * random.uniform(0.75, 1.25)
-
 
 
 # Tries of one image download: a file that is still missing (or an error page) after this many

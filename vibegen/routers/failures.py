@@ -27,8 +27,15 @@ from vibegen.errors import (
 from vibegen.routers.transfer import clip, request_secrets
 
 
-def transport_error(exc: httpx.HTTPError, *, router: str, model: str, who: str,
-                    deadline_passed: bool, submit: bool = False) -> RouterError:
+def transport_error(
+    exc: httpx.HTTPError,
+    *,
+    router: str,
+    model: str,
+    who: str,
+    deadline_passed: bool,
+    submit: bool = False,
+) -> RouterError:
     """The RouterError for an HTTP call that got no answer; raise it `from exc`.
 
     A submit whose request went out but whose answer never came may still have started a
@@ -40,20 +47,26 @@ def transport_error(exc: httpx.HTTPError, *, router: str, model: str, who: str,
             err = RouterTimeout("timed out", router=router, model=model)
         err.job_may_run = submit and not isinstance(exc, httpx.ConnectTimeout)
         return err
-    err = ServerError(f"could not reach {who} ({type(exc).__name__})", router=router,
-                      model=model)
+    err = ServerError(f"could not reach {who} ({type(exc).__name__})", router=router, model=model)
     err.job_may_run = submit and not isinstance(exc, httpx.ConnectError)
     return err
 
 
-def status_error(status: int, text: str = "", *, router: str, model: str,
-                 retry_after: float | None = None, detail: str = "",
-                 not_found: str = "not found", other: str = "HTTP") -> RouterError:
+def status_error(
+    status: int,
+    text: str = "",
+    *,
+    router: str,
+    model: str,
+    retry_after: float | None = None,
+    detail: str = "",
+    not_found: str = "not found",
+    other: str = "HTTP",
+) -> RouterError:
     """The RouterError a failing status means on any router; `text` is the router's own
     words (already redacted and clipped), `not_found` / `other` how the router names a 404
     and a status nobody documents (`other` + " 418")."""
-    kw: dict[str, Any] = {"router": router, "model": model, "status": status,
-                          "detail": detail}
+    kw: dict[str, Any] = {"router": router, "model": model, "status": status, "detail": detail}
     said = f": {text}" if text else ""
     if status == 401:  # never the router's words: a 401 message may quote the key
         return AuthError("bad key", **kw)
@@ -92,7 +105,10 @@ def decode_json(response: httpx.Response, router: str, model: str) -> Any:
     try:
         return response.json()
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError("answered with malformed JSON", router=router, model=model,
-                            status=response.status_code,
-                            detail=clip(response.text, 300,
-                                        request_secrets(response))) from exc
+        raise ProtocolError(
+            "answered with malformed JSON",
+            router=router,
+            model=model,
+            status=response.status_code,
+            detail=clip(response.text, 300, request_secrets(response)),
+        ) from exc

@@ -77,7 +77,8 @@ def _is_content_policy(detail: Any, error_type: str | None) -> bool:
     if error_type == CONTENT_POLICY:
         return True
     return isinstance(detail, list) and any(
-        isinstance(item, dict) and item.get("type") == CONTENT_POLICY for item in detail)
+        isinstance(item, dict) and item.get("type") == CONTENT_POLICY for item in detail
+    )
 
 
 def _locked_message(detail: str) -> str:
@@ -92,8 +93,9 @@ def _error_types(detail: Any, error_type: str | None) -> set[str]:
     """fal's structured error codes: `error_type` / the header, and every `detail[].type`."""
     types = {error_type} if error_type else set()
     if isinstance(detail, list):
-        types |= {str(item["type"]) for item in detail
-                  if isinstance(item, dict) and item.get("type")}
+        types |= {
+            str(item["type"]) for item in detail if isinstance(item, dict) and item.get("type")
+        }
     return types
 
 
@@ -111,8 +113,9 @@ def fal_error(response: httpx.Response, model: str) -> RouterError:
     except (ValueError, UnicodeDecodeError):
         body = None
     detail = body.get("detail") if isinstance(body, dict) else None
-    error_type = (body.get("error_type") if isinstance(body, dict) else None) \
-        or response.headers.get("x-fal-error-type")
+    error_type = (
+        body.get("error_type") if isinstance(body, dict) else None
+    ) or response.headers.get("x-fal-error-type")
     types = _error_types(detail, error_type)
     if detail is not None:
         text = clip(_detail_text(detail), secrets=secrets)
@@ -120,8 +123,12 @@ def fal_error(response: httpx.Response, model: str) -> RouterError:
         text = error_text(response)
     else:
         text = ""
-    kw: dict[str, Any] = {"router": "fal", "model": model, "status": status,
-                          "detail": clip(response.text, 500, secrets)}
+    kw: dict[str, Any] = {
+        "router": "fal",
+        "model": model,
+        "status": status,
+        "detail": clip(response.text, 500, secrets),
+    }
     said = f": {text}" if text else ""
     if status == 403 and "locked" in text.lower():
         # fal sends no code for a locked account; its detail names the lock ("User is locked").
@@ -133,12 +140,18 @@ def fal_error(response: httpx.Response, model: str) -> RouterError:
             return with_cause(RouterTimeout("timed out" + said, **kw), response)
         if status != 429 and body is None and text:  # an HTML or text page: its line says it
             cls = ServerError if status >= 500 else RouterError
-            return with_cause(cls(status_line(status, text), retry_after=retry_after(response),
-                                  **kw), response)
-    shared = status_error(status, (text or error_type or "") if status >= 500 else text,
-                          router="fal", model=model, detail=kw["detail"],
-                          retry_after=retry_after(response),
-                          not_found="endpoint or request not found")
+            return with_cause(
+                cls(status_line(status, text), retry_after=retry_after(response), **kw), response
+            )
+    shared = status_error(
+        status,
+        (text or error_type or "") if status >= 500 else text,
+        router="fal",
+        model=model,
+        detail=kw["detail"],
+        retry_after=retry_after(response),
+        not_found="endpoint or request not found",
+    )
     return with_cause(shared, response)
 
 
@@ -155,8 +168,7 @@ def _completed_error(status_body: dict[str, Any], model: str) -> RouterError:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
-        else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class FalRouter(QueueRouter):
@@ -178,24 +190,40 @@ class FalRouter(QueueRouter):
         except RefusedURL as exc:
             raise RefusedURLError(str(exc), router=self.name, model=request.model.key) from exc
 
-    def _call(self, method: str, url: str, request: GenerationRequest, *,
-              json_body: Any = None, params: dict[str, str] | None = None,
-              submit: bool = False) -> httpx.Response:
+    def _call(
+        self,
+        method: str,
+        url: str,
+        request: GenerationRequest,
+        *,
+        json_body: Any = None,
+        params: dict[str, str] | None = None,
+        submit: bool = False,
+    ) -> httpx.Response:
         """One authenticated queue call, bounded by the request's deadline."""
         self._check_host(url, request)
         left = request.check_deadline(self.name)
         try:
-            return self.http.request(method, url, json=json_body, params=params,
-                                     headers={"Authorization": f"Key {self.key}"},
-                                     timeout=httpx.Timeout(left))
+            return self.http.request(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                headers={"Authorization": f"Key {self.key}"},
+                timeout=httpx.Timeout(left),
+            )
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, request, "fal", submit) from exc
 
     def _json_object(self, response: httpx.Response, model: str) -> dict[str, Any]:
         data = decode_json(response, self.name, model)
         if not isinstance(data, dict):
-            raise ProtocolError("answered with unexpected JSON (not an object)",
-                                router=self.name, model=model, status=response.status_code)
+            raise ProtocolError(
+                "answered with unexpected JSON (not an object)",
+                router=self.name,
+                model=model,
+                status=response.status_code,
+            )
         return data
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -209,8 +237,10 @@ class FalRouter(QueueRouter):
             status_body, queue_s = self._wait(job["status_url"], request, submitted)
             failed = bool(status_body.get("error") or status_body.get("error_type"))
             response = self.persist(
-                request, "result fetch",
-                lambda: self._fetch_result(job["response_url"], request, failed))
+                request,
+                "result fetch",
+                lambda: self._fetch_result(job["response_url"], request, failed),
+            )
             ended: RouterError | None = None  # fal's own verdict: the job is over
             if response.status_code >= 400:
                 ended = fal_error(response, model.key)
@@ -224,8 +254,9 @@ class FalRouter(QueueRouter):
             except ProtocolError as exc:  # done and billed, but unreadable: fetch it again later
                 exc.job_may_run = True
                 raise self._billed(exc, response, request) from exc
-            return self._result(output, response, status_body, queue_s, request,
-                                job.get("request_id"))
+            return self._result(
+                output, response, status_body, queue_s, request, job.get("request_id")
+            )
         except RouterTimeout as exc:
             if exc.reported_end:
                 raise  # fal said the request timed out: nothing left to cancel or follow
@@ -239,8 +270,13 @@ class FalRouter(QueueRouter):
         body: dict[str, Any] = {"prompt": request.prompt, **request.params}
         if request.seed is not None and model.seed_supported:
             body.setdefault(model.seed_param, request.seed)
-        response = self._call("POST", f"{self.base_url}/{model.endpoint.strip('/')}", request,
-                              json_body=body, submit=True)
+        response = self._call(
+            "POST",
+            f"{self.base_url}/{model.endpoint.strip('/')}",
+            request,
+            json_body=body,
+            submit=True,
+        )
         if response.status_code >= 400:
             raise fal_error(response, model.key)
         try:
@@ -253,22 +289,24 @@ class FalRouter(QueueRouter):
                 exc.job_may_run = True
                 raise
             handle = job
-        job = {k: handle.get(k) for k in ("request_id", "status_url", "response_url",
-                                          "cancel_url")}
-        if not all(isinstance(job[k], str) and job[k] for k in
-                   ("status_url", "response_url", "cancel_url")):
+        job = {k: handle.get(k) for k in ("request_id", "status_url", "response_url", "cancel_url")}
+        if not all(
+            isinstance(job[k], str) and job[k] for k in ("status_url", "response_url", "cancel_url")
+        ):
             rebuilt = self._handle_from_header(response, model)
             if rebuilt is None:
-                err = ProtocolError("submit answer lacks status/response/cancel URLs",
-                                    router=self.name, model=model.key)
+                err = ProtocolError(
+                    "submit answer lacks status/response/cancel URLs",
+                    router=self.name,
+                    model=model.key,
+                )
                 err.job_may_run = True
                 raise err
             job = rebuilt
         job["request_id"] = job.get("request_id") or response.headers.get("x-fal-request-id")
         return job
 
-    def _handle_from_header(self, response: httpx.Response,
-                            model: Model) -> dict[str, Any] | None:
+    def _handle_from_header(self, response: httpx.Response, model: Model) -> dict[str, Any] | None:
         """The job's URLs built from `x-fal-request-id` (protocols.md §1.1: owner/app only)."""
         request_id = response.headers.get("x-fal-request-id")
         if not request_id:
@@ -276,11 +314,16 @@ class FalRouter(QueueRouter):
         parts = model.endpoint.strip("/").split("/")
         app = parts[:3] if parts[0] in ("workflows", "comfy") else parts[:2]
         base = f"{self.base_url}/{'/'.join(app)}/requests/{request_id}"
-        return {"request_id": request_id, "status_url": f"{base}/status",
-                "response_url": base, "cancel_url": f"{base}/cancel"}
+        return {
+            "request_id": request_id,
+            "status_url": f"{base}/status",
+            "response_url": base,
+            "cancel_url": f"{base}/cancel",
+        }
 
-    def _fetch_result(self, url: str, request: GenerationRequest,
-                      failed: bool = False) -> httpx.Response:
+    def _fetch_result(
+        self, url: str, request: GenerationRequest, failed: bool = False
+    ) -> httpx.Response:
         """GET the result; a 429 or 5xx is raised so `persist` can try again.
 
         When the status already said the request failed, a 5xx is the model's own error
@@ -291,16 +334,18 @@ class FalRouter(QueueRouter):
             raise fal_error(response, request.model.key)
         return response
 
-    def _billed(self, exc: RouterError, response: httpx.Response,
-                request: GenerationRequest) -> RouterError:
+    def _billed(
+        self, exc: RouterError, response: httpx.Response, request: GenerationRequest
+    ) -> RouterError:
         """Attach what fal billed for a failed result (its billable units), if it said."""
         units = self._billable_units(response)
         if units is not None:
             exc.cost = self._cost(request.model, units, request.params)
         return exc
 
-    def _wait(self, status_url: str, request: GenerationRequest,
-              submitted: float) -> tuple[dict[str, Any], float | None]:
+    def _wait(
+        self, status_url: str, request: GenerationRequest, submitted: float
+    ) -> tuple[dict[str, Any], float | None]:
         """Poll until COMPLETED; the final status body and the observed time in queue.
 
         A failing poll (429, 5xx, network, a truncated body) is retried on the same job with
@@ -337,33 +382,56 @@ class FalRouter(QueueRouter):
         except RefusedURL:
             return  # the key goes to fal's host only; nothing to cancel elsewhere
         try:
-            self.http.put(cancel_url, headers={"Authorization": f"Key {self.key}"},
-                          timeout=httpx.Timeout(CANCEL_TIMEOUT_S))
+            self.http.put(
+                cancel_url,
+                headers={"Authorization": f"Key {self.key}"},
+                timeout=httpx.Timeout(CANCEL_TIMEOUT_S),
+            )
         except httpx.HTTPError:
             pass  # the timeout is what the user needs to see, not a failed cancel
 
-    def _result(self, output: dict[str, Any], response: httpx.Response,
-                status_body: dict[str, Any], queue_s: float | None,
-                request: GenerationRequest, request_id: str | None) -> GenerationResult:
+    def _result(
+        self,
+        output: dict[str, Any],
+        response: httpx.Response,
+        status_body: dict[str, Any],
+        queue_s: float | None,
+        request: GenerationRequest,
+        request_id: str | None,
+    ) -> GenerationResult:
         """Turn the model output into a GenerationResult (image bytes, seed, cost, timings)."""
         model = request.model
         nsfw = output.get("has_nsfw_concepts")
         if isinstance(nsfw, list) and any(v is True for v in nsfw):
-            raise self._billed(ContentFilteredError("content filtered", router=self.name,
-                                                    model=model.key,
-                                                    detail="has_nsfw_concepts: true"),
-                               response, request)
+            raise self._billed(
+                ContentFilteredError(
+                    "content filtered",
+                    router=self.name,
+                    model=model.key,
+                    detail="has_nsfw_concepts: true",
+                ),
+                response,
+                request,
+            )
         images = output.get("images")
         item = images[0] if isinstance(images, list) and images else output.get("image")
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str) or not url:
-            raise self._billed(ProtocolError("answer has no image URL", router=self.name,
-                                             model=model.key), response, request)
+            raise self._billed(
+                ProtocolError("answer has no image URL", router=self.name, model=model.key),
+                response,
+                request,
+            )
         try:  # a failed download is retried as a download: the image is already paid for
             image, content_type = self.persist(
-                request, "download", lambda: fetch_image(self.http, url, request, self.name,
-                                           base_url=self.base_url, policy=self.transfer),
-                transient=transient_download, max_tries=DOWNLOAD_TRIES)
+                request,
+                "download",
+                lambda: fetch_image(
+                    self.http, url, request, self.name, base_url=self.base_url, policy=self.transfer
+                ),
+                transient=transient_download,
+                max_tries=DOWNLOAD_TRIES,
+            )
         except RouterError as exc:
             # fal keeps the result a while: a retry fetches it again (an image over the caps
             # would only be over them again).
@@ -371,11 +439,11 @@ class FalRouter(QueueRouter):
             raise self._billed(exc, response, request) from exc.__cause__
 
         metrics = status_body.get("metrics")
-        metrics_inference = _number(metrics.get("inference_time")) \
-            if isinstance(metrics, dict) else None
+        metrics_inference = (
+            _number(metrics.get("inference_time")) if isinstance(metrics, dict) else None
+        )
         timings = output.get("timings")
-        timings_inference = _number(timings.get("inference")) \
-            if isinstance(timings, dict) else None
+        timings_inference = _number(timings.get("inference")) if isinstance(timings, dict) else None
         units = self._billable_units(response)
         seed = output.get("seed")
         meta: dict[str, Any] = {
@@ -390,12 +458,12 @@ class FalRouter(QueueRouter):
             meta["queue_s_source"] = "observed: submit until first IN_PROGRESS poll"
         return GenerationResult(
             image=image,
-            seed=str(seed) if isinstance(seed, int | str) and not isinstance(seed, bool)
+            seed=str(seed)
+            if isinstance(seed, int | str) and not isinstance(seed, bool)
             else None,  # uint64: kept as text
             cost=self._cost(model, units, request.params),
             queue_s=queue_s,
-            inference_s=metrics_inference if metrics_inference is not None
-            else timings_inference,
+            inference_s=metrics_inference if metrics_inference is not None else timings_inference,
             request_id=request_id or response.headers.get("x-fal-request-id"),
             meta={k: v for k, v in meta.items() if v is not None},
         )

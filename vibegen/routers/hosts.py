@@ -60,8 +60,10 @@ def same_host(url: str, base_url: str) -> bool:
 def require_same_host(url: str, base_url: str, what: str = "URL") -> None:
     """RefusedURL unless `url` is on `base_url`'s host (then the key may be sent to it)."""
     if not same_host(url, base_url):
-        raise RefusedURL(f"refused to send the key to {shown_host(url) or repr(url)}: the {what} "
-                         f"is not on the configured host {shown_host(base_url)}")
+        raise RefusedURL(
+            f"refused to send the key to {shown_host(url) or repr(url)}: the {what} "
+            f"is not on the configured host {shown_host(base_url)}"
+        )
 
 
 def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -117,8 +119,9 @@ def check_image_url(url: str, base_url: str, resolve: Resolver = system_resolve)
     """
     scheme, host, _ = _origin(url)
     if scheme not in _DEFAULT_PORTS:
-        raise RefusedURL(f"refused the image URL: scheme {scheme or '(none)'!r} is not "
-                         "http or https")
+        raise RefusedURL(
+            f"refused the image URL: scheme {scheme or '(none)'!r} is not http or https"
+        )
     if not host:
         raise RefusedURL("refused the image URL: it has no host")
     try:

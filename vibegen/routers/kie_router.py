@@ -64,21 +64,24 @@ def poll_delay(elapsed: float, scale: float = 1.0) -> float:
     return base * scale
 
 
-
-
 def _is_content(code: Any) -> bool:
     return str(code).strip().lower() in CONTENT_CODES
 
 
-def kie_error(code: int, message: str, model: str, *,
-              retry_after_s: float | None = None) -> RouterError:
+def kie_error(
+    code: int, message: str, model: str, *, retry_after_s: float | None = None
+) -> RouterError:
     """The RouterError for a Kie error code (from the HTTP status or the body's `code`).
 
     `status` on the error is that effective code, even when it came under HTTP 200. Kie's
     message is kept in words; `message` must already be redacted of the key.
     """
-    kw: dict[str, Any] = {"router": "kie", "model": model, "status": code,
-                          "detail": clip(message, 500)}
+    kw: dict[str, Any] = {
+        "router": "kie",
+        "model": model,
+        "status": code,
+        "detail": clip(message, 500),
+    }
     said = f": {clip(message)}" if message else ""
     # Kie's own codes first (protocols.md §2.2); the rest mean what they mean everywhere.
     if code == 433:
@@ -95,8 +98,15 @@ def kie_error(code: int, message: str, model: str, *,
         return RouterError("model disabled by Kie" + said, **kw)
     if code == 550:
         return ServerError("queue full", retry_after=retry_after_s, **kw)
-    return status_error(code, clip(message), router="kie", model=model, detail=kw["detail"],
-                        retry_after=retry_after_s, other="error")
+    return status_error(
+        code,
+        clip(message),
+        router="kie",
+        model=model,
+        detail=kw["detail"],
+        retry_after=retry_after_s,
+        other="error",
+    )
 
 
 def _fail_error(code: Any, message: str, model: str) -> RouterError:
@@ -104,8 +114,9 @@ def _fail_error(code: Any, message: str, model: str) -> RouterError:
     message = str(message or "")
     kw: dict[str, Any] = {"router": "kie", "model": model, "detail": clip(message, 500)}
     if _is_content(code):
-        return ContentFilteredError("content filtered" + (f": {clip(message)}" if message
-                                                          else ""), **kw)
+        return ContentFilteredError(
+            "content filtered" + (f": {clip(message)}" if message else ""), **kw
+        )
     try:
         number = int(str(code).strip())
     except ValueError:
@@ -125,8 +136,12 @@ def _json_field(value: Any, what: str, model: str) -> dict[str, Any]:
         try:
             parsed = json.loads(value)
         except ValueError as exc:
-            raise ProtocolError(f"answered with malformed {what}", router="kie", model=model,
-                                detail=clip(value, 300)) from exc
+            raise ProtocolError(
+                f"answered with malformed {what}",
+                router="kie",
+                model=model,
+                detail=clip(value, 300),
+            ) from exc
         if isinstance(parsed, dict):
             return parsed
     raise ProtocolError(f"answer has no {what}", router="kie", model=model)
@@ -188,16 +203,27 @@ class KieRouter(QueueRouter):
         self.transfer = transfer or DEFAULT_POLICY  # download caps, set where it is built
 
     # ------------------------------------------------------------------ transport
-    def _call(self, method: str, path: str, request: GenerationRequest, *,
-              json_body: Any = None, params: dict[str, str] | None = None,
-              submit: bool = False) -> httpx.Response:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        request: GenerationRequest,
+        *,
+        json_body: Any = None,
+        params: dict[str, str] | None = None,
+        submit: bool = False,
+    ) -> httpx.Response:
         """One authenticated call to `{base}{path}`, bounded by the request's deadline."""
         left = request.check_deadline(self.name)
         try:
-            return self.http.request(method, f"{self.base_url}{path}", json=json_body,
-                                     params=params,
-                                     headers={"Authorization": f"Bearer {self.key}"},
-                                     timeout=httpx.Timeout(left))
+            return self.http.request(
+                method,
+                f"{self.base_url}{path}",
+                json=json_body,
+                params=params,
+                headers={"Authorization": f"Bearer {self.key}"},
+                timeout=httpx.Timeout(left),
+            )
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, request, "Kie", submit) from exc
 
@@ -211,25 +237,36 @@ class KieRouter(QueueRouter):
             body = None
         if not isinstance(body, dict):
             if http_status >= 400:  # e.g. a Cloudflare page: the HTTP status is all we have
-                raise with_cause(kie_error(http_status, error_text(response, 200), model,
-                                           retry_after_s=wait), response)
+                raise with_cause(
+                    kie_error(http_status, error_text(response, 200), model, retry_after_s=wait),
+                    response,
+                )
             if body is None:
                 decode_json(response, self.name, model)  # raises "malformed JSON"
-            raise ProtocolError("answered with unexpected JSON (not an envelope)",
-                                router=self.name, model=model, status=http_status)
+            raise ProtocolError(
+                "answered with unexpected JSON (not an envelope)",
+                router=self.name,
+                model=model,
+                status=http_status,
+            )
         code = body.get("code")
         if isinstance(code, str) and code.strip().isdigit():
             code = int(code)  # tolerate "200" as well as 200
-        message = clip(str(body.get("msg") or body.get("message") or ""), 500,
-                       request_secrets(response))
+        message = clip(
+            str(body.get("msg") or body.get("message") or ""), 500, request_secrets(response)
+        )
         if http_status >= 400:
             effective = code if isinstance(code, int) and code != 200 else http_status
             raise with_cause(kie_error(effective, message, model, retry_after_s=wait), response)
         if code is None or code == 200:
             return body.get("data")
         if not isinstance(code, int):
-            raise ProtocolError(f"answered with a non-numeric code {code!r}", router=self.name,
-                                model=model, status=http_status)
+            raise ProtocolError(
+                f"answered with a non-numeric code {code!r}",
+                router=self.name,
+                model=model,
+                status=http_status,
+            )
         raise kie_error(code, message, model, retry_after_s=wait)
 
     # ------------------------------------------------------------------ flow
@@ -245,16 +282,21 @@ class KieRouter(QueueRouter):
             return self._legacy(request, "/api/v1/gpt4o-image", self._gpt4o_done)
         if api == "mj":
             return self._legacy(request, "/api/v1/mj", self._mj_done)
-        raise RouterError(f"catalog api {api!r} is not supported by the Kie adapter",
-                          router=self.name, model=model.key)
+        raise RouterError(
+            f"catalog api {api!r} is not supported by the Kie adapter",
+            router=self.name,
+            model=model.key,
+        )
 
-    def _create(self, path: str, body: dict[str, Any], poll_path: str,
-                request: GenerationRequest) -> dict[str, Any]:
+    def _create(
+        self, path: str, body: dict[str, Any], poll_path: str, request: GenerationRequest
+    ) -> dict[str, Any]:
         """Create a task (within the account's new-task limit); its handle, saved at once."""
         return self.follow(request, lambda: self._submit(path, body, poll_path, request))
 
-    def _submit(self, path: str, body: dict[str, Any], poll_path: str,
-                request: GenerationRequest) -> dict[str, Any]:
+    def _submit(
+        self, path: str, body: dict[str, Any], poll_path: str, request: GenerationRequest
+    ) -> dict[str, Any]:
         """POST the task; its handle (`follow` saves it before any poll)."""
         if self.submit_limit is not None:
             self.submit_limit.acquire(request.deadline)
@@ -270,14 +312,19 @@ class KieRouter(QueueRouter):
             raise
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
-            err = ProtocolError("create answer has no taskId", router=self.name,
-                                model=request.model.key)
+            err = ProtocolError(
+                "create answer has no taskId", router=self.name, model=request.model.key
+            )
             err.job_may_run = True
             raise err
         return {"task_id": task_id, "poll_path": poll_path}
 
-    def _poll(self, job: dict[str, Any], request: GenerationRequest,
-              done: Callable[[dict[str, Any], str], bool]) -> dict[str, Any]:
+    def _poll(
+        self,
+        job: dict[str, Any],
+        request: GenerationRequest,
+        done: Callable[[dict[str, Any], str], bool],
+    ) -> dict[str, Any]:
         """Poll the task's record on the documented cadence until `done(data)` says finished.
 
         Polls of all cells share the account's poll limit; a 429 pauses them all and the task
@@ -300,8 +347,12 @@ class KieRouter(QueueRouter):
                 raise
             except RouterValidationError as exc:
                 if exc.status == 404:
-                    raise ProtocolError(f"task {task_id} not found", router=self.name,
-                                        model=model, status=exc.status) from exc
+                    raise ProtocolError(
+                        f"task {task_id} not found",
+                        router=self.name,
+                        model=model,
+                        status=exc.status,
+                    ) from exc
                 raise
 
         def finished(data: Any) -> bool:
@@ -315,31 +366,48 @@ class KieRouter(QueueRouter):
                     exc.cost = from_credits(request.model, credits, self.catalog)
                 raise
 
-        return self.poll_until(request, poll, finished,
-                               delay=lambda elapsed: poll_delay(elapsed, self.poll_interval))
+        return self.poll_until(
+            request, poll, finished, delay=lambda elapsed: poll_delay(elapsed, self.poll_interval)
+        )
 
     def _jobs(self, request: GenerationRequest) -> GenerationResult:
         """Market jobs API: createTask → recordInfo (state, resultJson string)."""
         model = request.model
-        job = self._create("/api/v1/jobs/createTask", {
-            "model": model.endpoint,
-            "input": {"prompt": request.prompt, **request.params},
-        }, "/api/v1/jobs/recordInfo", request)
+        job = self._create(
+            "/api/v1/jobs/createTask",
+            {
+                "model": model.endpoint,
+                "input": {"prompt": request.prompt, **request.params},
+            },
+            "/api/v1/jobs/recordInfo",
+            request,
+        )
         task_id = job["task_id"]
         data = self._poll(job, request, self._jobs_done)
         result = _json_field(data.get("resultJson"), "resultJson", model.key)
         url, count = _first_url(result.get("resultUrls"))
         created, completed = _number(data.get("createTime")), _number(data.get("completeTime"))
-        span_s = (completed - created) / 1000.0 if created is not None and completed is not None \
+        span_s = (
+            (completed - created) / 1000.0
+            if created is not None and completed is not None
             else None
+        )
         inference_s = _inference_seconds(_number(data.get("costTime")), span_s)
         queue_s = None
         if created is not None and completed is not None and inference_s is not None:
             # Kie stamps the task's creation and completion; what is not inference was queue.
             gap = (completed - created) / 1000.0 - inference_s
             queue_s = gap if gap >= 0 else None
-        return self._finish(request, task_id, url, count, _credits(data), inference_s, queue_s,
-                            {"cost_time": data.get("costTime")})
+        return self._finish(
+            request,
+            task_id,
+            url,
+            count,
+            _credits(data),
+            inference_s,
+            queue_s,
+            {"cost_time": data.get("costTime")},
+        )
 
     @staticmethod
     def _jobs_done(data: dict[str, Any], model: str) -> bool:
@@ -352,14 +420,14 @@ class KieRouter(QueueRouter):
             raise _fail_error(data.get("failCode"), data.get("failMsg") or "", model)
         raise ProtocolError(f"unknown task state {state!r}", router="kie", model=model)
 
-    def _legacy(self, request: GenerationRequest, prefix: str,
-                done: Callable[[dict[str, Any], str], bool]) -> GenerationResult:
+    def _legacy(
+        self, request: GenerationRequest, prefix: str, done: Callable[[dict[str, Any], str], bool]
+    ) -> GenerationResult:
         """4o-image and Midjourney: `{prefix}/generate` → `{prefix}/record-info` (successFlag)."""
         model = request.model
         path = model.endpoint if model.endpoint.startswith("/") else f"{prefix}/generate"
         poll_path = path.rsplit("/", 1)[0] + "/record-info"
-        job = self._create(path, {"prompt": request.prompt, **request.params}, poll_path,
-                           request)
+        job = self._create(path, {"prompt": request.prompt, **request.params}, poll_path, request)
         task_id = job["task_id"]
         data = self._poll(job, request, done)
         if model.api == "mj":
@@ -372,8 +440,9 @@ class KieRouter(QueueRouter):
 
     @staticmethod
     def _gpt4o_done(data: dict[str, Any], model: str) -> bool:
-        return KieRouter._flag_done(data, model, failed_status=("CREATE_TASK_FAILED",
-                                                                "GENERATE_FAILED"))
+        return KieRouter._flag_done(
+            data, model, failed_status=("CREATE_TASK_FAILED", "GENERATE_FAILED")
+        )
 
     @staticmethod
     def _mj_done(data: dict[str, Any], model: str) -> bool:
@@ -392,21 +461,33 @@ class KieRouter(QueueRouter):
             return False
         raise ProtocolError(f"unknown successFlag {flag!r}", router="kie", model=model)
 
-    def _finish(self, request: GenerationRequest, task_id: str, url: str | None, count: int,
-                credits: float | None, inference_s: float | None, queue_s: float | None,
-                meta: dict[str, Any]) -> GenerationResult:
+    def _finish(
+        self,
+        request: GenerationRequest,
+        task_id: str,
+        url: str | None,
+        count: int,
+        credits: float | None,
+        inference_s: float | None,
+        queue_s: float | None,
+        meta: dict[str, Any],
+    ) -> GenerationResult:
         """Download the first image and describe it (cost, timings, images in the task)."""
         model = request.model
         per_task = max(model.images_per_task, 1)
         try:
             if url is None:
-                raise ProtocolError("result has no image URL", router=self.name,
-                                    model=model.key)
+                raise ProtocolError("result has no image URL", router=self.name, model=model.key)
             # A failed download is retried as a download: the task is done and paid for.
             image, content_type = self.persist(
-                request, "download", lambda: fetch_image(self.http, url, request, self.name,
-                                           base_url=self.base_url, policy=self.transfer),
-                transient=transient_download, max_tries=DOWNLOAD_TRIES)
+                request,
+                "download",
+                lambda: fetch_image(
+                    self.http, url, request, self.name, base_url=self.base_url, policy=self.transfer
+                ),
+                transient=transient_download,
+                max_tries=DOWNLOAD_TRIES,
+            )
         except RouterError as exc:
             # Kie keeps results for days: fetch again later (unless the image is over the caps).
             exc.job_may_run = url is not None and not isinstance(exc, ImageTooLargeError)

@@ -35,8 +35,7 @@ from vibegen.routers.base import GenerationRequest, GenerationResult, Router
 from vibegen.routers.transfer import clip, html_line, looks_like_html, status_line
 
 # Params the SDK takes as keyword arguments; anything else rides in `extra_body`.
-_SDK_PARAMS = ("size", "quality", "background", "output_format", "output_compression",
-               "moderation")
+_SDK_PARAMS = ("size", "quality", "background", "output_format", "output_compression", "moderation")
 _FILTER_CODES = ("moderation_blocked", "content_policy_violation")
 _QUOTA_CODES = ("insufficient_quota", "billing_hard_limit_reached")
 _KEYISH = re.compile(r"\b(sk|rk|org|proj)-[A-Za-z0-9_\-*]{4,}")
@@ -60,8 +59,9 @@ class OpenAIRouter(Router):
         with self._client_lock:
             if self._client is None:
                 # Our httpx client is not an httpx2 client, so the SDK keeps its own.
-                self._client = openai.OpenAI(api_key=self.key, base_url=self.base_url,
-                                             max_retries=0)
+                self._client = openai.OpenAI(
+                    api_key=self.key, base_url=self.base_url, max_retries=0
+                )
             return self._client
 
     def close(self) -> None:
@@ -80,7 +80,9 @@ class OpenAIRouter(Router):
         kwargs = {k: params.pop(k) for k in _SDK_PARAMS if k in params}
         try:
             raw = client.images.with_raw_response.generate(
-                model=model.endpoint, prompt=request.prompt, n=1,
+                model=model.endpoint,
+                prompt=request.prompt,
+                n=1,
                 extra_body=params or None,
                 timeout=openai.Timeout(left, connect=min(_CONNECT_TIMEOUT_S, left)),
                 **kwargs,
@@ -89,18 +91,22 @@ class OpenAIRouter(Router):
         except openai.APITimeoutError as exc:
             raise RouterTimeout("timed out", router=self.name, model=model.key) from exc
         except openai.APIConnectionError as exc:
-            lost = ServerError(f"cannot reach OpenAI at {self.base_url}", router=self.name,
-                               model=model.key)
+            lost = ServerError(
+                f"cannot reach OpenAI at {self.base_url}", router=self.name, model=model.key
+            )
             # The call is the job: a connection that broke after the request went out may
             # have been generated and billed, so only a failed connect may be sent again.
-            lost.job_may_run = type(exc.__cause__).__name__ not in ("ConnectError",
-                                                                     "ConnectTimeout")
+            lost.job_may_run = type(exc.__cause__).__name__ not in (
+                "ConnectError",
+                "ConnectTimeout",
+            )
             raise lost from exc
         except openai.APIStatusError as err:
             raise self._status_error(err, model.key, model.endpoint) from err
         except (openai.APIResponseValidationError, ValueError) as exc:
-            raise ProtocolError("answered with malformed JSON", router=self.name,
-                                model=model.key) from exc
+            raise ProtocolError(
+                "answered with malformed JSON", router=self.name, model=model.key
+            ) from exc
 
         request_id = raw.headers.get("x-request-id")
         image = self._image(answer, model.key)
@@ -110,9 +116,16 @@ class OpenAIRouter(Router):
             seed=None,  # OpenAI image models take no seed
             cost=self._cost(request, usage),
             request_id=request_id,
-            meta={k: v for k, v in (("size", answer.size), ("quality", answer.quality),
-                                    ("output_format", answer.output_format),
-                                    ("usage", usage)) if v is not None},
+            meta={
+                k: v
+                for k, v in (
+                    ("size", answer.size),
+                    ("quality", answer.quality),
+                    ("output_format", answer.output_format),
+                    ("usage", usage),
+                )
+                if v is not None
+            },
         )
 
     # --- helpers --------------------------------------------------------------------------
@@ -121,13 +134,15 @@ class OpenAIRouter(Router):
         data = answer.data or []
         b64 = data[0].b64_json if data else None
         if not b64:
-            raise ProtocolError("answered without base64 image data", router=self.name,
-                                model=model_key)
+            raise ProtocolError(
+                "answered without base64 image data", router=self.name, model=model_key
+            )
         try:
             return base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ProtocolError("answered with invalid base64 image data", router=self.name,
-                                model=model_key) from exc
+            raise ProtocolError(
+                "answered with invalid base64 image data", router=self.name, model=model_key
+            ) from exc
 
     @staticmethod
     def _cost(request: GenerationRequest, usage: dict[str, Any] | None) -> Cost | None:
@@ -144,15 +159,20 @@ class OpenAIRouter(Router):
             text = html_line(text)
         return clip(_KEYISH.sub("***", text), 300, [self.key] if self.key else [])
 
-    def _status_error(self, err: openai.APIStatusError, model_key: str,
-                      endpoint: str) -> RouterError:
+    def _status_error(
+        self, err: openai.APIStatusError, model_key: str, endpoint: str
+    ) -> RouterError:
         """Map an HTTP error answer onto the error tree."""
         status = err.status_code
         body = err.body if isinstance(err.body, dict) else {}
         code = err.code or ""
         # A non-JSON answer (a proxy's HTML page) arrives as the body string itself.
-        raw = body.get("message") or (err.body if isinstance(err.body, str) else "") \
-            or err.message or ""
+        raw = (
+            body.get("message")
+            or (err.body if isinstance(err.body, str) else "")
+            or err.message
+            or ""
+        )
         message = self._clean(str(raw))
         ctx = {"router": self.name, "model": model_key, "status": status}
         if status == 401:
@@ -166,13 +186,16 @@ class OpenAIRouter(Router):
             cats = ", ".join(details.get("categories") or [])
             detail = "; ".join(p for p in (f"stage {stage}" if stage else "", cats) if p)
             said = f": {clip(message)}" if message else ""
-            return ContentFilteredError("content filtered" + said, detail=detail or message,
-                                        **ctx)
+            return ContentFilteredError("content filtered" + said, detail=detail or message, **ctx)
         if code in _QUOTA_CODES:
             return InsufficientCreditsError("insufficient quota", detail=message, **ctx)
         if status == 429:
-            return RateLimitError("rate limited", retry_after=_retry_after(err.response.headers),
-                                  detail=message, **ctx)
+            return RateLimitError(
+                "rate limited",
+                retry_after=_retry_after(err.response.headers),
+                detail=message,
+                **ctx,
+            )
         if status == 404:
             return RouterValidationError(f"model not served: {endpoint}", detail=message, **ctx)
         if status in (400, 422):

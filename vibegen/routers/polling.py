@@ -22,8 +22,9 @@ T = TypeVar("T")
 class QueueRouter(Router):
     """A router whose jobs are submitted once, then polled until they end."""
 
-    def follow(self, request: GenerationRequest,
-               submit: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def follow(
+        self, request: GenerationRequest, submit: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
         """The saved job to resume, else a new one from `submit`, saved before any poll."""
         if request.job is not None:
             return request.job
@@ -31,9 +32,13 @@ class QueueRouter(Router):
         self.job_started(request, job)
         return job
 
-    def poll_until(self, request: GenerationRequest, poll: Callable[[], T],
-                   done: Callable[[T], bool],
-                   delay: Callable[[float], float] | None = None) -> T:
+    def poll_until(
+        self,
+        request: GenerationRequest,
+        poll: Callable[[], T],
+        done: Callable[[T], bool],
+        delay: Callable[[float], float] | None = None,
+    ) -> T:
         """Wait, poll (retrying transient failures on the same job), until `done(answer)`.
 
         `delay(seconds since polling began)` is the pause before each poll (default: the

@@ -47,9 +47,12 @@ def render(style: str, prompt: str, seed: int, width: int, height: int) -> bytes
             dx, dy = math.cos(angle), math.sin(angle)
             cx, cy = width / 2 + (i - n / 2) * step * dy, height / 2 - (i - n / 2) * step * dx
             far = max(width, height) * 2
-            poly = [(cx - dx * far, cy - dy * far), (cx + dx * far, cy + dy * far),
-                    (cx + dx * far + dy * step / 2, cy + dy * far - dx * step / 2),
-                    (cx - dx * far + dy * step / 2, cy - dy * far - dx * step / 2)]
+            poly = [
+                (cx - dx * far, cy - dy * far),
+                (cx + dx * far, cy + dy * far),
+                (cx + dx * far + dy * step / 2, cy + dy * far - dx * step / 2),
+                (cx - dx * far + dy * step / 2, cy - dy * far - dx * step / 2),
+            ]
             draw.polygon(poly, fill=colors[i % len(colors)])
     elif style == "rings":
         cx, cy = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
@@ -78,8 +81,10 @@ def render(style: str, prompt: str, seed: int, width: int, height: int) -> bytes
         for i in range(cells):
             for j in range(cells):
                 if rng.random() < 0.6:
-                    draw.rectangle((i * cw + 3, j * ch + 3, (i + 1) * cw - 3, (j + 1) * ch - 3),
-                                   fill=colors[(i * j + i) % len(colors)])
+                    draw.rectangle(
+                        (i * cw + 3, j * ch + 3, (i + 1) * cw - 3, (j + 1) * ch - 3),
+                        fill=colors[(i * j + i) % len(colors)],
+                    )
     out = io.BytesIO()
     img.save(out, format="PNG", compress_level=1)  # fast: sandbox bytes are throwaway
     return out.getvalue()
@@ -90,8 +95,9 @@ class SandboxRouter(Router):
 
     name = "sandbox"
 
-    def __init__(self, *, speed: float = 1.0, failures: bool = True, jitter: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, speed: float = 1.0, failures: bool = True, jitter: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.speed, self.failures, self.jitter = speed, failures, jitter
         self._rng = random.Random()
@@ -100,8 +106,11 @@ class SandboxRouter(Router):
     def options(cls, spec: RouterSpec, settings: Settings) -> dict[str, Any]:
         """The simulation's speed and switches: tests and benchmarks tune them through the
         environment (VIBEGEN_SANDBOX_SPEED / _FAILURES / _JITTER), never by patching."""
-        return {"speed": settings.sandbox_speed, "failures": settings.sandbox_failures,
-                "jitter": settings.sandbox_jitter}
+        return {
+            "speed": settings.sandbox_speed,
+            "failures": settings.sandbox_failures,
+            "jitter": settings.sandbox_jitter,
+        }
 
     def latency(self, request: GenerationRequest) -> float:
         """Seconds this call will take: lognormal around the model's median."""
@@ -115,8 +124,9 @@ class SandboxRouter(Router):
         """Render the image after a simulated delay, or fail as a real router might."""
         spec = request.model.sandbox
         if spec is None:
-            raise ServerError("model has no sandbox settings", router=self.name,
-                              model=request.model.key)
+            raise ServerError(
+                "model has no sandbox settings", router=self.name, model=request.model.key
+            )
         seed = request.seed if request.seed is not None else 0
         width = int(request.params.get("width", request.width))
         height = int(request.params.get("height", request.height))
@@ -125,11 +135,13 @@ class SandboxRouter(Router):
         self.sleep(self.latency(request), request)
         image = render(spec.style, request.prompt, seed, width, height)
         if self.failures and self._rng.random() < spec.failure_rate:
-            failure = self._rng.choice([
-                ContentFilteredError("content filtered (simulated)"),
-                ServerError("server error 503 (simulated)", status=503),
-                RateLimitError("rate limited (simulated)", status=429),
-            ])
+            failure = self._rng.choice(
+                [
+                    ContentFilteredError("content filtered (simulated)"),
+                    ServerError("server error 503 (simulated)", status=503),
+                    RateLimitError("rate limited (simulated)", status=429),
+                ]
+            )
             failure.router, failure.model = self.name, request.model.key
             raise failure
         return GenerationResult(image=image, seed=str(seed), meta={"sandbox": True})

@@ -73,22 +73,30 @@ class SDRouter(Router):
         body = self._body(request)
         try:
             response = self.http.post(
-                url, json=body, auth=self._auth or httpx.USE_CLIENT_DEFAULT,
+                url,
+                json=body,
+                auth=self._auth or httpx.USE_CLIENT_DEFAULT,
                 timeout=httpx.Timeout(left, connect=min(_CONNECT_TIMEOUT_S, left)),
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             if request.remaining() <= 0:
                 raise RouterTimeout("timed out", router=self.name, model=model.key) from exc
             # Not retryable: a server that is down will not be up a second later.
-            raise RouterError(f"cannot reach the Stable Diffusion server at {self._shown_url}",
-                              router=self.name, model=model.key) from exc
+            raise RouterError(
+                f"cannot reach the Stable Diffusion server at {self._shown_url}",
+                router=self.name,
+                model=model.key,
+            ) from exc
         except httpx.TimeoutException as exc:
             self._interrupt()
             raise RouterTimeout("timed out", router=self.name, model=model.key) from exc
         except httpx.TransportError as exc:
-            raise ServerError(f"connection to the Stable Diffusion server at {self._shown_url} "
-                              f"failed ({type(exc).__name__})", router=self.name,
-                              model=model.key) from exc
+            raise ServerError(
+                f"connection to the Stable Diffusion server at {self._shown_url} "
+                f"failed ({type(exc).__name__})",
+                router=self.name,
+                model=model.key,
+            ) from exc
         if not response.is_success:
             raise self._status_error(response, model.key, self._shown_url + path)
         return self._result(response, request, body["seed"])
@@ -97,8 +105,11 @@ class SDRouter(Router):
     def _interrupt(self) -> None:
         """Ask the server to stop the generation we gave up on; best effort, never raises."""
         try:
-            self.http.post(self.base_url + INTERRUPT, auth=self._auth or httpx.USE_CLIENT_DEFAULT,
-                           timeout=_INTERRUPT_TIMEOUT_S)
+            self.http.post(
+                self.base_url + INTERRUPT,
+                auth=self._auth or httpx.USE_CLIENT_DEFAULT,
+                timeout=_INTERRUPT_TIMEOUT_S,
+            )
         except httpx.HTTPError:
             pass  # the timeout is what the cell reports; a failed interrupt changes nothing
 
@@ -109,21 +120,28 @@ class SDRouter(Router):
         seed = params.pop(seed_param, None)
         if seed is None:
             seed = request.seed if request.seed is not None else -1  # -1: server picks
-        body: dict[str, Any] = {"prompt": request.prompt, "width": request.width,
-                                "height": request.height, "batch_size": 1, "n_iter": 1}
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "width": request.width,
+            "height": request.height,
+            "batch_size": 1,
+            "n_iter": 1,
+        }
         body.update(params)
         body.update({"seed": seed, "send_images": True, "save_images": False})
         return body
 
-    def _result(self, response: httpx.Response, request: GenerationRequest,
-                sent_seed: Any) -> GenerationResult:
+    def _result(
+        self, response: httpx.Response, request: GenerationRequest, sent_seed: Any
+    ) -> GenerationResult:
         """Decode `images[0]` and read the seed from the `info` JSON string."""
         key = request.model.key
         try:
             answer = response.json()
         except ValueError as exc:
-            raise ProtocolError("answered with malformed JSON", router=self.name,
-                                model=key) from exc
+            raise ProtocolError(
+                "answered with malformed JSON", router=self.name, model=key
+            ) from exc
         images = answer.get("images") if isinstance(answer, dict) else None
         if not images or not isinstance(images[0], str):
             raise ProtocolError("answered without an image", router=self.name, model=key)
@@ -133,8 +151,9 @@ class SDRouter(Router):
         try:
             image = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ProtocolError("answered with invalid base64 image data", router=self.name,
-                                model=key) from exc
+            raise ProtocolError(
+                "answered with invalid base64 image data", router=self.name, model=key
+            ) from exc
         info = self._info(answer.get("info"), key)
         seed = info.get("seed")
         if seed is None and sent_seed != -1:
@@ -143,10 +162,18 @@ class SDRouter(Router):
         return GenerationResult(
             image=image,
             seed=None if seed is None else str(seed),
-            cost=Cost(None, "self_hosted", "self-hosted: no per-image price",
-                      source=price.source, seen=price.seen.isoformat()),
-            meta={k: info[k] for k in ("sd_model_name", "sampler_name", "steps", "cfg_scale",
-                                       "width", "height") if info.get(k) is not None},
+            cost=Cost(
+                None,
+                "self_hosted",
+                "self-hosted: no per-image price",
+                source=price.source,
+                seen=price.seen.isoformat(),
+            ),
+            meta={
+                k: info[k]
+                for k in ("sd_model_name", "sampler_name", "steps", "cfg_scale", "width", "height")
+                if info.get(k) is not None
+            },
         )
 
     def _info(self, raw: Any, model_key: str) -> dict[str, Any]:
@@ -160,8 +187,9 @@ class SDRouter(Router):
         except ValueError:
             info = None
         if not isinstance(info, dict):
-            raise ProtocolError("answered with an unreadable info field", router=self.name,
-                                model=model_key)
+            raise ProtocolError(
+                "answered with an unreadable info field", router=self.name, model=model_key
+            )
         return info
 
     def _status_error(self, response: httpx.Response, model_key: str, url: str) -> RouterError:
@@ -171,20 +199,24 @@ class SDRouter(Router):
         detail = _detail(response)
         if status == 401:
             login_env = self.info.auth_env
-            msg = (f"login refused (check {login_env})" if self._auth
-                   else f"server requires a login: set {login_env}=user:pass")
+            msg = (
+                f"login refused (check {login_env})"
+                if self._auth
+                else f"server requires a login: set {login_env}=user:pass"
+            )
             return AuthError(msg, **ctx)
         if status == 422:
-            return RouterValidationError(f"rejected the parameters: {detail}" if detail
-                                         else "rejected the parameters", **ctx)
+            return RouterValidationError(
+                f"rejected the parameters: {detail}" if detail else "rejected the parameters", **ctx
+            )
         if status == 404:
-            return ProtocolError(f"no txt2img API at {url} (start the server with --api)",
-                                 **ctx)
+            return ProtocolError(f"no txt2img API at {url} (start the server with --api)", **ctx)
         if status >= 500:
             if detail.startswith(f"{status} "):  # a proxy page's title: "503 Service …"
                 return ServerError(detail, **ctx)
-            return ServerError(f"server error (HTTP {status})" + (f": {detail}" if detail
-                                                                   else ""), **ctx)
+            return ServerError(
+                f"server error (HTTP {status})" + (f": {detail}" if detail else ""), **ctx
+            )
         return ProtocolError(f"unexpected HTTP {status}", detail=detail, **ctx)
 
 

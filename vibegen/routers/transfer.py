@@ -141,8 +141,11 @@ def _size(n: int) -> str:
     for unit, scale in (("GB", 1024 * MIB), ("MB", MIB), ("KB", 1024)):
         if n >= scale:
             value = n / scale
-            return f"{value:.0f} {unit}" if value >= 10 or value == int(value) \
+            return (
+                f"{value:.0f} {unit}"
+                if value >= 10 or value == int(value)
                 else f"{value:.1f} {unit}"
+            )
     return f"{n} bytes"
 
 
@@ -153,8 +156,9 @@ def _megapixels(pixels: int) -> str:
     return f"{value:.1f}".removesuffix(".0") if value >= 0.1 else f"{value:.3f}"
 
 
-def check_pixels(data: bytes, policy: TransferPolicy, router: str, model: str,
-                 status: int | None = None) -> None:
+def check_pixels(
+    data: bytes, policy: TransferPolicy, router: str, model: str, status: int | None = None
+) -> None:
     """ImageTooLargeError when the image's header says it is over the pixel cap.
 
     Pillow's `Image.open` reads only the header (the size is known before any pixel is
@@ -167,23 +171,34 @@ def check_pixels(data: bytes, policy: TransferPolicy, router: str, model: str,
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError("the image is a decompression bomb (its header claims more "
-                                 "pixels than Pillow will open)", router=router, model=model,
-                                 status=status) from exc
+        raise ImageTooLargeError(
+            "the image is a decompression bomb (its header claims more "
+            "pixels than Pillow will open)",
+            router=router,
+            model=model,
+            status=status,
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError):
         return
     if width * height > policy.max_pixels:
         raise ImageTooLargeError(
             f"the image is {width}×{height} ({_megapixels(width * height)} megapixels), over "
-            f"the {_megapixels(policy.max_pixels)} megapixel cap", router=router, model=model,
-            status=status)
+            f"the {_megapixels(policy.max_pixels)} megapixel cap",
+            router=router,
+            model=model,
+            status=status,
+        )
 
 
-def _too_big(size: int | None, policy: TransferPolicy, router: str, model: str,
-             status: int | None) -> ImageTooLargeError:
+def _too_big(
+    size: int | None, policy: TransferPolicy, router: str, model: str, status: int | None
+) -> ImageTooLargeError:
     cap = _size(policy.max_bytes)
-    said = f"the image is {_size(size)}, over the {cap} cap" if size is not None \
+    said = (
+        f"the image is {_size(size)}, over the {cap} cap"
+        if size is not None
         else f"the image is larger than the {cap} cap"
+    )
     return ImageTooLargeError(said, router=router, model=model, status=status)
 
 
@@ -195,8 +210,9 @@ def _data_uri(url: str, policy: TransferPolicy, router: str, model: str) -> tupl
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise BadImageError("image data URI is not valid base64", router=router,
-                            model=model) from exc
+        raise BadImageError(
+            "image data URI is not valid base64", router=router, model=model
+        ) from exc
     check_pixels(data, policy, router, model)
     return data, head[5:].split(";")[0]
 
@@ -221,8 +237,9 @@ def _cut_at_deadline(response: httpx.Response, seconds: float) -> threading.Time
     return timer
 
 
-def _read_body(response: httpx.Response, request: GenerationRequest, policy: TransferPolicy,
-               router: str) -> bytes:
+def _read_body(
+    response: httpx.Response, request: GenerationRequest, policy: TransferPolicy, router: str
+) -> bytes:
     """The body, at most `policy.max_bytes`, checking the deadline after every chunk."""
     model = request.model.key
     status = response.status_code
@@ -241,9 +258,15 @@ def _read_body(response: httpx.Response, request: GenerationRequest, policy: Tra
     return b"".join(chunks)
 
 
-def fetch_image(http: httpx.Client, url: str, request: GenerationRequest, router: str, *,
-                base_url: str = "", policy: TransferPolicy = DEFAULT_POLICY
-                ) -> tuple[bytes, str]:
+def fetch_image(
+    http: httpx.Client,
+    url: str,
+    request: GenerationRequest,
+    router: str,
+    *,
+    base_url: str = "",
+    policy: TransferPolicy = DEFAULT_POLICY,
+) -> tuple[bytes, str]:
     """Download an output image (no auth header: it lives on a CDN); bytes and content type.
 
     `base_url` is the router's configured address: private image addresses are allowed only
@@ -264,48 +287,62 @@ def fetch_image(http: httpx.Client, url: str, request: GenerationRequest, router
         timer = None
         try:
             # Redirects are followed by hand so every hop passes the host policy.
-            with http.stream("GET", url, timeout=httpx.Timeout(left),
-                             follow_redirects=False) as response:
+            with http.stream(
+                "GET", url, timeout=httpx.Timeout(left), follow_redirects=False
+            ) as response:
                 timer = _cut_at_deadline(response, request.remaining())
                 if response.is_redirect and response.headers.get("location"):
                     url = urljoin(url, response.headers["location"])
                     continue
                 return _checked(response, request, policy, router)
         except httpx.TimeoutException as exc:
-            raise RouterTimeout("timed out downloading the image", router=router,
-                                model=model) from exc
+            raise RouterTimeout(
+                "timed out downloading the image", router=router, model=model
+            ) from exc
         except httpx.HTTPError as exc:
             if request.remaining() <= 0:  # the deadline timer cut the connection
-                raise RouterTimeout("timed out downloading the image", router=router,
-                                    model=model) from exc
-            raise BadImageError(f"could not download the image ({type(exc).__name__})",
-                                router=router, model=model) from exc
+                raise RouterTimeout(
+                    "timed out downloading the image", router=router, model=model
+                ) from exc
+            raise BadImageError(
+                f"could not download the image ({type(exc).__name__})", router=router, model=model
+            ) from exc
         finally:
             if timer is not None:
                 timer.cancel()
-    raise BadImageError(f"the image URL redirected more than {MAX_REDIRECTS} times",
-                        router=router, model=model)
+    raise BadImageError(
+        f"the image URL redirected more than {MAX_REDIRECTS} times", router=router, model=model
+    )
 
 
-def _checked(response: httpx.Response, request: GenerationRequest, policy: TransferPolicy,
-             router: str) -> tuple[bytes, str]:
+def _checked(
+    response: httpx.Response, request: GenerationRequest, policy: TransferPolicy, router: str
+) -> tuple[bytes, str]:
     """The body of a final (non-redirect) image answer, after every check that needs no decode."""
     model = request.model.key
     status = response.status_code
     if status == 404:
-        raise BadImageError("image not found at its URL (HTTP 404)", router=router,
-                            model=model, status=status)
+        raise BadImageError(
+            "image not found at its URL (HTTP 404)", router=router, model=model, status=status
+        )
     if status >= 400:
-        raise BadImageError(f"image download failed (HTTP {status})", router=router,
-                            model=model, status=status)
+        raise BadImageError(
+            f"image download failed (HTTP {status})", router=router, model=model, status=status
+        )
     ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
         text = _read_body(response, request, policy, router)[:4096].decode("utf-8", "replace")
-        raise BadImageError(f"image URL returned {ctype}, not an image", router=router,
-                            model=model, status=status, detail=clip(text, 300))
+        raise BadImageError(
+            f"image URL returned {ctype}, not an image",
+            router=router,
+            model=model,
+            status=status,
+            detail=clip(text, 300),
+        )
     data = _read_body(response, request, policy, router)
     if not data:
-        raise BadImageError("image URL returned no bytes", router=router, model=model,
-                            status=status)
+        raise BadImageError(
+            "image URL returned no bytes", router=router, model=model, status=status
+        )
     check_pixels(data, policy, router, model, status)
     return data, ctype

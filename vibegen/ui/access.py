@@ -60,8 +60,9 @@ def is_owner(ctx: Context) -> bool:
 
 def _remember(token: str) -> None:
     cookie = f"{access.COOKIE}={token}; path=/; max-age=2592000; SameSite=Strict"
-    st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>",
-            unsafe_allow_javascript=True)
+    st.html(
+        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
+    )
 
 
 def require_owner(ctx: Context) -> None:
@@ -70,15 +71,19 @@ def require_owner(ctx: Context) -> None:
         return
     problem = access.token_problem(ctx.env)
     st.title("This page is for the owner of this VibeGen")
-    st.write("This server is open to the network, so generating, history, the leaderboard, "
-             "spend and exports need the owner token. Reviewers: open the review link you "
-             "were sent.")
+    st.write(
+        "This server is open to the network, so generating, history, the leaderboard, "
+        "spend and exports need the owner token. Reviewers: open the review link you "
+        "were sent."
+    )
     if problem:
         st.error(problem)
     with st.form("owner_token"):
-        typed = st.text_input("Owner token", type="password",
-                              help="Printed in the server's log when it started, or the "
-                                   "value of VIBEGEN_OWNER_TOKEN")
+        typed = st.text_input(
+            "Owner token",
+            type="password",
+            help="Printed in the server's log when it started, or the value of VIBEGEN_OWNER_TOKEN",
+        )
         if st.form_submit_button("Open"):
             if access.matches(typed, access.owner_token(ctx.env)):
                 st.session_state["_vibegen_owner"] = True

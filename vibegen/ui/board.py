@@ -34,8 +34,9 @@ def _rows(url: str, version: Hashable, _store: Store) -> BoardRows:
 
 # A board holds its outcomes (a few hundred thousand rows at 100k ratings): keep a few.
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _board(url: str, version: Hashable, key: str, _rows: BoardRows, _where: BoardFilter,
-           _min_votes: int) -> Leaderboard:
+def _board(
+    url: str, version: Hashable, key: str, _rows: BoardRows, _where: BoardFilter, _min_votes: int
+) -> Leaderboard:
     # `key` (the filter's repr and the vote threshold) stands for the unhashed arguments.
     return build_leaderboard(_rows, where=_where, min_votes=_min_votes)
 
@@ -51,11 +52,11 @@ def current_rows(store: Store) -> tuple[BoardRows, Hashable]:
     return _rows(str(store.engine.url), version, store), version
 
 
-def cached_leaderboard(store: Store, rows: BoardRows, version: Hashable, where: BoardFilter,
-                       *, min_votes: int) -> Leaderboard:
+def cached_leaderboard(
+    store: Store, rows: BoardRows, version: Hashable, where: BoardFilter, *, min_votes: int
+) -> Leaderboard:
     """`build_leaderboard(rows, where)`, reused while the data and the slice stay the same."""
-    return _board(str(store.engine.url), version, _key(where, min_votes), rows, where,
-                  min_votes)
+    return _board(str(store.engine.url), version, _key(where, min_votes), rows, where, min_votes)
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
@@ -68,8 +69,12 @@ def _chart(url: str, version: Hashable, key: str, _board: Leaderboard) -> dict:
 def cached_chart_spec(store: Store, version: Hashable, leaderboard: Leaderboard) -> dict:
     """The quality-vs-cost chart of a cached board as a Vega-Lite spec, written once."""
     fit = leaderboard.fit
-    return _chart(str(store.engine.url), version,
-                  _key(leaderboard.where, fit.min_votes, fit.level), leaderboard)
+    return _chart(
+        str(store.engine.url),
+        version,
+        _key(leaderboard.where, fit.min_votes, fit.level),
+        leaderboard,
+    )
 
 
 def _config(col: Column, level: float) -> object:
@@ -77,8 +82,9 @@ def _config(col: Column, level: float) -> object:
     name, help_ = col.heading(level), col.help or None
     fmt = KINDS[col.kind].printf
     if col.kind == "percent":
-        return st.column_config.ProgressColumn(name, help=help_, min_value=0, max_value=1,
-                                               format=fmt)
+        return st.column_config.ProgressColumn(
+            name, help=help_, min_value=0, max_value=1, format=fmt
+        )
     if col.kind == "flag":
         return st.column_config.CheckboxColumn(name, help=help_)
     if fmt is not None:
@@ -93,5 +99,9 @@ def column_config(level: float) -> dict[str, object]:
 
 def board_table(leaderboard: Leaderboard) -> None:
     """The leaderboard table: the prepared frame, named and formatted by the spec."""
-    st.dataframe(board_frame(leaderboard), hide_index=True, width="stretch",
-                 column_config=column_config(leaderboard.fit.level))
+    st.dataframe(
+        board_frame(leaderboard),
+        hide_index=True,
+        width="stretch",
+        column_config=column_config(leaderboard.fit.level),
+    )

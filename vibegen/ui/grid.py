@@ -68,8 +68,10 @@ def run_header(view: RunView, unsaved: Mapping[str, str] | None = None) -> None:
         spent = f"spent ${view.spent:.4f} for {images} image{'s' * (images != 1)}"
         lost, billed_failures = view.spent_on_failures
         if billed_failures:
-            spent += f" (${lost:.4f} of it on {billed_failures} failed cell" \
-                     f"{'s' * (billed_failures != 1)})"
+            spent += (
+                f" (${lost:.4f} of it on {billed_failures} failed cell"
+                f"{'s' * (billed_failures != 1)})"
+            )
         if view.simulated:
             spent += f" + ${view.simulated:.4f} simulated"
         parts.append(spent)
@@ -83,9 +85,16 @@ def run_header(view: RunView, unsaved: Mapping[str, str] | None = None) -> None:
     st.progress(view.done / n if n else 1.0, text=" · ".join(parts))
 
 
-def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str,
-          billed_ids: frozenset[str] = frozenset(), unsaved: str | None = None,
-          thumb: bytes | None = None) -> None:
+def _cell(
+    store: Store,
+    cell: Cell,
+    blind: bool,
+    label: str,
+    base: str,
+    billed_ids: frozenset[str] = frozenset(),
+    unsaved: str | None = None,
+    thumb: bytes | None = None,
+) -> None:
     if not blind:
         title = f"**{escape_markdown(label)}**"
         if cell.simulated:
@@ -107,22 +116,31 @@ def _cell(store: Store, cell: Cell, blind: bool, label: str, base: str,
         st.error(f"{icon} {escape_markdown(cell.error_message or cell.status)}")
         if not blind and cell.wall_s is not None:
             billed = f" · 💲 {cost_text(cell)} billed" if cell.id in billed_ids else ""
-            st.caption(f"after {cell.wall_s:.1f} s{billed}",
-                       help=cell.cost.provenance() if billed else None)
+            st.caption(
+                f"after {cell.wall_s:.1f} s{billed}",
+                help=cell.cost.provenance() if billed else None,
+            )
         return
     link = image_url(base, cell.id, blind)
     if thumb:
-        st.image(thumb, output_format="JPEG", width="stretch", link=link,
-                 alt="generated image" if blind else f"{label} image")
+        st.image(
+            thumb,
+            output_format="JPEG",
+            width="stretch",
+            link=link,
+            alt="generated image" if blind else f"{label} image",
+        )
     if not blind:
-        st.caption(f"⏱️ {cell.wall_s:.1f} s · 💲 {cost_text(cell)}",
-                   help=cell.cost.provenance() or None)
+        st.caption(
+            f"⏱️ {cell.wall_s:.1f} s · 💲 {cost_text(cell)}", help=cell.cost.provenance() or None
+        )
         if cell.notes:
             st.caption("not honoured: " + ", ".join(f"{k}: {v}" for k, v in cell.notes.items()))
 
 
-def run_grid(store: Store, view: RunView, columns: int = 4,
-             unsaved: Mapping[str, str] | None = None) -> None:
+def run_grid(
+    store: Store, view: RunView, columns: int = 4, unsaved: Mapping[str, str] | None = None
+) -> None:
     """Draw every cell of a run in a responsive grid (`unsaved`: id → why not stored yet)."""
     grid = st.grid(columns, min_column_width=220, border=True)
     billed = frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
@@ -130,12 +148,21 @@ def run_grid(store: Store, view: RunView, columns: int = 4,
     thumbs = thumbnails(store, [c.id for c in view.cells if c.ok])
     for cell in view.cells:
         with grid.cell():
-            _cell(store, cell, blind=False, label=cell.label, base=base, billed_ids=billed,
-                  unsaved=(unsaved or {}).get(cell.id), thumb=thumbs.get(cell.id))
+            _cell(
+                store,
+                cell,
+                blind=False,
+                label=cell.label,
+                base=base,
+                billed_ids=billed,
+                unsaved=(unsaved or {}).get(cell.id),
+                thumb=thumbs.get(cell.id),
+            )
 
 
-def live_run(store: Store, run_id: str,
-             unsaved: Callable[[str], Mapping[str, str]] | None = None) -> RunView | None:
+def live_run(
+    store: Store, run_id: str, unsaved: Callable[[str], Mapping[str, str]] | None = None
+) -> RunView | None:
     """Header and grid of a run, refreshed from the store until every cell is finished.
 
     `unsaved(run_id)`: cells whose outcome the runner holds because the store refused it.

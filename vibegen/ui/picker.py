@@ -21,8 +21,11 @@ from vibegen.params import (
 from vibegen.routers import router_status
 
 DEFAULT_PICKS = ("sandbox:prism", "sandbox:halo", "sandbox:mosaic", "sandbox:tide")
-STATUS_NOTE = {"deprecated": "deprecated", "verify": "verify: may be discontinued",
-               "unverified": "unverified"}
+STATUS_NOTE = {
+    "deprecated": "deprecated",
+    "verify": "verify: may be discontinued",
+    "unverified": "unverified",
+}
 
 
 def pick_key(model_key: str) -> str:
@@ -30,16 +33,23 @@ def pick_key(model_key: str) -> str:
     return f"pick:{model_key}"
 
 
-def model_picker(catalog: Catalog, env: Mapping[str, str], today: dt.date | None = None,
-                 shortlist: Sequence[str] = ()) -> list[str]:
+def model_picker(
+    catalog: Catalog,
+    env: Mapping[str, str],
+    today: dt.date | None = None,
+    shortlist: Sequence[str] = (),
+) -> list[str]:
     """A search box, the shortlist first, then checkboxes grouped by router; the picked keys.
 
     A picked model stays on screen whatever the search says, so a filter never drops a pick.
     """
     picked: list[str] = []
     offered = catalog.offered(today or dt.date.today())
-    find = Filter(text=st.text_input("Find a model", key="pick_search",
-                                     placeholder="name, router or endpoint id"))
+    find = Filter(
+        text=st.text_input(
+            "Find a model", key="pick_search", placeholder="name, router or endpoint id"
+        )
+    )
     keep = {m.key for m in offered if st.session_state.get(pick_key(m.key))}
     shown = [m for m in offered if m.key in keep or find.matches(m, catalog)]
     short = [m for m in shortlist_first(shown, shortlist) if m.key in set(shortlist)]
@@ -56,8 +66,10 @@ def model_picker(catalog: Catalog, env: Mapping[str, str], today: dt.date | None
             title += f" — {status.reason}"
         with st.expander(title, expanded=info.simulated):
             if not status.enabled:
-                st.caption(f"{info.label} is not set up: {status.reason}."
-                           + (f" Get a key at {info.key_url}." if info.key_url else ""))
+                st.caption(
+                    f"{info.label} is not set up: {status.reason}."
+                    + (f" Get a key at {info.key_url}." if info.key_url else "")
+                )
             elif info.note:
                 st.caption(info.note)
             picked += _checkboxes(models, catalog, env)
@@ -75,8 +87,13 @@ def _checkboxes(models: Sequence[Model], catalog: Catalog, env: Mapping[str, str
             label += f" · shuts down {m.shutdown}"
         # price and typical time beside the name, not in it: the label stays the model's name
         box, beside = st.columns([3, 2], vertical_alignment="center")
-        if box.checkbox(label, key=pick_key(m.key), disabled=not enabled,
-                        value=m.key in DEFAULT_PICKS and enabled, help=m.note or None):
+        if box.checkbox(
+            label,
+            key=pick_key(m.key),
+            disabled=not enabled,
+            value=m.key in DEFAULT_PICKS and enabled,
+            help=m.note or None,
+        ):
             picked.append(m.key)
         beside.caption(hint(m, catalog))
     return picked
@@ -95,8 +112,9 @@ def common_params() -> CommonParams:
     except InputError as exc:  # said under the field; the run waits for a valid seed
         d.error(f"{exc}. It is ignored until it is one.")
         seed = None
-    return CommonParams(aspect=aspect, resolution=resolution, quality=quality, seed=seed,
-                        images_per_model=int(n))
+    return CommonParams(
+        aspect=aspect, resolution=resolution, quality=quality, seed=seed, images_per_model=int(n)
+    )
 
 
 def settings_summary() -> str:
@@ -108,6 +126,8 @@ def settings_summary() -> str:
         chosen = None  # said under the field; the run uses a random seed until it is fixed
     seed = f"seed {chosen}" if chosen is not None else "random seed"
     n = int(get("images_per_model") or 1)
-    return (f"{get('aspect') or ASPECTS[0]} · {get('resolution') or RESOLUTIONS[0]}"
-            f" · {get('quality') or QUALITIES[1]} quality · {seed}"
-            f" · {n} image{'s' * (n != 1)} per model")
+    return (
+        f"{get('aspect') or ASPECTS[0]} · {get('resolution') or RESOLUTIONS[0]}"
+        f" · {get('quality') or QUALITIES[1]} quality · {seed}"
+        f" · {n} image{'s' * (n != 1)} per model"
+    )

@@ -38,8 +38,9 @@ BEST, REJECT, STARS, PAIR = RatingMode.BEST, RatingMode.REJECT, RatingMode.STARS
 def _remember(secret: str) -> None:
     # A year-long cookie, so the name is asked once per browser and survives reloads.
     cookie = f"{COOKIE}={quote(secret)}; path=/; max-age=31536000; SameSite=Lax"
-    st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>",
-            unsafe_allow_javascript=True)
+    st.html(
+        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
+    )
 
 
 # Streamlit drops a session's pending rerun when its websocket closes, so a rating clicked just
@@ -118,6 +119,7 @@ def _held_values(keys: list[str]) -> str:
         stars = st.session_state.get(STARS.slot(key))
         reject = st.session_state.get(REJECT.slot(key))
         return f"{0 if stars is None else stars + 1}{'r' if reject else ''}"
+
     return ",".join(one(key) for key in keys)
 
 
@@ -188,8 +190,10 @@ def rater_identity(store: Store, link: ReviewLink | None, owner: bool) -> Rater:
     if rater is not None:
         return _hold(rater, None)
     st.subheader("Who is rating?")
-    st.caption("No account needed: your name is stored with each rating so the team can see "
-               "who rated what. This browser remembers you.")
+    st.caption(
+        "No account needed: your name is stored with each rating so the team can see "
+        "who rated what. This browser remembers you."
+    )
     with st.form("who"):
         typed = st.text_input("Your name", key="rater_input", max_chars=80)
         submitted = st.form_submit_button("Start reviewing", type="primary")
@@ -216,8 +220,10 @@ def progress(store: Store, view: RunView) -> None:
     if not done:
         st.caption(f"No ratings yet · {n} images to rate")
         return
-    st.caption("Reviews: " + " · ".join(f"{escape_markdown(rater)} rated {k} of {n}"
-                                        for rater, k in done.items()))
+    st.caption(
+        "Reviews: "
+        + " · ".join(f"{escape_markdown(rater)} rated {k} of {n}" for rater, k in done.items())
+    )
 
 
 @dataclass(frozen=True)
@@ -244,25 +250,42 @@ THROTTLE = RatingThrottle()
 _UNSAVED = "rating_unsaved"
 
 
-def _save(store: Store, seat: Seat, mode: RatingMode, gen: str, value, other: str | None = None,
-          widget: str | None = None, before=None) -> None:
+def _save(
+    store: Store,
+    seat: Seat,
+    mode: RatingMode,
+    gen: str,
+    value,
+    other: str | None = None,
+    widget: str | None = None,
+    before=None,
+) -> None:
     # Runs in the widget's callback. A click that cannot be saved is said so on the page, the
     # widget goes back to what is stored, and a Retry button holds the click.
     problem = None
     if not THROTTLE.allow(seat.rater.id):
-        problem = (f"Not saved: that is faster than a person rates. Wait "
-                   f"{THROTTLE.wait_s(seat.rater.id):.0f} s, then retry.")
+        problem = (
+            f"Not saved: that is faster than a person rates. Wait "
+            f"{THROTTLE.wait_s(seat.rater.id):.0f} s, then retry."
+        )
     else:
         try:
-            store.rate(seat.run_id, seat.rater.display, make_rating(mode, gen, value, other),
-                       blind=seat.blind, rater_id=seat.rater.id)
+            store.rate(
+                seat.run_id,
+                seat.rater.display,
+                make_rating(mode, gen, value, other),
+                blind=seat.blind,
+                rater_id=seat.rater.id,
+            )
         except StoreError as exc:
             problem = f"Not saved: {exc}. Your click is kept here: retry in a moment."
     if problem is None:
         st.session_state.pop(_UNSAVED, None)
         return
-    st.session_state[_UNSAVED] = {"message": problem,
-                                  "args": (store, seat, mode, gen, value, other)}
+    st.session_state[_UNSAVED] = {
+        "message": problem,
+        "args": (store, seat, mode, gen, value, other),
+    }
     if widget is not None:
         st.session_state[widget] = before
 
@@ -273,19 +296,24 @@ def _unsaved_notice(where: str) -> None:
     if not pending:
         return
     st.error(pending["message"], icon="⚠️")
-    st.button("Retry saving", key=f"retry_rating:{where}", on_click=_save,
-              args=pending["args"])
+    st.button("Retry saving", key=f"retry_rating:{where}", on_click=_save, args=pending["args"])
 
 
 def _on_stars(store, seat, gen, key, before) -> None:
     value = st.session_state.get(key)
-    _save(store, seat, STARS, gen, None if value is None else value + 1, widget=key,
-          before=before)
+    _save(store, seat, STARS, gen, None if value is None else value + 1, widget=key, before=before)
 
 
 def _on_reject(store, seat, gen, key, before) -> None:
-    _save(store, seat, REJECT, gen, "1" if st.session_state.get(key) else None, widget=key,
-          before=before)
+    _save(
+        store,
+        seat,
+        REJECT,
+        gen,
+        "1" if st.session_state.get(key) else None,
+        widget=key,
+        before=before,
+    )
 
 
 def _caption(cell: Cell, index: int, blind: bool) -> str:
@@ -335,17 +363,22 @@ def grid_review(store: Store, seat: Seat) -> None:
         blind = seat.blind
         mine = {r["slot"]: r for r in store.current_ratings(view.id, rater_id=seat.rater.id)}
         best = mine.get(BEST.slot(), {}).get("generation_id")
-        slots = blind_slots(view.cells, view.id, seat.rater.id) if blind else \
-            review_order(view.cells, view.id, seat.rater.id, blind)
+        slots = (
+            blind_slots(view.cells, view.id, seat.rater.id)
+            if blind
+            else review_order(view.cells, view.id, seat.rater.id, blind)
+        )
         cells = [c for c in slots if c.ok]
         rated = sum(any(s.endswith(c.id) for s in mine) or best == c.id for c in cells)
         left = len(cells) - rated
         # The team's progress sits in the fragment too, so a rating click refreshes it.
         progress(store, view)
         waiting = len(slots) - len(cells)
-        st.caption(f"You have rated {rated} of {len(cells)} images"
-                   + (f" · {left} left" if left else " · all done")
-                   + (f" · {waiting} still being made" if waiting else ""))
+        st.caption(
+            f"You have rated {rated} of {len(cells)} images"
+            + (f" · {left} left" if left else " · all done")
+            + (f" · {waiting} still being made" if waiting else "")
+        )
         _unsaved_notice("grid")
         grid = st.grid(4, min_column_width=220, border=True)
         base = base_url()
@@ -357,24 +390,42 @@ def grid_review(store: Store, seat: Seat) -> None:
                     st.caption("⏳ still being made")
                     continue
                 key = seat.key(cell)
-                st.image(thumbs.get(cell.id), output_format="JPEG", width="stretch",
-                         link=seat.image_link(base, cell), alt=f"image {i + 1}")
+                st.image(
+                    thumbs.get(cell.id),
+                    output_format="JPEG",
+                    width="stretch",
+                    link=seat.image_link(base, cell),
+                    alt=f"image {i + 1}",
+                )
                 if not blind:
                     st.caption(f"⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}")
                 is_best = best == cell.id
-                st.button(f"★ {BEST.label}" if is_best else "☆ Pick as best",
-                          key=f"{BEST}:{key}",
-                          type="primary" if is_best else "secondary", on_click=_save,
-                          args=(store, seat, BEST, cell.id, None if is_best else 1))
+                st.button(
+                    f"★ {BEST.label}" if is_best else "☆ Pick as best",
+                    key=f"{BEST}:{key}",
+                    type="primary" if is_best else "secondary",
+                    on_click=_save,
+                    args=(store, seat, BEST, cell.id, None if is_best else 1),
+                )
                 rkey = REJECT.slot(key)  # a widget per slot, named by the seat's key
                 was_rejected = REJECT.slot(cell.id) in mine
-                st.checkbox(REJECT.label, key=rkey, value=was_rejected, on_change=_on_reject,
-                            args=(store, seat, cell.id, rkey, was_rejected))
+                st.checkbox(
+                    REJECT.label,
+                    key=rkey,
+                    value=was_rejected,
+                    on_change=_on_reject,
+                    args=(store, seat, cell.id, rkey, was_rejected),
+                )
                 skey = STARS.slot(key)
                 saved = mine.get(STARS.slot(cell.id))
                 before = int(saved["value"]) - 1 if saved else None
-                st.feedback("stars", key=skey, default=before, on_change=_on_stars,
-                            args=(store, seat, cell.id, skey, before))
+                st.feedback(
+                    "stars",
+                    key=skey,
+                    default=before,
+                    on_change=_on_stars,
+                    args=(store, seat, cell.id, skey, before),
+                )
         _mark_run(grid=_held_values([seat.key(c) for c in slots if c.ok]))
 
     _grid()
@@ -394,8 +445,11 @@ def pairwise_review(store: Store, seat: Seat) -> None:
         _unsaved_notice("pairs")
         pair = next_pair(view.cells, view.id, seat.rater.id, ratings, blind)
         if pair is None:
-            st.success("You have voted on every pair. Thank you!" if total else
-                       "This run needs images of at least two models for pairwise votes.")
+            st.success(
+                "You have voted on every pair. Thank you!"
+                if total
+                else "This run needs images of at least two models for pairwise votes."
+            )
         else:
             a, b = pair
             thumbs = _thumbs(store, [a, b], blind)
@@ -404,17 +458,29 @@ def pairwise_review(store: Store, seat: Seat) -> None:
                 with col:
                     title = f"**{side}**" if blind else f"**{side}: {escape_markdown(cell.label)}**"
                     st.markdown(title)
-                    st.image(thumbs.get(cell.id), output_format="JPEG",
-                             width="stretch", alt=f"image {side}")
+                    st.image(
+                        thumbs.get(cell.id),
+                        output_format="JPEG",
+                        width="stretch",
+                        alt=f"image {side}",
+                    )
             cols = st.columns(4)
             for col, (value, label) in zip(cols, PAIR.choices.items(), strict=True):
-                col.button(label, key=f"vote:{value}", width="stretch", on_click=_save,
-                           args=(store, seat, PAIR, a.id, value, b.id))
+                col.button(
+                    label,
+                    key=f"vote:{value}",
+                    width="stretch",
+                    on_click=_save,
+                    args=(store, seat, PAIR, a.id, value, b.id),
+                )
         if mine:
             last = mine[-1]
-            st.button("Undo my last vote", key="undo_pair", on_click=_save,
-                      args=(store, seat, PAIR, last["generation_id"], None,
-                            last["other_generation_id"]))
+            st.button(
+                "Undo my last vote",
+                key="undo_pair",
+                on_click=_save,
+                args=(store, seat, PAIR, last["generation_id"], None, last["other_generation_id"]),
+            )
         _mark_run()
 
     _pairs()
@@ -423,6 +489,11 @@ def pairwise_review(store: Store, seat: Seat) -> None:
 def reveal(view: RunView, rater: Rater) -> None:
     """After a blind review: which image was which model (in this rater's order)."""
     cells = [c for c in blind_slots(view.cells, view.id, rater.id) if c.ok]
-    st.markdown("**Revealed:** " + " · ".join(
-        f"Image {i + 1} = {escape_markdown(c.label)} ({escape_markdown(c.router)}, "
-        f"{c.wall_s:.1f} s, {cost_text(c)})" for i, c in enumerate(cells)))
+    st.markdown(
+        "**Revealed:** "
+        + " · ".join(
+            f"Image {i + 1} = {escape_markdown(c.label)} ({escape_markdown(c.router)}, "
+            f"{c.wall_s:.1f} s, {cost_text(c)})"
+            for i, c in enumerate(cells)
+        )
+    )

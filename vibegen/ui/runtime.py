@@ -60,8 +60,9 @@ class Context:
     @property
     def shortlist(self) -> list[str]:
         """The team's shortlisted model keys (set on the Models page), shown first."""
-        return parse_shortlist(self.store.settings().get(SHORTLIST_SETTING),
-                               {m.key for m in self.catalog.models})
+        return parse_shortlist(
+            self.store.settings().get(SHORTLIST_SETTING), {m.key for m in self.catalog.models}
+        )
 
     @property
     def env(self) -> dict[str, str]:
@@ -82,8 +83,10 @@ def frame(title: str) -> Context:
         runner = _runner(url)
     except StoreError as exc:
         st.error(f"VibeGen cannot open its database. {exc}")
-        st.info("Check DATABASE_URL (or VIBEGEN_HOME for the embedded SQLite file) and "
-                "reload. Nothing saved so far has been touched.")
+        st.info(
+            "Check DATABASE_URL (or VIBEGEN_HOME for the embedded SQLite file) and "
+            "reload. Nothing saved so far has been touched."
+        )
         st.stop()
     return Context(runner.store, runner, *offered(runner), settings=read)
 

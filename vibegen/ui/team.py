@@ -49,8 +49,11 @@ def _invite(store: Store, run_id: str) -> None:
 
 
 def _link_title(link: ReviewLink, names: dict[str, str]) -> str:
-    who = (f"invite for {escape_markdown(names.get(link.rater_id or '', '?'))}"
-           if link.kind == raters.INVITE else "team link")
+    who = (
+        f"invite for {escape_markdown(names.get(link.rater_id or '', '?'))}"
+        if link.kind == raters.INVITE
+        else "team link"
+    )
     title = f"Blind {who}" if link.blind else who[0].upper() + who[1:]
     return title + ("" if link.open else " · closed")
 
@@ -60,10 +63,12 @@ def team_panel(store: Store, run_id: str) -> None:
     team = store.team
     base = base_url()
     with st.expander("🔗 Share this run for review", expanded=False):
-        st.caption("Teammates open a link, say who they are once, and rate. Blind review "
-                   "hides model names, prices and times and shuffles the order. Someone who "
-                   "joins through a team link is held until you accept them here; an invite "
-                   "counts at once.")
+        st.caption(
+            "Teammates open a link, say who they are once, and rate. Blind review "
+            "hides model names, prices and times and shuffles the order. Someone who "
+            "joins through a team link is held until you accept them here; an invite "
+            "counts at once."
+        )
         problem = st.session_state.pop("team_problem", None)
         if problem:
             st.error(problem)
@@ -83,8 +88,7 @@ def team_panel(store: Store, run_id: str) -> None:
         left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
         left.text_input("Teammate's name", key="invite_name", max_chars=80)
         mid.checkbox("Blind", key="invite_blind")
-        right.button("Make invite link", key="invite", on_click=_invite,
-                     args=(store, run_id))
+        right.button("Make invite link", key="invite", on_click=_invite, args=(store, run_id))
         invite_problem = st.session_state.pop("invite_problem", None)
         if invite_problem:
             st.error(invite_problem)
@@ -100,9 +104,13 @@ def team_panel(store: Store, run_id: str) -> None:
                 st.caption(_link_title(link, names))
                 if link.kind == raters.INVITE:
                     st.code(link_url(base, link.token), language=None)
-            b.button("Close" if link.open else "Reopen", key=f"link:{link.token[:12]}",
-                     on_click=_set_open, args=(store, link.token, not link.open),
-                     help="A closed link takes no more ratings; reopen it at any time.")
+            b.button(
+                "Close" if link.open else "Reopen",
+                key=f"link:{link.token[:12]}",
+                on_click=_set_open,
+                args=(store, link.token, not link.open),
+                help="A closed link takes no more ratings; reopen it at any time.",
+            )
         _raters(store, run_id, people)
 
 
@@ -117,32 +125,56 @@ def _raters(store: Store, run_id: str, people: list[dict]) -> None:
     for p in others + held[:SHOWN_HELD]:
         r, standing = p["rater"], p["standing"]
         a, b, c = st.columns([4, 1, 1], vertical_alignment="center")
-        origin = {raters.INVITED: "invited", raters.OWNER: "you",
-                  raters.JOINED: "joined by team link", raters.LEGACY: "named"}[r.origin]
+        origin = {
+            raters.INVITED: "invited",
+            raters.OWNER: "you",
+            raters.JOINED: "joined by team link",
+            raters.LEGACY: "named",
+        }[r.origin]
         look = f" · ⚠️ looks like {r.looks_like}, is someone else" if r.looks_like else ""
-        a.markdown(f"{escape_markdown(r.display)} · {origin} · rated {p['images']} of {n} "
-                   f"images · **{standing.word}**{escape_markdown(look)}")
+        a.markdown(
+            f"{escape_markdown(r.display)} · {origin} · rated {p['images']} of {n} "
+            f"images · **{standing.word}**{escape_markdown(look)}"
+        )
         if standing.held or standing.dropped:
-            b.button("Accept", key=f"accept:{r.id}", on_click=_act,
-                     args=(store, r.id, raters.ACCEPT, None),
-                     help="Count this rater's votes on every run")
+            b.button(
+                "Accept",
+                key=f"accept:{r.id}",
+                on_click=_act,
+                args=(store, r.id, raters.ACCEPT, None),
+                help="Count this rater's votes on every run",
+            )
         if standing.held and not standing.dropped:
-            c.button("Drop", key=f"drop:{r.id}", on_click=_act,
-                     args=(store, r.id, raters.DROP, None),
-                     help="Never count this rater's votes (reversible)")
+            c.button(
+                "Drop",
+                key=f"drop:{r.id}",
+                on_click=_act,
+                args=(store, r.id, raters.DROP, None),
+                help="Never count this rater's votes (reversible)",
+            )
         elif not standing.held and not standing.dropped:
             excluded = standing.excluded
-            c.button("Restore" if excluded else "Exclude", key=f"exclude:{r.id}",
-                     on_click=_act,
-                     args=(store, r.id, raters.RESTORE if excluded else raters.EXCLUDE, run_id),
-                     help="Leave this rater's votes on this run out of the leaderboard "
-                          "(reversible)")
+            c.button(
+                "Restore" if excluded else "Exclude",
+                key=f"exclude:{r.id}",
+                on_click=_act,
+                args=(store, r.id, raters.RESTORE if excluded else raters.EXCLUDE, run_id),
+                help="Leave this rater's votes on this run out of the leaderboard (reversible)",
+            )
     if len(held) > SHOWN_HELD:
         st.caption(f"… and {len(held) - SHOWN_HELD} more held raters.")
     if len(held) > 1:
         a, b = st.columns(2)
         ids = [p["rater"].id for p in held]
-        a.button(f"Accept all {len(held)} held", key="accept_all", on_click=_act,
-                 args=(store, ids, raters.ACCEPT, None))
-        b.button(f"Drop all {len(held)} held", key="drop_all", on_click=_act,
-                 args=(store, ids, raters.DROP, None))
+        a.button(
+            f"Accept all {len(held)} held",
+            key="accept_all",
+            on_click=_act,
+            args=(store, ids, raters.ACCEPT, None),
+        )
+        b.button(
+            f"Drop all {len(held)} held",
+            key="drop_all",
+            on_click=_act,
+            args=(store, ids, raters.DROP, None),
+        )
