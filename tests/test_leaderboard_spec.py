@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.test_report import assert_standalone, vote_store
 from vibegen import exports, report
-from vibegen.board_spec import COLUMNS, board_frame
+from vibegen.board_spec import COLUMNS, PAGE_COLUMNS, board_frame
 from vibegen.leaderboard import BoardFilter, build_leaderboard, filter_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,17 +51,27 @@ def lb(store):
     )
 
 
-def test_the_page_shows_every_spec_column_under_its_name(lb):
+def test_the_page_shows_every_page_column_of_the_spec_under_its_name(lb):
     at = AppTest.from_file(str(ROOT / "pages" / "4_Leaderboard.py"), default_timeout=30).run()
     assert not at.exception
     table = at.dataframe[0]
-    assert list(table.value.columns) == [c.key for c in COLUMNS]
+    assert list(table.value.columns) == [c.key for c in PAGE_COLUMNS]
+    # The details it leaves out to fit a laptop screen are in the report and the exports.
+    assert {c.key for c in COLUMNS} - {c.key for c in PAGE_COLUMNS} == {
+        "model_key",
+        "images",
+        "failures",
+    }
     config = {
         k: v for k, v in json.loads(table.proto.columns).items() if not v.get("hidden")
     }  # the hidden index
     level = lb.fit.level
-    assert {k: v["label"] for k, v in config.items()} == {c.key: c.heading(level) for c in COLUMNS}
-    assert {k: v.get("help", "") for k, v in config.items()} == {c.key: c.help for c in COLUMNS}
+    assert {k: v["label"] for k, v in config.items()} == {
+        c.key: c.heading(level) for c in PAGE_COLUMNS
+    }
+    assert {k: v.get("help", "") for k, v in config.items()} == {
+        c.key: c.help for c in PAGE_COLUMNS
+    }
     # The values are the prepared frame's, the same the report prints.
     assert list(table.value["label"]) == list(board_frame(lb)["label"])
 

@@ -57,6 +57,9 @@ class Column:
     help: str = ""
     fields: tuple[str, ...] = ()  # the Leaderboard.table columns it is made from
     badge: str = ""  # the report shows a true flag as a badge of this CSS class
+    # False: a detail the report and exports carry but the page leaves out, so the page's
+    # table fits a laptop screen (1440 px) without scrolling sideways.
+    page: bool = True
 
     def heading(self, level: float) -> str:
         """The display name at this interval level."""
@@ -88,7 +91,14 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("label", "label", "text", "The competitor: a model on one router.", ("label",)),
     Column("router", "router", "text", fields=("router",)),
-    Column("model_key", "model", "text", "The catalog key: router and model id.", ("model_key",)),
+    Column(
+        "model_key",
+        "model",
+        "text",
+        "The catalog key: router and model id.",
+        ("model_key",),
+        page=False,
+    ),
     Column(
         "score",
         "quality",
@@ -151,6 +161,7 @@ COLUMNS: tuple[Column, ...] = (
         "text",
         "Successful of finished attempts.",
         ("images_ok", "finished", "in_flight"),
+        page=False,
     ),
     Column(
         "failures",
@@ -158,6 +169,7 @@ COLUMNS: tuple[Column, ...] = (
         "text",
         "Failed attempts, by kind.",
         ("failures", *[f"fail_{g}" for g in FAILURE_GROUPS]),
+        page=False,
     ),
     Column(
         "pareto",
@@ -169,6 +181,7 @@ COLUMNS: tuple[Column, ...] = (
     ),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
+PAGE_COLUMNS = tuple(c for c in COLUMNS if c.page)
 # What a chart point's tooltip lists, in order.
 TOOLTIP = (
     "label",

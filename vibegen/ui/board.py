@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from vibegen.board_rows import BoardRows
-from vibegen.board_spec import COLUMNS, KINDS, Column, board_frame
+from vibegen.board_spec import KINDS, PAGE_COLUMNS, Column, board_frame
 from vibegen.charts import pareto_chart
 from vibegen.leaderboard import BoardFilter, Leaderboard, board_rows, build_leaderboard
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from vibegen.store import Store
 
 
@@ -85,22 +87,29 @@ def _config(col: Column, level: float) -> object:
         return st.column_config.ProgressColumn(
             name, help=help_, min_value=0, max_value=1, format=fmt
         )
-    if col.kind == "flag":
-        return st.column_config.CheckboxColumn(name, help=help_)
     if fmt is not None:
         return st.column_config.NumberColumn(name, help=help_, format=fmt)
     return st.column_config.TextColumn(name, help=help_)
 
 
 def column_config(level: float) -> dict[str, object]:
-    """Streamlit column settings for every spec column (names, help, formats)."""
-    return {c.key: _config(c, level) for c in COLUMNS}
+    """Streamlit column settings for the page's spec columns (names, help, formats)."""
+    return {c.key: _config(c, level) for c in PAGE_COLUMNS}
+
+
+def page_frame(leaderboard: Leaderboard) -> pd.DataFrame:
+    """The prepared frame's page columns, a flag as its word (a checkbox reads as editable)."""
+    frame = board_frame(leaderboard)[[c.key for c in PAGE_COLUMNS]]
+    for col in PAGE_COLUMNS:
+        if col.kind == "flag":
+            frame[col.key] = frame[col.key].map(col.text)
+    return frame
 
 
 def board_table(leaderboard: Leaderboard) -> None:
     """The leaderboard table: the prepared frame, named and formatted by the spec."""
     st.dataframe(
-        board_frame(leaderboard),
+        page_frame(leaderboard),
         hide_index=True,
         width="stretch",
         column_config=column_config(leaderboard.fit.level),
