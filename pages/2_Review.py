@@ -5,6 +5,7 @@ import streamlit as st
 from vibegen import raters
 from vibegen.errors import RunNotFoundError
 from vibegen.markup import escape_markdown
+from vibegen.ratings import GRID_MODES, RatingMode
 from vibegen.review import reviewable
 from vibegen.ui.access import is_owner
 from vibegen.ui.review import (
@@ -84,7 +85,9 @@ if not reviewable(view.cells) and view.complete:
     st.stop()
 
 seat = Seat(run_id, rater, blind, link)
-grid_tab, pair_tab = st.tabs(["Grid: best, reject, stars", "Pairwise: A / B"])
+grid_tab, pair_tab = st.tabs(
+    [f"Grid: {', '.join(m.value for m in GRID_MODES)}", f"{RatingMode.PAIR.label}: A / B"]
+)
 with grid_tab:
     grid_review(ctx.store, seat)
 with pair_tab:

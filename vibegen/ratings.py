@@ -141,6 +141,10 @@ class RatingMode(StrEnum):
         return f"{self.value}:{generation_id}"
 
 
+# The modes a rater gives on one run's grid (the Review page's first tab); PAIR has its own.
+GRID_MODES = (RatingMode.BEST, RatingMode.REJECT, RatingMode.STARS)
+
+
 _CODES = {mode: i for i, mode in enumerate(RatingMode)}
 
 
