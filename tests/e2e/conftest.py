@@ -333,14 +333,16 @@ def shown_images(page) -> list[str]:
     )
 
 
-def wait_for_images(page, n: int, timeout: float = 20.0) -> list[str]:
-    """Wait until exactly `n` grid images are loaded and shown; return their alt texts."""
+def wait_for_images(page, n: int, timeout: float = 20.0, at_least: bool = False) -> list[str]:
+    """Wait until exactly `n` (or, `at_least`, n or more) grid images are loaded and shown;
+    return their alt texts."""
     page.wait_for_function(
-        """([sel, n]) => {
+        """([sel, n, atLeast]) => {
              const imgs = Array.from(document.querySelectorAll(sel));
-             return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0);
+             const count = atLeast ? imgs.length >= n : imgs.length === n;
+             return count && imgs.every(i => i.complete && i.naturalWidth > 0);
            }""",
-        arg=[IMAGES, n],
+        arg=[IMAGES, n, at_least],
         timeout=timeout * 1000,
     )
     return shown_images(page)
