@@ -90,8 +90,9 @@ class Router(ABC):
     """A way to reach image models. Subclasses implement `generate` and nothing else."""
 
     name: ClassVar[str]
-    # Seconds between status polls: no faster than the router documents.
-    poll_interval: ClassVar[float] = 1.0
+    # Seconds between status polls: no faster than the router documents. A class default
+    # that an instance may override (tests poll faster), so not a ClassVar.
+    poll_interval: float = 1.0
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ cause is what a log or a debugger needs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -25,6 +25,14 @@ from vibegen.errors import (
     ServerError,
 )
 from vibegen.routers.transfer import clip, request_secrets
+
+
+class ErrorContext(TypedDict):
+    """The keyword arguments every RouterError of one failed answer shares (`**ctx`)."""
+
+    router: str
+    model: str
+    status: int | None
 
 
 def transport_error(

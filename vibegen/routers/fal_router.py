@@ -414,8 +414,9 @@ class FalRouter(QueueRouter):
                 request,
             )
         images = output.get("images")
-        item = images[0] if isinstance(images, list) and images else output.get("image")
-        url = item.get("url") if isinstance(item, dict) else None
+        first = images[0] if isinstance(images, list) and images else output.get("image")
+        item: dict[str, Any] = first if isinstance(first, dict) else {}
+        url = item.get("url")
         if not isinstance(url, str) or not url:
             raise self._billed(
                 ProtocolError("answer has no image URL", router=self.name, model=model.key),

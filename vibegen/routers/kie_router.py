@@ -434,7 +434,8 @@ class KieRouter(QueueRouter):
             info = _json_field(data.get("resultInfoJson"), "resultInfoJson", model.key)
             url, count = _first_url(info.get("resultUrls"))
         else:
-            response = data.get("response") if isinstance(data.get("response"), dict) else {}
+            raw = data.get("response")
+            response = raw if isinstance(raw, dict) else {}
             url, count = _first_url(response.get("resultUrls"))
         return self._finish(request, task_id, url, count, _credits(data), None, None, {})
 

@@ -32,6 +32,7 @@ from vibegen.errors import (
     ServerError,
 )
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.routers.failures import ErrorContext
 from vibegen.routers.transfer import clip, html_line, looks_like_html, status_line
 
 # Params the SDK takes as keyword arguments; anything else rides in `extra_body`.
@@ -174,7 +175,7 @@ class OpenAIRouter(Router):
             or ""
         )
         message = self._clean(str(raw))
-        ctx = {"router": self.name, "model": model_key, "status": status}
+        ctx: ErrorContext = {"router": self.name, "model": model_key, "status": status}
         if status == 401:
             # OpenAI's 401 message quotes part of the key: never pass it on.
             return AuthError("bad key", **ctx)

@@ -33,6 +33,7 @@ from vibegen.errors import (
     ServerError,
 )
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
+from vibegen.routers.failures import ErrorContext
 from vibegen.routers.transfer import error_text
 from vibegen.settings import Settings
 
@@ -195,7 +196,7 @@ class SDRouter(Router):
     def _status_error(self, response: httpx.Response, model_key: str, url: str) -> RouterError:
         """Map a non-200 answer onto the error tree."""
         status = response.status_code
-        ctx = {"router": self.name, "model": model_key, "status": status}
+        ctx: ErrorContext = {"router": self.name, "model": model_key, "status": status}
         detail = _detail(response)
         if status == 401:
             login_env = self.info.auth_env
