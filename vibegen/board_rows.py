@@ -146,6 +146,7 @@ class BoardRows:
             ],
             ignore_index=True,
         )
+        id_names: np.ndarray | list[object]
         id_code, id_names = _codes(all_ids) if len(all_ids) else (np.zeros(0, np.int64), [])
         g_code = id_code[:n_g]
         # Position of each id's first generation row; -1 for ids no generation row has.

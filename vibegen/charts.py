@@ -41,7 +41,8 @@ def tooltips(level: float) -> list[alt.Tooltip]:
     return out
 
 
-def pareto_chart(leaderboard: Leaderboard) -> alt.LayerChart | alt.Chart:
+# alt.layer gives a FacetChart when its layers share facet encodings (these have none).
+def pareto_chart(leaderboard: Leaderboard) -> alt.LayerChart | alt.FacetChart | alt.Chart:
     """Quality (with its interval bars) against cost per image; p50 latency as bubble size."""
     data = chart_data(leaderboard)
     if data.empty:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -82,7 +82,7 @@ class Quote:
         """A JSON-able dict (what the store keeps)."""
         return asdict(self)
 
-    def kind(self) -> str | None:
+    def kind(self) -> Literal["image", "megapixel"] | None:
         """'image' or 'megapixel' when VibeGen can price this unit, else None."""
         if self.currency.upper() != "USD":
             return None
@@ -192,7 +192,9 @@ def _fal_model(item: Any) -> Listed:
         or not item["endpoint_id"].strip()
     ):
         raise ValueError("a model without an endpoint_id")
-    meta = item.get("metadata") if isinstance(item.get("metadata"), Mapping) else {}
+    meta = item.get("metadata")
+    if not isinstance(meta, Mapping):
+        meta = {}
     name = meta.get("display_name")
     return Listed(
         "fal",
@@ -256,7 +258,7 @@ def fal_model(
     *,
     key: str | None = None,
     secrets: Sequence[str] = (),
-) -> tuple[Listed, dict[str, Any] | None]:
+) -> tuple[Listed, Mapping[str, Any] | None]:
     """One fal endpoint by id, with its OpenAPI document when fal publishes one."""
     data = _get(
         client,

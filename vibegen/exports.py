@@ -532,13 +532,14 @@ def run_zip(
                 if any(s.encode() in data for s in secrets):
                     data = without_metadata(data)  # a key in the metadata never leaves
                 ext = image_extension(data)
+                file_name = _named_file(cell, width, ext, secrets)
                 row |= {
-                    "file": _named_file(cell, width, ext, secrets),
+                    "file": file_name,
                     "format": ext,
                     "bytes": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
                 }
-                _add(zf, row["file"], data, when, compress=False)
+                _add(zf, file_name, data, when, compress=False)
             rows.append(row)
         columns = BLIND_MANIFEST_COLUMNS if blind else MANIFEST_COLUMNS
         manifest = {

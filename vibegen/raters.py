@@ -27,6 +27,7 @@ import time
 import unicodedata
 from collections import deque
 from collections.abc import Iterable
+from typing import TypeGuard
 
 from anyascii import anyascii
 
@@ -63,7 +64,7 @@ def token_hash(token: str) -> str:
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
-def is_token(value: object) -> bool:
+def is_token(value: object) -> TypeGuard[str]:
     """Whether a value from a URL or cookie has the shape of a token (checked before lookups)."""
     return isinstance(value, str) and bool(_TOKEN.match(value))
 

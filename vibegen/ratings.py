@@ -103,7 +103,8 @@ class RatingMode(StrEnum):
     def parse(cls, mode: Any) -> RatingMode:
         """The mode named `mode`; InputError for any other word."""
         try:
-            return cls(mode)
+            # mypy takes the member-building __new__ for the call signature; this is a lookup.
+            return cls(mode)  # type: ignore[call-arg]
         except ValueError:
             raise InputError(f"unknown rating mode {mode!r}") from None
 
@@ -164,15 +165,14 @@ def make_rating(
 ) -> Rating:
     """Validate a rating and give it its slot; `value=None` withdraws it."""
     kind = RatingMode.parse(mode)
-    if kind is RatingMode.PAIR and (
-        not other_generation_id or other_generation_id == generation_id
-    ):
+    if kind is not RatingMode.PAIR:
+        val = kind.check(value)
+        return Rating(kind, kind.slot(generation_id), generation_id, None, val)
+    if not other_generation_id or other_generation_id == generation_id:
         raise InputError("a pairwise vote needs two different images")
     val = kind.check(value)
-    if kind is RatingMode.PAIR:
-        a, b = generation_id, other_generation_id
-        if b < a:  # store in sorted order so both sides of the same pair share one slot
-            a, b = b, a
-            val = {"a": "b", "b": "a"}.get(val, val) if val else val
-        return Rating(kind, kind.slot(a, b), a, b, val)
-    return Rating(kind, kind.slot(generation_id), generation_id, None, val)
+    a, b = generation_id, other_generation_id
+    if b < a:  # store in sorted order so both sides of the same pair share one slot
+        a, b = b, a
+        val = {"a": "b", "b": "a"}.get(val, val) if val else val
+    return Rating(kind, kind.slot(a, b), a, b, val)

@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 from vibegen.catalog import default_catalog
 from vibegen.costs import Cost
@@ -74,6 +74,12 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
+@overload
+def utc(value: dt.datetime) -> dt.datetime: ...
+@overload
+def utc(value: None) -> None: ...
+@overload
+def utc(value: dt.datetime | None) -> dt.datetime | None: ...
 def utc(value: dt.datetime | None) -> dt.datetime | None:
     """A stored time as timezone-aware UTC (SQLite hands back naive datetimes, meaning UTC)."""
     if value is not None and value.tzinfo is None:

@@ -59,15 +59,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
 
     # Where the SQLite store, the user's catalog file and exports live (default ~/.vibegen).
-    home: Path | None = Field(None, validation_alias="VIBEGEN_HOME")
+    home: Path | None = Field(default=None, validation_alias="VIBEGEN_HOME")
     # A database server for a team (PostgreSQL); empty: the SQLite file in `home`.
-    database_url: str = Field("", validation_alias="DATABASE_URL")
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
     # The app's public address for links sent to the team; empty: as the browser opened it.
-    public_url: str = Field("", validation_alias=PUBLIC_URL_ENV)
+    public_url: str = Field(default="", validation_alias=PUBLIC_URL_ENV)
     # The sandbox's simulation (tests and benchmarks speed it up or make it predictable).
-    sandbox_speed: float = Field(1.0, validation_alias="VIBEGEN_SANDBOX_SPEED", ge=0)
-    sandbox_failures: bool = Field(True, validation_alias="VIBEGEN_SANDBOX_FAILURES")
-    sandbox_jitter: bool = Field(True, validation_alias="VIBEGEN_SANDBOX_JITTER")
+    sandbox_speed: float = Field(default=1.0, validation_alias="VIBEGEN_SANDBOX_SPEED", ge=0)
+    sandbox_failures: bool = Field(default=True, validation_alias="VIBEGEN_SANDBOX_FAILURES")
+    sandbox_jitter: bool = Field(default=True, validation_alias="VIBEGEN_SANDBOX_JITTER")
     # Everything the settings were read from: router keys, URLs and caps are looked up here.
     environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 

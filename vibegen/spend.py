@@ -332,7 +332,7 @@ def cap_fields(
     env: Mapping[str, str], settings: Mapping[str, str], catalog: Catalog
 ) -> list[CapField]:
     """The per-run cap, then the daily and monthly cap of each router that bills."""
-    wanted = [("run", None, "Per run")]
+    wanted: list[tuple[str, str | None, str]] = [("run", None, "Per run")]
     for name, info in catalog.routers.items():
         if simulated_router(name):
             continue  # nothing is billed: nothing to cap

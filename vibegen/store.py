@@ -19,8 +19,9 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -352,7 +353,9 @@ class Store:
             try:
                 # The online backup API copies a snapshot of the pages (including what is only
                 # in the WAL so far); writers in WAL mode keep writing meanwhile.
-                raw.driver_connection.backup(dst)
+                driver = raw.driver_connection
+                assert driver is not None  # a checked-out connection holds its sqlite3 one
+                driver.backup(dst)
             finally:
                 dst.close()
             os.replace(partial, target)
@@ -834,7 +837,9 @@ class Store:
     def rating_events(self) -> int:
         """How many rating events are stored (every click, including changes and undos)."""
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(self.t["ratings"])).scalar()
+            return conn.execute(
+                sa.select(sa.func.count()).select_from(self.t["ratings"])
+            ).scalar_one()
 
     def review_progress(self, run_id: str) -> dict[str, int]:
         """For each rater of a run, how many images they have rated in any way."""
@@ -1080,23 +1085,24 @@ class _Tx:
         self.engine = engine
         self.lock = lock
         self.conn: Connection | None = None
-        self._ctx = None
+        self._ctx: AbstractContextManager[Connection] | None = None
 
     def __enter__(self) -> Connection:
         if self.lock:
             self.lock.acquire()
         try:
-            self._ctx = self.engine.begin()
-            self.conn = self._ctx.__enter__()
+            self._ctx = ctx = self.engine.begin()
+            self.conn = conn = ctx.__enter__()
             if self.engine.dialect.name == "sqlite":
-                self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
         except SQLAlchemyError as exc:
             if self.lock:
                 self.lock.release()
             raise _write_error(exc) from exc
-        return self.conn
+        return conn
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
+        assert self._ctx is not None  # __exit__ runs only after __enter__ succeeded
         try:
             self._ctx.__exit__(exc_type, exc, tb)
         except SQLAlchemyError as err:

@@ -55,7 +55,9 @@ class Team:
                     created_at=_now(),
                 )
             )
-        return self.link(token)
+        link = self.link(token)
+        assert link is not None  # committed just above
+        return link
 
     def team_link(self, run_id: str, *, blind: bool) -> R.ReviewLink:
         """The run's team link (named or blind), made on first use; closed, it stays closed

@@ -25,6 +25,9 @@ from vibegen.leaderboard import BoardFilter, Leaderboard, board_rows, build_lead
 if TYPE_CHECKING:
     import pandas as pd
 
+    # Streamlit names the type its column helpers return only in this internal module.
+    from streamlit.elements.lib.column_types import ColumnConfig
+
     from vibegen.store import Store
 
 
@@ -79,7 +82,7 @@ def cached_chart_spec(store: Store, version: Hashable, leaderboard: Leaderboard)
     )
 
 
-def _config(col: Column, level: float) -> object:
+def _config(col: Column, level: float) -> ColumnConfig:
     # The spec's name, help and format, in Streamlit's column types.
     name, help_ = col.heading(level), col.help or None
     fmt = KINDS[col.kind].printf
@@ -92,7 +95,7 @@ def _config(col: Column, level: float) -> object:
     return st.column_config.TextColumn(name, help=help_)
 
 
-def column_config(level: float) -> dict[str, object]:
+def column_config(level: float) -> dict[str, ColumnConfig]:
     """Streamlit column settings for the page's spec columns (names, help, formats)."""
     return {c.key: _config(c, level) for c in PAGE_COLUMNS}
 

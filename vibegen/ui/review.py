@@ -391,7 +391,7 @@ def grid_review(store: Store, seat: Seat) -> None:
                     continue
                 key = seat.key(cell)
                 st.image(
-                    thumbs.get(cell.id),
+                    thumbs[cell.id],  # saved with the image, in the transaction that made it ok
                     output_format="JPEG",
                     width="stretch",
                     link=seat.image_link(base, cell),
@@ -459,7 +459,7 @@ def pairwise_review(store: Store, seat: Seat) -> None:
                     title = f"**{side}**" if blind else f"**{side}: {escape_markdown(cell.label)}**"
                     st.markdown(title)
                     st.image(
-                        thumbs.get(cell.id),
+                        thumbs[cell.id],  # a reviewable cell is ok: its thumbnail is saved
                         output_format="JPEG",
                         width="stretch",
                         alt=f"image {side}",

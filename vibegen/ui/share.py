@@ -24,8 +24,9 @@ def _context(name: str) -> object | None:
 def _detected_base() -> str:
     headers = _context("headers")
     get = getattr(headers, "get", None)
+    url = _context("url")  # what the browser opened: host, port and path prefix
     return server_base(
-        page_url=_context("url"),  # what the browser opened: host, port and path prefix
+        page_url=url if isinstance(url, str) else None,
         host=get("Host") if get else None,
         scheme=get("X-Forwarded-Proto") if get else None,
         base_path=str(st.get_option("server.baseUrlPath") or ""),
