@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import statistics
-import struct
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 
 os.environ["VIBEGEN_SANDBOX_JITTER"] = "off"
 os.environ["VIBEGEN_SANDBOX_FAILURES"] = "off"
 
+from tests.fakes.http_fake import png_header  # noqa: E402
 from vibegen import images  # noqa: E402
 from vibegen.catalog import default_catalog  # noqa: E402
 from vibegen.params import CommonParams  # noqa: E402
@@ -27,26 +26,6 @@ from vibegen.runner import Runner  # noqa: E402
 from vibegen.store import Store  # noqa: E402
 
 TRIES = 5
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data))
-        + kind
-        + data
-        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
-
-
-def claimed_png(width: int, height: int) -> bytes:
-    """A PNG whose header claims width×height over one tiny IDAT (a decode would allocate it)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", ihdr)
-        + _chunk(b"IDAT", zlib.compress(b"\x00" * 16))
-        + _chunk(b"IEND", b"")
-    )
 
 
 def median_s(step: Callable[[], float]) -> float:
@@ -82,7 +61,7 @@ def main() -> int:
             rows = [("start_run returns (4 models)", start, 0.3)]
         finally:
             runner.close()
-    header = claimed_png(10_000, 9_000)
+    header = png_header(10_000, 9_000)
     rows.append(("strip_metadata, 90 MP header", median_s(lambda: strip_latency(header)), 0.5))
     failed = 0
     for what, took, target in rows:
