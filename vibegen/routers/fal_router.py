@@ -202,18 +202,16 @@ class FalRouter(QueueRouter):
     ) -> httpx.Response:
         """One authenticated queue call, bounded by the request's deadline."""
         self._check_host(url, request)
-        left = request.check_deadline(self.name)
-        try:
-            return self.http.request(
-                method,
-                url,
-                json=json_body,
-                params=params,
-                headers={"Authorization": f"Key {self.key}"},
-                timeout=httpx.Timeout(left),
-            )
-        except httpx.HTTPError as exc:
-            raise self.transport_error(exc, request, "fal", submit) from exc
+        return self.send(
+            method,
+            url,
+            request,
+            who="fal",
+            headers={"Authorization": f"Key {self.key}"},
+            json_body=json_body,
+            params=params,
+            submit=submit,
+        )
 
     def _json_object(self, response: httpx.Response, model: str) -> dict[str, Any]:
         data = decode_json(response, self.name, model)

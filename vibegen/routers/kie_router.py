@@ -214,18 +214,16 @@ class KieRouter(QueueRouter):
         submit: bool = False,
     ) -> httpx.Response:
         """One authenticated call to `{base}{path}`, bounded by the request's deadline."""
-        left = request.check_deadline(self.name)
-        try:
-            return self.http.request(
-                method,
-                f"{self.base_url}{path}",
-                json=json_body,
-                params=params,
-                headers={"Authorization": f"Bearer {self.key}"},
-                timeout=httpx.Timeout(left),
-            )
-        except httpx.HTTPError as exc:
-            raise self.transport_error(exc, request, "Kie", submit) from exc
+        return self.send(
+            method,
+            f"{self.base_url}{path}",
+            request,
+            who="Kie",
+            headers={"Authorization": f"Bearer {self.key}"},
+            json_body=json_body,
+            params=params,
+            submit=submit,
+        )
 
     def _data(self, response: httpx.Response, model: str) -> Any:
         """The envelope's `data`, after checking the HTTP status and then the body `code`."""

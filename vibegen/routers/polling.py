@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import httpx
+
 from vibegen.routers.base import GenerationRequest, Router
 
 T = TypeVar("T")
@@ -21,6 +23,33 @@ T = TypeVar("T")
 
 class QueueRouter(Router):
     """A router whose jobs are submitted once, then polled until they end."""
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        request: GenerationRequest,
+        *,
+        who: str,
+        headers: dict[str, str],
+        json_body: Any = None,
+        params: dict[str, str] | None = None,
+        submit: bool = False,
+    ) -> httpx.Response:
+        """One HTTP call bounded by the request's deadline; a call that got no answer is the
+        error `transport_error` maps it to (`who` names the router in its words)."""
+        left = request.check_deadline(self.name)
+        try:
+            return self.http.request(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                headers=headers,
+                timeout=httpx.Timeout(left),
+            )
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, request, who, submit) from exc
 
     def follow(
         self, request: GenerationRequest, submit: Callable[[], dict[str, Any]]
