@@ -12,12 +12,15 @@ import pytest
 from PIL import Image
 
 from tests.test_exports import ERROR, PROMPT, make_run, rate_run
+from vibegen.catalog import default_catalog
 from vibegen.costs import Cost
 from vibegen.leaderboard import build_leaderboard
+from vibegen.params import CommonParams
 from vibegen.ratings import make_rating
 from vibegen.records import CellSpec
 from vibegen.report import leaderboard_report_html, quality_cost_svg, run_report_html
 from vibegen.routers.sandbox_router import render
+from vibegen.runner import Runner
 from vibegen.store import Store
 
 FORBIDDEN_TAGS = {
@@ -242,3 +245,19 @@ def test_chart_points_stay_inside_the_plot(store, costs):
     svg = quality_cost_svg(lb)
     for cx, cy in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)"', svg):
         assert 78 <= float(cx) <= 760 - 28 and 16 <= float(cy) <= 440 - 58
+
+
+def test_a_sandbox_runs_report_says_its_amounts_are_simulated(store):
+    # The sandbox's prices are pretend: the report says so as the run page does, never "cost".
+    env = {"VIBEGEN_SANDBOX_FAILURES": "off", "VIBEGEN_SANDBOX_SPEED": "0.02"}
+    runner = Runner(store, default_catalog(), env=env, heartbeat=False)
+    try:
+        run_id = runner.start_run("a fox", ["sandbox:prism", "sandbox:halo"], CommonParams())
+        assert runner.wait(run_id, 30)
+    finally:
+        runner.close()
+    view = store.run_view(run_id)
+    text = " ".join(parse(run_report_html(store, run_id, secrets=[])).text)
+    assert view.simulated > 0 and not view.spent
+    assert f"simulated ${view.simulated:.4f} (sandbox: nothing billed)" in text
+    assert "cost $" not in text and "spent $" not in text

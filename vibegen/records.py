@@ -255,6 +255,23 @@ class RunView:
         """The sandbox's pretend spend: shown apart, never added to real money."""
         return sum(s.usd or 0.0 for s in self.spend if s.cost.kind == "simulated")
 
+    def spent_text(self) -> str:
+        """What the run cost, in the words every view uses: real money billed (failed cells
+        included) with the sandbox's pretend amounts apart, never added to it."""
+        if self.simulated and not self.spent:
+            return f"simulated ${self.simulated:.4f} (sandbox: nothing billed)"
+        images = sum(c.ok for c in self.cells)
+        text = f"spent ${self.spent:.4f} for {images} image{'s' * (images != 1)}"
+        lost, billed_failures = self.spent_on_failures
+        if billed_failures:
+            text += (
+                f" (${lost:.4f} of it on {billed_failures} failed cell"
+                f"{'s' * (billed_failures != 1)})"
+            )
+        if self.simulated:
+            text += f" + ${self.simulated:.4f} simulated"
+        return text
+
     def retry_plan(self) -> tuple[int, int]:
         """Failed cells a retry would (follow their open paid job, buy again after billing)."""
         billed = {s.generation_id for s in self.spend if s.outcome == "failed"}

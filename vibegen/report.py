@@ -206,14 +206,15 @@ def _cell(cell: Cell, thumb: bytes | None, tally: _Tally | None) -> dict[str, An
 def _summary(view: RunView) -> str:
     ok = [c for c in view.cells if c.ok]
     walls = [c.wall_s for c in ok if c.wall_s is not None]
-    cost = money(view.cost_so_far)
+    # Said as the run page says it: a sandbox's pretend amounts are never shown as a cost.
+    cost = view.spent_text()
     if view.unknown_costs:
         cost += f" + {view.unknown_costs} unknown"
     parts = [
         f"{len(ok)} of {len(view.cells)} images from "
         f"{len({c.model_key for c in view.cells})} models",
         f"{view.failures} failed",
-        f"cost {cost}",
+        cost,
         f"slowest image {_seconds(max(walls)) if walls else '—'}",
     ]
     if not view.complete:

@@ -56,25 +56,12 @@ def cost_text(cell: Cell) -> str:
 def run_header(view: RunView, unsaved: Mapping[str, str] | None = None) -> None:
     """The run's progress and totals in one line: done, spent for what, failures, slowest."""
     n = len(view.cells)
-    images = sum(cell.ok for cell in view.cells)
     waiting = sum(not c.finished and c.id in (unsaved or {}) for c in view.cells)
     busy = n - view.done - waiting  # cells a router is still working on
     parts = [f"{view.done} of {n} done" + (" · generating…" if busy else "")]
     if waiting:
         parts.append(f"{waiting} waiting for the database to accept writes")
-    if view.simulated and not view.spent:
-        parts.append(f"simulated ${view.simulated:.4f} (sandbox: nothing billed)")
-    else:
-        spent = f"spent ${view.spent:.4f} for {images} image{'s' * (images != 1)}"
-        lost, billed_failures = view.spent_on_failures
-        if billed_failures:
-            spent += (
-                f" (${lost:.4f} of it on {billed_failures} failed cell"
-                f"{'s' * (billed_failures != 1)})"
-            )
-        if view.simulated:
-            spent += f" + ${view.simulated:.4f} simulated"
-        parts.append(spent)
+    parts.append(view.spent_text())
     if view.unknown_costs:
         parts.append(f"{view.unknown_costs} cost{'s' * (view.unknown_costs != 1)} unknown")
     if view.failures:
