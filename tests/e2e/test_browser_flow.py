@@ -96,7 +96,9 @@ def test_run_link_opened_first_on_a_fresh_server_shows_the_run(
 @pytest.mark.browser
 def test_generate_fills_the_grid_progressively(store, start_server, page, tmp_path):
     """Images land one by one (timestamps prove it); every cell ends with image, time, cost."""
-    server = start_server(VIBEGEN_SANDBOX_SPEED="0.8")  # Prism 0.48 s … Pointil 3.6 s
+    # Prism 0.9 s … Pointil 6.75 s: the spread leaves room for a grid refresh that lags on a
+    # loaded machine (at 0.8 the first three images once arrived in the same refresh).
+    server = start_server(VIBEGEN_SANDBOX_SPEED="1.5")
     page.goto(server.url)
     wait_for_app(page)
     run_id = generate(page, PROMPT, FIVE)
