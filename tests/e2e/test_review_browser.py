@@ -194,7 +194,13 @@ def leaderboard_table(page) -> dict[str, dict[str, str]]:
     """The leaderboard's table as shown: {label: {column header: cell text}}."""
     frame = page.locator("[data-testid=stDataFrame]").first
     frame.wait_for(timeout=30_000)
-    rows = wait_until(lambda: dataframe_rows(frame), what="the leaderboard table")
+
+    def drawn() -> list[dict[str, str]] | None:
+        # The grid draws its accessible table progressively: wait for the columns read here.
+        rows = dataframe_rows(frame)
+        return rows if rows and all({"label", "votes"} <= set(r) for r in rows) else None
+
+    rows = wait_until(drawn, what="the leaderboard table")
     return {r["label"]: r for r in rows}
 
 
