@@ -690,17 +690,20 @@ class Store:
 
     def thumbnails(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
         """The thumbnails of many images in one query (ids without an image are left out)."""
+        return self._image_bytes(generation_ids, thumb=True)
+
+    def _image_bytes(self, generation_ids: Iterable[str], *, thumb: bool) -> dict[str, bytes]:
+        # One query for many images' thumbnails or originals, keyed by generation id.
         ids = sorted({str(g) for g in generation_ids})
         if not ids:
             return {}
         imgs = self.t["images"]
+        col = imgs.c.thumb if thumb else imgs.c.data
         with self.engine.connect() as conn:
             return {
-                gen: bytes(thumb)
-                for gen, thumb in conn.execute(
-                    sa.select(imgs.c.generation_id, imgs.c.thumb).where(
-                        imgs.c.generation_id.in_(ids)
-                    )
+                gen: bytes(data)
+                for gen, data in conn.execute(
+                    sa.select(imgs.c.generation_id, col).where(imgs.c.generation_id.in_(ids))
                 )
             }
 
@@ -1063,19 +1066,7 @@ class Store:
 
     def images_bulk(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
         """The original bytes of many images in one query (ids without an image left out)."""
-        ids = sorted({str(g) for g in generation_ids if is_id(g)})
-        if not ids:
-            return {}
-        imgs = self.t["images"]
-        with self.engine.connect() as conn:
-            return {
-                gen: bytes(data)
-                for gen, data in conn.execute(
-                    sa.select(imgs.c.generation_id, imgs.c.data).where(
-                        imgs.c.generation_id.in_(ids)
-                    )
-                )
-            }
+        return self._image_bytes((g for g in generation_ids if is_id(g)), thumb=False)
 
 
 class _Tx:
