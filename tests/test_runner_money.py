@@ -130,18 +130,18 @@ def test_retry_follows_an_open_kie_task_instead_of_buying_again(store):
 
 
 def test_kie_limits_hold_at_concurrency_24(store):
-    # 28 cells at once, creates limited to 20 per 4 s and polls to 30 per 4 s by the fake;
+    # 28 cells at once, creates limited to 20 per 1 s and polls to 30 per 1 s by the fake;
     # the adapter keeps both for all cells together, and a refused poll never loses a task.
     info = CATALOG.routers["kie"].model_copy(
         update={
             "rate_limit_requests": 20,
-            "rate_limit_window_s": 4.0,
+            "rate_limit_window_s": 1.0,
             "poll_limit_requests": 30,
-            "poll_limit_window_s": 4.0,
+            "poll_limit_window_s": 1.0,
         }
     )
     catalog = CATALOG.model_copy(update={"routers": {**CATALOG.routers, "kie": info}})
-    with KieFake(rate_limit=20, rate_window=4.0, poll_limit=30, poll_window=4.0) as fake:
+    with KieFake(rate_limit=20, rate_window=1.0, poll_limit=30, poll_window=1.0) as fake:
         runner = kie_runner(store, fake, catalog, concurrency={"kie": 24})
         run_id = runner.start_run(PROMPT, ["kie:z-image"], CommonParams(images_per_model=4))
         ids = [
@@ -156,7 +156,7 @@ def test_kie_limits_hold_at_concurrency_24(store):
         assert all(c.status == "ok" for c in cells), {c.error_message for c in cells}
         assert len(fake.tasks) == 28  # one task per cell
         times = sorted(fake.create_times)  # arrivals, refused ones included
-        assert max(sum(1 for u in times if t <= u < t + 4.0) for t in times) <= 20
+        assert max(sum(1 for u in times if t <= u < t + 1.0) for t in times) <= 20
 
 
 def test_one_job_per_cell_when_many_cells_poll_a_flaky_fal(store):

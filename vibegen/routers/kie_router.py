@@ -303,7 +303,8 @@ class KieRouter(QueueRouter):
             data = self._data(response, request.model.key)
         except RateLimitError as exc:
             if self.submit_limit is not None:  # over the account limit: everyone waits
-                self.submit_limit.pause(exc.retry_after or 10.0)
+                # Kie sends no Retry-After: wait out one window of the documented limit.
+                self.submit_limit.pause(exc.retry_after or self.submit_limit.hold_s)
             raise
         except ProtocolError as exc:
             exc.job_may_run = response.status_code < 400  # accepted, but the answer garbled
@@ -341,7 +342,7 @@ class KieRouter(QueueRouter):
                 return self._data(response, model)
             except RateLimitError as exc:
                 if self.poll_limit is not None:
-                    self.poll_limit.pause(exc.retry_after or 5.0)
+                    self.poll_limit.pause(exc.retry_after or self.poll_limit.hold_s / 2)
                 raise
             except RouterValidationError as exc:
                 if exc.status == 404:
