@@ -65,6 +65,14 @@ def store():
     s.engine.dispose()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run one after another on one worker: each starts a server and Chromium,
+    and their timings assume they do not race each other for the machine."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def _postgres_url() -> str:
     url = os.environ.get("VIBEGEN_TEST_DATABASE_URL", "")
     if not url:
@@ -74,7 +82,28 @@ def _postgres_url() -> str:
                 "is not set (.ci/run starts the server)"
             )
         pytest.skip("no PostgreSQL server: set VIBEGEN_TEST_DATABASE_URL to run these")
-    return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return _worker_database(url, worker) if worker else url
+
+
+def _worker_database(url: str, worker: str) -> str:
+    # Each xdist worker empties its database before every test (any_store): two workers on
+    # one database would drop each other's tables. Each gets its own, made on first use.
+    import sqlalchemy as sa
+
+    base = sa.make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %(n)s", {"n": name}
+            ).first()
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
