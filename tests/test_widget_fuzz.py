@@ -38,7 +38,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Widget
 
-from tests.conftest import _postgres_url
+from tests.conftest import _postgres_url, _worker_database
 from tests.test_spend import bill
 from vibegen import budget, process
 from vibegen.catalog import default_catalog
@@ -360,14 +360,13 @@ def engine(request, tmp_path_factory) -> tuple[str, Seeded]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'vibegen.db'}"
     else:
-        base = _postgres_url()
-        drop = sa.create_engine(base)
+        # A database of its own: the seeded run lives for the whole module, while the tests
+        # xdist interleaves with it on this worker empty the worker's database before each.
+        url = _worker_database(_postgres_url(), "fuzz")
+        drop = sa.create_engine(url)
         with drop.begin() as conn:
             conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         drop.dispose()
-        # Its own URL, so the process keeps a store of its own for it (vibegen.process): the
-        # schema other tests drop and remake is not the one this store migrated.
-        url = f"{base}{'&' if '?' in base else '?'}application_name=vibegen_fuzz"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VIBEGEN_SANDBOX_SPEED", "0.01")
         mp.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
