@@ -6,6 +6,7 @@ from vibegen.errors import InputError, UnknownModelError
 from vibegen.markup import escape_markdown
 from vibegen.share import review_url, run_url
 from vibegen.ui.access import require_owner
+from vibegen.ui.matrix import brief_matrix
 from vibegen.ui.picker import common_params, model_picker
 from vibegen.ui.runtime import frame
 from vibegen.ui.share import base_url
@@ -59,8 +60,10 @@ if st.button("Run the brief", type="primary", key="run_brief"):
 
 runs = ctx.store.runs_of_prompt_set(chosen)
 if runs:
-    st.subheader("Runs of this brief")
+    st.subheader("This brief, prompt by model")
+    brief_matrix(ctx.store, runs)
     base = base_url()
+    st.subheader("Runs of this brief")
     for run_id in runs:
         view = ctx.store.run_view(run_id)
         st.markdown(

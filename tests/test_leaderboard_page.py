@@ -87,6 +87,28 @@ def test_brief_is_saved_and_run(store, fast_sandbox):
     assert [store.run_view(r).prompt for r in runs] == ["a red fox", "a <b>blue</b> whale"]
 
 
+def test_a_brief_shows_as_one_matrix_of_prompts_by_models(store, fast_sandbox):
+    from vibegen.params import CommonParams
+    from vibegen.runner import Runner
+
+    set_id = store.save_prompt_set("Posters", ["a red fox", "a blue whale"])
+    runner = Runner(store, heartbeat=False)
+    try:
+        run_ids = runner.start_prompt_set(set_id, ["sandbox:prism", "sandbox:halo"], CommonParams())
+        assert all(runner.wait(r, 30) for r in run_ids)
+    finally:
+        runner.close()
+    at = _page("3_Briefs.py").run()
+    assert not at.exception
+    texts = [t.value for t in at.text]
+    assert texts.index("a red fox") < texts.index("a blue whale")
+    heads = [m.value for m in at.markdown]
+    assert heads.index("**Prism**") < heads.index("**Halo**")
+    assert "4 of 4 images done across 2 prompts" in [c.value for c in at.caption]
+    # Two prompts × two models: four pictures, one per matrix cell.
+    assert len(at.get("image")) == 4
+
+
 def test_empty_brief_is_refused(store):
     at = _page("3_Briefs.py").run()
     at.text_input(key="brief_name").input("Empty")
