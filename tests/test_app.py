@@ -145,3 +145,60 @@ def test_choices_a_model_cannot_honour_are_shown_before_the_run(monkeypatch):
     at.text_input(key="seed").input("42")
     at.run()
     assert any("GPT Image 2: seed n/a" in c.value for c in at.caption)
+
+
+def _finished_run(store, shapes=((1024, 1024),) * 3) -> str:
+    """A run whose cells all finished, made through the store as the runner would."""
+    from vibegen.costs import Cost
+    from vibegen.records import CellSpec
+    from vibegen.routers.sandbox_router import render
+
+    cells = [
+        CellSpec(
+            f"sandbox:m{i}", "sandbox", f"Model {i}", 0, "p", {}, {}, Cost(0.01, "simulated"), w, h
+        )
+        for i, (w, h) in enumerate(shapes)
+    ]
+    run_id = store.create_run("a lighthouse at dusk", {}, cells)
+    for i, cell in enumerate(store.run_view(run_id).cells):
+        w, h = shapes[i]
+        store.save_success(
+            cell.id, render("rings", "p", i, w, h), cost=Cost(0.01, "simulated"), wall_s=1.0
+        )
+    return run_id
+
+
+def test_the_density_control_sets_the_grid_columns_and_is_remembered(store):
+    run_id = _finished_run(store)
+    at = _app(run=run_id).run()
+    assert at.get("grid")[0].column_count == 4  # the default
+    at.segmented_control(key="grid_cols").set_value(2).run()
+    assert not at.exception
+    assert at.get("grid")[0].column_count == 2
+    # The browser keeps the choice in a cookie, written once for this change.
+    written = [h.proto.body for h in at.get("html") if "vibegen_cols=" in h.proto.body]
+    assert len(written) == 1 and "vibegen_cols=2;" in written[0]
+    at.segmented_control(key="grid_cols").set_value(6).run()
+    assert at.get("grid")[0].column_count == 6
+    written = [h.proto.body for h in at.get("html") if "vibegen_cols=" in h.proto.body]
+    assert len(written) == 1 and "vibegen_cols=6;" in written[0]
+    at.run()  # an unrelated rerun writes nothing again
+    assert not [h for h in at.get("html") if "vibegen_cols=" in h.proto.body]
+
+
+def test_a_remembered_density_is_read_back_and_a_bad_one_ignored():
+    from vibegen.ui.grid import DEFAULT_COLUMNS, columns_from
+
+    assert [columns_from(v) for v in ("2", "3", "4", "6")] == [2, 3, 4, 6]
+    assert {columns_from(v) for v in (None, "", "5", "0", "-2", "six", "2.0")} == {DEFAULT_COLUMNS}
+
+
+def test_cells_of_different_shapes_sit_in_boxes_of_one_shape(store):
+    mixed = _finished_run(store, ((1024, 1024), (1536, 1024), (768, 1344)))
+    at = _app(run=mixed).run()
+    style = [h.proto.body for h in at.get("html") if ".st-key-run-grid" in h.proto.body]
+    assert len(style) == 1 and "aspect-ratio: 1 / 1" in style[0] and "contain" in style[0]
+    wide = _finished_run(store, ((1536, 1024),) * 2)
+    at = _app(run=wide).run()
+    style = [h.proto.body for h in at.get("html") if ".st-key-run-grid" in h.proto.body]
+    assert "aspect-ratio: 1536 / 1024" in style[0]

@@ -73,3 +73,26 @@ def test_strip_metadata_re_encodes_other_formats_as_png():
     assert clean.startswith(b"\x89PNG")
     with Image.open(io.BytesIO(clean)) as img:
         assert img.size == (32, 24)
+
+
+@pytest.mark.parametrize(
+    ("size", "thumb"),
+    [
+        ((1024, 1024), (768, 768)),
+        ((1536, 1024), (768, 512)),
+        ((768, 1344), (439, 768)),
+        ((600, 400), (600, 400)),
+    ],
+)
+def test_the_preview_stays_sharp_in_a_two_column_grid(size, thumb):
+    # Two columns at 1440 px make a cell about 700 px wide: the preview's long side is 768,
+    # and a smaller image is never blown up.
+    prepared = images.prepare(image_bytes(*size, "PNG"))
+    with Image.open(io.BytesIO(prepared.thumb)) as img:
+        assert img.format == "JPEG" and img.size == thumb
+
+
+def test_the_blind_square_keeps_its_own_size():
+    prepared = images.prepare(image_bytes(1536, 1024, "PNG"))
+    with Image.open(io.BytesIO(images.square(prepared.thumb))) as img:
+        assert img.size == (512, 512)

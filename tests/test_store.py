@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from vibegen import images
 from vibegen.costs import Cost
 from vibegen.errors import RunNotFoundError, StoreError
 from vibegen.migrations import MIGRATIONS
@@ -131,7 +132,8 @@ def test_success_saves_image_and_thumbnail_together(any_store):
     assert got.cost == Cost(0.02, "reported", "units", "src", "2026-01-01")
     assert store.image(cell.id) == png
     thumb = store.image(cell.id, thumb=True)
-    assert thumb[:2] == b"\xff\xd8" and len(thumb) < len(png)
+    assert thumb[:2] == b"\xff\xd8"  # a JPEG preview at the grid's size, not the original
+    assert images.inspect(thumb).width == images.THUMB_SIDE
 
 
 def test_failed_save_leaves_nothing_half_written(any_store):

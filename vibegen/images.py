@@ -12,7 +12,11 @@ from PIL import Image, UnidentifiedImageError
 
 from vibegen.errors import BadImageError, ImageTooLargeError
 
-THUMB_SIDE = 512
+# The grid's previews, made once at save time: the long side is wide enough to stay sharp in
+# the largest cell, two columns on a 1440 px screen (about 700 px each).
+THUMB_SIDE = 768
+# Blind review's squared previews: its grid has four columns, so smaller does.
+SQUARE_SIDE = 512
 # Refuse to decode more pixels than this (the downloads' default cap, vibegen.routers.transfer).
 MAX_PIXELS = 80_000_000
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -116,7 +120,7 @@ def _thumb(img: Image.Image, side: int) -> bytes:
     return out.getvalue()
 
 
-def square(thumb: bytes, side: int = THUMB_SIDE) -> bytes:
+def square(thumb: bytes, side: int = SQUARE_SIDE) -> bytes:
     """A thumbnail centred on a square, neutral canvas: every image the same shape.
 
     Blind review shows these, because an aspect ratio a model always uses would name it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -21,6 +22,14 @@ if TYPE_CHECKING:  # the store is passed in; only its type is named here
 POLL_S = 0.5
 # A failure's icon by kind: a store that refused the write is not the model's failure.
 ICONS = {Status.TIMEOUT: "⏱️", STORE_UNAVAILABLE: "💾"}
+
+# Grid density: how many columns the person chose, kept in a year-long cookie so every run
+# (a new one, a link, a reload) opens at that size; read back from the request's cookies.
+DENSITIES = (2, 3, 4, 6)
+DEFAULT_COLUMNS = 4
+COLS_COOKIE = "vibegen_cols"
+_COLS_KEY = "grid_cols"
+GRID_KEY = "run-grid"
 
 _THUMBS_MAX = 4000
 _thumbs: OrderedDict[tuple[str, str], bytes] = OrderedDict()  # (database URL, id) -> thumb
@@ -46,6 +55,63 @@ def thumbnails(store: Store, generation_ids: list[str]) -> dict[str, bytes]:
             while len(_thumbs) > _THUMBS_MAX:
                 _thumbs.popitem(last=False)
     return found
+
+
+def columns_from(value: str | None) -> int:
+    """The column count a remembered value names; the default for anything else."""
+    try:
+        n = int(value or "")
+    except ValueError:
+        return DEFAULT_COLUMNS
+    return n if n in DENSITIES else DEFAULT_COLUMNS
+
+
+def _remembered_columns() -> int:
+    try:
+        return columns_from(st.context.cookies.get(COLS_COOKIE))
+    except Exception:  # noqa: BLE001 - no browser context (AppTest)
+        return DEFAULT_COLUMNS
+
+
+def _remember_columns(n: int) -> None:
+    cookie = f"{COLS_COOKIE}={n}; path=/; max-age=31536000; SameSite=Lax"
+    st.html(
+        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
+    )
+
+
+def density_control() -> int:
+    """The grid's column count, chosen with a small control and remembered by the browser."""
+    if _COLS_KEY not in st.session_state:
+        st.session_state[_COLS_KEY] = _remembered_columns()
+    n = st.segmented_control(
+        "Columns",
+        DENSITIES,
+        key=_COLS_KEY,
+        required=True,
+        label_visibility="collapsed",
+        format_func=lambda c: f"{c} ▦",
+        help="Columns in the grid: this browser remembers the choice.",
+    )
+    n = n if n in DENSITIES else DEFAULT_COLUMNS
+    # The session's cookies are those it opened with: write the cookie once per change.
+    held = st.session_state.get("_grid_cols_written") or _remembered_columns()
+    if n != held:
+        _remember_columns(n)
+        st.session_state["_grid_cols_written"] = n
+    return n
+
+
+def _box_css(view: RunView, key: str) -> None:
+    # Cells of different shapes line up in rows: every image sits in a box of one shape (the
+    # run's own, when all images share one, else square), letterboxed, so titles, images and
+    # captions start at the same height across a row.
+    shapes = {(c.width, c.height) for c in view.cells if c.ok and c.width and c.height}
+    w, h = shapes.pop() if len(shapes) == 1 else (1, 1)
+    st.html(
+        f"<style>.st-key-{key} [data-testid=stImage] img {{aspect-ratio: {w} / {h}; "
+        "object-fit: contain; width: 100%; background: rgba(128,128,128,0.08);}</style>"
+    )
 
 
 def cost_text(cell: Cell) -> str:
@@ -129,7 +195,9 @@ def run_grid(
     store: Store, view: RunView, columns: int = 4, unsaved: Mapping[str, str] | None = None
 ) -> None:
     """Draw every cell of a run in a responsive grid (`unsaved`: id → why not stored yet)."""
-    grid = st.grid(columns, min_column_width=220, border=True)
+    _box_css(view, GRID_KEY)
+    # A narrow floor, so six columns still fit beside the sidebar at 1440 px; a phone wraps.
+    grid = st.grid(columns, min_column_width=150, border=True, key=GRID_KEY)
     billed = frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
     base = base_url()
     thumbs = thumbnails(store, [c.id for c in view.cells if c.ok])
@@ -167,8 +235,12 @@ def live_run(
     def _live() -> None:
         view = store.run_view(run_id)
         held = unsaved(run_id) if unsaved else {}
-        run_header(view, held)
-        run_grid(store, view, unsaved=held)
+        bar, size = st.columns([6, 1], vertical_alignment="bottom")
+        with bar:
+            run_header(view, held)
+        with size:
+            columns = density_control()
+        run_grid(store, view, columns=columns, unsaved=held)
         if view.complete and not first.complete:
             st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
 
