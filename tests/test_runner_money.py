@@ -171,3 +171,30 @@ def test_one_job_per_cell_when_many_cells_poll_a_flaky_fal(store):
         assert all(c.status == "ok" for c in view.cells)
         assert len(fake.received("POST")) == len(view.cells) == 8
         assert len({c.job["request_id"] for c in view.cells}) == 8
+
+
+def test_every_fal_cell_is_submitted_at_once_and_fal_queues_them(store):
+    # fal's queue takes every request and runs what the account allows (2 for a new account):
+    # a client-side queue of 2 in front of it would make a 40-job account wait for nothing.
+    assert CATALOG.routers["fal"].concurrency == 2
+    with FalFake(queue_steps=4) as fake:
+        runner = fal_runner(store, fake)
+        run_id = runner.start_run(
+            PROMPT, ["fal:flux-schnell", "fal:flux-dev"], CommonParams(images_per_model=4)
+        )
+        assert runner.wait(run_id, 60)
+        runner.close()
+        assert all(c.status == "ok" for c in store.run_view(run_id).cells)
+        order = [(r.method, r.path.endswith("/status")) for r in fake.requests]
+        submits = [i for i, (method, _) in enumerate(order) if method == "POST"]
+        results = [i for i, (m, status) in enumerate(order) if m == "GET" and not status]
+        assert len(submits) == 8
+        assert max(submits) < min(results), "a cell waited for another's result to submit"
+
+
+def test_the_account_limit_in_force_is_the_setting_or_the_declaration():
+    from vibegen.runner import concurrency_in_force
+
+    assert concurrency_in_force("fal", 2, {}) == 2
+    assert concurrency_in_force("fal", 2, {"VIBEGEN_FAL_CONCURRENCY": "40"}) == 40
+    assert concurrency_in_force("fal", 2, {"VIBEGEN_FAL_CONCURRENCY": "lots"}) == 2

@@ -212,7 +212,10 @@ class RouterSpec(_Strict):
     auth_env: str = ""  # an optional login ("user:pass"), e.g. a self-hosted server's
     base_url: str = ""
     key_url: str = ""
-    concurrency: int = 4
+    concurrency: int = 4  # jobs the account runs at once (projections; the client's cap too)
+    # The router queues every job itself and runs `concurrency` of them per account (fal's
+    # queue API): every cell is sent at once and the router's own queue does the limiting.
+    queues_server_side: bool = False
     rate_limit_requests: int | None = None  # new jobs per window, all cells together
     rate_limit_window_s: float | None = None
     poll_limit_requests: int | None = None  # status polls per window, all cells together

@@ -4,9 +4,11 @@ Contract:
 - `start_run` validates, stores the run with one pending cell per (model, image), hands the
   cells to worker threads and returns the run id at once. The paid calls never run inside a
   Streamlit script run, so clicks, page switches and reloads cannot cancel them.
-- Each router has its own worker pool sized by its concurrency limit (catalog, overridable):
-  excess cells queue instead of flooding the router. Account rate limits (Kie: 20 new tasks
-  per 10 s, its polls) are held by the router adapter for all cells together.
+- Each router has its own worker pool. A router that queues jobs itself (fal's queue API)
+  gets every cell at once: its queue, not ours, holds the account to what it may run. Any
+  other router's pool is sized by its concurrency limit (catalog, overridable), so excess
+  cells wait here instead of being refused. Account rate limits (Kie: 20 new tasks per 10 s,
+  its polls) are held by the router adapter for all cells together.
 - A cell's wall time runs from the call to the router until its image bytes are in hand.
 - Money: a cell never has a second paid job while the first may still run. The job handle is
   saved when the router accepts it; failures after that are retried on the same job by the
@@ -64,6 +66,9 @@ log = logging.getLogger("vibegen.runner")
 HEARTBEAT_S = 3.0
 STALE_AFTER_S = 15.0
 MAX_ATTEMPTS = 4
+# Worker threads for a router that queues server-side: up to this many cells are submitted
+# at once (a 256-image run all of it); each thread then only waits on its job's status.
+SERVER_QUEUE_CELLS = 256
 
 
 @dataclass(frozen=True)
@@ -304,10 +309,10 @@ class Runner:
         with self._lock:
             if router not in self._pools:
                 info = self.catalog.routers[router]
-                size = (
-                    self._concurrency.get(router)
-                    or concurrency_from_env(router, self.env)
-                    or info.concurrency
+                size = self._concurrency.get(router) or (
+                    SERVER_QUEUE_CELLS
+                    if info.queues_server_side
+                    else concurrency_in_force(router, info.concurrency, self.env)
                 )
                 self._pools[router] = ThreadPoolExecutor(
                     max(1, size), thread_name_prefix=f"vibegen-{router}"
@@ -584,6 +589,12 @@ class Runner:
                     self.resume_paid()
             except StoreError:
                 log.warning("heartbeat could not reach the store")
+
+
+def concurrency_in_force(router: str, declared: int, env: Mapping[str, str]) -> int:
+    """How many jobs the router runs at once for this account: `VIBEGEN_<ROUTER>_CONCURRENCY`
+    when set, else the declared figure (what runs and projections both assume)."""
+    return concurrency_from_env(router, env) or declared
 
 
 def concurrency_from_env(router: str, env: Mapping[str, str]) -> int | None:
