@@ -394,3 +394,21 @@ def test_no_pair_yet_says_more_will_come(store):
     _finish(store, store.run_view(run_id).cells[2])
     at.run()
     assert len(_shown_sides(at)) == 2 and at.button(key="vote:a") is not None
+
+
+def test_votes_have_keys_say_saved_and_undo_brings_the_pair_back(run_id, store):
+    at = _review(run_id, rater="Ana", store=store)
+    keys = {b.key: b.proto.shortcut for b in at.button if b.key and b.key.startswith("vote:")}
+    assert keys == {"vote:a": "a", "vote:b": "b", "vote:tie": "t", "vote:both_bad": "x"}
+    assert "keys: A, B, T tie, X both bad, U undo" in "\n".join(c.value for c in at.caption)
+    assert not any("saved" in m.value for m in at.markdown)  # nothing said before a vote
+    at.button(key="vote:b").click().run()
+    assert any(m.value == ":green[✓ Vote 1 saved]" for m in at.markdown)
+    second = _shown_sides(at)
+    at.button(key="vote:tie").click().run()
+    assert any(m.value == ":green[✓ Vote 2 saved]" for m in at.markdown)
+    assert at.button(key="undo_pair").proto.shortcut == "u"
+    at.button(key="undo_pair").click().run()
+    assert any(m.value == ":green[↩ Vote 2 withdrawn]" for m in at.markdown)
+    assert [r["value"] for r in store.current_ratings(run_id)] in (["a"], ["b"])
+    assert _shown_sides(at) == second  # the withdrawn pair is back, sides as they were
