@@ -397,7 +397,13 @@ def test_no_pair_yet_says_more_will_come(store):
 
 
 def test_votes_have_keys_say_saved_and_undo_brings_the_pair_back(run_id, store):
+    from vibegen.ui.review import PAIR_TAB, TABS_KEY
+
     at = _review(run_id, rater="Ana", store=store)
+    # On the grid tab no key votes: the pair is out of sight.
+    assert {b.proto.shortcut for b in at.button if b.key and b.key.startswith("vote:")} == {""}
+    at.session_state[TABS_KEY] = PAIR_TAB  # the rater opens the pairwise tab
+    at.run()
     keys = {b.key: b.proto.shortcut for b in at.button if b.key and b.key.startswith("vote:")}
     assert keys == {"vote:a": "a", "vote:b": "b", "vote:tie": "t", "vote:both_bad": "x"}
     assert "keys: A, B, T tie, X both bad, U undo" in "\n".join(c.value for c in at.caption)

@@ -435,7 +435,9 @@ def grid_review(store: Store, seat: Seat) -> None:
 
 _SHORTCUTS = {"a": "A", "b": "B", "tie": "T", "both_bad": "X"}  # vote value -> its key
 UNDO_KEY = "U"
-PAIR_IMAGE_PX = 420  # A and B with the vote buttons under them fit a 1440x900 screen
+PAIR_TAB = f"{PAIR.label}: A / B"  # the Review page's pairwise tab
+TABS_KEY = "review_tab"  # the page's tabs: session state holds the open one's label
+PAIR_IMAGE_PX = 360  # A and B with the vote buttons under them fit a 1440x900 screen
 _PAIR_SHOWN = "pair_shown"  # (run, rater) -> the pair on screen, kept while the run fills
 _PAIR_LAST = "pair_last"  # the last pair voted on here, sides as shown
 _PAIR_SAVED = "pair_saved"  # what the rater's last vote click did, said next to the buttons
@@ -482,12 +484,12 @@ def _pair_note(mine: int) -> str:
     return ""
 
 
-def pairwise_review(store: Store, seat: Seat) -> None:
+def pairwise_review(store: Store, seat: Seat, keys: bool = True) -> None:
     """A/B votes on pairs drawn so every model meets the others evenly.
 
     While the run is still generating the pairs refresh themselves, so new images join the
-    draw without a reload; the pair on screen stays until it is voted on. Keys A, B, T, X
-    vote and U undoes.
+    draw without a reload; the pair on screen stays until it is voted on. With `keys` (the
+    pair is in view) A, B, T, X vote and U undoes.
     """
     refresh = None if store.run_view(seat.run_id).complete else 2.0
 
@@ -504,7 +506,7 @@ def pairwise_review(store: Store, seat: Seat) -> None:
         st.caption(
             f"You have voted on {len(mine)} of {total} pairs"
             + (f" · {waiting} images still being made, more pairs to come" if waiting else "")
-            + " · keys: A, B, T tie, X both bad, U undo"
+            + (" · keys: A, B, T tie, X both bad, U undo" if keys else "")
         )
         _unsaved_notice("pairs")
         pair = _shown_pair(seat, view, ratings)
@@ -539,7 +541,7 @@ def pairwise_review(store: Store, seat: Seat) -> None:
                     label,
                     key=f"vote:{value}",
                     width="stretch",
-                    shortcut=_SHORTCUTS[value],
+                    shortcut=_SHORTCUTS[value] if keys else None,
                     on_click=_vote,
                     args=(store, seat, a.id, value, b.id),
                 )
@@ -549,7 +551,7 @@ def pairwise_review(store: Store, seat: Seat) -> None:
             row.button(
                 "Undo my last vote",
                 key="undo_pair",
-                shortcut=UNDO_KEY,
+                shortcut=UNDO_KEY if keys else None,
                 on_click=_vote,
                 args=(store, seat, last["generation_id"], None, last["other_generation_id"]),
             )
