@@ -5,10 +5,12 @@ import streamlit as st
 from vibegen import raters
 from vibegen.errors import RunNotFoundError
 from vibegen.markup import escape_markdown
-from vibegen.ratings import GRID_MODES, RatingMode
+from vibegen.ratings import GRID_MODES
 from vibegen.review import reviewable
 from vibegen.ui.access import is_owner
 from vibegen.ui.review import (
+    PAIR_TAB,
+    TABS_KEY,
     Seat,
     grid_review,
     guard_unsaved_ratings,
@@ -67,13 +69,15 @@ revealed = team.sees_names(rater.id, run_id)
 blind = blind_link and not revealed
 if not blind:
     saw_named(ctx.store, run_id)
-st.text(view.prompt)  # shown literally: a prompt is untrusted text
 blind_note = (
     (" · blind review: names, prices and times are hidden and the order is shuffled for you")
     if blind
     else ""
 )
-st.caption(f"Rating as {escape_markdown(rater.display)}{blind_note}")
+# The prompt and who is rating share one row, so a pair and its vote buttons fit one screen.
+head = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+head.text(view.prompt)  # shown literally: a prompt is untrusted text
+head.caption(f"Rating as {escape_markdown(rater.display)}{blind_note}")
 standing = team.standing(rater, run_id)
 if standing.held:
     st.caption(
@@ -85,13 +89,17 @@ if not reviewable(view.cells) and view.complete:
     st.stop()
 
 seat = Seat(run_id, rater, blind, link)
+# The tabs report which is open (a switch reruns the page) so the vote keys are live only
+# where the pair is in view: a key pressed on the grid must not vote on a pair not seen.
 grid_tab, pair_tab = st.tabs(
-    [f"Grid: {', '.join(m.value for m in GRID_MODES)}", f"{RatingMode.PAIR.label}: A / B"]
+    [f"Grid: {', '.join(m.value for m in GRID_MODES)}", PAIR_TAB],
+    key=TABS_KEY,
+    on_change="rerun",
 )
 with grid_tab:
     grid_review(ctx.store, seat)
 with pair_tab:
-    pairwise_review(ctx.store, seat)
+    pairwise_review(ctx.store, seat, keys=bool(pair_tab.open))
 
 if blind:
     if st.button("I'm done: reveal the models", key="reveal"):

@@ -309,3 +309,112 @@ def test_made_up_names_through_the_team_link_page_do_not_move_the_board(networke
     assert len([r for r in store.current_ratings(run_id) if r["mode"] == "best"]) == 26
     assert board() == before
     assert len(team.held()) == 25
+
+
+# ---------------------------------------------------------------- reviewing while the run fills
+def _filling_run(store, done: int) -> str:
+    """A named three-model run (two images each) of which the first `done` cells have images."""
+    from vibegen.costs import Cost
+    from vibegen.records import CellSpec
+
+    specs = [
+        CellSpec(m, "sandbox", m.split(":")[1].title(), i, "a fox", {}, {}, Cost(None, "simulated"))
+        for m in MODELS
+        for i in range(2)
+    ]
+    store.heartbeat("runner-elsewhere")  # a live runner on another host makes the rest
+    run_id = store.create_run("a fox", {}, specs, runner_id="runner-elsewhere")
+    for cell in store.run_view(run_id).cells[:done]:
+        _finish(store, cell)
+    return run_id
+
+
+def _finish(store, cell) -> None:
+    import io
+
+    from PIL import Image
+
+    from vibegen.costs import Cost
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (len(cell.id) * 3 % 256, 90, 140)).save(out, format="PNG")
+    store.save_success(cell.id, out.getvalue(), cost=Cost(None, "simulated"), wall_s=0.5)
+
+
+def _shown_sides(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith(("**A: ", "**B: "))]
+
+
+def test_pairs_fill_while_the_run_is_going_and_the_pair_on_screen_stays(store):
+    """Cells finishing after the page opened join the pairs on the next tick, no reload; the
+    pair the rater is looking at is not swapped for the new draw."""
+    from vibegen.review import next_pair
+
+    run_id = _filling_run(store, done=3)  # Prism, Prism, Halo: two pairs so far
+    view = store.run_view(run_id)
+    first = view.cells[:3]
+    # A rater for whom the finished run draws another first pair than the filling one does,
+    # so a page that redrew on every tick would show it.
+    for n in range(50):
+        name = f"Rater {n}"
+        rid = browser_of(store, name)
+        early = next_pair(first, run_id, rid, [])
+        assert early is not None
+        full = next_pair(view.cells, run_id, rid, [])
+        if {c.id for c in early} != {c.id for c in full}:
+            break
+    at = _review(run_id, rater=name, store=store)
+    assert not at.exception
+    captions = "\n".join(c.value for c in at.caption)
+    assert "voted on 0 of 2 pairs" in captions and "3 images still being made" in captions
+    sides = _shown_sides(at)
+    assert sides == [f"**A: {early[0].label}**", f"**B: {early[1].label}**"]
+
+    for cell in view.cells[3:]:
+        _finish(store, cell)
+    at.run()  # the fragment's tick: the same session, the page not reloaded
+    captions = "\n".join(c.value for c in at.caption)
+    assert "voted on 0 of 12 pairs" in captions and "still being made" not in captions
+    assert _shown_sides(at) == sides  # the pair on screen stays until voted on
+    assert len(at.image) == 6 + 2  # the grid shows every image now, the pair its two
+    at.button(key="vote:a").click().run()
+    (vote,) = store.current_ratings(run_id)
+    assert {vote["generation_id"], vote["other_generation_id"]} == {c.id for c in early}
+    # Stored in id order: "a" means the first id won, "b" the other. A is the image shown as A.
+    shown_a = vote["generation_id"] if vote["value"] == "a" else vote["other_generation_id"]
+    assert vote["value"] in ("a", "b") and shown_a == early[0].id
+
+
+def test_no_pair_yet_says_more_will_come(store):
+    run_id = _filling_run(store, done=1)
+    at = _review(run_id, rater="Ana", store=store)
+    assert not at.exception
+    assert any("More pairs come here" in e.value for e in at.info)
+    assert not any("needs images of at least two models" in e.value for e in at.success)
+    _finish(store, store.run_view(run_id).cells[2])
+    at.run()
+    assert len(_shown_sides(at)) == 2 and at.button(key="vote:a") is not None
+
+
+def test_votes_have_keys_say_saved_and_undo_brings_the_pair_back(run_id, store):
+    from vibegen.ui.review import PAIR_TAB, TABS_KEY
+
+    at = _review(run_id, rater="Ana", store=store)
+    # On the grid tab no key votes: the pair is out of sight.
+    assert {b.proto.shortcut for b in at.button if b.key and b.key.startswith("vote:")} == {""}
+    at.session_state[TABS_KEY] = PAIR_TAB  # the rater opens the pairwise tab
+    at.run()
+    keys = {b.key: b.proto.shortcut for b in at.button if b.key and b.key.startswith("vote:")}
+    assert keys == {"vote:a": "a", "vote:b": "b", "vote:tie": "t", "vote:both_bad": "x"}
+    assert "keys: A, B, T tie, X both bad, U undo" in "\n".join(c.value for c in at.caption)
+    assert not any("saved" in m.value for m in at.markdown)  # nothing said before a vote
+    at.button(key="vote:b").click().run()
+    assert any(m.value == ":green[✓ Vote 1 saved]" for m in at.markdown)
+    second = _shown_sides(at)
+    at.button(key="vote:tie").click().run()
+    assert any(m.value == ":green[✓ Vote 2 saved]" for m in at.markdown)
+    assert at.button(key="undo_pair").proto.shortcut == "u"
+    at.button(key="undo_pair").click().run()
+    assert any(m.value == ":green[↩ Vote 2 withdrawn]" for m in at.markdown)
+    assert [r["value"] for r in store.current_ratings(run_id)] in (["a"], ["b"])
+    assert _shown_sides(at) == second  # the withdrawn pair is back, sides as they were

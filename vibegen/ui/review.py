@@ -360,6 +360,8 @@ def grid_review(store: Store, seat: Seat) -> None:
     @st.fragment(run_every=refresh)
     def _grid() -> None:
         view = store.run_view(seat.run_id)
+        if refresh is not None and view.complete:
+            st.rerun()  # a full run draws the fragment again without its timer: polling stops
         blind = seat.blind
         mine = {r["slot"]: r for r in store.current_ratings(view.id, rater_id=seat.rater.id)}
         best = mine.get(BEST.slot(), {}).get("generation_id")
@@ -431,56 +433,131 @@ def grid_review(store: Store, seat: Seat) -> None:
     _grid()
 
 
-def pairwise_review(store: Store, seat: Seat) -> None:
-    """A/B votes on pairs drawn so every model meets the others evenly."""
+_SHORTCUTS = {"a": "A", "b": "B", "tie": "T", "both_bad": "X"}  # vote value -> its key
+UNDO_KEY = "U"
+PAIR_TAB = f"{PAIR.label}: A / B"  # the Review page's pairwise tab
+TABS_KEY = "review_tab"  # the page's tabs: session state holds the open one's label
+PAIR_IMAGE_PX = 360  # A and B with the vote buttons under them fit a 1440x900 screen
+_PAIR_SHOWN = "pair_shown"  # (run, rater) -> the pair on screen, kept while the run fills
+_PAIR_LAST = "pair_last"  # the last pair voted on here, sides as shown
+_PAIR_SAVED = "pair_saved"  # what the rater's last vote click did, said next to the buttons
 
-    @st.fragment
+
+def _shown_pair(seat: Seat, view: RunView, ratings: list[dict]) -> tuple[Cell, Cell] | None:
+    # The pair the rater is looking at stays put while the run fills: a new image changes
+    # the draw, and a pair swapped under the pointer would take a vote meant for another.
+    shown = st.session_state.setdefault(_PAIR_SHOWN, {})
+    where = (seat.run_id, seat.rater.id)
+    ok = {c.id: c for c in view.cells if c.ok}
+    mine = {r["slot"] for r in ratings if r["mode"] == PAIR and r.get("rater_id") == seat.rater.id}
+    held = shown.get(where)
+    if held and all(i in ok for i in held) and PAIR.slot(*sorted(held)) not in mine:
+        return ok[held[0]], ok[held[1]]
+    pair = next_pair(view.cells, view.id, seat.rater.id, ratings, seat.blind)
+    shown[where] = None if pair is None else (pair[0].id, pair[1].id)
+    return pair
+
+
+def _vote(store: Store, seat: Seat, a: str, value: str | None, b: str) -> None:
+    # A vote (or its undo) saved, then said so next to the buttons; after an undo the pair
+    # voted on comes back, sides as they were, to be voted on again.
+    _save(store, seat, PAIR, a, value, b)
+    if st.session_state.get(_UNSAVED):
+        st.session_state.pop(_PAIR_SAVED, None)
+        return
+    st.session_state[_PAIR_SAVED] = "saved" if value is not None else "undone"
+    if value is not None:
+        st.session_state[_PAIR_LAST] = (a, b)
+        return
+    # The store keeps a vote's images in id order: the sides come from the vote's own click.
+    last = st.session_state.get(_PAIR_LAST)
+    sides = last if last and set(last) == {a, b} else (a, b)
+    st.session_state.setdefault(_PAIR_SHOWN, {})[(seat.run_id, seat.rater.id)] = sides
+
+
+def _pair_note(mine: int) -> str:
+    said = st.session_state.get(_PAIR_SAVED)
+    if said == "saved":
+        return f":green[✓ Vote {mine} saved]"
+    if said == "undone":
+        return f":green[↩ Vote {mine + 1} withdrawn]"
+    return ""
+
+
+def pairwise_review(store: Store, seat: Seat, keys: bool = True) -> None:
+    """A/B votes on pairs drawn so every model meets the others evenly.
+
+    While the run is still generating the pairs refresh themselves, so new images join the
+    draw without a reload; the pair on screen stays until it is voted on. With `keys` (the
+    pair is in view) A, B, T, X vote and U undoes.
+    """
+    refresh = None if store.run_view(seat.run_id).complete else 2.0
+
+    @st.fragment(run_every=refresh)
     def _pairs() -> None:
         view = store.run_view(seat.run_id)
+        if refresh is not None and view.complete:
+            st.rerun()  # a full run draws the fragment again without its timer: polling stops
         blind = seat.blind
         ratings = store.current_ratings(view.id)
         mine = [r for r in ratings if r["rater_id"] == seat.rater.id and r["mode"] == PAIR]
         total = pairs_total(view.cells, blind)
-        st.caption(f"You have voted on {len(mine)} of {total} pairs")
+        waiting = sum(c.in_flight for c in view.cells)
+        st.caption(
+            f"You have voted on {len(mine)} of {total} pairs"
+            + (f" · {waiting} images still being made, more pairs to come" if waiting else "")
+            + (" · keys: A, B, T tie, X both bad, U undo" if keys else "")
+        )
         _unsaved_notice("pairs")
-        pair = next_pair(view.cells, view.id, seat.rater.id, ratings, blind)
+        pair = _shown_pair(seat, view, ratings)
         if pair is None:
-            st.success(
-                "You have voted on every pair. Thank you!"
-                if total
-                else "This run needs images of at least two models for pairwise votes."
-            )
+            if waiting:
+                st.info("More pairs come here as the run's images finish.")
+            else:
+                st.success(
+                    "You have voted on every pair. Thank you!"
+                    if total
+                    else "This run needs images of at least two models for pairwise votes."
+                )
         else:
             a, b = pair
-            thumbs = _thumbs(store, [a, b], blind)
-            left, right = st.columns(2)
+            # Squared, so A and B are the same size: neither side wins by taking more room.
+            thumbs = _thumbs(store, [a, b], blind=True)
+            # wrap=False: A and B stay side by side on a phone too (columns stack at 640 px).
+            left, right = st.columns(2, wrap=False)
             for col, cell, side in ((left, a, "A"), (right, b, "B")):
                 with col:
                     title = f"**{side}**" if blind else f"**{side}: {escape_markdown(cell.label)}**"
                     st.markdown(title)
                     st.image(
-                        thumbs[cell.id],  # a reviewable cell is ok: its thumbnail is saved
+                        thumbs[cell.id],
                         output_format="JPEG",
-                        width="stretch",
+                        width=PAIR_IMAGE_PX,  # narrower on a small screen; fits 900 px high
                         alt=f"image {side}",
                     )
-            cols = st.columns(4)
+            cols = st.columns(4, wrap=False)
             for col, (value, label) in zip(cols, PAIR.choices.items(), strict=True):
                 col.button(
                     label,
                     key=f"vote:{value}",
                     width="stretch",
-                    on_click=_save,
-                    args=(store, seat, PAIR, a.id, value, b.id),
+                    shortcut=_SHORTCUTS[value] if keys else None,
+                    on_click=_vote,
+                    args=(store, seat, a.id, value, b.id),
                 )
+        row = st.container(horizontal=True, vertical_alignment="center")
         if mine:
             last = mine[-1]
-            st.button(
+            row.button(
                 "Undo my last vote",
                 key="undo_pair",
-                on_click=_save,
-                args=(store, seat, PAIR, last["generation_id"], None, last["other_generation_id"]),
+                shortcut=UNDO_KEY if keys else None,
+                on_click=_vote,
+                args=(store, seat, last["generation_id"], None, last["other_generation_id"]),
             )
+        note = _pair_note(len(mine))
+        if note:
+            row.markdown(note)
         _mark_run()
 
     _pairs()
