@@ -61,6 +61,8 @@ def test_the_page_shows_every_page_column_of_the_spec_under_its_name(lb):
     # The details it leaves out to fit a laptop screen are in the report and the exports.
     assert {c.key for c in COLUMNS} - {c.key for c in PAGE_COLUMNS} == {
         "model_key",
+        "router",
+        "pareto",
         "preliminary",
         "sandbox",
         "wall_p90",
@@ -79,22 +81,23 @@ def test_the_page_shows_every_page_column_of_the_spec_under_its_name(lb):
         c.key: c.help for c in PAGE_COLUMNS
     }
     # The values are the prepared frame's, the same the report prints.
-    assert list(table.value["label"]) == list(board_frame(lb)["label"])
+    frame = board_frame(lb)
+    assert list(table.value["label"]) == list(frame["label"] + " · " + frame["router"])
     # Named in words with units; the statistics are in the help text.
     assert [c.heading(level) for c in PAGE_COLUMNS] == [
         "place",
         "model",
-        "router",
         "quality score",
         "likely range",
         "votes",
-        "from raters",
-        "cost per image (USD)",
+        "raters",
+        "cost per image",
         "typical time",
         "success",
-        "good value",
         "note",
     ]
+    # Each has a width, and together they fit the 1440 px screen beside the sidebar.
+    assert sum(c.width or 10_000 for c in PAGE_COLUMNS) <= 978
     assert "Bradley–Terry" in config["score"]["help"] and "clicks" in config["votes"]["help"]
     # The page opens with the verdict, above the table.
     lines = verdict(lb)

@@ -201,7 +201,7 @@ def test_leaderboard_report_has_table_callout_notes_and_offline_chart(store):
     assert text.index("Best value:") < text.index("Quality vs cost")
     for note in lb.notes:
         assert note in text
-    assert "likely range" in text and "cost per image (USD)" in text
+    assert "likely range" in text and "cost per image" in text
     assert f"{lb.n_votes} votes ({len(lb.outcomes)} pairwise comparisons" in text
     assert "$0.20" in text and "$0.0100" in text and "$0.0020" in text
     assert "reported by router 1" in text  # the cost-kind mix

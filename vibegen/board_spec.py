@@ -60,6 +60,7 @@ class Column:
     # False: a detail the report and exports carry but the page leaves out, so the page's
     # table fits a laptop screen (1440 px) without scrolling sideways.
     page: bool = True
+    width: int | None = None  # the page's column width in px: all page columns fit 1440 px
 
     def heading(self, level: float) -> str:
         """The display name at this interval level."""
@@ -88,9 +89,13 @@ COLUMNS: tuple[Column, ...] = (
         "Models whose likely ranges overlap are tied: a place is 1 + the number of models "
         "clearly better (whose whole range lies above this one's).",
         ("rank",),
+        width=90,
     ),
-    Column("label", "model", "text", "The model, on one router.", ("label",)),
-    Column("router", "router", "text", "The service the images came from.", ("router",)),
+    # The page shows the router in the model's cell ("FLUX.2 [pro] · fal") to save a column.
+    Column("label", "model", "text", "The model, and the router it ran on.", ("label",), width=215),
+    Column(
+        "router", "router", "text", "The service the images came from.", ("router",), page=False
+    ),
     Column(
         "model_key",
         "catalog key",
@@ -106,6 +111,7 @@ COLUMNS: tuple[Column, ...] = (
         "Higher is better; the average model scores 1000 and 100 points more means winning "
         "about 64% of comparisons (a Bradley–Terry fit on the votes, on an Elo-like scale).",
         ("score",),
+        width=95,
     ),
     Column(
         "interval",
@@ -114,6 +120,7 @@ COLUMNS: tuple[Column, ...] = (
         "Where the quality score likely lies (a confidence interval that treats the "
         "comparisons of one click as one judgment); models whose ranges overlap are tied.",
         ("lo", "hi"),
+        width=95,
     ),
     Column(
         "votes",
@@ -122,16 +129,24 @@ COLUMNS: tuple[Column, ...] = (
         "Judgments (clicks) behind the score: a pair vote, a star rating, a best pick or a "
         "reject counts once, however many comparisons it implies.",
         ("votes", "outcomes"),
+        width=55,
     ),
     Column(
-        "raters", "from raters", "count", "How many different people cast the votes.", ("raters",)
+        "raters",
+        "raters",
+        "count",
+        "How many different people cast the votes.",
+        ("raters",),
+        width=55,
     ),
     Column(
         "cost_per_image",
-        "cost per image (USD)",
+        "cost per image",
         "money",
-        "Median over successful images with a known cost; an unknown cost is never taken as $0.",
+        "US dollars: the median over successful images with a known cost; an unknown cost "
+        "is never taken as $0.",
         ("cost_per_image",),
+        width=105,
     ),
     Column(
         "wall",
@@ -139,6 +154,7 @@ COLUMNS: tuple[Column, ...] = (
         "text",
         "Median seconds per image (half the images took longer).",
         ("wall_p50_s",),
+        width=90,
     ),
     Column(
         "success_rate",
@@ -146,6 +162,7 @@ COLUMNS: tuple[Column, ...] = (
         "percent",
         "Share of finished attempts that returned an image.",
         ("success_rate",),
+        width=65,
     ),
     Column(
         "pareto",
@@ -154,13 +171,16 @@ COLUMNS: tuple[Column, ...] = (
         "On the Pareto front: no other model is both better and cheaper.",
         ("pareto",),
         badge="pareto",
+        page=False,  # the page says it in the note column
     ),
     Column(
         "note",
         "note",
         "text",
-        "Few votes yet (preliminary), a score the votes alone could not settle, or simulated.",
-        ("preliminary", "estimate_flag", "flag_reason", "sandbox"),
+        "Good value (on the Pareto front: no other model is both better and cheaper), few "
+        "votes yet (preliminary), a score the votes alone could not settle, or simulated.",
+        ("pareto", "preliminary", "estimate_flag", "flag_reason", "sandbox"),
+        width=100,
     ),
     Column(
         "preliminary",
@@ -284,6 +304,8 @@ def _note(r: Any) -> str:
     parts = []
     if bool(r.sandbox):
         parts.append("simulated")
+    if bool(r.pareto):
+        parts.append("good value")
     if pd.notna(r.votes) and int(r.votes) > 0 and bool(r.preliminary):
         parts.append("few votes yet")
     if isinstance(r.flag_reason, str) and r.flag_reason and r.flag_reason != "no votes":

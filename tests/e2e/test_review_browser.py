@@ -201,7 +201,7 @@ def leaderboard_table(page) -> dict[str, dict[str, str]]:
         return rows if rows and all({"model", "votes"} <= set(r) for r in rows) else None
 
     rows = wait_until(drawn, what="the leaderboard table")
-    return {r["model"]: r for r in rows}
+    return {r["model"].split(" · ")[0]: r for r in rows}  # "Halo · sandbox"
 
 
 def visible_text(page) -> str:
