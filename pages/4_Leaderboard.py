@@ -1,11 +1,11 @@
 """Leaderboard: quality with honest intervals, cost, speed, reliability, N-image projection."""
 
 import datetime as dt
-import math
 
 import pandas as pd
 import streamlit as st
 
+from vibegen.board_spec import verdict
 from vibegen.leaderboard import BoardFilter, projection
 from vibegen.markup import escape_markdown
 from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
@@ -17,10 +17,6 @@ from vibegen.ui.runtime import frame
 ctx = frame("Leaderboard")
 require_owner(ctx)  # served to a network, this page is the owner's
 st.title("Leaderboard")
-st.caption(
-    "Competitors are (router, model) pairs. Quality is a Bradley–Terry score on an "
-    "Elo-like scale with 95% intervals; models whose intervals overlap share a rank."
-)
 
 # Read, matched and fitted once per change of the data, not on every click (vibegen.ui.board).
 rows, version = current_rows(ctx.store)
@@ -93,8 +89,12 @@ if held and not include_held:
         "through a team link and wait for you to accept or drop them (on the run's "
         'page, under "Share this run for review").'
     )
-if lb.callout is not None:
-    st.success(lb.callout.text)
+# The verdict first, in words: best value, who is tied with the best, votes still needed.
+st.success("  \n".join(escape_markdown(line) for line in verdict(lb)))
+st.caption(
+    "Each row is a model on one router. The quality score comes from the votes; models "
+    "whose likely ranges overlap are tied. Hover a column name for what it means."
+)
 if lb.disconnection:
     st.warning(lb.disconnection)
 for note in lb.notes:
@@ -106,26 +106,6 @@ leaderboard_downloads(ctx.store, lb)
 
 st.subheader("Quality against cost")
 st.vega_lite_chart(cached_chart_spec(ctx.store, version, lb), width="stretch")
-
-if lb.votes_needed is not None:
-    vn = lb.votes_needed
-    labels = dict(zip(lb.table["model_key"], lb.table["label"], strict=True))
-    if vn.separated:
-        st.caption(
-            f"{escape_markdown(labels.get(vn.a, vn.a))} and "
-            f"{escape_markdown(labels.get(vn.b, vn.b))} are already separated at 95%."
-        )
-    elif math.isfinite(vn.votes):
-        st.caption(
-            f"About **{math.ceil(vn.votes)} more votes** between "
-            f"{escape_markdown(labels.get(vn.a, vn.a))} and "
-            f"{escape_markdown(labels.get(vn.b, vn.b))} would likely separate them at "
-            f"95% (80% power), if the current difference holds."
-        )
-    else:
-        st.caption(
-            "The top two are exactly level: no number of votes is expected to separate them."
-        )
 
 st.subheader("What N images would cost and take")
 n = st.number_input("Images per competitor", 1, 100_000, 100, key="lb_n")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vibegen.board_spec import board_frame, verdict
 from vibegen.charts import pareto_chart
 from vibegen.leaderboard import (
     TABLE_COLUMNS,
@@ -195,6 +196,19 @@ def test_votes_needed_for_top_two(board) -> None:
     assert not v.separated and v.votes > 100
 
 
+def test_the_verdict_says_best_value_ties_and_votes_in_words(board) -> None:
+    need = board.votes_needed
+    assert verdict(board) == [
+        "Best value: MODEL-B — tied for 1st with the top scorer, FLUX-A, and cheaper "
+        "($0.0100 per image).",
+        "Tied for 1st: FLUX-A and MODEL-B.",
+        f"Roughly {math.ceil(need.votes)} more votes between FLUX-A and MODEL-B would likely "
+        "tell the top two apart, if the current difference holds.",
+    ]
+    places = dict(zip(board.table["model_key"], board_frame(board)["rank"], strict=True))
+    assert places[A] == places[B] == "tied for 1st" and places[C] != "tied for 1st"
+
+
 def test_projection_cost_and_wall_time(board) -> None:
     proj = projection(board, n_images=100, concurrency={"kie": 4}).set_index("model_key")
     # B: success 4/9 -> ceil(225) attempts; cost 100 x 0.01; ceil(225/4)=57 batches x p50 13 s.
@@ -333,6 +347,31 @@ def test_grid_ratings_feed_the_leaderboard() -> None:
     assert set(board.outcomes["source"]) == {"best", "reject"}
     t = by_key(board)
     assert t.loc[A, "score"] > t.loc[B, "score"] > t.loc[C, "score"]
+    # Votes are clicks: each rater's best pick and reject are two votes for every model of the
+    # grid, although the pick alone yields three comparisons for A.
+    assert t.loc[A, "outcomes"] == 15 * 3 and t.loc[B, "outcomes"] == 15 * 2
+    assert t[["votes"]].to_dict()["votes"] == {A: 30, B: 30, C: 30, D: 30}
+    assert board.n_votes == 30 and len(board.outcomes) == 15 * 5
+
+
+def test_a_best_pick_is_one_vote_not_one_per_comparison() -> None:
+    gens, _ = scenario()
+    ratings = pd.DataFrame([rate("ga", None, "1", f"u{k}", mode="best") for k in range(25)])
+    board = build_leaderboard(gens, ratings, min_votes=20)
+    t = by_key(board)
+    assert t.loc[A, "outcomes"] == 75 and t.loc[A, "votes"] == 25  # 3 comparisons per click
+    assert t.loc[B, "votes"] == 25 and board.n_votes == 25
+    assert not t["preliminary"].any()  # 25 clicks clear the threshold of 20
+
+
+def test_stars_count_one_vote_per_starred_image() -> None:
+    gens, _ = scenario()
+    stars = {"ga": "5", "gb": "3", "gc": "3"}
+    ratings = pd.DataFrame([rate(g, None, v, "ann", mode="stars") for g, v in stars.items()])
+    t = by_key(build_leaderboard(gens, ratings))
+    # A's two comparisons stand on three star clicks (its own, B's and C's).
+    assert (t.loc[A, "outcomes"], t.loc[A, "votes"]) == (2, 3)
+    assert t.loc[D, "votes"] == 0 and pd.isna(t.loc[D, "rank"])
 
 
 def test_pareto_chart_spec(board) -> None:

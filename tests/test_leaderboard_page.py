@@ -43,13 +43,17 @@ def test_leaderboard_ranks_from_ratings(rated):
     at = _page("4_Leaderboard.py").run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table["label"]) == ["Mosaic", "Halo", "Prism"]
+    assert list(table["label"]) == ["Mosaic · sandbox", "Halo · sandbox", "Prism · sandbox"]
     assert table["votes"].min() > 0
     assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")
+    # The verdict opens the page; a board of sandbox models says first that it is simulated.
+    lines = at.success[0].value.replace("\\", "").split("  \n")
     assert (
-        any("cheapest" in s.value.lower() or "tied" in s.value.lower() for s in at.success)
-        or at.success == []
+        lines[0] == "Simulated: every model here is a sandbox model, with made-up images, "
+        "times and prices."
     )
+    assert lines[1].startswith(("Best value: ", "Highest quality score: "))
+    assert set(table["note"].str.split("; ").str[0]) == {"simulated"}
 
 
 def test_sandbox_is_excluded_unless_asked(rated, store):

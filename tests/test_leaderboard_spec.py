@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from html.parser import HTMLParser
@@ -14,8 +15,9 @@ from streamlit.testing.v1 import AppTest
 
 from tests.test_report import assert_standalone, vote_store
 from vibegen import exports, report
-from vibegen.board_spec import COLUMNS, PAGE_COLUMNS, board_frame
+from vibegen.board_spec import COLUMNS, PAGE_COLUMNS, board_frame, ordinal, place, verdict
 from vibegen.leaderboard import BoardFilter, build_leaderboard, filter_rows
+from vibegen.markup import escape_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 EVIL = "<script>alert(1)</script>"
@@ -59,6 +61,12 @@ def test_the_page_shows_every_page_column_of_the_spec_under_its_name(lb):
     # The details it leaves out to fit a laptop screen are in the report and the exports.
     assert {c.key for c in COLUMNS} - {c.key for c in PAGE_COLUMNS} == {
         "model_key",
+        "router",
+        "pareto",
+        "preliminary",
+        "sandbox",
+        "wall_p90",
+        "cost_kinds",
         "images",
         "failures",
     }
@@ -73,7 +81,28 @@ def test_the_page_shows_every_page_column_of_the_spec_under_its_name(lb):
         c.key: c.help for c in PAGE_COLUMNS
     }
     # The values are the prepared frame's, the same the report prints.
-    assert list(table.value["label"]) == list(board_frame(lb)["label"])
+    frame = board_frame(lb)
+    assert list(table.value["label"]) == list(frame["label"] + " · " + frame["router"])
+    # Named in words with units; the statistics are in the help text.
+    assert [c.heading(level) for c in PAGE_COLUMNS] == [
+        "place",
+        "model",
+        "quality score",
+        "likely range",
+        "votes",
+        "raters",
+        "cost per image",
+        "typical time",
+        "success",
+        "note",
+    ]
+    # Each has a width, and together they fit the 1440 px screen beside the sidebar.
+    assert sum(c.width or 10_000 for c in PAGE_COLUMNS) <= 978
+    assert "Bradley–Terry" in config["score"]["help"] and "clicks" in config["votes"]["help"]
+    # The page opens with the verdict, above the table.
+    lines = verdict(lb)
+    assert at.success[0].value == "  \n".join(escape_markdown(line) for line in lines)
+    assert lines[0].startswith("Best value: Beta — tied for 1st with the top scorer, Alpha")
 
 
 def test_the_report_shows_every_spec_column_under_the_same_name(lb):
@@ -81,7 +110,7 @@ def test_the_report_shows_every_spec_column_under_the_same_name(lb):
     parser = _Headings()
     parser.feed(page)
     assert parser.headings == [c.heading(lb.fit.level) for c in COLUMNS]
-    assert "Score (95% interval)" in parser.headings  # the level is filled in
+    assert "likely range" in parser.headings and "quality score" in parser.headings
 
 
 def test_the_exports_hold_every_spec_column(lb):
@@ -137,3 +166,43 @@ def test_a_filter_is_one_typed_value(store):
         build_leaderboard(gens, ratings, raters=["r1"])  # misspelt: not silently ignored
     with pytest.raises(TypeError):
         build_leaderboard(gens, ratings, where, blind_only=True)
+
+
+def test_places_are_said_in_words_and_ties_as_ties(lb):
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "111th",
+    ]  # fmt: skip
+    assert place(1, 2) == "tied for 1st" and place(3, 1) == "3rd" and place(None, 0) == "—"
+    frame = board_frame(lb).set_index("model_key")
+    table = lb.table.set_index("model_key")
+    for key, row in table.iterrows():
+        shared = int((table["rank"] == row["rank"]).sum())
+        words = frame.loc[key, "rank"]
+        alone = ordinal(int(row["rank"]))
+        assert words == (f"tied for {alone}" if shared > 1 else alone), key
+    assert (frame["rank"] == "tied for 1st").sum() == int((table["rank"] == 1).sum()) >= 2
+
+
+def test_the_verdict_names_best_value_the_tied_and_the_votes_needed(lb):
+    lines = verdict(lb)
+    tied = lb.table.loc[lb.table["rank"] == 1, "label"].tolist()
+    assert lines[0].startswith(f"Best value: {lb.callout.label} — tied for 1st")
+    assert lines[1].startswith("Tied for 1st: ") and all(name in lines[1] for name in tied)
+    need = lb.votes_needed
+    assert need is not None and need.separated  # clear head to head, ranges still overlap
+    assert (
+        lines[2]
+        == "Alpha is clearly ahead of Beta head to head, although their likely ranges overlap."
+    )
+    assert not any("simulated" in line.lower() for line in lines)  # no sandbox model here
+
+
+def test_a_sandbox_board_says_it_is_simulated(store):
+    lb = vote_store(store, {"fal:alpha": 0.2, "kie:beta": 0.01})
+    table = lb.table.assign(sandbox=True)
+    sandboxed = dataclasses.replace(lb, table=table)
+    assert verdict(sandboxed)[0].startswith("Simulated: every model here is a sandbox model")
+    assert set(board_frame(sandboxed)["note"].str.split(";").str[0]) == {"simulated"}
+    page = report.leaderboard_report_html(sandboxed, secrets=[])
+    assert "Simulated: this board includes sandbox models" in page
+    assert "Simulated" not in report.leaderboard_report_html(lb, secrets=[])

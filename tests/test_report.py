@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.test_exports import ERROR, PROMPT, make_run, rate_run
+from vibegen.board_spec import verdict
 from vibegen.catalog import default_catalog
 from vibegen.costs import Cost
 from vibegen.leaderboard import build_leaderboard
@@ -195,13 +196,16 @@ def test_leaderboard_report_has_table_callout_notes_and_offline_chart(store):
     assert "<i>Alpha</i>" not in page
     for key in ("fal:alpha", "kie:beta", "openai:gamma", "sd:delta"):
         assert key in text
-    assert lb.callout is not None and lb.callout.text in text
+    for line in verdict(lb):  # the verdict opens the report, as it opens the page
+        assert line in text
+    assert text.index("Best value:") < text.index("Quality vs cost")
     for note in lb.notes:
         assert note in text
-    assert "Score (95% interval)" in text and "Cost / image" in text
+    assert "likely range" in text and "cost per image" in text
+    assert f"{lb.n_votes} votes ({len(lb.outcomes)} pairwise comparisons" in text
     assert "$0.20" in text and "$0.0100" in text and "$0.0020" in text
     assert "reported by router 1" in text  # the cost-kind mix
-    assert "2.0 s / 2.0 s" in text and "100%" in text
+    assert "2.0 s" in text and "100%" in text
     # The chart is inline SVG: one point per rated competitor with a known cost, with
     # interval bars, a dashed Pareto line, and a log x axis (costs span 100x).
     svgs = [a for t, a in tags.tags if t == "svg"]

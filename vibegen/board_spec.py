@@ -60,6 +60,7 @@ class Column:
     # False: a detail the report and exports carry but the page leaves out, so the page's
     # table fits a laptop screen (1440 px) without scrolling sideways.
     page: bool = True
+    width: int | None = None  # the page's column width in px: all page columns fit 1440 px
 
     def heading(self, level: float) -> str:
         """The display name at this interval level."""
@@ -79,21 +80,25 @@ class Column:
         return str(value)
 
 
-# The page's names came first and people (and the browser tests) read the table by them.
+# Named in words with units, as a designer reads them; the statistics go into the help text.
 COLUMNS: tuple[Column, ...] = (
     Column(
         "rank",
-        "rank",
+        "place",
         "text",
-        "1 + the number of competitors whose interval lies entirely "
-        "above this one's, so statistically tied competitors share a rank.",
+        "Models whose likely ranges overlap are tied: a place is 1 + the number of models "
+        "clearly better (whose whole range lies above this one's).",
         ("rank",),
+        width=90,
     ),
-    Column("label", "label", "text", "The competitor: a model on one router.", ("label",)),
-    Column("router", "router", "text", fields=("router",)),
+    # The page shows the router in the model's cell ("FLUX.2 [pro] · fal") to save a column.
+    Column("label", "model", "text", "The model, and the router it ran on.", ("label",), width=215),
+    Column(
+        "router", "router", "text", "The service the images came from.", ("router",), page=False
+    ),
     Column(
         "model_key",
-        "model",
+        "catalog key",
         "text",
         "The catalog key: router and model id.",
         ("model_key",),
@@ -101,22 +106,81 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column(
         "score",
-        "quality",
+        "quality score",
         "score",
-        "Bradley–Terry fit on pairwise outcomes, on an "
-        "Elo-like scale (mean 1000 over rated competitors).",
+        "Higher is better; the average model scores 1000 and 100 points more means winning "
+        "about 64% of comparisons (a Bradley–Terry fit on the votes, on an Elo-like scale).",
         ("score",),
+        width=95,
     ),
     Column(
         "interval",
-        "Score ({level} interval)",
+        "likely range",
         "text",
-        "The quality score's interval: competitors whose intervals overlap share a rank.",
+        "Where the quality score likely lies (a confidence interval that treats the "
+        "comparisons of one click as one judgment); models whose ranges overlap are tied.",
         ("lo", "hi"),
+        width=95,
     ),
-    Column("votes", "votes", "count", "Pairwise outcomes behind the score.", ("votes",)),
     Column(
-        "raters", "raters", "count", "How many different people the votes come from.", ("raters",)
+        "votes",
+        "votes",
+        "count",
+        "Judgments (clicks) behind the score: a pair vote, a star rating, a best pick or a "
+        "reject counts once, however many comparisons it implies.",
+        ("votes", "outcomes"),
+        width=55,
+    ),
+    Column(
+        "raters",
+        "raters",
+        "count",
+        "How many different people cast the votes.",
+        ("raters",),
+        width=55,
+    ),
+    Column(
+        "cost_per_image",
+        "cost per image",
+        "money",
+        "US dollars: the median over successful images with a known cost; an unknown cost "
+        "is never taken as $0.",
+        ("cost_per_image",),
+        width=105,
+    ),
+    Column(
+        "wall",
+        "typical time",
+        "text",
+        "Median seconds per image (half the images took longer).",
+        ("wall_p50_s",),
+        width=90,
+    ),
+    Column(
+        "success_rate",
+        "success",
+        "percent",
+        "Share of finished attempts that returned an image.",
+        ("success_rate",),
+        width=65,
+    ),
+    Column(
+        "pareto",
+        "good value",
+        "flag",
+        "On the Pareto front: no other model is both better and cheaper.",
+        ("pareto",),
+        badge="pareto",
+        page=False,  # the page says it in the note column
+    ),
+    Column(
+        "note",
+        "note",
+        "text",
+        "Good value (on the Pareto front: no other model is both better and cheaper), few "
+        "votes yet (preliminary), a score the votes alone could not settle, or simulated.",
+        ("pareto", "preliminary", "estimate_flag", "flag_reason", "sandbox"),
+        width=100,
     ),
     Column(
         "preliminary",
@@ -125,39 +189,36 @@ COLUMNS: tuple[Column, ...] = (
         "Too few votes for a settled score.",
         ("preliminary",),
         badge="prelim",
+        page=False,
     ),
-    Column("flag_reason", "estimate note", "text", fields=("estimate_flag", "flag_reason")),
     Column(
-        "cost_per_image",
-        "Cost / image",
-        "money",
-        "Median over successful images with a known cost; an unknown cost is never taken as $0.",
-        ("cost_per_image",),
+        "sandbox",
+        "simulated",
+        "flag",
+        "A sandbox model: offline, made-up images, times and prices.",
+        ("sandbox",),
+        badge="sandbox",
+        page=False,
+    ),
+    Column(
+        "wall_p90",
+        "slow time",
+        "text",
+        "90th-percentile seconds per image (one in ten took longer).",
+        ("wall_p90_s",),
+        page=False,
     ),
     Column(
         "cost_kinds",
-        "cost kinds",
+        "cost source",
         "text",
         "Where the cost figures come from, with how many images each.",
         ("cost_kinds", "cost_known_images"),
-    ),
-    Column(
-        "wall",
-        "wall p50 / p90",
-        "text",
-        "Median and 90th-percentile time per image.",
-        ("wall_p50_s", "wall_p90_s"),
-    ),
-    Column(
-        "success_rate",
-        "success",
-        "percent",
-        "Successful images of the finished attempts.",
-        ("success_rate",),
+        page=False,
     ),
     Column(
         "images",
-        "images ok",
+        "images made",
         "text",
         "Successful of finished attempts.",
         ("images_ok", "finished", "in_flight"),
@@ -171,14 +232,6 @@ COLUMNS: tuple[Column, ...] = (
         ("failures", *[f"fail_{g}" for g in FAILURE_GROUPS]),
         page=False,
     ),
-    Column(
-        "pareto",
-        "Pareto front",
-        "flag",
-        "Nobody is both better and cheaper.",
-        ("pareto",),
-        badge="pareto",
-    ),
 )
 BY_KEY = {c.key: c for c in COLUMNS}
 PAGE_COLUMNS = tuple(c for c in COLUMNS if c.page)
@@ -190,11 +243,12 @@ TOOLTIP = (
     "interval",
     "rank",
     "votes",
-    "preliminary",
+    "raters",
     "cost_per_image",
     "wall",
     "success_rate",
     "pareto",
+    "note",
 )
 
 
@@ -205,7 +259,7 @@ def x_axis(log: bool = False) -> str:
 
 def y_axis(level: float) -> str:
     """The quality-vs-cost charts' y axis title."""
-    return f"Quality score (Elo-like, {level:.0%} interval)"
+    return f"Quality score (likely range, {level:.0%})"
 
 
 def _seconds(x: Any) -> str:
@@ -232,15 +286,45 @@ def _failures(row: Any) -> str:
     return f"{total}: {', '.join(parts)}" if parts else str(total)
 
 
+def ordinal(n: int) -> str:
+    """1 -> '1st', 2 -> '2nd', 11 -> '11th'."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def place(rank: Any, shared: int) -> str:
+    """A rank in words: '1st', or 'tied for 1st' when `shared` (> 1) models hold it."""
+    if rank is None or pd.isna(rank):
+        return DASH
+    words = ordinal(int(rank))
+    return f"tied for {words}" if shared > 1 else words
+
+
+def _note(r: Any) -> str:
+    parts = []
+    if bool(r.sandbox):
+        parts.append("simulated")
+    if bool(r.pareto):
+        parts.append("good value")
+    if pd.notna(r.votes) and int(r.votes) > 0 and bool(r.preliminary):
+        parts.append("few votes yet")
+    if isinstance(r.flag_reason, str) and r.flag_reason and r.flag_reason != "no votes":
+        parts.append(r.flag_reason)
+    return "; ".join(parts)
+
+
 def board_frame(lb: Leaderboard) -> pd.DataFrame:
     """One row per competitor (best first) with exactly the `COLUMNS`, ready to show."""
+    t = lb.table
+    rated_ranks = t.loc[t["votes"] > 0, "rank"]
+    shared = rated_ranks.value_counts()
     rows = []
-    for r in lb.table.itertuples(index=False):
+    for r in t.itertuples(index=False):
         rated = pd.notna(r.votes) and int(r.votes) > 0
         rows.append(
             {
                 # A competitor with no votes has no score, interval or rank: not the prior's 1000.
-                "rank": _number(r.rank) if rated else DASH,
+                "rank": place(r.rank, int(shared.get(r.rank, 0))) if rated else DASH,
                 "label": r.label,
                 "router": r.router,
                 "model_key": r.model_key,
@@ -248,19 +332,82 @@ def board_frame(lb: Leaderboard) -> pd.DataFrame:
                 "interval": f"{_number(r.lo)} – {_number(r.hi)}" if rated else DASH,
                 "votes": int(r.votes) if pd.notna(r.votes) else 0,
                 "raters": int(r.raters) if pd.notna(r.raters) else 0,
-                "preliminary": bool(rated and r.preliminary),
-                "flag_reason": r.flag_reason if isinstance(r.flag_reason, str) else "",
                 "cost_per_image": float(r.cost_per_image),
-                "cost_kinds": _kinds(r.cost_kinds),
-                "wall": f"{_seconds(r.wall_p50_s)} / {_seconds(r.wall_p90_s)}",
+                "wall": _seconds(r.wall_p50_s),
                 "success_rate": float(r.success_rate),
+                "pareto": bool(r.pareto),
+                "note": _note(r),
+                "preliminary": bool(rated and r.preliminary),
+                "sandbox": bool(r.sandbox),
+                "wall_p90": _seconds(r.wall_p90_s),
+                "cost_kinds": _kinds(r.cost_kinds),
                 "images": f"{int(r.images_ok or 0)} of {int(r.finished or 0)}"
                 + (f" ({int(r.in_flight)} in flight)" if r.in_flight else ""),
                 "failures": _failures(r),
-                "pareto": bool(r.pareto),
             }
         )
     return pd.DataFrame(rows, columns=[c.key for c in COLUMNS])
+
+
+def _names(labels: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    items = list(labels)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def verdict(lb: Leaderboard) -> list[str]:
+    """The board's verdict in plain sentences: best value, who is tied with the best, votes."""
+    t = lb.table
+    rated = t[t["votes"] > 0]
+    out: list[str] = []
+    if t["sandbox"].any():
+        out.append(
+            "Simulated: "
+            + ("every model here is" if t["sandbox"].all() else "some models here are")
+            + " a sandbox model, with made-up images, times and prices."
+        )
+    if rated.empty:
+        out.append("No votes yet, so no verdict: rate images on a run's Review page.")
+        return out
+    name = dict(zip(t["model_key"], t["label"], strict=True))
+    best = rated.iloc[0]  # the table is best first
+    tied = rated[rated["rank"] == 1]
+    c = lb.callout
+    if c is not None:
+        price = f"${c.cost_per_image:.4f}" if c.cost_per_image < 0.1 else f"${c.cost_per_image:.2f}"
+        if c.model_key == c.best_model_key:
+            reason = "the highest quality score, and the cheapest of those tied for 1st"
+            out.append(f"Best value: {c.label} — {reason} ({price} per image).")
+        else:
+            out.append(
+                f"Best value: {c.label} — tied for 1st with the top scorer, {c.best_label}, "
+                f"and cheaper ({price} per image)."
+            )
+    else:
+        out.append(f"Highest quality score: {best['label']}; no cost is known for those tied.")
+    if len(tied) > 1:
+        out.append(f"Tied for 1st: {_names([str(x) for x in tied['label']])}.")
+    else:
+        out.append(f"{best['label']} is 1st on its own: its likely range is above all others.")
+    need = lb.votes_needed
+    if need is not None:
+        a, b = name.get(need.a, need.a), name.get(need.b, need.b)
+        if need.separated:
+            # Overlapping ranges can still hide a clear head-to-head difference.
+            out.append(
+                f"{a} is clearly ahead of {b} head to head"
+                + (", although their likely ranges overlap." if len(tied) > 1 else ".")
+            )
+        elif not math.isfinite(need.votes):
+            out.append(f"The top two, {a} and {b}, are exactly level: more votes won't split them.")
+        else:
+            out.append(
+                f"Roughly {math.ceil(need.votes)} more votes between {a} and {b} would likely "
+                "tell the top two apart, if the current difference holds."
+            )
+    if bool(rated["preliminary"].any()):
+        out.append(f"Preliminary: some models have fewer than {lb.fit.min_votes} votes.")
+    return out
 
 
 def tooltip_lines(row: pd.Series | dict, level: float, keys: Sequence[str] = TOOLTIP) -> list[str]:

@@ -33,6 +33,7 @@ from vibegen.bradley_terry import (
     votes_needed,
 )
 from vibegen.outcomes import coded_outcomes
+from vibegen.ratings import RatingMode
 
 GENERATION_COLUMNS = (
     "generation_id",
@@ -90,6 +91,7 @@ class Leaderboard:
     votes_needed: VotesNeeded | None  # for the top two by score
     notes: tuple[str, ...]
     where: BoardFilter = NO_FILTER  # the slice this board was built from
+    n_votes: int = 0  # judgments (clicks) behind the outcomes, each counted once
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -105,7 +107,8 @@ TABLE_COLUMNS = [
     "lo",
     "hi",
     "rank",
-    "votes",
+    "votes",  # judgments (clicks) behind the score: one best pick counts once
+    "outcomes",  # the pairwise outcomes derived from those judgments (what the fit uses)
     "raters",  # distinct raters behind the votes
     "preliminary",
     "estimate_flag",
@@ -122,6 +125,7 @@ TABLE_COLUMNS = [
     "failures",
     *[f"fail_{g}" for g in FAILURE_GROUPS],
     "pareto",
+    "sandbox",  # a simulated competitor (the offline sandbox router): never a real result
 ]
 
 
@@ -242,6 +246,7 @@ def coded_stats(rows: BoardRows, generations: np.ndarray | None = None) -> pd.Da
     first[key[::-1]] = sel[::-1]
     out["label"] = g["label"].iloc[first].to_numpy(dtype=object)
     out["router"] = g["router"].iloc[first].to_numpy(dtype=object)
+    out["sandbox"] = np.bincount(key[rows.sandbox[sel]], minlength=k) > 0
 
     ok = rows.status_ok[sel]
     kept = np.zeros(rows.n_generations, bool)
@@ -384,6 +389,13 @@ def build_leaderboard(
         outcomes, list(stats.index), min_votes=min_votes, level=level, cluster_column="judgment"
     )
     table = fit.table().set_index("model_key").join(stats, how="left").reset_index()
+    # The fit counts pairwise outcomes; people count clicks (a best pick in a grid of 8 is one
+    # vote, not 7), so "votes" and the preliminary flag are judgments.
+    table["outcomes"] = table["votes"].astype(int)
+    per_model, n_votes = judgment_votes(rows, rkeep, outcomes)
+    table["votes"] = table["model_key"].map(per_model).fillna(0)
+    table["votes"] = table["votes"].astype(int)
+    table["preliminary"] = (table["votes"] > 0) & (table["votes"] < min_votes)
     table["raters"] = table["model_key"].map(distinct_raters(outcomes)).fillna(0).astype(int)
     table = _order(table)
     front, excluded = pareto_front(table)
@@ -432,7 +444,58 @@ def build_leaderboard(
         votes_needed=need,
         notes=tuple(notes),
         where=where,
+        n_votes=n_votes,
     )
+
+
+def judgment_votes(
+    rows: BoardRows, rkeep: np.ndarray, outcomes: pd.DataFrame
+) -> tuple[pd.Series, int]:
+    """How many judgments (clicks) stand behind each competitor's outcomes, and in all.
+
+    A pair vote is one click. A star rating is one click on its image. In a best/reject grid
+    the clicks are the picks and rejects; an unmarked image took no click of its own, so an
+    outcome between a pick and an unmarked image stands on the pick alone. A click counts once
+    for every competitor its outcomes involve, however many outcomes it yields.
+    """
+    if outcomes is None or outcomes.empty:
+        return pd.Series(dtype=int), 0
+    n_ids = max(len(rows.generation_ids.categories), 1)
+    raters = pd.Index(rows.rater_names).get_indexer(outcomes["rater"].cat.categories)
+    rater = raters[outcomes["rater"].cat.codes.to_numpy()].astype(np.int64)
+    ga = outcomes["generation_a"].cat.codes.to_numpy().astype(np.int64)
+    gb = outcomes["generation_b"].cat.codes.to_numpy().astype(np.int64)
+    source = outcomes["source"].astype(str).to_numpy()
+    pair, stars = source == RatingMode.PAIR.value, source == RatingMode.STARS.value
+    # A click is (rater, image, family): family 0 stars, 1 best/reject; a pair vote is its own.
+    ka, kb = (rater * n_ids + ga) * 2, (rater * n_ids + gb) * 2
+    tier_modes = [m.code for m in RatingMode if m.tier is not None]
+    marked_rows = np.flatnonzero(rkeep & np.isin(rows.mode, tier_modes) & (rows.image >= 0))
+    marked = np.unique(
+        (rows.rater[marked_rows] * n_ids + rows.generation_code[rows.image[marked_rows]]) * 2 + 1
+    )
+    tier = ~pair & ~stars
+    ka, kb = np.where(tier, ka + 1, ka), np.where(tier, kb + 1, kb)
+    has_a = stars | (tier & np.isin(ka, marked))
+    has_b = stars | (tier & np.isin(kb, marked))
+    n_clicks = int(max(ka.max(initial=0), kb.max(initial=0))) + 1
+    own = n_clicks + np.arange(len(outcomes), dtype=np.int64)  # each pair vote's own click
+    ka, has_a = np.where(pair, own, ka), has_a | pair
+    names = outcomes["a"].cat.categories
+    a = outcomes["a"].cat.codes.to_numpy().astype(np.int64)
+    b = outcomes["b"].cat.codes.to_numpy().astype(np.int64)  # a and b share one dtype
+    span = n_clicks + len(outcomes)
+    entries = np.concatenate(
+        [
+            (a * span + ka)[has_a],
+            (a * span + kb)[has_b],
+            (b * span + ka)[has_a],
+            (b * span + kb)[has_b],
+        ]
+    )
+    counts = np.bincount(np.unique(entries) // span, minlength=len(names))
+    total = len(np.unique(np.concatenate([ka[has_a], kb[has_b]])))
+    return pd.Series(counts, index=pd.Index(names.astype(str), name="model_key")), total
 
 
 def distinct_raters(outcomes: pd.DataFrame) -> pd.Series:

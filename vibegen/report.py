@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import pandas as pd
 
-from vibegen.board_spec import COLUMNS, board_frame, tooltip_lines, x_axis, y_axis
+from vibegen.board_spec import COLUMNS, board_frame, tooltip_lines, verdict, x_axis, y_axis
 from vibegen.charts import chart_data
 from vibegen.exports import plain, resolve_secrets
 from vibegen.keys import redact
@@ -406,22 +406,6 @@ def _filters_text(filters: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _votes_needed_text(lb: Leaderboard) -> str | None:
-    need = lb.votes_needed
-    if need is None:
-        return None
-    labels = dict(zip(lb.table["model_key"], lb.table["label"], strict=False))
-    a, b = labels.get(need.a, need.a), labels.get(need.b, need.b)
-    if need.separated:
-        return f"{a} and {b} (the top two) are already separated at {need.level:.0%}."
-    if not math.isfinite(need.votes):
-        return f"{a} and {b} (the top two) are level: no number of votes is likely to split them."
-    return (
-        f"About {math.ceil(need.votes)} more direct votes between {a} and {b} (the top two) "
-        f"would likely separate them at {need.level:.0%}."
-    )
-
-
 def leaderboard_report_html(lb: Leaderboard, *, secrets: Iterable[str] | None = None) -> str:
     """The leaderboard as a standalone HTML page: callout, chart, table and notes."""
     return _render(
@@ -429,10 +413,11 @@ def leaderboard_report_html(lb: Leaderboard, *, secrets: Iterable[str] | None = 
         resolve_secrets(secrets),
         title="VibeGen leaderboard",
         filters=_filters_text(lb.filters),
+        n_votes=lb.n_votes,
         n_outcomes=int(lb.outcomes.shape[0]),
-        callout=lb.callout.text if lb.callout is not None else None,
+        verdict=verdict(lb),
+        simulated=bool(lb.table["sandbox"].any()),
         disconnection=lb.disconnection,
-        votes_needed=_votes_needed_text(lb),
         chart=_chart(lb),
         columns=COLUMNS,
         rows=board_frame(lb).to_dict("records"),

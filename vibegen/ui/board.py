@@ -86,13 +86,10 @@ def _config(col: Column, level: float) -> ColumnConfig:
     # The spec's name, help and format, in Streamlit's column types.
     name, help_ = col.heading(level), col.help or None
     fmt = KINDS[col.kind].printf
-    if col.kind == "percent":
-        return st.column_config.ProgressColumn(
-            name, help=help_, min_value=0, max_value=1, format=fmt
-        )
+    # A number, not a progress bar: "100%" is narrower and says the same.
     if fmt is not None:
-        return st.column_config.NumberColumn(name, help=help_, format=fmt)
-    return st.column_config.TextColumn(name, help=help_)
+        return st.column_config.NumberColumn(name, help=help_, format=fmt, width=col.width)
+    return st.column_config.TextColumn(name, help=help_, width=col.width)
 
 
 def column_config(level: float) -> dict[str, ColumnConfig]:
@@ -102,7 +99,9 @@ def column_config(level: float) -> dict[str, ColumnConfig]:
 
 def page_frame(leaderboard: Leaderboard) -> pd.DataFrame:
     """The prepared frame's page columns, a flag as its word (a checkbox reads as editable)."""
-    frame = board_frame(leaderboard)[[c.key for c in PAGE_COLUMNS]]
+    full = board_frame(leaderboard)
+    frame = full[[c.key for c in PAGE_COLUMNS]].copy()
+    frame["label"] = full["label"].astype(str) + " · " + full["router"].astype(str)
     for col in PAGE_COLUMNS:
         if col.kind == "flag":
             frame[col.key] = frame[col.key].map(col.text)
