@@ -2,29 +2,40 @@
 
 import streamlit as st
 
-from vibegen.errors import InputError, UnknownModelError
+from vibegen.errors import InputError, RunNotFoundError, UnknownModelError
 from vibegen.runner import plan_run
 from vibegen.ui.access import require_owner
 from vibegen.ui.exports import run_downloads
 from vibegen.ui.grid import live_run
 from vibegen.ui.picker import common_params, model_picker, settings_summary
+from vibegen.ui.remix import LOADED, differences, load_form, open_run, reroll_picker, run_again
 from vibegen.ui.review import progress, saw_named
 from vibegen.ui.runtime import frame
 from vibegen.ui.team import team_panel
 
 ctx = frame("Generate")
 require_owner(ctx)  # served to a network, this page is the owner's
+opened = None
+if st.query_params.get("run"):
+    try:
+        opened = ctx.store.run_view(st.query_params["run"])
+    except RunNotFoundError:
+        pass  # said where the grid would be
+    else:
+        open_run(opened, ctx.catalog, ctx.env)  # its prompt, models and settings in the form
 # The pictures are what a designer came for: one compact prompt bar, settings folded away,
 # and the run's grid right below it on the first screen.
 st.markdown("##### 🎨 VibeGen · many image models, side by side")
 with st.sidebar:
     st.subheader("Models")
     picked = model_picker(ctx.catalog, ctx.env, shortlist=ctx.shortlist)
-bar, go = st.columns([8, 1], vertical_alignment="bottom")
+bar, go, *again = st.columns([7, 1, 1] if opened else [8, 1], vertical_alignment="bottom")
 prompt = bar.text_area(
     "Prompt", key="prompt", height=68, placeholder="A poster of a lighthouse at dusk, flat colours"
 )
 generate = go.button("Generate", type="primary", key="generate", width="stretch")
+if opened and (refused := run_again(again[0], ctx.runner, opened)):
+    st.error(f"Run again did not start: {refused}.")
 # A fixed title: an expander whose label changes is a new expander, and would fold shut (hiding
 # the field just typed in, and its message) on every change. What is chosen is said below.
 with st.expander("Settings", expanded=False):
@@ -75,11 +86,28 @@ if generate:
         st.error(str(exc))
     else:
         st.query_params["run"] = run_id
+        st.session_state[LOADED] = run_id  # the form is what this run was made from
+        opened = None
+if opened and (changed := differences(opened, ctx.catalog, ctx.env)):
+    # The form and the grid below disagree: say so, and offer the way back.
+    note, back = st.columns([8, 2], vertical_alignment="center")
+    note.info(
+        f"You changed {' and '.join(changed)}. Generate runs the form as it is now; "
+        "the grid below is still the run it was opened from."
+    )
+    back.button(
+        "Back to this run's settings",
+        key="reset_form",
+        on_click=load_form,
+        args=(opened, ctx.catalog, ctx.env),
+        width="stretch",
+    )
 
 run_id = st.query_params.get("run")
 if run_id:
     view = live_run(ctx.store, run_id, ctx.runner.unsaved)
     if view is not None:
+        reroll_picker(ctx.runner, view)
         if view.complete and view.failures:
             follow, again = view.retry_plan()
             if follow:

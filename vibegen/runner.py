@@ -26,6 +26,7 @@ Contract:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -271,6 +272,31 @@ class Runner:
         for run_id in runs:
             self.submit(run_id)
         return len(runs)
+
+    def reroll(self, run_id: str, generation_id: str) -> str:
+        """One more image of a cell's model in its run, with a new random seed; its id.
+
+        The cell itself is kept (its image may be rated already): the new one is appended.
+        """
+        view = self.store.run_view(run_id)
+        cell = next((c for c in view.cells if c.id == generation_id), None)
+        if cell is None:
+            raise InputError("that image is not part of this run")
+        p = view.params
+        common = CommonParams(
+            aspect=p.get("aspect", "1:1"),
+            resolution=p.get("resolution", "1K"),
+            quality=p.get("quality", "medium"),
+            seed=random.randrange(2**31),
+        )
+        overrides = {cell.model_key: cell.prompt} if cell.prompt != view.prompt else None
+        plan = plan_run(view.prompt, [cell.model_key], common, self.catalog, self.env, overrides)
+        self.check_budget(plan)
+        taken = [c.image_index for c in view.cells if c.model_key == cell.model_key]
+        spec = dataclasses.replace(plan.cells[0], image_index=max(taken) + 1)
+        (new,) = self.store.add_cells(run_id, [spec], runner_id=self.id)
+        self.submit(run_id)
+        return new
 
     def retry_failed(self, run_id: str) -> int:
         """Run a run's failed, timed-out and interrupted cells again; return how many."""

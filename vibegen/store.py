@@ -198,15 +198,44 @@ class Store:
                     prompt_set_id=prompt_set_id,
                 )
             )
-            if not cells:
-                return run_id
+            self._insert_cells(conn, run_id, cells, 0, runner_id)
+        return run_id
+
+    def add_cells(
+        self, run_id: str, cells: Sequence[CellSpec], runner_id: str | None = None
+    ) -> list[str]:
+        """Append pending cells to a run (a re-rolled image); return their ids."""
+        runs, gens = self.t["runs"], self.t["generations"]
+        with self._write() as conn:
+            last = conn.execute(
+                sa.select(sa.func.max(gens.c.position)).where(gens.c.run_id == run_id)
+            ).scalar()
+            ids = self._insert_cells(
+                conn, run_id, cells, 0 if last is None else last + 1, runner_id
+            )
+            conn.execute(
+                runs.update().where(runs.c.id == run_id).values(n_cells=runs.c.n_cells + len(cells))
+            )
+        return ids
+
+    def _insert_cells(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        cells: Sequence[CellSpec],
+        start: int,
+        runner_id: str | None,
+    ) -> list[str]:
+        # One insert for a run's cells, numbered from grid position `start`.
+        ids = [new_id() for _ in cells]
+        if cells:
             conn.execute(
                 self.t["generations"].insert(),
                 [
                     dict(
-                        id=new_id(),
+                        id=ids[i],
                         run_id=run_id,
-                        position=i,
+                        position=start + i,
                         model_key=c.model_key,
                         router=c.router,
                         label=c.label,
@@ -228,7 +257,7 @@ class Store:
                     for i, c in enumerate(cells)
                 ],
             )
-        return run_id
+        return ids
 
     def run_view(self, run_id: str) -> RunView:
         """The run with all its cells; RunNotFoundError for a malformed or unknown id."""

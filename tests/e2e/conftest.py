@@ -39,6 +39,9 @@ VIEWPORT = {"width": 1400, "height": 1000}
 TIMEOUT_MS = 20_000
 
 IMAGES = "[data-testid=stImage] img"
+NAV = "[data-testid=stSidebar] [data-testid=stPageLink-NavLink]"  # the sidebar's page links
+# The sidebar's page list as a user reads it: the Image page is opened from a grid only.
+PAGE_NAMES = ["Generate", "History", "Review", "Briefs", "Leaderboard", "Models", "Spend"]
 UNFINISHED = ("pending", "running")
 # Every sandbox model's checkbox label, in picker order.
 SANDBOX_LABELS = ("Prism", "Halo", "Mosaic", "Tide", "Pointil", "Lattice (slow)")
@@ -445,6 +448,12 @@ def dataframe_rows(frame) -> list[dict[str, str]] | None:
              return rows.length ? rows : null;
            }"""
     )
+
+
+def sidebar_pages(page) -> list[str]:
+    """The page names the sidebar lists, in order, once the list is drawn."""
+    page.locator(NAV).first.wait_for()
+    return [t.strip() for t in page.locator(NAV).all_inner_texts()]
 
 
 def shared_links(page) -> tuple[str, str]:

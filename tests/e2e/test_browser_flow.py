@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.conftest import (
     CAPTION,
     IMAGES,
+    NAV,
     ROOT,
     VIEWPORT,
     cell_captions,
@@ -89,7 +90,7 @@ def test_run_link_opened_first_on_a_fresh_server_shows_the_run(
     assert len(cell_captions(page)) == 6
     # The shared frame ran (pure pages/ mode): Generate page title and the page nav are there.
     assert page.get_by_role("heading", name="VibeGen").is_visible()
-    assert page.locator("[data-testid=stSidebarNavLink]", has_text="History").is_visible()
+    assert page.locator(NAV, has_text="History").is_visible()
     assert page.locator("[data-testid=stAlertContentError]").count() == 0
 
 
@@ -181,7 +182,7 @@ def test_switching_page_mid_run_loses_nothing(store, start_server, page):
     run_id = generate(page, BOAT, FIVE)
     page.locator(IMAGES).first.wait_for()  # mid-run: the first image is in
 
-    page.locator("[data-testid=stSidebarNavLink]", has_text="History").click()
+    page.locator(NAV, has_text="History").click()
     page.get_by_role("heading", name="History").wait_for()
     assert page.url.rstrip("/").endswith("/History")
     left_behind = [

@@ -13,6 +13,8 @@ import re
 import pytest
 
 from tests.e2e.conftest import (
+    NAV,
+    PAGE_NAMES,
     TIMEOUT_MS,
     VIEWPORT,
     Server,
@@ -20,6 +22,7 @@ from tests.e2e.conftest import (
     generate,
     shared_links,
     shown_prompt,
+    sidebar_pages,
     wait_for_app,
     wait_for_images,
 )
@@ -137,6 +140,43 @@ def test_links_copied_from_the_run_page_open_in_a_fresh_browser(start_server, pa
     opens_review(chromium, review, run_id, blind=False)
     opens_review(chromium, blind, run_id, blind=True)
     opens_image_then_run(chromium, links[0], server.url, run_id)
+
+
+def assert_page_list(page) -> None:
+    """The sidebar names the pages (Generate, not "app"; no Image) and there is no Deploy."""
+    assert sidebar_pages(page) == PAGE_NAMES
+    assert page.locator("[data-testid=stSidebarNav]").count() == 0  # Streamlit's own list
+    assert page.locator("[data-testid=stAppDeployButton]").count() == 0
+    assert page.locator("[data-testid=stToolbar]").get_by_text("Deploy").count() == 0
+
+
+def test_page_list_on_a_fresh_server_whose_first_request_is_a_review_link(
+    store, start_server, page, chromium, monkeypatch
+):
+    """A review link as a fresh server's first request: named page list, and every link opens."""
+    run_id = finished_run(store, monkeypatch)
+    token = store.team.create_link(run_id, blind=False).token
+    gen_id = cells(store, run_id)[0].id
+    server = start_server()
+    page.goto(f"{server.url}/Review?link={token}")
+    page.get_by_label("Your name").wait_for(timeout=30_000)
+    assert_page_list(page)
+
+    context, image_page = fresh_page(chromium)
+    try:
+        image_page.goto(f"{server.url}/Image?gen={gen_id}")
+        image_page.locator("[data-testid=stImage] img").wait_for(timeout=30_000)
+        assert_page_list(image_page)
+        image_page.locator(NAV, has_text="History").click()
+        image_page.get_by_role("heading", name="History").wait_for()
+        assert image_page.url.rstrip("/").endswith("/History")
+        assert_page_list(image_page)
+        image_page.locator(NAV, has_text="Generate").click()
+        image_page.get_by_label("Prompt", exact=True).wait_for()
+        image_page.wait_for_url(re.compile(re.escape(server.url) + "/?$"))
+        assert image_page.url.rstrip("/") == server.url
+    finally:
+        context.close()
 
 
 def test_root_with_a_trailing_slash_and_page_urls_with_and_without(

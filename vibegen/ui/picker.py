@@ -87,13 +87,10 @@ def _checkboxes(models: Sequence[Model], catalog: Catalog, env: Mapping[str, str
             label += f" · shuts down {m.shutdown}"
         # price and typical time beside the name, not in it: the label stays the model's name
         box, beside = st.columns([3, 2], vertical_alignment="center")
-        if box.checkbox(
-            label,
-            key=pick_key(m.key),
-            disabled=not enabled,
-            value=m.key in DEFAULT_PICKS and enabled,
-            help=m.note or None,
-        ):
+        # The default through session state, not value=: an opened run sets the same keys
+        # (vibegen.ui.remix), and a widget may not get both.
+        st.session_state.setdefault(pick_key(m.key), m.key in DEFAULT_PICKS and enabled)
+        if box.checkbox(label, key=pick_key(m.key), disabled=not enabled, help=m.note or None):
             picked.append(m.key)
         beside.caption(hint(m, catalog))
     return picked
@@ -104,9 +101,10 @@ def common_params() -> CommonParams:
     a, b, c, d, e = st.columns(5)
     aspect = a.selectbox("Aspect ratio", ASPECTS, key="aspect")
     resolution = b.selectbox("Resolution", RESOLUTIONS, key="resolution")
-    quality = c.selectbox("Quality", QUALITIES, index=1, key="quality")
+    st.session_state.setdefault("quality", QUALITIES[1])  # medium, unless a run set another
+    quality = c.selectbox("Quality", QUALITIES, key="quality")
     seed_text = d.text_input("Seed (optional)", key="seed", placeholder="random")
-    n = e.number_input("Images per model", 1, MAX_IMAGES_PER_MODEL, 1, key="images_per_model")
+    n = e.number_input("Images per model", 1, MAX_IMAGES_PER_MODEL, key="images_per_model")
     try:
         seed = parse_seed(seed_text)
     except InputError as exc:  # said under the field; the run waits for a valid seed

@@ -15,6 +15,7 @@ from vibegen.listings import Index
 from vibegen.model_search import SHORTLIST_SETTING, parse_shortlist
 from vibegen.runner import Runner
 from vibegen.settings import Settings, load_settings
+from vibegen.ui.nav import page_nav
 from vibegen.user_models import effective_catalog
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Context:
 def frame(title: str) -> Context:
     """Set up the page and open the store; on failure show why and stop the page."""
     st.set_page_config(page_title=f"{title} · VibeGen", page_icon="🎨", layout="wide")
+    page_nav()
     try:
         read = settings()
     except ConfigError as exc:
