@@ -8,6 +8,7 @@ import streamlit as st
 from vibegen.board_spec import verdict
 from vibegen.leaderboard import BoardFilter, projection
 from vibegen.markup import escape_markdown
+from vibegen.runner import concurrency_in_force
 from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
 from vibegen.ui.access import require_owner
 from vibegen.ui.board import board_table, cached_chart_spec, cached_leaderboard, current_rows
@@ -109,7 +110,12 @@ st.vega_lite_chart(cached_chart_spec(ctx.store, version, lb), width="stretch")
 
 st.subheader("What N images would cost and take")
 n = st.number_input("Images per competitor", 1, 100_000, 100, key="lb_n")
-concurrency = {name: info.concurrency for name, info in ctx.catalog.routers.items()}
+# What each account runs at once, as the runs themselves assume (VIBEGEN_FAL_CONCURRENCY=40
+# and the like, else the declared figure).
+concurrency = {
+    name: concurrency_in_force(name, info.concurrency, ctx.env)
+    for name, info in ctx.catalog.routers.items()
+}
 proj = projection(lb, int(n), concurrency)
 st.dataframe(
     proj[

@@ -78,6 +78,13 @@ def test_projection_for_n_images(rated):
     assert mosaic["expected_cost_usd"] == pytest.approx(1000 * 0.03)
 
 
+def test_the_projection_assumes_the_concurrency_in_force(rated, monkeypatch):
+    # VIBEGEN_<ROUTER>_CONCURRENCY is what the account runs at once: the projection says so.
+    monkeypatch.setenv("VIBEGEN_SANDBOX_CONCURRENCY", "3")
+    at = _page("4_Leaderboard.py").run()
+    assert set(at.dataframe[1].value["concurrency"]) == {3}
+
+
 def test_brief_is_saved_and_run(store, fast_sandbox):
     at = _page("3_Briefs.py").run()
     at.text_input(key="brief_name").input("Posters")
