@@ -3,13 +3,18 @@ a visible "saved", A and B side by side on a phone too (a real browser, a fresh 
 
 from __future__ import annotations
 
-from tests.e2e.conftest import wait_for_images, wait_until
+import contextlib
+import threading
+
+from tests.e2e.conftest import wait_for_images, wait_until, wait_until_idle
 from tests.e2e.test_review_browser import (
+    MODELS,
     PAGE_IMAGES,
     enter_name,
     finished_run,
     my_ratings,
     review_url,
+    visible_pair,
 )
 
 PAIR_TAB = "Pairwise: A / B"
@@ -42,6 +47,7 @@ def test_pair_and_votes_fit_one_screen_and_a_key_votes(store, start_server, page
     page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(review_url(store, server, run_id))
     enter_name(page, "Ana")
+    wait_until_idle(page)
     page.mouse.click(5, 450)  # focus on the page, not on a field
     page.keyboard.press("a")  # on the grid tab: no pair in sight, so no vote
     page.get_by_role("tab", name=PAIR_TAB).click()
@@ -59,6 +65,7 @@ def test_pair_and_votes_fit_one_screen_and_a_key_votes(store, start_server, page
     assert page.evaluate("window.scrollY") == 0
     assert my_ratings(store, run_id) == set()
 
+    wait_until_idle(page)  # the keys are bound once the tab switch's rerun has drawn
     page.mouse.click(5, 450)  # focus on the page, not on a field
     page.keyboard.press("a")
     saved = page.get_by_text("✓ Vote 1 saved")
@@ -92,3 +99,77 @@ def test_a_and_b_stay_side_by_side_on_a_phone(store, start_server, chromium, mon
         assert box_a["width"] >= 120, box_a
     finally:
         context.close()
+
+
+def _finish(store, cell) -> None:
+    import io
+
+    from PIL import Image
+
+    from vibegen.costs import Cost
+
+    out = io.BytesIO()
+    Image.new("RGB", (256, 256), (40 * cell.position % 256, 120, 160)).save(out, format="PNG")
+    store.save_success(cell.id, out.getvalue(), cost=Cost(None, "simulated"), wall_s=0.5)
+
+
+def test_pairs_fill_while_the_run_goes_without_a_reload(store, start_server, page):
+    """Images finishing after the page opened join the pairs on their own; the pair on screen
+    stays put, and the grid fills too."""
+    runner = "runner-elsewhere"  # a live runner on another host is making the rest
+    with _beating(store, runner):
+        _fill_live(store, start_server, page, runner)
+
+
+@contextlib.contextmanager
+def _beating(store, runner: str):
+    # The runner's heartbeat, kept fresh all along: a slow server start must not find its
+    # cells stale and mark them interrupted.
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            store.heartbeat(runner)
+            if stop.wait(1.0):
+                return
+
+    thread = threading.Thread(target=beat, name="test-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def _fill_live(store, start_server, page, runner: str) -> None:
+    from vibegen.costs import Cost
+    from vibegen.records import CellSpec
+
+    specs = [
+        CellSpec(m, "sandbox", label, 0, "a fox", {}, {}, Cost(None, "simulated"))
+        for m, label in MODELS.items()
+    ]
+    run_id = store.create_run("a fox", {}, specs, runner_id=runner)
+    made = store.run_view(run_id).cells
+    for cell in made[:2]:
+        _finish(store, cell)
+    server = start_server()
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(review_url(store, server, run_id))
+    enter_name(page, "Ana", n_images=2 + 2)  # the grid's two, the pair's two
+    page.get_by_role("tab", name=PAIR_TAB).click()
+    page.get_by_text("You have voted on 0 of 1 pairs · 2 images still being made").wait_for()
+    shown = visible_pair(page)
+    assert set(shown) == {made[0].label, made[1].label}
+
+    _finish(store, made[2])  # the run still going: the pairs' own refresh shows it
+    page.get_by_text("You have voted on 0 of 3 pairs · 1 image still being made").wait_for(
+        timeout=10_000
+    )
+    assert visible_pair(page) == shown
+    _finish(store, made[3])
+    page.get_by_text("You have voted on 0 of 6 pairs").wait_for(timeout=10_000)  # no reload
+    wait_for_images(page, len(made) + 2)
+    assert visible_pair(page) == shown  # not swapped for a new draw under the rater's eyes
+    assert page.get_by_text("still being made").count() == 0

@@ -505,7 +505,12 @@ def pairwise_review(store: Store, seat: Seat, keys: bool = True) -> None:
         waiting = sum(c.in_flight for c in view.cells)
         st.caption(
             f"You have voted on {len(mine)} of {total} pairs"
-            + (f" · {waiting} images still being made, more pairs to come" if waiting else "")
+            + (
+                f" · {waiting} image{'' if waiting == 1 else 's'} still being made, "
+                "more pairs to come"
+                if waiting
+                else ""
+            )
             + (" · keys: A, B, T tie, X both bad, U undo" if keys else "")
         )
         _unsaved_notice("pairs")
