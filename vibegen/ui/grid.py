@@ -15,6 +15,7 @@ from vibegen.markup import escape_markdown
 from vibegen.records import Cell, RunView, Status
 from vibegen.share import image_url
 from vibegen.ui.share import base_url
+from vibegen.ui.viewer import view_button, viewer
 
 if TYPE_CHECKING:  # the store is passed in; only its type is named here
     from vibegen.store import Store
@@ -144,6 +145,7 @@ def _cell(
     blind: bool,
     label: str,
     base: str,
+    index: int,
     billed_ids: frozenset[str] = frozenset(),
     unsaved: str | None = None,
     thumb: bytes | None = None,
@@ -176,6 +178,8 @@ def _cell(
         return
     link = image_url(base, cell.id, blind)
     if thumb:
+        # A plain click on the image opens the viewer in the page (viewer.py); the link stays
+        # for a new tab (middle or Ctrl click) and for copying.
         st.image(
             thumb,
             output_format="JPEG",
@@ -183,6 +187,7 @@ def _cell(
             link=link,
             alt="generated image" if blind else f"{label} image",
         )
+        view_button(index)
     if not blind:
         st.caption(
             f"⏱️ {cell.wall_s:.1f} s · 💲 {cost_text(cell)}", help=cell.cost.provenance() or None
@@ -201,7 +206,7 @@ def run_grid(
     billed = frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
     base = base_url()
     thumbs = thumbnails(store, [c.id for c in view.cells if c.ok])
-    for cell in view.cells:
+    for i, cell in enumerate(view.cells):
         with grid.cell():
             _cell(
                 store,
@@ -209,10 +214,12 @@ def run_grid(
                 blind=False,
                 label=cell.label,
                 base=base,
+                index=i,
                 billed_ids=billed,
                 unsaved=(unsaved or {}).get(cell.id),
                 thumb=thumbs.get(cell.id),
             )
+    viewer(store, view.cells, blind=False)
 
 
 def live_run(
