@@ -15,6 +15,7 @@ import hashlib
 import io
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,7 @@ class Caption:
 
 # Per style: panel position (fractions of the image: x0, y0, x1, y1), alignment, letter case,
 # and whether the words sit on a panel (True) or on the pattern with an outline (False).
-_CAPTION = {
+_CAPTION: dict[str, tuple[tuple[float, float, float, float], str, Callable[[str], str], bool]] = {
     "stripes": ((0.06, 0.36, 0.94, 0.64), "center", str, True),
     "rings": ((0.1, 0.3, 0.9, 0.7), "center", str, False),
     "blocks": ((0.05, 0.05, 0.7, 0.45), "left", str.upper, True),
