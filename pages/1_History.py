@@ -7,6 +7,7 @@ from vibegen.share import review_url, run_url
 from vibegen.typed import control_character
 from vibegen.ui.access import require_owner
 from vibegen.ui.runtime import frame
+from vibegen.ui.sandbox import sandbox_banner
 from vibegen.ui.share import base_url
 
 PER_PAGE = 50
@@ -42,6 +43,8 @@ else:
     page = st.session_state["page"]
     runs = ctx.store.list_runs(search, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     base = base_url()
+    if any(r.simulated_usd for r in runs):  # sandbox results on this page: say what they are
+        sandbox_banner(ctx.catalog)
     table = pd.DataFrame(
         [
             {
@@ -51,6 +54,12 @@ else:
                 "models": r.models,
                 "images": r.cells,
                 "status": r.status,
+                # A sandbox run's images, times and prices are made up: said on its line.
+                "simulated": (
+                    ("simulated" if not r.cost_usd else "partly simulated")
+                    if r.simulated_usd
+                    else ""
+                ),
                 "failures": r.failures,
                 "cost (USD)": r.cost_usd,
                 "simulated (USD)": r.simulated_usd or None,

@@ -11,9 +11,15 @@ from vibegen.markup import escape_markdown
 from vibegen.runner import concurrency_in_force
 from vibegen.subscriptions import SUBSCRIPTIONS, per_image_cost
 from vibegen.ui.access import require_owner
-from vibegen.ui.board import board_table, cached_chart_spec, cached_leaderboard, current_rows
+from vibegen.ui.board import (
+    board_table,
+    cached_chart_spec,
+    cached_leaderboard,
+    current_rows,
+)
 from vibegen.ui.exports import leaderboard_downloads
 from vibegen.ui.runtime import frame
+from vibegen.ui.sandbox import sandbox_banner
 
 ctx = frame("Leaderboard")
 require_owner(ctx)  # served to a network, this page is the owner's
@@ -90,6 +96,8 @@ if held and not include_held:
         "through a team link and wait for you to accept or drop them (on the run's "
         'page, under "Share this run for review").'
     )
+if lb.table["sandbox"].any():  # simulated results are said to be simulated, first
+    sandbox_banner(ctx.catalog)
 # The verdict first, in words: best value, who is tied with the best, votes still needed.
 st.success("  \n".join(escape_markdown(line) for line in verdict(lb)))
 st.caption(

@@ -139,3 +139,21 @@ def test_history_page_shows_the_true_count_and_reaches_the_last_page():
     assert any(c.value.startswith("1 run. ") for c in at.caption)
     assert not at.get("number_input")
     store.engine.dispose()
+
+
+def test_sandbox_runs_are_marked_simulated_under_a_banner():
+    from vibegen.store import database_url
+
+    store = Store.open(database_url())
+    real = store.create_run("a brief line with no images yet", {}, [])
+    at = _history().run()
+    assert not at.exception and not at.info  # nothing simulated: no banner
+    fill(store, 3)  # sandbox runs: made-up prices
+    at = _history().run()
+    assert not at.exception, at.exception
+    [note] = [i.value for i in at.info]
+    assert note.startswith("Sandbox: an offline stand-in") and "FAL_KEY" in note
+    table = at.dataframe[0].value
+    marks = dict(zip(table["open"], table["simulated"], strict=True))
+    assert marks.pop(f"{SERVER}/?run={real}") == ""
+    assert set(marks.values()) == {"simulated"} and len(marks) == 3

@@ -126,3 +126,11 @@ def test_empty_brief_is_refused(store):
     at.button(key="save_brief").click().run()
     assert any("no prompts" in e.value for e in at.error)
     assert store.prompt_sets() == []
+
+
+def test_a_sandbox_board_opens_with_the_sandbox_banner(rated):
+    at = _page("4_Leaderboard.py").run()
+    assert not at.exception
+    [note] = [i.value for i in at.info]
+    assert note.startswith("Sandbox: an offline stand-in") and "FAL_KEY" in note
+    assert "secrets.toml" in note

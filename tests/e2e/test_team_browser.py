@@ -120,7 +120,7 @@ def test_invites_held_strangers_and_the_owners_controls(store, start_server, pag
         page.get_by_text("Not counted: 1 rater who joined through a team link").wait_for()
         frame = page.locator("[data-testid=stDataFrame]").first
         rows = wait_until(lambda: dataframe_rows(frame), what="the leaderboard table")
-        assert sorted(r["from raters"] for r in rows) == ["1", "1"], rows  # Dana's pick alone
+        assert sorted(r["raters"] for r in rows) == ["1", "1"], rows  # Dana's pick alone
 
         # Accept the stranger, then exclude and restore them on this run. Each click is
         # waited for in the store before the page is reloaded (a reload would drop a click the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -13,6 +14,8 @@ from vibegen.errors import RouterError, RouterTimeout
 from vibegen.params import CommonParams, map_params
 from vibegen.routers import build_router
 from vibegen.routers.base import GenerationRequest
+from vibegen.routers.sandbox_router import _CAPTION as STYLES
+from vibegen.routers.sandbox_router import banner, caption, render, shuffled_palette
 
 
 def _request(key, prompt="a fox", seed=1, aspect="1:1", deadline=5.0):
@@ -90,3 +93,50 @@ def test_deadline_turns_into_timeout():
     r = build_router("sandbox", default_catalog(), {}, speed=1.0, failures=False, jitter=False)
     with pytest.raises(RouterTimeout):
         r.generate(_request("sandbox:lattice", deadline=0.2))
+
+
+def _ink_pixels(png: bytes, box: tuple[int, int, int, int], ink: tuple[int, int, int]) -> int:
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB").crop(box))
+    return int((pixels == np.array(ink, np.uint8)).all(axis=2).sum())
+
+
+@pytest.mark.parametrize("style", ["stripes", "rings", "blocks", "waves", "dots", "grid"])
+def test_the_prompt_words_are_set_into_the_picture(style):
+    prompt = "a lighthouse in a storm, linocut"
+    png = render(style, prompt, 1, 512, 512)
+    cap = caption(style, prompt, 512, 512, shuffled_palette(style, prompt, 1))
+    # Every word is set, in the style's letter case, and the ink is in the picture.
+    assert (
+        " ".join(cap.lines).split()
+        == (prompt.upper() if style in ("blocks", "grid") else prompt).split()
+    )
+    inked = _ink_pixels(png, cap.box, cap.ink)
+    assert inked > 500, (style, inked)
+    # Without words, the same box holds (almost) none of that ink.
+    blank = render(style, "", 1, 512, 512)
+    assert _ink_pixels(blank, cap.box, cap.ink) < inked / 5
+
+
+def test_two_prompts_give_two_pictures_and_models_letter_them_apart(router):
+    fox = router.generate(_request("sandbox:halo", prompt="a red fox in snow")).image
+    whale = router.generate(_request("sandbox:halo", prompt="a red fox in rain")).image
+    assert fox != whale
+    # One word changed: another picture, not the same one relabelled.
+    a, b = (Image.open(io.BytesIO(x)).convert("L") for x in (fox, whale))
+    assert a.size == b.size and a.tobytes() != b.tobytes()
+    styles = {caption(s, "a red fox", 512, 512, [(0, 0, 0)] * 6).box for s in STYLES}
+    assert len(styles) == len(STYLES)  # each model places the words its own way
+
+
+def test_a_long_prompt_is_cut_with_an_ellipsis_inside_its_box():
+    prompt = " ".join(["word"] * 400)
+    cap = caption("dots", prompt, 256, 256, [(255, 255, 255)] * 6)
+    assert cap.lines[-1].endswith("…")
+    x0, y0, x1, y1 = cap.box
+    assert len(cap.lines) * cap.size * 1.25 <= y1 - y0
+
+
+def test_the_banner_says_what_the_sandbox_is_and_how_to_add_a_real_router():
+    text = banner(["FAL_KEY", "VIBEGEN_SD_URL"])
+    assert text.startswith("Sandbox: an offline stand-in") and "simulated" in text
+    assert "FAL_KEY, VIBEGEN_SD_URL" in text and "secrets.toml" in text
