@@ -139,3 +139,22 @@ def test_history_page_shows_the_true_count_and_reaches_the_last_page():
     assert any(c.value.startswith("1 run. ") for c in at.caption)
     assert not at.get("number_input")
     store.engine.dispose()
+
+
+def test_history_shows_times_in_the_viewers_time_zone(fast_sandbox, store):
+    """The browser's zone (st.context.timezone) for the "when" column, and said under it."""
+    from vibegen.params import CommonParams
+    from vibegen.runner import Runner
+
+    runner = Runner(store, heartbeat=False)
+    try:
+        assert runner.wait(runner.start_run("a fox", ["sandbox:prism"], CommonParams()), 30)
+    finally:
+        runner.close()
+    for zone in ("Asia/Tokyo", "America/Denver"):
+        at = AppTest.from_file(str(ROOT / "pages" / "1_History.py"), default_timeout=30)
+        at.context = {"timezone": zone}
+        at.run()
+        assert not at.exception, at.exception
+        assert f'"timezone": "{zone}"' in at.dataframe[0].proto.columns
+        assert any(c.value.endswith(f"Times are in {zone}.") for c in at.caption)
