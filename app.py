@@ -37,7 +37,7 @@ prompt = bar.text_area(
     "Prompt", key="prompt", height=68, placeholder="A poster of a lighthouse at dusk, flat colours"
 )
 if opened and (refused := run_again(again[0], ctx.runner, opened)):
-    st.error(f"Run again did not start: {refused}.")
+    bar.error(f"Run again did not start: {sentence(refused)}")
 # A fixed title: an expander whose label changes is a new expander, and would fold shut (hiding
 # the field just typed in, and its message) on every change. What is chosen is said below.
 with st.expander("Settings", expanded=False):
@@ -98,9 +98,12 @@ if generate:
         st.query_params["run"] = run_id
         st.session_state[LOADED] = run_id  # the form is what this run was made from
         opened = None
+# Always drawn, empty or not: an element that comes and goes above the grid would shift
+# everything below it, and the browser would redraw (and fold shut) the expanders there.
+changes = st.container()
 if opened and (changed := differences(opened, ctx.catalog, ctx.env)):
     # The form and the grid below disagree: say so, and offer the way back.
-    note, back = st.columns([8, 2], vertical_alignment="center")
+    note, back = changes.columns([8, 2], vertical_alignment="center")
     note.info(
         f"You changed {' and '.join(changed)}. Generate runs the form as it is now; "
         "the grid below is still the run it was opened from."
@@ -117,7 +120,8 @@ run_id = st.query_params.get("run")
 if run_id:
     view = live_run(ctx.store, run_id, ctx.runner.unsaved)
     if view is not None:
-        reroll_picker(ctx.runner, view)
+        with st.container():  # always there (see above): it fills once images are in
+            reroll_picker(ctx.runner, view)
         if view.complete and view.failures:
             follow, again = view.retry_plan()
             if follow:
