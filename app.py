@@ -3,6 +3,7 @@
 import streamlit as st
 
 from vibegen.errors import InputError, RunNotFoundError, UnknownModelError
+from vibegen.money import cents, exact
 from vibegen.runner import plan_run
 from vibegen.ui.access import require_owner
 from vibegen.ui.exports import run_downloads
@@ -12,6 +13,7 @@ from vibegen.ui.remix import LOADED, differences, load_form, open_run, reroll_pi
 from vibegen.ui.review import progress, saw_named
 from vibegen.ui.runtime import frame
 from vibegen.ui.team import team_panel
+from vibegen.words import sentence
 
 ctx = frame("Generate")
 require_owner(ctx)  # served to a network, this page is the owner's
@@ -28,14 +30,14 @@ if st.query_params.get("run"):
 st.markdown("##### 🎨 VibeGen · many image models, side by side")
 with st.sidebar:
     st.subheader("Models")
+    models_note = st.empty()  # why Generate is off, when the models are the reason
     picked = model_picker(ctx.catalog, ctx.env, shortlist=ctx.shortlist)
 bar, go, *again = st.columns([7, 1, 1] if opened else [8, 1], vertical_alignment="bottom")
 prompt = bar.text_area(
     "Prompt", key="prompt", height=68, placeholder="A poster of a lighthouse at dusk, flat colours"
 )
-generate = go.button("Generate", type="primary", key="generate", width="stretch")
 if opened and (refused := run_again(again[0], ctx.runner, opened)):
-    st.error(f"Run again did not start: {refused}.")
+    bar.error(f"Run again did not start: {sentence(refused)}")
 # A fixed title: an expander whose label changes is a new expander, and would fold shut (hiding
 # the field just typed in, and its message) on every change. What is chosen is said below.
 with st.expander("Settings", expanded=False):
@@ -51,22 +53,30 @@ with st.expander("Settings", expanded=False):
             if text.strip():
                 overrides[key] = text
 
-plan = None
+plan = blocked = None
 try:
+    # An empty prompt does not turn Generate off: a text area sends what was typed only when
+    # it loses focus, so a button still off from before would swallow that first click.
     plan = plan_run(prompt or "-", picked, params, ctx.catalog, ctx.env, overrides)
 except (InputError, UnknownModelError) as exc:
-    if picked:
-        st.warning(str(exc))
+    blocked = sentence(str(exc))
+    # Said next to what it is about: a model's prompt under the prompt, the rest by the models.
+    (bar if "prompt" in blocked else models_note).warning(blocked)
+generate = go.button(
+    "Generate",
+    type="primary",
+    key="generate",
+    width="stretch",
+    disabled=blocked is not None,
+    help=f"Nothing can run yet: {blocked}" if blocked else None,
+)
 if plan:
     unknown = (
         f" + unknown for {', '.join(plan.unknown_cost_models)}" if plan.unknown_cost_models else ""
     )
     simulated = all(c.simulated for c in plan.cells)
-    cost = (
-        f"simulated ${plan.estimated_usd:.4f} (sandbox: nothing is billed)"
-        if simulated
-        else f"estimated ${plan.estimated_usd:.4f}"
-    )
+    total = cents(plan.estimated_usd)  # to the cent; the exact figure is on hover
+    cost = f"simulated {total} (sandbox: nothing is billed)" if simulated else f"estimated {total}"
     line = (
         f"**{len(plan.cells)} images** from {len(set(picked))} models · {cost}{unknown}"
         f" · {settings_summary()}"
@@ -77,20 +87,23 @@ if plan:
             f"{label}: " + ", ".join(f"{k} {v}" for k, v in n.items())
             for label, n in cannot.items()
         )
-    st.caption(line)
+    st.caption(line, help=f"Estimated cost, exactly: {exact(plan.estimated_usd)}")
 
 if generate:
     try:
         run_id = ctx.runner.start_run(prompt, picked, params, overrides)
     except (InputError, UnknownModelError) as exc:
-        st.error(str(exc))
+        bar.error(sentence(str(exc)))  # under the prompt, by the button that was pressed
     else:
         st.query_params["run"] = run_id
         st.session_state[LOADED] = run_id  # the form is what this run was made from
         opened = None
+# Always drawn, empty or not: an element that comes and goes above the grid would shift
+# everything below it, and the browser would redraw (and fold shut) the expanders there.
+changes = st.container()
 if opened and (changed := differences(opened, ctx.catalog, ctx.env)):
     # The form and the grid below disagree: say so, and offer the way back.
-    note, back = st.columns([8, 2], vertical_alignment="center")
+    note, back = changes.columns([8, 2], vertical_alignment="center")
     note.info(
         f"You changed {' and '.join(changed)}. Generate runs the form as it is now; "
         "the grid below is still the run it was opened from."
@@ -107,7 +120,8 @@ run_id = st.query_params.get("run")
 if run_id:
     view = live_run(ctx.store, run_id, ctx.runner.unsaved)
     if view is not None:
-        reroll_picker(ctx.runner, view)
+        with st.container():  # always there (see above): it fills once images are in
+            reroll_picker(ctx.runner, view)
         if view.complete and view.failures:
             follow, again = view.retry_plan()
             if follow:

@@ -6,7 +6,7 @@ import streamlit as st
 from vibegen.share import review_url, run_url
 from vibegen.typed import control_character
 from vibegen.ui.access import require_owner
-from vibegen.ui.runtime import frame
+from vibegen.ui.runtime import frame, zone_name
 from vibegen.ui.sandbox import sandbox_banner
 from vibegen.ui.share import base_url
 
@@ -76,12 +76,17 @@ else:
         column_config={
             "open": st.column_config.LinkColumn("run", display_text="open"),
             "review": st.column_config.LinkColumn("review", display_text="review"),
-            "when": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm"),
+            # In the viewer's own time zone: a designer reads "14:05", not a UTC offset sum.
+            "when": st.column_config.DatetimeColumn(
+                "when", format="YYYY-MM-DD HH:mm", timezone=zone_name()
+            ),
             "cost (USD)": st.column_config.NumberColumn(
-                format="$%.4f", help="What real routers billed or will bill (known amounts)"
+                format="$%.2f",
+                help="What real routers billed or will bill (known amounts), to the cent; "
+                "the Spend page and the exports have the exact figures",
             ),
             "simulated (USD)": st.column_config.NumberColumn(
-                format="$%.4f", help="Sandbox images: made-up prices, nothing is billed"
+                format="$%.2f", help="Sandbox images: made-up prices, nothing is billed"
             ),
             "slowest (s)": st.column_config.NumberColumn(format="%.1f"),
         },
@@ -91,7 +96,7 @@ else:
     st.caption(
         f"{total:,} run{'s' if total != 1 else ''}{shown}. Costs count known amounts "
         f"only; unknown costs are never $0. Sandbox amounts are simulated and kept "
-        f"apart: nothing is billed for them."
+        f"apart: nothing is billed for them. Times are in {zone_name()}."
     )
     if pages > 1:
         back, number, forward = st.columns([1, 2, 1], vertical_alignment="bottom")

@@ -11,7 +11,7 @@ from vibegen.errors import InputError, StoreError
 from vibegen.model_search import SHORTLIST_SETTING, Filter, base_usd, dump_shortlist, price_hint
 from vibegen.routers import router_status
 from vibegen.ui.access import require_owner
-from vibegen.ui.runtime import frame
+from vibegen.ui.runtime import frame, local_time
 from vibegen.user_models import check_fal_id, fal_model_entry, user_file_path
 
 ctx = frame("Models")
@@ -30,7 +30,7 @@ for name, info in cat.routers.items():
             "status": "ready" if status.enabled else status.reason,
             "needs": info.needs(),
             "cost comes from": info.cost_reporting,
-            "listing fetched": fetched.strftime("%Y-%m-%d %H:%M UTC")
+            "listing fetched": local_time(fetched)  # the viewer's clock
             if fetched
             else listings.NO_LISTING.get(name, "—" if info.simulated else "not yet"),
             "get it at": info.key_url,

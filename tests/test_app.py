@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -74,19 +75,40 @@ def test_generate_fills_every_cell_with_image_time_and_cost(fast_sandbox):
 
 def test_empty_prompt_is_refused_and_nothing_is_stored(fast_sandbox, store):
     at = _app().run()
+    # Not turned off: what is typed arrives when the field loses focus, i.e. with the click.
+    assert not at.button(key="generate").disabled
     at.button(key="generate").click().run()
-    assert any("prompt is empty" in e.value for e in at.error)
+    assert [e.value for e in at.error] == ["The prompt is empty: type what you want to see."]
     assert "run" not in at.query_params
     assert store.list_runs() == []
 
 
-def test_no_model_picked_is_refused(fast_sandbox):
+def test_no_model_picked_turns_generate_off_and_says_why_by_the_models(fast_sandbox, store):
     at = _app().run()
     at.text_area(key="prompt").input("a fox")
     _pick(at, [])
     at.run()
-    at.button(key="generate").click().run()
-    assert any("no model picked" in e.value for e in at.error)
+    generate = at.button(key="generate")
+    assert generate.disabled
+    assert generate.proto.help == "Nothing can run yet: No model picked: choose at least one model."
+    assert [w.value for w in at.sidebar.warning] == ["No model picked: choose at least one model."]
+    assert store.list_runs() == []
+    _pick(at, THREE[:1])
+    at.run()
+    assert not at.button(key="generate").disabled and not at.sidebar.warning
+
+
+def test_the_estimate_is_to_the_cent_with_the_exact_figure_on_hover(fast_sandbox):
+    at = _app().run()
+    at.text_area(key="prompt").input("a fox")
+    _pick(at, THREE)
+    at.run()
+    [line] = [c for c in at.caption if "3 images" in c.value]
+    shown = re.search(r"simulated (\S+) \(sandbox", line.value).group(1)
+    exact = re.search(r"exactly: \$([0-9.]+)", line.proto.help).group(1)
+    assert re.fullmatch(r"\$\d+\.\d\d|<\$0\.01", shown), shown
+    assert len(exact.split(".")[1]) >= 4
+    assert shown == ("<$0.01" if float(exact) < 0.005 else f"${float(exact):,.2f}")
 
 
 def test_reload_mid_run_still_completes(monkeypatch):

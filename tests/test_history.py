@@ -157,3 +157,22 @@ def test_sandbox_runs_are_marked_simulated_under_a_banner():
     marks = dict(zip(table["open"], table["simulated"], strict=True))
     assert marks.pop(f"{SERVER}/?run={real}") == ""
     assert set(marks.values()) == {"simulated"} and len(marks) == 3
+
+
+def test_history_shows_times_in_the_viewers_time_zone(fast_sandbox, store):
+    """The browser's zone (st.context.timezone) for the "when" column, and said under it."""
+    from vibegen.params import CommonParams
+    from vibegen.runner import Runner
+
+    runner = Runner(store, heartbeat=False)
+    try:
+        assert runner.wait(runner.start_run("a fox", ["sandbox:prism"], CommonParams()), 30)
+    finally:
+        runner.close()
+    for zone in ("Asia/Tokyo", "America/Denver"):
+        at = AppTest.from_file(str(ROOT / "pages" / "1_History.py"), default_timeout=30)
+        at.context = {"timezone": zone}
+        at.run()
+        assert not at.exception, at.exception
+        assert f'"timezone": "{zone}"' in at.dataframe[0].proto.columns
+        assert any(c.value.endswith(f"Times are in {zone}.") for c in at.caption)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
@@ -101,3 +102,20 @@ def offered(runner: Runner) -> tuple[Catalog, Index, list[str]]:
     runner.catalog = merged  # one attribute swap: running cells keep the object they hold
     listings.refresh_if_due(runner.store, merged, runner.env, dt.datetime.now(dt.UTC))
     return merged, index, problems
+
+
+def zone_name() -> str:
+    """The IANA name of the viewer's browser time zone ("Europe/Berlin"); "UTC" if unknown."""
+    name = st.context.timezone
+    if name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return "UTC"  # a name this machine's zone database lacks
+        return name
+    return "UTC"  # the browser did not say (AppTest, some privacy settings)
+
+
+def local_time(moment: dt.datetime) -> str:
+    """'2026-12-02 17:05 CET': a stored (UTC) time as the viewer's clock shows it."""
+    return moment.astimezone(ZoneInfo(zone_name())).strftime("%Y-%m-%d %H:%M %Z")
