@@ -118,7 +118,7 @@ if opened and (changed := differences(opened, ctx.catalog, ctx.env)):
 
 run_id = st.query_params.get("run")
 if run_id:
-    view = live_run(ctx.store, run_id, ctx.runner.unsaved)
+    view = live_run(ctx.store, run_id, ctx.runner.unsaved, ctx.runner.where)
     if view is not None:
         with st.container():  # always there (see above): it fills once images are in
             reroll_picker(ctx.runner, view)

@@ -198,3 +198,35 @@ def test_the_account_limit_in_force_is_the_setting_or_the_declaration():
     assert concurrency_in_force("fal", 2, {}) == 2
     assert concurrency_in_force("fal", 2, {"VIBEGEN_FAL_CONCURRENCY": "40"}) == 40
     assert concurrency_in_force("fal", 2, {"VIBEGEN_FAL_CONCURRENCY": "lots"}) == 2
+
+
+def test_a_waiting_cell_says_where_its_fal_job_is(store):
+    # fal answers IN_QUEUE with queue_position (0 = next up) and then IN_PROGRESS: the cell
+    # says "in fal's queue, position 3" and "generating" while it waits, nothing once done.
+    import time
+
+    with FalFake(queue_steps=3, progress_steps=2) as fake:
+        runner = Runner(
+            store,
+            CATALOG,
+            env={"FAL_KEY": TEST_FAL_KEY, "VIBEGEN_FAL_URL": fake.url},
+            router_options={"fal": {"poll_interval": 0.15}},
+            heartbeat=False,
+        )
+        run_id = runner.start_run(PROMPT, ["fal:flux-schnell"], CommonParams())
+        seen: list[str] = []
+        end = time.monotonic() + 30
+        while not store.run_view(run_id).complete and time.monotonic() < end:
+            seen += [w for w in runner.where(run_id).values() if w not in seen]
+            time.sleep(0.02)
+        assert runner.wait(run_id, 30)
+        runner.close()
+    # Sampled, so a loaded machine may miss a step; the order and the words always hold.
+    queue = [
+        "in fal's queue, position 3",
+        "in fal's queue, position 2",
+        "in fal's queue, position 1",
+    ]
+    assert seen[-1] == "generating" and seen[:-1] and all(w in queue for w in seen[:-1])
+    assert seen[:-1] == sorted(seen[:-1], reverse=True)
+    assert runner.where(run_id) == {}

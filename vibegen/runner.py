@@ -176,6 +176,7 @@ class Runner:
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}
+        self._where: dict[str, dict[str, str]] = {}  # run id -> cell id -> where its job is
         self._done = threading.Condition()
         self._secrets = secret_values(self.env, self.catalog)
         self._stop = threading.Event()
@@ -314,6 +315,12 @@ class Runner:
                 self._done.wait(left)
         return True
 
+    def where(self, run_id: str) -> dict[str, str]:
+        """Where the unfinished cells' jobs are, as their routers say: id → "in fal's queue,
+        position 3" / "generating" (only cells whose router reports it)."""
+        with self._lock:
+            return dict(self._where.get(run_id, {}))
+
     def unsaved(self, run_id: str) -> dict[str, str]:
         """Cells of a run whose outcome waits for the store to take writes: id → message."""
         return self.keeper.unsaved(run_id)
@@ -370,6 +377,11 @@ class Runner:
                 )
             )
         finally:
+            with self._lock:
+                said = self._where.get(cell.run_id, {})
+                said.pop(cell.id, None)
+                if not said:
+                    self._where.pop(cell.run_id, None)
             with self._done:
                 self._active[cell.run_id] = self._active.get(cell.run_id, 1) - 1
                 self._done.notify_all()
@@ -433,6 +445,12 @@ class Runner:
                 log.exception("could not save the job handle of cell %s", cell.id)
                 unsaved_job = handle
 
+        def where(text: str) -> None:
+            # Kept in memory, not the store: it changes with every poll and matters only
+            # while the job waits (a page of another process says "generating…" instead).
+            with self._lock:
+                self._where.setdefault(cell.run_id, {})[cell.id] = text
+
         tries = 0
         while True:
             tries += 1
@@ -447,6 +465,7 @@ class Runner:
                 seed=seed,
                 job=job,
                 on_job=saved,
+                on_progress=where,
             )
             try:
                 result = router.generate(request)

@@ -60,6 +60,14 @@ class GenerationRequest:
     job: dict[str, Any] | None = None
     # Called with the job handle the moment the router accepts the job, before any poll.
     on_job: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False, repr=False)
+    # Called with where the job is, in words ("in fal's queue, position 3", "generating"),
+    # each time that changes; shown in the cell while it waits.
+    on_progress: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+
+    def progress(self, where: str) -> None:
+        """Say where the job is now (for the cell's caption); nothing when nobody listens."""
+        if self.on_progress is not None:
+            self.on_progress(where)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (may be negative)."""

@@ -362,10 +362,15 @@ class FalRouter(QueueRouter):
             nonlocal queue_s
             state = data.get("status")
             if state == "IN_QUEUE":
+                position = data.get("queue_position")
+                # fal counts from 0 (next up); a person counts from 1.
+                at = f", position {position + 1}" if isinstance(position, int) else ""
+                request.progress(f"in fal's queue{at}")
                 return False
             if state == "IN_PROGRESS":
                 if queue_s is None:  # first time we see it running: time spent queued
                     queue_s = time.monotonic() - submitted
+                request.progress("generating")
                 return False
             if state == "COMPLETED":
                 return True

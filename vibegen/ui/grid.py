@@ -149,6 +149,7 @@ def _cell(
     billed_ids: frozenset[str] = frozenset(),
     unsaved: str | None = None,
     thumb: bytes | None = None,
+    where: str | None = None,
 ) -> None:
     if not blind:
         title = f"**{escape_markdown(label)}**"
@@ -164,7 +165,8 @@ def _cell(
         return
     if cell.in_flight:
         st.skeleton(height=220)
-        st.caption("queued…" if cell.status == Status.PENDING else "generating…")
+        said = where or ("queued…" if cell.status == Status.PENDING else "generating…")
+        st.caption(escape_markdown(said))
         return
     if not cell.ok:
         icon = ICONS.get(cell.error_kind or "") or ICONS.get(cell.status) or "⚠️"
@@ -197,9 +199,14 @@ def _cell(
 
 
 def run_grid(
-    store: Store, view: RunView, columns: int = 4, unsaved: Mapping[str, str] | None = None
+    store: Store,
+    view: RunView,
+    columns: int = 4,
+    unsaved: Mapping[str, str] | None = None,
+    where: Mapping[str, str] | None = None,
 ) -> None:
-    """Draw every cell of a run in a responsive grid (`unsaved`: id → why not stored yet)."""
+    """Draw every cell of a run in a responsive grid (`unsaved`: id → why not stored yet;
+    `where`: id → where an unfinished cell's job is, as its router says)."""
     _box_css(view, GRID_KEY)
     # A narrow floor, so six columns still fit beside the sidebar at 1440 px; a phone wraps.
     grid = st.grid(columns, min_column_width=150, border=True, key=GRID_KEY)
@@ -218,16 +225,21 @@ def run_grid(
                 billed_ids=billed,
                 unsaved=(unsaved or {}).get(cell.id),
                 thumb=thumbs.get(cell.id),
+                where=(where or {}).get(cell.id),
             )
     viewer(store, view.cells, blind=False)
 
 
 def live_run(
-    store: Store, run_id: str, unsaved: Callable[[str], Mapping[str, str]] | None = None
+    store: Store,
+    run_id: str,
+    unsaved: Callable[[str], Mapping[str, str]] | None = None,
+    where: Callable[[str], Mapping[str, str]] | None = None,
 ) -> RunView | None:
     """Header and grid of a run, refreshed from the store until every cell is finished.
 
-    `unsaved(run_id)`: cells whose outcome the runner holds because the store refused it.
+    `unsaved(run_id)`: cells whose outcome the runner holds because the store refused it;
+    `where(run_id)`: where the unfinished cells' jobs are ("in fal's queue, position 3").
     """
     try:
         first = store.run_view(run_id)
@@ -247,7 +259,7 @@ def live_run(
             run_header(view, held)
         with size:
             columns = density_control()
-        run_grid(store, view, columns=columns, unsaved=held)
+        run_grid(store, view, columns=columns, unsaved=held, where=where(run_id) if where else None)
         if view.complete and not first.complete:
             st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
 
