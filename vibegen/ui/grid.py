@@ -254,7 +254,7 @@ def live_run(
     def _live() -> None:
         view = store.run_view(run_id)
         held = unsaved(run_id) if unsaved else {}
-        bar, size = st.columns([6, 1], vertical_alignment="bottom")
+        bar, size = st.columns([3, 1], vertical_alignment="bottom")
         with bar:
             run_header(view, held)
         with size:
