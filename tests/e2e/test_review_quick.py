@@ -97,6 +97,9 @@ def test_a_and_b_stay_side_by_side_on_a_phone(store, start_server, chromium, mon
         assert box_a["x"] + box_a["width"] <= box_b["x"], (box_a, box_b)
         assert box_b["x"] + box_b["width"] <= 390, box_b  # both within the phone's width
         assert box_a["width"] >= 120, box_a
+        for label in VOTES:  # every vote button within the phone's width, none scrolled away
+            box = _box(phone.get_by_role("button", name=label, exact=False))
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (label, box)
     finally:
         context.close()
 

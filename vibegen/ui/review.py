@@ -540,7 +540,7 @@ def pairwise_review(store: Store, seat: Seat, keys: bool = True) -> None:
                         width=PAIR_IMAGE_PX,  # narrower on a small screen; fits 900 px high
                         alt=f"image {side}",
                     )
-            cols = st.columns(4, wrap=False)
+            cols = st.columns(4)  # one row, stacked on a phone: none scrolled out of sight
             for col, (value, label) in zip(cols, PAIR.choices.items(), strict=True):
                 col.button(
                     label,
