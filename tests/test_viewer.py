@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from tests.test_app import _app, _finished_run
+from tests.test_app import ROOT, _app, _finished_run
 
 
 def _texts(at: AppTest) -> str:
@@ -82,3 +82,24 @@ def test_the_blind_viewer_shows_the_image_and_nothing_that_names_it(store):
     assert at.image[0].proto.imgs[0].alt == "image 3"
     at.button(key="viewer-next").click().run()
     assert "Image 1 of 3" in _texts(at) and not at.subheader
+
+
+def test_the_blind_review_grid_opens_a_squared_viewer_that_names_nothing(store):
+    from vibegen import raters
+
+    run_id = _finished_run(store)
+    token = store.team.team_link(run_id, blind=True).token
+    dana, _secret = store.team.join("Dana", raters.OWNER)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Review.py"), default_timeout=30)
+    at.query_params["link"] = token
+    at.session_state["rater_id"] = dana.id  # Dana's browser
+    at.run()
+    assert not at.exception and len(at.image) >= 3
+    at.button(key="view-0").click().run()
+    assert not at.exception and "Image 1 of 3" in _texts(at)
+    shown_text = _texts(at)
+    for cell in store.run_view(run_id).cells:
+        assert cell.label not in shown_text and cell.model_key not in shown_text
+    assert not at.subheader
+    shown = at.image[-1].proto.imgs[0]
+    assert shown.alt == "image 1"

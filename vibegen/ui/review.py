@@ -27,6 +27,7 @@ from vibegen.review import blind_slots, next_pair, pairs_total, review_order, re
 from vibegen.share import blind_image_url, image_url
 from vibegen.ui.grid import cost_text, thumbnails
 from vibegen.ui.share import base_url
+from vibegen.ui.viewer import view_button, viewer
 
 if TYPE_CHECKING:  # the store is passed in; only its type is named here
     from vibegen.store import Store
@@ -399,6 +400,7 @@ def grid_review(store: Store, seat: Seat) -> None:
                     link=seat.image_link(base, cell),
                     alt=f"image {i + 1}",
                 )
+                view_button(i)  # keyed by place: a blind page names no cell
                 if not blind:
                     st.caption(f"⏱️ {cell.wall_s:.1f} s · {cost_text(cell)}")
                 is_best = best == cell.id
@@ -428,6 +430,7 @@ def grid_review(store: Store, seat: Seat) -> None:
                     on_change=_on_stars,
                     args=(store, seat, cell.id, skey, before),
                 )
+        viewer(store, slots, blind=blind)
         _mark_run(grid=_held_values([seat.key(c) for c in slots if c.ok]))
 
     _grid()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from vibegen.images import strip_metadata
+from vibegen.images import square
 from vibegen.markup import escape_markdown
 from vibegen.records import Cell
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the store is passed in; only its type is named here
 _AT = "viewer_at"  # session state: the index (in the grid's cells) the viewer shows
 _OPEN = "viewer_open"  # set by a View click, cleared when the viewer is dismissed (Esc, ×)
 IMAGE_KEY = "viewer-image"
+BLIND_SIDE = 1024  # a blind image's square: large, as the named viewer's original is
 
 # A click on a grid image clicks its cell's View button, so the picture itself opens the
 # viewer (st.image has no click event). The dialog closes on Esc by itself only with the focus
@@ -118,7 +119,9 @@ def _body(store: Store, cells: Sequence[Cell], blind: bool) -> None:
         st.error("This image is no longer stored.")
         return
     if blind:
-        data = strip_metadata(data)  # the original's metadata could name the model
+        # Squared as in the blind grid (an aspect ratio a model always uses would name it),
+        # which also leaves behind the original's metadata.
+        data = square(data, side=BLIND_SIDE)
     png = data[:4] == b"\x89PNG"
     number = shown.index(at) + 1
     back, place, down, forward = st.columns([1, 2, 1, 1], vertical_alignment="center")
