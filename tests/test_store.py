@@ -269,3 +269,16 @@ def test_upgrade_from_the_first_schema_keeps_ratings(isolated_env):
     assert store.run_view("a" * 32).prompt == "old"
     store.save_prompt_set("brief", ["one", "two"])
     assert store.prompt_sets()[0]["prompts"] == ["one", "two"]
+
+
+def test_add_cells_appends_after_the_last_position_and_counts_them(any_store):
+    store = any_store
+    run_id = store.create_run("p", {}, _cells(2))
+    before = [c.id for c in store.run_view(run_id).cells]
+    (new,) = store.add_cells(run_id, _cells(1))
+    view = store.run_view(run_id)
+    assert [c.id for c in view.cells] == [*before, new]
+    assert [c.position for c in view.cells] == [0, 1, 2]
+    assert view.cells[-1].status == "pending"
+    [summary] = [r for r in store.list_runs() if r.id == run_id]
+    assert summary.cells == 3

@@ -524,7 +524,11 @@ def _fuzz(
         if plan.every_button:
             for button in sorted(buttons):
                 again = {_name(w): w for w in reversed(_widgets(at)) if _is_button(w)}
-                if button in again:  # an earlier click may have taken it away
+                if button not in again:  # an earlier click took it away (a re-roll hides
+                    # Retry until its image is in): press it on the page as it opens
+                    at = _open(page, query, seeded, session or {})
+                    again = {_name(w): w for w in reversed(_widgets(at)) if _is_button(w)}
+                if button in again:
                     step(at, plan, [again[button]])
         for which in plan.steps:
             ws = _widgets(at)
