@@ -522,7 +522,9 @@ def _fuzz(
         pressed = names[plan.press % len(names)]
         step(at, plan, fields + ([buttons[pressed]] if pressed else []))
         if plan.every_button:
-            for button in sorted(buttons):
+            # Viewer buttons first: they change nothing stored, while Retry re-queues the
+            # failed cells, whose View buttons are then gone until their new images are in.
+            for button in sorted(buttons, key=lambda b: (not b.startswith("view-"), b)):
                 again = {_name(w): w for w in reversed(_widgets(at)) if _is_button(w)}
                 if button not in again:  # an earlier click took it away (a re-roll hides
                     # Retry until its image is in): press it on the page as it opens
