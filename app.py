@@ -12,6 +12,7 @@ from vibegen.ui.picker import common_params, model_picker, settings_summary
 from vibegen.ui.remix import LOADED, differences, load_form, open_run, reroll_picker, run_again
 from vibegen.ui.review import progress, saw_named
 from vibegen.ui.runtime import frame
+from vibegen.ui.sandbox import sandbox_banner
 from vibegen.ui.team import team_panel
 from vibegen.words import sentence
 
@@ -32,6 +33,9 @@ with st.sidebar:
     st.subheader("Models")
     models_note = st.empty()  # why Generate is off, when the models are the reason
     picked = model_picker(ctx.catalog, ctx.env, shortlist=ctx.shortlist)
+    if any(ctx.catalog.model(k).sandbox for k in picked):
+        # In the sidebar, not above the grid: the results keep the first screen.
+        sandbox_banner(ctx.catalog)
 bar, go, *again = st.columns([7, 1, 1] if opened else [8, 1], vertical_alignment="bottom")
 prompt = bar.text_area(
     "Prompt", key="prompt", height=68, placeholder="A poster of a lighthouse at dusk, flat colours"

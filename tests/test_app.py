@@ -224,3 +224,14 @@ def test_cells_of_different_shapes_sit_in_boxes_of_one_shape(store):
     at = _app(run=wide).run()
     style = [h.proto.body for h in at.get("html") if ".st-key-run-grid" in h.proto.body]
     assert "aspect-ratio: 1536 / 1024" in style[0]
+
+
+def test_sandbox_picks_bring_the_sandbox_banner_into_the_sidebar():
+    at = _app().run()
+    _pick(at, {"sandbox:prism"})
+    at.run()
+    [note] = [i.value for i in at.sidebar.info]
+    assert note.startswith("Sandbox: an offline stand-in") and "FAL_KEY" in note
+    _pick(at, set())
+    at.run()
+    assert not at.sidebar.info  # nothing simulated picked: nothing to explain

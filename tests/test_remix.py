@@ -61,7 +61,7 @@ def test_opening_a_run_loads_its_prompt_models_and_settings(fast_sandbox, store)
     assert at.text_input(key="seed").value == "42"
     assert at.text_input(key="override:sandbox:pointil").value == "dots, " + FOX
     assert at.text_input(key="override:sandbox:halo").value == ""
-    assert not at.info  # the form is the run: nothing to warn about
+    assert not at.main.info  # the form is the run: nothing to warn about
 
 
 def test_opening_another_run_replaces_what_the_form_held(fast_sandbox, store):
@@ -79,11 +79,11 @@ def test_a_changed_form_says_so_and_goes_back_to_the_run(fast_sandbox, store):
     run_id = _finished_run(store)
     at = _open(run_id)
     at.text_area(key="prompt").input(OWL).run()
-    [note] = [i.value for i in at.info]
+    [note] = [i.value for i in at.main.info]
     assert "You changed the prompt." in note and "the grid below is still the run" in note
     at.button(key="reset_form").click().run()
     assert at.text_area(key="prompt").value == FOX
-    assert not at.info
+    assert not at.main.info
 
 
 def test_run_again_makes_a_new_run_with_the_runs_settings_not_the_forms(fast_sandbox, store):
@@ -112,7 +112,7 @@ def test_change_and_run_generates_the_edited_form(fast_sandbox, store):
     assert {c.model_key for c in store.run_view(new).cells} == set(TWO)
     at.run()
     assert at.text_area(key="prompt").value == OWL
-    assert not at.info  # form and run agree again
+    assert not at.main.info  # form and run agree again
 
 
 def test_reroll_adds_one_image_of_that_model_with_a_new_seed(fast_sandbox, store):

@@ -14,6 +14,7 @@ from vibegen.errors import STORE_UNAVAILABLE, RunNotFoundError
 from vibegen.markup import escape_markdown
 from vibegen.records import Cell, RunView, Status
 from vibegen.share import image_url
+from vibegen.ui.runtime import local_time
 from vibegen.ui.share import base_url
 from vibegen.ui.viewer import view_button, viewer
 
@@ -247,7 +248,7 @@ def live_run(
         st.error(f"{exc}. Check the link, or open a run from the History page.")
         return None
 
-    st.caption(f"Run of {first.created_at:%Y-%m-%d %H:%M} UTC · prompt:")
+    st.caption(f"Run of {local_time(first.created_at)} · prompt:")
     st.text(first.prompt)  # literal: a prompt is untrusted text, never Markdown or HTML
 
     @st.fragment(run_every=None if first.complete else POLL_S)
