@@ -176,7 +176,9 @@ def _screenshot(page, path: Path) -> None:
 @pytest.mark.browser
 def test_switching_page_mid_run_loses_nothing(store, start_server, page):
     """Leaving for History mid-run: the run still completes, and its link shows every image."""
-    server = start_server(VIBEGEN_SANDBOX_SPEED="1")  # Pointil takes 4.5 s
+    # Pointil takes 9 s: on a loaded machine the first image and the click on History took
+    # longer than 4.5 s, and the run was over before the page was left (failed in a full run).
+    server = start_server(VIBEGEN_SANDBOX_SPEED="2")
     page.goto(server.url)
     wait_for_app(page)
     run_id = generate(page, BOAT, FIVE)
@@ -198,7 +200,7 @@ def test_switching_page_mid_run_loses_nothing(store, start_server, page):
             and all(v not in ("pending", "running") for v in s.values())
             and s
         ),
-        timeout=20,
+        timeout=30,
         interval=0.1,
         what="every cell to finish",
     )

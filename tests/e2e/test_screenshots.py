@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
 
 SIZES = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
 MODELS = ("Prism", "Halo", "Mosaic", "Tide")
+WAIT_MS = 60_000  # fourteen pages in a row, in a suite that loads the machine
 # (file name, path after the server URL, text that says the page has drawn)
 PAGES = (
     ("history", "/History", "History"),
@@ -57,6 +58,7 @@ def test_every_page_at_desktop_and_phone_size(start_server, chromium, tmp_path: 
     folder = _folder(tmp_path)
     server = start_server(VIBEGEN_SANDBOX_SPEED="0.2")
     desk = chromium.new_context(viewport=SIZES["desktop"])
+    desk.set_default_timeout(WAIT_MS)
     try:
         page = desk.new_page()
         page.goto(server.url)
@@ -70,6 +72,7 @@ def test_every_page_at_desktop_and_phone_size(start_server, chromium, tmp_path: 
 
     for size, viewport in SIZES.items():
         context = chromium.new_context(viewport=viewport)
+        context.set_default_timeout(WAIT_MS)
         try:
             page = context.new_page()
             page.goto(run_url)
