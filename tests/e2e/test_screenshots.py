@@ -80,7 +80,7 @@ def test_every_page_at_desktop_and_phone_size(start_server, chromium, tmp_path: 
             _shoot(page, folder, "generate", size)
             for name, path, drawn in PAGES:
                 page.goto(server.url + path)
-                page.get_by_text(drawn).first.wait_for()
+                page.get_by_role("heading", name=drawn).first.wait_for()
                 _shoot(page, folder, name, size)
             page.goto(review)
             page.get_by_label("Your name").fill(f"Dana {size}")
