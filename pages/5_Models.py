@@ -10,6 +10,7 @@ from vibegen.discovery import DiscoveryError
 from vibegen.errors import InputError, StoreError
 from vibegen.model_search import SHORTLIST_SETTING, Filter, base_usd, dump_shortlist, price_hint
 from vibegen.routers import router_status
+from vibegen.runner import concurrency_in_force, concurrency_setting
 from vibegen.ui.access import require_owner
 from vibegen.ui.runtime import frame, local_time
 from vibegen.user_models import check_fal_id, fal_model_entry, user_file_path
@@ -30,6 +31,10 @@ for name, info in cat.routers.items():
             "status": "ready" if status.enabled else status.reason,
             "needs": info.needs(),
             "cost comes from": info.cost_reporting,
+            # What this account is held to, with the figure in force (the setting, if set).
+            "limits": info.limits(
+                concurrency_in_force(name, info.concurrency, ctx.env), concurrency_setting(name)
+            ),
             "listing fetched": local_time(fetched)  # the viewer's clock
             if fetched
             else listings.NO_LISTING.get(name, "—" if info.simulated else "not yet"),

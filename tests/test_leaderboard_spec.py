@@ -22,6 +22,20 @@ from vibegen.markup import escape_markdown
 ROOT = Path(__file__).resolve().parent.parent
 EVIL = "<script>alert(1)</script>"
 
+# The leaderboard's page columns as a designer reads them (the browser test reads them too).
+PAGE_WORDS = (
+    "place",
+    "model",
+    "quality score",
+    "likely range",
+    "votes",
+    "raters",
+    "cost per image",
+    "typical time",
+    "success",
+    "note",
+)
+
 
 class _Headings(HTMLParser):
     """The text of every table header cell, in order."""
@@ -84,18 +98,7 @@ def test_the_page_shows_every_page_column_of_the_spec_under_its_name(lb):
     frame = board_frame(lb)
     assert list(table.value["label"]) == list(frame["label"] + " · " + frame["router"])
     # Named in words with units; the statistics are in the help text.
-    assert [c.heading(level) for c in PAGE_COLUMNS] == [
-        "place",
-        "model",
-        "quality score",
-        "likely range",
-        "votes",
-        "raters",
-        "cost per image",
-        "typical time",
-        "success",
-        "note",
-    ]
+    assert [c.heading(level) for c in PAGE_COLUMNS] == list(PAGE_WORDS)
     # Each has a width, and together they fit the 1440 px screen beside the sidebar.
     assert sum(c.width or 10_000 for c in PAGE_COLUMNS) <= 978
     assert "Bradley–Terry" in config["score"]["help"] and "clicks" in config["votes"]["help"]

@@ -94,3 +94,14 @@ def test_picker_search_narrows_but_keeps_what_is_picked():
     assert "pick:sandbox:tide" in after and "pick:fal:flux-dev" not in after
     assert "pick:sandbox:prism" in after  # picked by default: a filter never drops a pick
     assert len(after) < len(before)
+
+
+def test_each_router_shows_the_limits_in_force_and_the_setting_that_changes_them(monkeypatch):
+    monkeypatch.setenv("VIBEGEN_FAL_CONCURRENCY", "40")
+    at = _page().run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    limits = dict(zip(table["router"], table["limits"], strict=True))
+    assert limits["fal.ai"] == "40 at once (fal.ai queues the rest) · set VIBEGEN_FAL_CONCURRENCY"
+    assert limits["Kie.ai"].startswith("8 at once · 20 new jobs / 10 s · ")
+    assert limits["Kie.ai"].endswith(" · set VIBEGEN_KIE_CONCURRENCY")

@@ -226,6 +226,21 @@ class RouterSpec(_Strict):
     cost_reporting: str = ""
     note: str = ""
 
+    def limits(self, concurrency: int, setting: str) -> str:
+        """The account limits in force, in words: "2 at once (fal queues the rest) · set
+        VIBEGEN_FAL_CONCURRENCY"; `concurrency` is the figure in force, `setting` its name."""
+        if self.simulated:
+            return f"{concurrency} at once (simulated)"
+        parts = [
+            f"{concurrency} at once"
+            + (f" ({self.label} queues the rest)" if self.queues_server_side else "")
+        ]
+        if self.rate_limit_requests and self.rate_limit_window_s:
+            parts.append(f"{self.rate_limit_requests} new jobs / {self.rate_limit_window_s:g} s")
+        if self.poll_limit_requests and self.poll_limit_window_s:
+            parts.append(f"{self.poll_limit_requests} polls / {self.poll_limit_window_s:g} s")
+        return " · ".join(parts) + f" · set {setting}"
+
     def key_message(self) -> str:
         """What to do when the key is missing: "add FAL_KEY to enable"."""
         return f"add {self.key_env} to enable"

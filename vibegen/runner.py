@@ -642,9 +642,14 @@ def concurrency_in_force(router: str, declared: int, env: Mapping[str, str]) -> 
     return concurrency_from_env(router, env) or declared
 
 
+def concurrency_setting(router: str) -> str:
+    """The setting that says what the router's account runs at once: VIBEGEN_FAL_CONCURRENCY."""
+    return f"VIBEGEN_{router.upper()}_CONCURRENCY"
+
+
 def concurrency_from_env(router: str, env: Mapping[str, str]) -> int | None:
     """`VIBEGEN_<ROUTER>_CONCURRENCY` (e.g. VIBEGEN_FAL_CONCURRENCY=10), if set and valid."""
-    raw = env.get(f"VIBEGEN_{router.upper()}_CONCURRENCY", "").strip()
+    raw = env.get(concurrency_setting(router), "").strip()
     if not raw:
         return None
     if not raw.isdigit() or not 1 <= int(raw) <= 256:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import dataframe_rows, wait_until
+from tests.test_leaderboard_spec import PAGE_WORDS
 from tests.test_report import vote_store
 
 DESIGNER = {"width": 1440, "height": 900}
@@ -58,18 +59,7 @@ def test_the_verdict_comes_first_and_the_table_fits_1440(
         rows = wait_until(lambda: dataframe_rows(frame), what="the leaderboard table")
         models = {f"{label} · {key.split(':')[0]}" for key, label in LABELS.items()}
         assert {r["model"] for r in rows} == models, rows
-        assert list(rows[0]) == [
-            "place",
-            "model",
-            "quality score",
-            "likely range",
-            "votes",
-            "raters",
-            "cost per image",
-            "typical time",
-            "success",
-            "note",
-        ]
+        assert tuple(rows[0]) == PAGE_WORDS
         assert any(r["place"] == "tied for 1st" for r in rows), rows
         # The verdict is above the table, in words.
         verdict = page.locator("[data-testid=stAlertContentSuccess]").first

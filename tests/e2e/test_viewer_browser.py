@@ -22,6 +22,16 @@ def _columns(page) -> int:
     )
 
 
+def _finished_run(context, server, prompt: str):
+    """A page of `context` on the Generate page of `server`, with a finished run of MODELS."""
+    page = context.new_page()
+    page.goto(server.url)
+    wait_for_app(page)
+    generate(page, prompt, MODELS)
+    wait_for_images(page, len(MODELS))
+    return page
+
+
 def _heading(page) -> str:
     return page.locator(f"{DIALOG} h3").first.inner_text()
 
@@ -30,15 +40,10 @@ def _heading(page) -> str:
 def test_clicking_a_cell_opens_the_viewer_and_the_arrows_step_through_the_run(
     start_server, chromium, tmp_path: Path
 ):
-    server = start_server(VIBEGEN_SANDBOX_SPEED="0.01")
     context = chromium.new_context(viewport=DESIGNER)
     context.set_default_timeout(20_000)
     try:
-        page = context.new_page()
-        page.goto(server.url)
-        wait_for_app(page)
-        generate(page, "a lighthouse in a storm, linocut", MODELS)
-        wait_for_images(page, len(MODELS))
+        page = _finished_run(context, start_server(VIBEGEN_SANDBOX_SPEED="0.01"), "a lighthouse")
         url = page.url
         # A plain click on the picture itself: the viewer opens in the page, no new tab.
         page.locator("[data-testid=stGridCell] [data-testid=stImage] img").first.click()
@@ -76,15 +81,10 @@ def test_clicking_a_cell_opens_the_viewer_and_the_arrows_step_through_the_run(
 
 @pytest.mark.browser
 def test_the_chosen_density_is_kept_by_the_browser_across_a_reload(start_server, chromium):
-    server = start_server(VIBEGEN_SANDBOX_SPEED="0.01")
     context = chromium.new_context(viewport=DESIGNER)
     context.set_default_timeout(20_000)
     try:
-        page = context.new_page()
-        page.goto(server.url)
-        wait_for_app(page)
-        generate(page, "a fox in the snow, gouache", MODELS)
-        wait_for_images(page, len(MODELS))
+        page = _finished_run(context, start_server(VIBEGEN_SANDBOX_SPEED="0.01"), "a fox")
         assert _columns(page) == 3  # four columns, three cells
         page.get_by_role("radio", name="2 ▦").click()
         page.wait_for_function(
