@@ -49,7 +49,9 @@ def test_clearing_caches_50_times_keeps_one_runner_and_constant_resources():
         again.store.list_runs()
         seen.add(id(again))
     assert _heartbeats() == threads  # each extra runner would add a heartbeat
-    assert _db_files(url) == files  # ... and a store with its own connection to the file
+    # ... and a store with its own connection to the file. Fewer is fine: a store another
+    # test left may be collected meanwhile (166 -> 161 in .ci/run).
+    assert _db_files(url) <= files
     assert seen == {id(first)}
     assert runtime._runner(url).store is first.store
     assert len(first.store.runners()) == 1  # no second runner registered in the database

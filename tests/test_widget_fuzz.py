@@ -542,7 +542,10 @@ def _fuzz(
     for k in range(len(CLASSES)):
         run = example(plan=_explicit(k))(run)
     run()
-    missed = first - driven
+    # A viewer button is one kind whatever its place: a cell an earlier Retry finished brings
+    # a View button of its own to a later example, which need not press it.
+    viewer_driven = any(d.startswith("view-") for d in driven)
+    missed = {m for m in first - driven if not (viewer_driven and m.startswith("view-"))}
     assert not missed, f"widgets never driven (more examples or steps?): {missed}"
 
 

@@ -113,7 +113,8 @@ def reject_box(cell):
 
 def best_button(cell):
     """A cell's best-pick button, whichever state it is in."""
-    return cell.locator("[data-testid=stButton] button")
+    # The cell's other button is the viewer's "⤢ View".
+    return cell.locator("[data-testid=stButton] button").filter(has_text="best")
 
 
 def rater_cookie(context) -> dict | None:
