@@ -255,3 +255,13 @@ def test_a_simulated_router_is_never_capped():
         budget.check_plan({"sandbox": 3.0, "fal": 0.5}, budget.Caps(0.0), {}, {})
     settings = {budget.setting_key("day", r): "1" for r in ("sandbox", "fal")}
     assert budget.caps_from({}, settings, ["sandbox", "fal"]).daily == {"fal": 1.0}
+
+
+def test_a_runs_total_reads_to_the_cent_and_its_exact_figure_is_kept(any_store):
+    specs = [_spec("fal", 0.0123, "reported"), _spec("fal", 0.0111, "reported")]
+    run_id = any_store.create_run("p", {}, [*specs, _spec("sandbox", 0.016, "simulated")])
+    for cell in any_store.run_view(run_id).cells:
+        any_store.save_success(cell.id, render("dots", "p", 1, 64, 64), cost=cell.cost, wall_s=1.0)
+    view = any_store.run_view(run_id)
+    assert view.spent_text() == "spent $0.02 for 2 images + $0.02 simulated"
+    assert view.spent_text(exact=True) == "spent $0.0234 for 2 images + $0.0160 simulated"

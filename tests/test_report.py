@@ -16,6 +16,7 @@ from vibegen.board_spec import verdict
 from vibegen.catalog import default_catalog
 from vibegen.costs import Cost
 from vibegen.leaderboard import build_leaderboard
+from vibegen.money import cents
 from vibegen.params import CommonParams
 from vibegen.ratings import make_rating
 from vibegen.records import CellSpec
@@ -263,5 +264,5 @@ def test_a_sandbox_runs_report_says_its_amounts_are_simulated(store):
     view = store.run_view(run_id)
     text = " ".join(parse(run_report_html(store, run_id, secrets=[])).text)
     assert view.simulated > 0 and not view.spent
-    assert f"simulated ${view.simulated:.4f} (sandbox: nothing billed)" in text
+    assert f"simulated {cents(view.simulated)} (sandbox: nothing billed)" in text
     assert "cost $" not in text and "spent $" not in text

@@ -24,6 +24,7 @@ import pandas as pd
 from vibegen.board_rows import FAILURE_GROUPS
 from vibegen.costs import KIND_LABEL
 from vibegen.leaderboard import Leaderboard
+from vibegen.money import amount
 
 DASH = "—"
 
@@ -374,7 +375,7 @@ def verdict(lb: Leaderboard) -> list[str]:
     tied = rated[rated["rank"] == 1]
     c = lb.callout
     if c is not None:
-        price = f"${c.cost_per_image:.4f}" if c.cost_per_image < 0.1 else f"${c.cost_per_image:.2f}"
+        price = amount(c.cost_per_image)
         if c.model_key == c.best_model_key:
             reason = "the highest quality score, and the cheapest of those tied for 1st"
             out.append(f"Best value: {c.label} — {reason} ({price} per image).")

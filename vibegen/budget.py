@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from vibegen.errors import InputError
+from vibegen.money import amount as usd
 from vibegen.records import simulated_router
 
 log = logging.getLogger("vibegen.budget")
@@ -101,11 +102,6 @@ def period_start(scope: str, now: dt.datetime | None = None) -> dt.datetime:
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return start.replace(day=1) if scope == "month" else start
-
-
-def usd(amount: float) -> str:
-    """Dollars as people read them: cents for dollar amounts, four places below a dollar."""
-    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
 
 
 def _scope_words(scope: str) -> str:

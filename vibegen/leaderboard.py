@@ -32,6 +32,7 @@ from vibegen.bradley_terry import (
     fit_bradley_terry,
     votes_needed,
 )
+from vibegen.money import amount
 from vibegen.outcomes import coded_outcomes
 from vibegen.ratings import RatingMode
 
@@ -314,10 +315,6 @@ def pareto_front(table: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]
     return tuple(front), excluded
 
 
-def _money(x: float) -> str:
-    return f"${x:.4f}" if x < 0.1 else f"${x:.2f}"
-
-
 def tied_cheapest(table: pd.DataFrame) -> Callout | None:
     """The cheapest competitor (known cost) sharing rank 1 with the best by score."""
     rated = table[table["votes"] > 0]
@@ -333,17 +330,17 @@ def tied_cheapest(table: pd.DataFrame) -> Callout | None:
     if pick["model_key"] == best["model_key"]:
         text = (
             f"{pick['label']} scores highest and is also the cheapest of the {len(tied)} "
-            f"competitor(s) sharing rank 1 ({_money(pick['cost_per_image'])} per image)."
+            f"competitor(s) sharing rank 1 ({amount(pick['cost_per_image'])} per image)."
         )
     else:
         versus = (
-            f" versus {_money(best_cost)} for {best['label']}"
+            f" versus {amount(best_cost)} for {best['label']}"
             if not math.isnan(best_cost)
             else f"; the cost of {best['label']} is unknown"
         )
         text = (
             f"{pick['label']} is statistically tied with the best ({best['label']}: they share "
-            f"rank 1) and costs {_money(pick['cost_per_image'])} per image{versus}."
+            f"rank 1) and costs {amount(pick['cost_per_image'])} per image{versus}."
         )
     if bool(pick["preliminary"]):
         text += " Preliminary: few votes so far."

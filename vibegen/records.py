@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, overload
 
+from vibegen import money
 from vibegen.catalog import default_catalog
 from vibegen.costs import Cost
 from vibegen.errors import RunNotFoundError
@@ -255,21 +256,23 @@ class RunView:
         """The sandbox's pretend spend: shown apart, never added to real money."""
         return sum(s.usd or 0.0 for s in self.spend if s.cost.kind == "simulated")
 
-    def spent_text(self) -> str:
+    def spent_text(self, exact: bool = False) -> str:
         """What the run cost, in the words every view uses: real money billed (failed cells
-        included) with the sandbox's pretend amounts apart, never added to it."""
+        included) with the sandbox's pretend amounts apart, never added to it. Totals are to
+        the cent; `exact` gives every figure in full (for a tooltip, a report's title)."""
+        usd = money.exact if exact else money.cents
         if self.simulated and not self.spent:
-            return f"simulated ${self.simulated:.4f} (sandbox: nothing billed)"
-        images = sum(c.ok for c in self.cells)
-        text = f"spent ${self.spent:.4f} for {images} image{'s' * (images != 1)}"
+            return f"simulated {usd(self.simulated)} (sandbox: nothing billed)"
+        images = sum(c.ok and not c.simulated for c in self.cells)  # the sandbox's are apart
+        text = f"spent {usd(self.spent)} for {images} image{'s' * (images != 1)}"
         lost, billed_failures = self.spent_on_failures
         if billed_failures:
             text += (
-                f" (${lost:.4f} of it on {billed_failures} failed cell"
+                f" ({usd(lost)} of it on {billed_failures} failed cell"
                 f"{'s' * (billed_failures != 1)})"
             )
         if self.simulated:
-            text += f" + ${self.simulated:.4f} simulated"
+            text += f" + {usd(self.simulated)} simulated"
         return text
 
     def retry_plan(self) -> tuple[int, int]:

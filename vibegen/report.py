@@ -81,13 +81,6 @@ def _render(template: str, secrets: Sequence[str], **context: Any) -> str:
 
 
 # ------------------------------------------------------------------------- helpers
-def money(x: float | None) -> str:
-    """'$0.0040' below ten cents, '$0.25' above; 'unknown' for a missing amount."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "unknown"
-    return f"${x:.4f}" if x < 0.1 else f"${x:.2f}"
-
-
 def _seconds(x: float | None) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f} s"
 

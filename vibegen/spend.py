@@ -18,6 +18,7 @@ import pandas as pd
 from vibegen import budget
 from vibegen.catalog import Catalog
 from vibegen.errors import InputError
+from vibegen.money import amount as money_amount
 from vibegen.records import simulated_router
 
 KINDS = ("reported", "computed", "estimated")
@@ -317,8 +318,8 @@ class CapField:
 
 
 def money(amount: float) -> str:
-    """Dollars for the page: '$0' for nothing, otherwise as budget.usd writes them."""
-    return "$0" if amount == 0 else budget.usd(amount)
+    """Dollars for the page: '$0' for nothing, otherwise as `vibegen.money.amount` writes them."""
+    return "$0" if amount == 0 else money_amount(amount)
 
 
 def amount_text(value: float | None) -> str:

@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     wait_until,
     wait_until_idle,
 )
+from vibegen.money import cents
 
 # The README screenshot is made by this suite; set VIBEGEN_UPDATE_SCREENSHOT=1 to refresh it
 # (otherwise it goes to a temporary file, so a test run leaves the working tree clean).
@@ -145,7 +146,7 @@ def test_generate_fills_the_grid_progressively(store, start_server, page, tmp_pa
     assert len(captions) == 5 and all(CAPTION.search(c) for c in captions), captions
     cost = sum(c.cost_usd for c in run)
     header = progress_text(page)
-    assert f"simulated ${cost:.4f} (sandbox: nothing billed)" in header, header
+    assert f"simulated {cents(cost)} (sandbox: nothing billed)" in header, header
     assert "failed" not in header, header
     assert page.get_by_label("Prompt").input_value() == PROMPT
     assert shown_prompt(page, PROMPT)

@@ -137,7 +137,10 @@ def run_header(view: RunView, unsaved: Mapping[str, str] | None = None) -> None:
     walls = [c.wall_s for c in view.cells if c.wall_s is not None and c.ok]
     if walls:
         parts.append(f"slowest {max(walls):.1f} s")
-    st.progress(view.done / n if n else 1.0, text=" · ".join(parts))
+    bar, exact = st.columns([48, 1], vertical_alignment="center", gap="small")
+    bar.progress(view.done / n if n else 1.0, text=" · ".join(parts))
+    # Totals read to the cent; the exact figures are a hover away, not a second line.
+    exact.markdown(":material/info:", help=f"Exactly: {view.spent_text(exact=True)}")
 
 
 def _cell(
