@@ -97,7 +97,7 @@ def _start(at: AppTest, name: str) -> AppTest:
 def _texts(at: AppTest) -> str:
     parts = [e.value for e in at.markdown] + [e.value for e in at.caption]
     parts += [e.value for e in at.text] + [e.label for e in at.button]
-    parts += [e.value for e in at.subheader] + list(at.selectbox(key="brief_jump").options)
+    parts += list(at.selectbox(key="brief_jump").options)
     return "\n".join(parts)
 
 

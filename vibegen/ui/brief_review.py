@@ -49,8 +49,9 @@ def brief_step(store: Store, brief: BriefLink, rater: Rater) -> ReviewLink:
         st.stop()
     views = store.runs_bulk(store.runs_of_prompt_set(brief.prompt_set_id))
     steps = brief_steps(info["prompts"], views)
-    st.subheader(f"Brief: {escape_markdown(info['name'])}")
+    name = f"**Brief: {escape_markdown(info['name'])}**"
     if not steps:
+        st.markdown(name)
         st.info("This brief has not been run yet: its images appear here once it is.")
         st.stop()
     ids = [s.run_id for s in steps]
@@ -61,7 +62,8 @@ def brief_step(store: Store, brief: BriefLink, rater: Rater) -> ReviewLink:
         st.session_state[key] = ids[first_unfinished(steps, finished)]
     place = ids.index(st.session_state[key])
     step = steps[place]
-
+    # One line over the stepping row: the pair and its vote buttons still fit a 1440x900 screen.
+    st.markdown(f"{name} · {step.title}" + (" · ✓ rated" if step.number in finished else ""))
     row = st.container(horizontal=True, vertical_alignment="center", gap="small")
     row.button(
         "← Previous prompt",
@@ -90,5 +92,4 @@ def brief_step(store: Store, brief: BriefLink, rater: Rater) -> ReviewLink:
         args=(key, ids[min(place + 1, len(ids) - 1)]),
     )
     row.caption(f"{len(finished)} of {step.prompts} prompts rated")
-    st.markdown(f"**{step.title}**" + (" · ✓ rated" if step.number in finished else ""))
     return brief.for_run(step.run_id)
