@@ -1,4 +1,4 @@
-"""Review: rate a run's images through its review link, optionally blind."""
+"""Review: rate a run's images through its review link (or a brief's), optionally blind."""
 
 import streamlit as st
 
@@ -8,6 +8,7 @@ from vibegen.markup import escape_markdown
 from vibegen.ratings import GRID_MODES
 from vibegen.review import reviewable
 from vibegen.ui.access import is_owner
+from vibegen.ui.brief_review import brief_step
 from vibegen.ui.review import (
     PAIR_TAB,
     TABS_KEY,
@@ -27,20 +28,28 @@ owner = is_owner(ctx)
 token = st.query_params.get("link", "")
 st.title("Review")
 link = None
+rater = None
 if token:
     link = team.link(token)
-    if link is None:
+    brief = team.brief(token) if link is None else None  # one link for a whole brief
+    found = link or brief
+    if found is None:
         st.error(
             "This review link does not exist: it may have been copied only in part. Ask "
             "the person who sent it for the link again."
         )
         st.stop()
-    if not link.open:
+    if not found.open:
         st.warning(
-            "This review link has been closed by the run's owner: ratings through it "
-            "are no longer taken. Thank you for looking."
+            f"This review link has been closed by the {'run' if link else 'brief'}'s owner: "
+            "ratings through it are no longer taken. Thank you for looking."
         )
         st.stop()
+    if brief is not None:
+        # A brief link is a team link: the rater is known before the brief's progress is.
+        rater = rater_identity(ctx.store, None, owner)
+        link = brief_step(ctx.store, brief, rater)
+    assert link is not None  # a run link, or the brief's link at the run on screen
     run_id, blind_link = link.run_id, link.blind
 elif st.query_params.get("run"):
     # A run id alone is the owner's way in (History, the run page); a reviewer needs a link.
@@ -63,7 +72,7 @@ except RunNotFoundError as exc:
     st.error(f"{exc}. Ask for the link again, or open a run from the History page.")
     st.stop()
 
-rater = rater_identity(ctx.store, link, owner)
+rater = rater or rater_identity(ctx.store, link, owner)
 guard_unsaved_ratings()
 revealed = team.sees_names(rater.id, run_id)
 blind = blind_link and not revealed

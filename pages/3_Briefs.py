@@ -10,6 +10,7 @@ from vibegen.ui.matrix import brief_matrix
 from vibegen.ui.picker import common_params, model_picker
 from vibegen.ui.runtime import frame
 from vibegen.ui.share import base_url
+from vibegen.ui.team import brief_share
 
 ctx = frame("Briefs")
 require_owner(ctx)  # served to a network, this page is the owner's
@@ -57,6 +58,9 @@ if st.button("Run the brief", type="primary", key="run_brief"):
         ctx.runner.start_prompt_set(chosen, picked, params)
     except (InputError, UnknownModelError) as exc:
         st.error(str(exc))
+
+st.subheader("Review link for this brief")
+brief_share(ctx.store, chosen)
 
 runs = ctx.store.runs_of_prompt_set(chosen)
 if runs:

@@ -18,11 +18,17 @@ cell = None
 if token:
     # Through a review link the image is named by an opaque reference, never by its id, and a
     # blind link's image stays blind whatever else the address says.
-    link = ctx.store.team.link(token)
+    team = ctx.store.team
+    link = team.link(token)
+    brief = team.brief(token) if link is None else None
     ref = st.query_params.get("img", "")
+    runs: list[str] = []
     if link is not None and link.open:
-        view = ctx.store.run_view(link.run_id)
-        cell = next((c for c in view.cells if image_ref(link.token, c.id) == ref), None)
+        runs = [link.run_id]
+    elif brief is not None and brief.open:  # a brief's link names images of all its runs
+        runs = ctx.store.runs_of_prompt_set(brief.prompt_set_id)
+    cells = (c for view in ctx.store.runs_bulk(runs) for c in view.cells)
+    cell = next((c for c in cells if image_ref(token, c.id) == ref), None)
     blind = True
 elif gen_id:
     # Anyone but the owner of a networked server sees the image alone: a reviewer reaches this

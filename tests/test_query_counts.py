@@ -38,14 +38,16 @@ def _png(k: int) -> bytes:
     return out.getvalue()
 
 
-def _run(n_images: int) -> tuple[str, str]:
-    """A finished, rated sandbox run of `n_images` images in the pages' own store."""
+def _run(n_images: int, brief: bool = False) -> tuple[str, str]:
+    """A finished, rated sandbox run of `n_images` images in the pages' own store (made as the
+    one run of a brief, `brief`)."""
     store = process.store(database_url())
+    set_id = store.save_prompt_set("Posters", ["a fox"]) if brief else None
     specs = [
         CellSpec(key, "sandbox", label, k // len(MODELS), "a fox", {}, {}, Cost(0.0, "simulated"))
         for k, (key, label) in ((k, MODELS[k % len(MODELS)]) for k in range(n_images))
     ]
-    run_id = store.create_run("a fox", {}, specs)
+    run_id = store.create_run("a fox", {}, specs, prompt_set_id=set_id)
     cells = store.run_view(run_id).cells
     for k, cell in enumerate(cells):
         store.save_success(cell.id, _png(k), cost=Cost(0.0, "simulated"), wall_s=1.0 + k % 5)
@@ -102,15 +104,20 @@ PAGES = [
     ("pages/7_Spend.py", {}),
     ("pages/2_Review.py", {"run": "RUN"}),
     ("pages/2_Review.py", {"link": "BLIND"}),
+    ("pages/2_Review.py", {"link": "BRIEF"}),  # a blind brief link at its run
 ]
 
 
 def _queries(path: str, query: dict[str, str], n_images: int) -> tuple[int, int]:
     """Queries of the page's first run and of a rerun, on a run of `n_images` images."""
-    run_id, gen_id = _run(n_images)
+    brief = "BRIEF" in query.values()
+    run_id, gen_id = _run(n_images, brief=brief)
     store = process.store(database_url())
-    blind = store.team.team_link(run_id, blind=True).token
-    values = {k: {"RUN": run_id, "GEN": gen_id, "BLIND": blind}.get(v, v) for k, v in query.items()}
+    links = {"RUN": run_id, "GEN": gen_id, "BLIND": store.team.team_link(run_id, blind=True).token}
+    if brief:
+        (set_id,) = (p["id"] for p in store.prompt_sets())
+        links["BRIEF"] = store.team.brief_link(set_id, blind=True).token
+    values = {k: links.get(v, v) for k, v in query.items()}
     ana = store.current_ratings(run_id, rater="Ana")[0]["rater_id"]
     counter = Counter(store.engine)
     try:

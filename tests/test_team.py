@@ -258,3 +258,78 @@ def test_old_ratings_get_one_legacy_rater_per_name_and_keep_counting(tmp_path):
     # A script that still rates by bare name lands on that same legacy rater.
     store.rate(run_id, "Ana", make_rating("stars", "f" * 32, 3), blind=False)
     assert {r["rater_id"] for r in store.current_ratings(run_id, rater="Ana")} == {by_name["Ana"]}
+
+
+# ------------------------------------------------------------------ brief links
+def _brief(store: Store, prompts=("a fox", "a hare")) -> tuple[str, list[str]]:
+    """A saved brief and one finished run per prompt, made through the store."""
+    from vibegen.costs import Cost
+
+    set_id = store.save_prompt_set("Spring posters", list(prompts))
+    runs = []
+    for prompt in prompts:
+        specs = [
+            CellSpec(key, "sandbox", label, 0, prompt, {}, {}, Cost(usd, "simulated", "", "", ""))
+            for key, label, usd in MODELS[:2]
+        ]
+        run_id = store.create_run(prompt, {}, specs, prompt_set_id=set_id)
+        for cell in store.run_view(run_id).cells:
+            store.save_success(cell.id, _png(), cost=cell.cost, wall_s=1.0)
+        runs.append(run_id)
+    return set_id, runs
+
+
+def test_a_brief_has_one_team_link_and_one_blind_link(any_store):
+    set_id, runs = _brief(any_store)
+    team = any_store.team
+    link = team.brief_link(set_id, blind=False)
+    assert R.is_token(link.token) and link.prompt_set_id == set_id and not link.blind
+    assert team.brief_link(set_id, blind=False) == link  # made once, the same for everyone
+    blind = team.brief_link(set_id, blind=True)
+    assert blind.blind and blind.token != link.token
+    assert team.brief_link(set_id, blind=True) == blind
+    assert team.brief(link.token) == link and team.brief(blind.token) == blind
+    assert team.link(link.token) is None  # not a run's link
+    assert all(set_id not in t and not any(r in t for r in runs) for t in (link.token, blind.token))
+    with any_store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM brief_links")).scalar() == 2
+    other, _ = _brief(any_store, ("a wren",))
+    assert team.brief_link(other, blind=False).token not in (link.token, blind.token)
+    # Seen at one of its runs, the brief's link is that run's team link with the same token.
+    at_run = link.for_run(runs[1])
+    assert (at_run.token, at_run.run_id, at_run.kind, at_run.blind) == (
+        link.token,
+        runs[1],
+        R.TEAM,
+        False,
+    )
+
+
+def test_a_brief_link_closes_and_reopens_and_unknown_briefs_are_refused(any_store):
+    import pytest
+
+    from vibegen.errors import InputError
+
+    set_id, _ = _brief(any_store)
+    team = any_store.team
+    link = team.brief_link(set_id, blind=True)
+    team.set_link_open(link.token, False)
+    closed = team.brief(link.token)
+    assert closed is not None and not closed.open
+    assert team.brief_link(set_id, blind=True) == closed  # not silently replaced
+    team.set_link_open(link.token, True)
+    assert team.brief(link.token).open
+    with pytest.raises(InputError, match="brief does not exist"):
+        team.brief_link(new_id(), blind=False)
+    assert team.brief("not a token") is None and team.brief("x" * 32) is None
+
+
+def test_m009_adds_brief_links_to_a_database_that_has_review_links(any_store):
+    names = [name for name, _ in MIGRATIONS]
+    assert "m009_brief_review_links" in names
+    assert names.index("m009_brief_review_links") > names.index("m007_model_listings")
+    cols = {c["name"]: c for c in sa.inspect(any_store.engine).get_columns("brief_links")}
+    assert set(cols) == {"token", "prompt_set_id", "kind", "blind", "created_at", "closed_at"}
+    assert not cols["prompt_set_id"]["nullable"] and cols["closed_at"]["nullable"]
+    runs = {c["name"]: c for c in sa.inspect(any_store.engine).get_columns("review_links")}
+    assert not runs["run_id"]["nullable"]  # run links untouched

@@ -278,3 +278,30 @@ def m007_model_listings(conn: Connection) -> None:
         _ts("added_at", nullable=False),
     )
     md.create_all(conn)
+
+
+@migration
+def m009_brief_review_links(conn: Connection) -> None:
+    """One review link for a whole brief: a table of its own, beside `review_links`.
+
+    Why not a nullable `prompt_set_id` on `review_links`: its `run_id` is NOT NULL, and SQLite
+    can drop that only by rebuilding the table, and a rebuild from a frozen column list would
+    lose any column a later (or concurrently written) migration adds to it. Every reader of a
+    run link relies on its run too. Tokens are 192 random bits, so the two tables never share
+    one, and a token names either a run link or a brief link. The runs a brief link opens are
+    looked up when it is opened (`runs.prompt_set_id`), so a brief run again shows its new runs.
+
+    Named m009 (m008 is another change's): migrations apply by name, so order of merge is free.
+    """
+    md = sa.MetaData()
+    sa.Table(
+        "brief_links",
+        md,
+        sa.Column("token", sa.String(64), primary_key=True),
+        sa.Column("prompt_set_id", sa.String(32), nullable=False, index=True),
+        sa.Column("kind", sa.String(20), nullable=False),  # "team": everyone says their name
+        sa.Column("blind", sa.Boolean, nullable=False),
+        _ts("created_at", nullable=False),
+        _ts("closed_at"),
+    )
+    md.create_all(conn)

@@ -1,8 +1,9 @@
 """Raters and review links: who may rate a run, under which identity, and whose votes count.
 
 A *review link* is a random token, not a run id: holding it lets a browser rate that one run
-and nothing else. A team link is shared with everyone; an invite link belongs to one named
-teammate. A blind link is a link of its own, so removing a flag from a URL cannot unblind it.
+and nothing else (a *brief link* likewise lets it rate the runs of one brief). A team link is
+shared with everyone; an invite link belongs to one named teammate. A blind link is a link of
+its own, so removing a flag from a URL cannot unblind it.
 
 A *rater* is an identity held by a browser (a random secret in a cookie; the store keeps only
 its hash). Typing a name never selects an existing rater: the same name typed in another
@@ -132,6 +133,30 @@ class ReviewLink:
     def open(self) -> bool:
         """Whether the link still lets its holder rate."""
         return self.closed_at is None
+
+
+@dataclasses.dataclass(frozen=True)
+class BriefLink:
+    """A team link that lets its holder rate every run of one brief (prompt set)."""
+
+    token: str
+    prompt_set_id: str
+    blind: bool
+    created_at: dt.datetime
+    closed_at: dt.datetime | None = None
+    kind: str = TEAM  # a brief link is always a team link: each browser says its name
+
+    @property
+    def open(self) -> bool:
+        """Whether the link still lets its holder rate."""
+        return self.closed_at is None
+
+    def for_run(self, run_id: str) -> ReviewLink:
+        """The link as seen at one of the brief's runs: same token, blind flag and state, so
+        every run-link rule (identity, blind image references, one vote per slot) applies."""
+        return ReviewLink(
+            self.token, run_id, self.kind, self.blind, None, self.created_at, self.closed_at
+        )
 
 
 @dataclasses.dataclass(frozen=True)

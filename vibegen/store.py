@@ -126,6 +126,7 @@ class Store:
                     "vibegen_migrations",
                     "raters",
                     "review_links",
+                    "brief_links",
                     "rater_events",
                 ],
             )
@@ -796,6 +797,22 @@ class Store:
             }
             for r in rows
         ]
+
+    def prompt_set(self, set_id: object) -> dict | None:
+        """One brief by id (id, name, prompts, created_at), or None."""
+        if not is_id(set_id):
+            return None
+        ps = self.t["prompt_sets"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(ps).where(ps.c.id == set_id)).mappings().first()
+        if row is None:
+            return None
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "prompts": json.loads(row["prompts_json"]),
+            "created_at": utc(row["created_at"]),
+        }
 
     def runs_of_prompt_set(self, set_id: str) -> list[str]:
         """Ids of the runs made from a brief, oldest first."""

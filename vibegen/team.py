@@ -79,6 +79,49 @@ class Team:
             )
         return _link(row) if row else self.create_link(run_id, blind=blind)
 
+    def brief_link(self, set_id: str, *, blind: bool) -> R.BriefLink:
+        """The brief's one team link (named or blind), made on first ask and the same for
+        everyone after; closed, it stays closed until the owner reopens it.
+
+        InputError on an unknown brief.
+        """
+        if self.store.prompt_set(set_id) is None:
+            raise InputError("that brief does not exist (any more)")
+        bl = self.t["brief_links"]
+        query = (
+            sa.select(bl)
+            .where(bl.c.prompt_set_id == set_id, bl.c.kind == R.TEAM, bl.c.blind == blind)
+            .order_by(bl.c.created_at, bl.c.token)  # the oldest wins, should two be made at once
+        )
+        with self.store.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            with self.store._write() as conn:
+                # Looked for again inside the write: on SQLite writers queue, so only one makes it.
+                if conn.execute(query).first() is None:
+                    conn.execute(
+                        bl.insert().values(
+                            token=R.new_token(),
+                            prompt_set_id=set_id,
+                            kind=R.TEAM,
+                            blind=blind,
+                            created_at=_now(),
+                        )
+                    )
+            with self.store.engine.connect() as conn:
+                row = conn.execute(query).mappings().first()
+        assert row is not None  # committed just above
+        return _brief_link(row)
+
+    def brief(self, token: object) -> R.BriefLink | None:
+        """The brief link with this token, or None (also for anything not shaped like one)."""
+        if not R.is_token(token):
+            return None
+        bl = self.t["brief_links"]
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(bl).where(bl.c.token == token)).mappings().first()
+        return _brief_link(row) if row else None
+
     def link(self, token: object) -> R.ReviewLink | None:
         """The link with this token, or None (also for anything not shaped like a token)."""
         if not R.is_token(token):
@@ -100,12 +143,13 @@ class Team:
         return [_link(r) for r in rows]
 
     def set_link_open(self, token: str, is_open: bool) -> None:
-        """Close a link (its holders can no longer rate) or open it again."""
-        lk = self.t["review_links"]
+        """Close a link, a run's or a brief's (its holders can no longer rate), or reopen it."""
+        closed_at = None if is_open else _now()
         with self.store._write() as conn:
-            conn.execute(
-                lk.update().where(lk.c.token == token).values(closed_at=None if is_open else _now())
-            )
+            for table in (self.t["review_links"], self.t["brief_links"]):
+                conn.execute(
+                    table.update().where(table.c.token == token).values(closed_at=closed_at)
+                )
 
     # ----------------------------------------------------------------- raters
     def join(self, name: str, origin: str) -> tuple[R.Rater, str]:
@@ -329,4 +373,15 @@ def _link(row: Any) -> R.ReviewLink:
         row["rater_id"],
         utc(row["created_at"]),
         utc(row["closed_at"]),
+    )
+
+
+def _brief_link(row: Any) -> R.BriefLink:
+    return R.BriefLink(
+        row["token"],
+        row["prompt_set_id"],
+        bool(row["blind"]),
+        utc(row["created_at"]),
+        utc(row["closed_at"]),
+        row["kind"],
     )

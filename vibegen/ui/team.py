@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -9,7 +10,7 @@ import streamlit as st
 from vibegen import raters
 from vibegen.errors import InputError, StoreError
 from vibegen.markup import escape_markdown
-from vibegen.raters import ReviewLink
+from vibegen.raters import BriefLink, ReviewLink
 from vibegen.review import reviewable
 from vibegen.share import link_url
 from vibegen.ui.share import base_url, public_url_problem
@@ -58,6 +59,40 @@ def _link_title(link: ReviewLink, names: dict[str, str]) -> str:
     return title + ("" if link.open else " · closed")
 
 
+def team_links(
+    base: str, make: Callable[[bool], ReviewLink | BriefLink]
+) -> list[ReviewLink | BriefLink]:
+    """The two team links to send, named and blind, each as an absolute link to copy.
+
+    `make(blind)` finds or makes the link (a run's or a brief's); returns the links shown.
+    """
+    shown = []
+    for blind, title in ((False, "Review link"), (True, "Blind review link")):
+        try:
+            shared = make(blind)
+        except StoreError as exc:
+            st.error(f"The {title.lower()} cannot be made now: {exc}. Reload in a moment.")
+            continue
+        st.caption(title + ("" if shared.open else " · closed: reopen it below"))
+        st.code(link_url(base, shared.token), language=None)
+        shown.append(shared)
+    url_problem = public_url_problem()
+    if url_problem:
+        st.warning(url_problem)
+    return shown
+
+
+def open_close(store: Store, link: ReviewLink | BriefLink, key: str) -> None:
+    """The Close / Reopen button of a link."""
+    st.button(
+        "Close" if link.open else "Reopen",
+        key=key,
+        on_click=_set_open,
+        args=(store, link.token, not link.open),
+        help="A closed link takes no more ratings; reopen it at any time.",
+    )
+
+
 def team_panel(store: Store, run_id: str) -> None:
     """Links to send (team, blind, per-teammate invites) and the raters with their standing."""
     team = store.team
@@ -72,17 +107,7 @@ def team_panel(store: Store, run_id: str) -> None:
         problem = st.session_state.pop("team_problem", None)
         if problem:
             st.error(problem)
-        for blind, title in ((False, "Review link"), (True, "Blind review link")):
-            try:
-                shared = team.team_link(run_id, blind=blind)
-            except StoreError as exc:
-                st.error(f"The {title.lower()} cannot be made now: {exc}. Reload in a moment.")
-                continue
-            st.caption(title + ("" if shared.open else " · closed: reopen it below"))
-            st.code(link_url(base, shared.token), language=None)
-        url_problem = public_url_problem()
-        if url_problem:
-            st.warning(url_problem)
+        team_links(base, lambda blind: team.team_link(run_id, blind=blind))
 
         st.markdown("**Invite a teammate by name**")
         left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
@@ -104,13 +129,8 @@ def team_panel(store: Store, run_id: str) -> None:
                 st.caption(_link_title(link, names))
                 if link.kind == raters.INVITE:
                     st.code(link_url(base, link.token), language=None)
-            b.button(
-                "Close" if link.open else "Reopen",
-                key=f"link:{link.token[:12]}",
-                on_click=_set_open,
-                args=(store, link.token, not link.open),
-                help="A closed link takes no more ratings; reopen it at any time.",
-            )
+            with b:
+                open_close(store, link, f"link:{link.token[:12]}")
         _raters(store, run_id, people)
 
 
@@ -178,3 +198,22 @@ def _raters(store: Store, run_id: str, people: list[dict]) -> None:
             on_click=_act,
             args=(store, ids, raters.DROP, None),
         )
+
+
+def brief_share(store: Store, set_id: str) -> None:
+    """The brief's one review link (and its blind twin): every run of the brief, prompt by
+    prompt, through one link; closing it closes the whole brief's review."""
+    st.caption(
+        "One link for the whole brief: teammates step through its prompts and rate each "
+        "one's images. Runs you add by running the brief again appear in it too."
+    )
+    problem = st.session_state.pop("team_problem", None)
+    if problem:
+        st.error(problem)
+    shown = team_links(base_url(), lambda blind: store.team.brief_link(set_id, blind=blind))
+    if shown:
+        row = st.container(horizontal=True, vertical_alignment="center")
+        for link in shown:
+            with row:
+                st.caption("Blind review link" if link.blind else "Review link")
+                open_close(store, link, f"brief_link:{link.token[:12]}")
