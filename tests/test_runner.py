@@ -39,7 +39,7 @@ max_prompt_chars = 50
 size = {{ param = "size", kind = "wh" }}
 price = {{ unit = "image", usd = 0.01, seen = 2026-11-24, source = "test" }}
 """
-NAMES = ["fast", "slow", "filtered", "flaky", "hang", "broken", "garbage"]
+NAMES = ["fast", "slow", "filtered", "flaky", "hang", "broken", "garbage", "gate"]
 
 
 def catalog():
@@ -64,6 +64,7 @@ class ScriptedRouter(Router):
         self.active = 0
         self.max_active = 0
         self.calls: dict[str, int] = {}
+        self.gate = threading.Event()  # "gate" cells wait for the test to open it
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         name = request.model.endpoint
@@ -75,6 +76,8 @@ class ScriptedRouter(Router):
         try:
             if name == "slow":
                 time.sleep(0.4)
+            elif name == "gate":
+                self.gate.wait(10)
             elif name == "hang":
                 while True:
                     self.sleep(0.05, request)
@@ -165,6 +168,23 @@ def test_router_concurrency_limit_is_honoured(store):
     assert r.wait(run_id, 10)
     router = r._routers["scripted"]
     assert router.max_active == 2  # catalog concurrency for "scripted"
+    r.close()
+
+
+def test_a_runs_cells_are_claimed_in_one_write_before_any_request(store):
+    r = Runner(store, catalog(), env={}, heartbeat=False)
+    run_id = r.start_run("a fox", ["scripted:gate"], CommonParams(images_per_model=4))
+    # Back from start_run, every cell is already the runner's (one write for the run), while
+    # the router's limit of 2 holds the other two in the pool: the grid says they wait.
+    assert {c.status for c in store.run_view(run_id).cells} == {"running"}
+    assert list(r.where(run_id).values()).count("queued…") >= 2
+    assert r.submit(run_id) == 0  # claimed cells are not handed out twice
+    router = r._router("scripted")
+    router.gate.set()
+    assert r.wait(run_id, 10)
+    assert _statuses(store, run_id) == {"gate": ("ok", None)}
+    assert router.calls == {"gate": 4}  # each image bought once
+    assert r.where(run_id) == {}
     r.close()
 
 

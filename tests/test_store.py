@@ -282,3 +282,14 @@ def test_add_cells_appends_after_the_last_position_and_counts_them(any_store):
     assert view.cells[-1].status == "pending"
     [summary] = [r for r in store.list_runs() if r.id == run_id]
     assert summary.cells == 3
+
+
+def test_claim_cells_takes_only_waiting_cells_once_in_one_write(any_store):
+    store = any_store
+    run_id = store.create_run("p", {}, _cells(3))
+    a, b, c = (cell.id for cell in store.pending_cells(run_id))
+    assert store.mark_running(a, "other")  # already taken by another runner
+    assert store.claim_cells([a, b, c], "me") == {b, c}
+    assert store.claim_cells([a, b, c], "again") == set()  # nothing waits any more
+    assert store.claim_cells([], "me") == set()
+    assert store.pending_cells(run_id) == []

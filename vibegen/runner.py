@@ -225,10 +225,25 @@ class Runner:
         """Hand a run's pending cells to the workers; return how many were queued."""
         # Longest expected calls first: with a concurrency cap this shortens the whole run.
         cells = sorted(self.store.pending_cells(run_id), key=self._expected_latency, reverse=True)
+        # The whole run is claimed in one write, here, so no store write stands between a
+        # cell and its request: 128 cells each claiming their own row queued their requests
+        # behind the write lock, one after another (issue 16, fan-out).
+        try:
+            claimed: set[str] | None = self.store.claim_cells([c.id for c in cells], self.id)
+        except StoreError:
+            # Refused: each cell tries its own claim, and if the store still refuses, ends
+            # "not started" with the reason (nothing is bought before a claim).
+            claimed = None
+        if claimed is not None:
+            cells = [c for c in cells if c.id in claimed]  # the rest were taken meanwhile
         with self._done:
             self._active[run_id] = self._active.get(run_id, 0) + len(cells)
+        with self._lock:  # claimed is "running" in the store; until a worker starts, it waits
+            said = self._where.setdefault(run_id, {})
+            for cell in cells:
+                said[cell.id] = "queued…"
         for cell in cells:
-            self._pool(cell.router).submit(self._execute, cell)
+            self._pool(cell.router).submit(self._execute, cell, claimed is not None)
         return len(cells)
 
     def caps(self) -> budget.Caps:
@@ -360,9 +375,9 @@ class Runner:
                 )
             return self._routers[name]
 
-    def _execute(self, cell: Cell) -> None:
+    def _execute(self, cell: Cell, claimed: bool) -> None:
         try:
-            self._run_cell(cell)
+            self._run_cell(cell, claimed)
         except Exception:  # never let a worker die silently: the cell must end stored
             log.exception("unexpected failure in cell %s", cell.id)
             self.keeper.write(
@@ -386,10 +401,12 @@ class Runner:
                 self._active[cell.run_id] = self._active.get(cell.run_id, 1) - 1
                 self._done.notify_all()
 
-    def _run_cell(self, cell: Cell) -> None:
+    def _run_cell(self, cell: Cell, claimed: bool) -> None:
         model = self.catalog.model(cell.model_key)
+        with self._lock:  # a worker has it: no longer "queued…"
+            self._where.get(cell.run_id, {}).pop(cell.id, None)
         try:
-            if not self.store.mark_running(cell.id, self.id):
+            if not claimed and not self.store.mark_running(cell.id, self.id):
                 return  # saved meanwhile or taken by another runner: nothing to do
         except StoreError as exc:
             # Nothing is bought yet, so nothing is kept but the news: the cell ends failed as

@@ -423,6 +423,25 @@ class Store:
                 == 1
             )
 
+    def claim_cells(self, generation_ids: Sequence[str], runner_id: str) -> set[str]:
+        """Claim many pending cells for a worker in one write; return the ids it took."""
+        if not generation_ids:
+            return set()
+        gens = self.t["generations"]
+        ids = list(generation_ids)
+        # One transaction for the whole run, before any request leaves: a cell per write
+        # would queue every request behind the store's write lock (issue 16: fan-out).
+        with self._write() as conn:
+            # RETURNING names exactly the rows this statement moved (SQLite 3.35+,
+            # PostgreSQL): a cell another submit took meanwhile is not counted twice.
+            taken = conn.execute(
+                gens.update()
+                .where(gens.c.id.in_(ids), gens.c.status == Status.PENDING)
+                .values(status=Status.RUNNING, started_at=now(), runner_id=runner_id)
+                .returning(gens.c.id)
+            )
+            return {row.id for row in taken}
+
     def save_job(self, generation_id: str, job: dict[str, Any]) -> None:
         """Record the router's handle for a cell's paid job, the moment the router accepts it."""
         gens = self.t["generations"]
@@ -1133,6 +1152,13 @@ class _Tx:
             if self.engine.dialect.name == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
         except SQLAlchemyError as exc:
+            # BEGIN IMMEDIATE refused (locked, read-only): close the transaction begun above,
+            # or its connection stays checked out of the pool until the collector finds it.
+            if self._ctx is not None and self.conn is not None:
+                try:
+                    self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+                except SQLAlchemyError:
+                    pass  # the refusal below is the error worth reporting
             if self.lock:
                 self.lock.release()
             raise _write_error(exc) from exc

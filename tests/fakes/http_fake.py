@@ -33,6 +33,7 @@ import io
 import json
 import struct
 import threading
+import time
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class Recorded:
     headers: dict[str, str]  # lower-case names
     body: Any  # parsed JSON, or None when the body was empty or not JSON
     raw: bytes = b""
+    at: float = field(default_factory=time.time)  # when it arrived (epoch s), for benchmarks
 
 
 @dataclass
@@ -147,6 +149,9 @@ def hosted_file(name: str, *, missing: Reply, page: bytes, image: Reply) -> Repl
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # A run's whole fan-out connects at once: the default backlog of 5 made the kernel drop
+    # SYNs past it, and each dropped connection retried a second later.
+    request_queue_size = 1024
     fake: FakeServer
 
 
