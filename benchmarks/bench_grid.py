@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from vibegen.settings import load_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (16, 64, 256)
 RERUNS = 20
@@ -56,7 +58,7 @@ def main() -> int:
 
     from vibegen.store import Store
 
-    store = Store.open()
+    store = Store.open(load_settings().store_url)
     medians = {}
     for n in SIZES:
         run_id = _run(store, n)

@@ -43,6 +43,7 @@ from vibegen.bradley_terry import fit_bradley_terry  # noqa: E402
 from vibegen.leaderboard import board_rows, build_leaderboard, coded_stats  # noqa: E402
 from vibegen.outcomes import coded_outcomes  # noqa: E402
 from vibegen.ratings import make_rating  # noqa: E402
+from vibegen.settings import load_settings
 from vibegen.store import Store  # noqa: E402
 
 ROUTERS = ("fal", "kie", "openai", "sd", "sandbox")
@@ -357,7 +358,7 @@ def bench_page(n_runs: int, n_ratings: int, repeats: int) -> None:
     home = Path(tempfile.mkdtemp(prefix="vibegen-bench-"))
     os.environ["VIBEGEN_HOME"] = str(home)
     os.environ.pop("DATABASE_URL", None)
-    store = Store.open()
+    store = Store.open(load_settings().store_url)
     generations, ratings = make_rows(n_ratings, n_runs=n_runs)
     # The store's run ids are 32 hexadecimal characters.
     for frame in (generations, ratings):

@@ -55,6 +55,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests.e2e.conftest` impo
     sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, Server  # noqa: E402
+from vibegen.settings import load_settings  # noqa: E402
 
 MODELS = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic", "sandbox:tide"]
 IMAGES_PER_MODEL = 2
@@ -112,7 +113,7 @@ def make_run(home: Path) -> tuple[str, list[str]]:
 
     store = Store.open(f"sqlite:///{home / 'vibegen.db'}")
     try:
-        runner = Runner(store, heartbeat=False)
+        runner = Runner(store, heartbeat=False, env=load_settings().environ)
         try:
             run_id = runner.start_run(
                 "a lighthouse at dusk, flat colours",

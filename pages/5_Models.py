@@ -190,7 +190,7 @@ if chosen != ctx.shortlist and st.button("Save shortlist", key="save_shortlist")
 # ------------------------------------------------------------------ any model by id
 st.subheader("Add a fal model by endpoint id")
 st.caption(
-    f"Or list models in {user_file_path()} in the shipped catalog's schema "
+    f"Or list models in {user_file_path(ctx.settings.data_dir)} in the shipped catalog's schema "
     "([[models]] entries); Kie and OpenAI models go there, as Kie publishes no listing."
 )
 typed = st.text_input("fal endpoint id", key="add_endpoint", placeholder="fal-ai/flux-2-pro")

@@ -58,9 +58,10 @@ def fast_sandbox(monkeypatch):
 @pytest.fixture
 def store():
     """A store on the test's own SQLite file."""
+    from vibegen.settings import load_settings
     from vibegen.store import Store
 
-    s = Store.open()
+    s = Store.open(load_settings().store_url)
     yield s
     s.engine.dispose()
 
@@ -111,10 +112,11 @@ def any_store(request):
     """A fresh store on each engine the team may run: the SQLite file and PostgreSQL."""
     import sqlalchemy as sa
 
+    from vibegen.settings import load_settings
     from vibegen.store import Store
 
     if request.param == "sqlite":
-        s = Store.open()
+        s = Store.open(load_settings().store_url)
     else:
         url = _postgres_url()
         engine = sa.create_engine(url)

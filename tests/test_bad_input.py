@@ -37,6 +37,7 @@ from vibegen.params import CommonParams
 from vibegen.routers import register
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 from vibegen.store import Store
 from vibegen.unsaved import SavePolicy
 
@@ -60,7 +61,12 @@ register(CorruptRouter)
 def kept(store, fast_sandbox):
     """A finished run that must survive every bad input below."""
     # A refused save is tried again for a moment, not the app's ten seconds.
-    runner = Runner(store, heartbeat=False, saving=SavePolicy(retry_s=0.2, tick_s=0.05))
+    runner = Runner(
+        store,
+        heartbeat=False,
+        saving=SavePolicy(retry_s=0.2, tick_s=0.05),
+        env=load_settings().environ,
+    )
     run_id = runner.start_run("keep me", ["sandbox:prism"], CommonParams())
     assert runner.wait(run_id, 10)
     yield runner, run_id
@@ -241,14 +247,16 @@ def test_bad_seed_is_said_under_the_field_and_the_page_stays(page, seed, words, 
 def test_control_characters_in_a_prompt_are_refused_on_both_engines(
     any_store, fast_sandbox, prompt
 ):
-    runner = Runner(any_store, heartbeat=False)
+    runner = Runner(any_store, heartbeat=False, env=load_settings().environ)
     with pytest.raises(InputError, match="the prompt contains a control character"):
         runner.start_run(prompt, ["sandbox:prism"], CommonParams())
     with pytest.raises(InputError, match="the prompt for Prism contains a control"):
         runner.start_run("a fox", ["sandbox:prism"], CommonParams(), {"sandbox:prism": prompt})
     runner.close()
     assert any_store.count_runs() == 0
-    ok = Runner(any_store, heartbeat=False)  # tabs and line breaks are text, not controls
+    ok = Runner(
+        any_store, heartbeat=False, env=load_settings().environ
+    )  # tabs and line breaks are text, not controls
     assert ok.start_run("a fox\n\tin the snow", ["sandbox:prism"], CommonParams())
     ok.close()
 

@@ -12,6 +12,7 @@ from vibegen.params import CommonParams
 from vibegen.ratings import make_rating
 from vibegen.records import CellSpec
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"]
@@ -77,7 +78,7 @@ def test_board_version_moves_with_every_change_the_board_sees(any_store):
 
 def test_page_shows_new_ratings_after_a_cached_rerun(store, fast_sandbox):
     """The page keeps its board between clicks, yet a new rating reaches it on the next one."""
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     run_id = runner.start_run("prompt", MODELS, CommonParams())
     assert runner.wait(run_id, 20)
     runner.close()

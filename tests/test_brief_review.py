@@ -16,6 +16,7 @@ from vibegen.brief_review import brief_steps, first_unfinished, prompts_finished
 from vibegen.params import CommonParams
 from vibegen.records import RunView
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["sandbox:prism", "sandbox:halo"]
@@ -64,7 +65,7 @@ def test_a_prompt_is_rated_when_every_image_of_every_run_of_it_is(store, fast_sa
 def _brief(store, prompts=PROMPTS, models=MODELS) -> tuple[str, list[str]]:
     """A brief run on the sandbox models, finished; its id and runs in prompt order."""
     set_id = store.save_prompt_set("Spring posters", prompts)
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         runs = runner.start_prompt_set(set_id, models, CommonParams())
         assert all(runner.wait(r, 30) for r in runs)
@@ -229,7 +230,7 @@ def test_a_brief_run_again_brings_its_new_runs_into_the_same_link(networked, bri
 
 
 def _brief_again(store, set_id: str) -> tuple[str, list[str]]:
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         more = runner.start_prompt_set(set_id, ["sandbox:mosaic", "sandbox:tide"], CommonParams())
         assert all(runner.wait(r, 30) for r in more)

@@ -26,10 +26,12 @@ CHILD = textwrap.dedent("""
     import os, sys, time
     from vibegen.params import CommonParams
     from vibegen.runner import Runner
+    from vibegen.settings import load_settings
     from vibegen.store import Store
     store = Store.open(os.environ["DB"])
-    runner = Runner(store, router_options={"fal": {"poll_interval": 0.05},
-                                           "kie": {"poll_interval": 0.02}})
+    runner = Runner(store, env=load_settings().environ,
+                    router_options={"fal": {"poll_interval": 0.05},
+                                    "kie": {"poll_interval": 0.02}})
     run_id = runner.start_run("a lighthouse", sys.argv[1:], CommonParams(images_per_model=2))
     print(run_id, flush=True)
     time.sleep(600)

@@ -19,16 +19,23 @@ from PIL.PngImagePlugin import PngInfo
 
 from vibegen import exports, report
 from vibegen.costs import Cost
+from vibegen.keys import env_secrets
 from vibegen.leaderboard import build_leaderboard
 from vibegen.ratings import make_rating
 from vibegen.records import CellSpec
 from vibegen.routers.sandbox_router import render
+from vibegen.settings import load_settings
 from vibegen.store import Store
 
 PROMPT = "<script>alert(1)</script> ![x](http://e/x.png)"
 ERROR = "<img src=x onerror=alert(1)> content filtered"
 # Strings that name a model or router: none may reach a blind ZIP.
 MODEL_WORDS = ["flux-dev", "FLUX dev", "fal-ai", "seedream", "Seedream", "gpt-image", "GPT Image"]
+
+
+def keys() -> list[str]:
+    """The key values this test's environment sets (an entry point passes them to exports)."""
+    return env_secrets(load_settings().environ)
 
 
 def png_with_metadata(prompt: str, seed: int, text: dict[str, str]) -> bytes:
@@ -192,7 +199,7 @@ def test_runs_csv_and_json_parse_back_one_row_per_run(store):
             )
         ],
     )
-    rows = read_csv(exports.runs_csv(store))
+    rows = read_csv(exports.runs_csv(store, secrets=keys()))
     assert list(rows[0]) == exports.RUN_COLUMNS
     assert [r["run_id"] for r in rows] == [second, first]  # newest first, like History
     got = rows[1]
@@ -209,7 +216,7 @@ def test_runs_csv_and_json_parse_back_one_row_per_run(store):
     assert json.loads(got["params"]) == {"size": "64x64", "images_per_model": 2}
     assert rows[0]["status"] == "running" and rows[0]["slowest_wall_s"] == ""
 
-    data = strict_json(exports.runs_json(store))
+    data = strict_json(exports.runs_json(store, secrets=keys()))
     assert [r["run_id"] for r in data] == [second, first]
     assert data[1]["params"] == {"size": "64x64", "images_per_model": 2}
     created = dt.datetime.fromisoformat(data[1]["created_at"])
@@ -221,7 +228,7 @@ def test_runs_csv_and_json_parse_back_one_row_per_run(store):
 def test_images_export_has_one_row_per_generation_and_no_bytes(store):
     run_id = make_run(store)
     other = make_run(store, "another prompt")
-    rows = read_csv(exports.images_csv(store, run_id))
+    rows = read_csv(exports.images_csv(store, run_id, secrets=keys()))
     assert list(rows[0]) == exports.IMAGE_COLUMNS
     cells = store.run_view(run_id).cells
     assert [r["generation_id"] for r in rows] == [c.id for c in cells]
@@ -247,16 +254,22 @@ def test_images_export_has_one_row_per_generation_and_no_bytes(store):
     assert (d["status"], d["error_kind"], d["error_message"]) == ("error", "content_filter", ERROR)
     assert d["seed"] == "" and d["cost_usd"] == "0.04"  # the estimate stays on a failure
 
-    data = strict_json(exports.images_json(store, run_id))
+    data = strict_json(exports.images_json(store, run_id, secrets=keys()))
     assert [r["generation_id"] for r in data] == [c.id for c in cells]
     assert data[2]["cost_usd"] is None and data[3]["error_message"] == ERROR
     assert data[0]["params"] == {"size": "64x64"}
     assert dt.datetime.fromisoformat(data[0]["finished_at"]).tzinfo is not None
     # Every run when no run is given; never image bytes (PNG, JPEG or base64) in either.
-    everything = exports.images_csv(store)
+    everything = exports.images_csv(store, secrets=keys())
     assert len(read_csv(everything)) == 8
-    assert {r["run_id"] for r in strict_json(exports.images_json(store))} == {run_id, other}
-    for blob in (everything, exports.images_json(store)):
+    assert {r["run_id"] for r in strict_json(exports.images_json(store, secrets=keys()))} == {
+        run_id,
+        other,
+    }
+    for blob in (
+        everything,
+        exports.images_json(store, secrets=keys()),
+    ):
         assert b"\x89PNG" not in blob and b"\xff\xd8\xff" not in blob
         assert not re.search(rb"[A-Za-z0-9+/]{200,}", blob)
 
@@ -266,7 +279,7 @@ def test_ratings_export_is_current_ratings_with_models(store):
     run_id = make_run(store)
     rate_run(store, run_id)
     a, _, c, _ = store.run_view(run_id).cells
-    rows = read_csv(exports.ratings_csv(store, run_id))
+    rows = read_csv(exports.ratings_csv(store, run_id, secrets=keys()))
     assert list(rows[0]) == exports.RATING_COLUMNS
     vote = make_rating("pair", a.id, "a", c.id)  # stored with its ids in sorted order
     got = {(r["rater"], r["mode"], r["generation_id"], r["value"]) for r in rows}
@@ -289,7 +302,7 @@ def test_ratings_export_is_current_ratings_with_models(store):
         "true",
     )
 
-    data = strict_json(exports.ratings_json(store))
+    data = strict_json(exports.ratings_json(store, secrets=keys()))
     assert len(data) == 3
     assert {r["rater"] for r in data} == {"Ana", "<b>Bo</b>", "=cmd|' /C calc'!A0"}
     assert all(isinstance(r["blind"], bool) for r in data)
@@ -309,14 +322,21 @@ def test_untrusted_prompts_cannot_become_spreadsheet_formulas(store):
     prompt = '=HYPERLINK("http://e/x","click")'
     run_id = make_run(store, prompt, error="-1 credits left")
     rate_run(store, run_id, rater="@SUM(A1)")
-    for data in (exports.runs_csv(store), exports.images_csv(store), exports.ratings_csv(store)):
+    for data in (
+        exports.runs_csv(store, secrets=keys()),
+        exports.images_csv(store, secrets=keys()),
+        exports.ratings_csv(store, secrets=keys()),
+    ):
         for row in read_csv(data):
             for value in row.values():
                 assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
-    assert read_csv(exports.runs_csv(store))[0]["prompt"] == "'" + prompt
-    assert read_csv(exports.images_csv(store))[3]["error_message"] == "'-1 credits left"
+    assert read_csv(exports.runs_csv(store, secrets=keys()))[0]["prompt"] == "'" + prompt
+    assert (
+        read_csv(exports.images_csv(store, secrets=keys()))[3]["error_message"]
+        == "'-1 credits left"
+    )
     # JSON is data, not a spreadsheet: it keeps the text exactly as typed.
-    assert strict_json(exports.runs_json(store))[0]["prompt"] == prompt
+    assert strict_json(exports.runs_json(store, secrets=keys()))[0]["prompt"] == prompt
 
 
 # ------------------------------------------------------------------ leaderboard
@@ -340,7 +360,7 @@ def rated_leaderboard(store: Store):
 
 def test_leaderboard_csv_and_json(store):
     lb = rated_leaderboard(store)
-    rows = read_csv(exports.leaderboard_csv(lb))
+    rows = read_csv(exports.leaderboard_csv(lb, secrets=keys()))
     assert list(rows[0]) == list(lb.table.columns)
     assert [r["model_key"] for r in rows] == list(lb.table["model_key"])
     flux = next(r for r in rows if r["model_key"] == "fal:flux-dev")
@@ -351,7 +371,7 @@ def test_leaderboard_csv_and_json(store):
     gpt = next(r for r in rows if r["model_key"] == "openai:gpt-image")
     assert (gpt["votes"], gpt["rank"], gpt["fail_content_filter"]) == ("0", "", "2")
 
-    data = strict_json(exports.leaderboard_json(lb))
+    data = strict_json(exports.leaderboard_json(lb, secrets=keys()))
     assert [r["model_key"] for r in data["table"]] == list(lb.table["model_key"])
     by_key = {r["model_key"]: r for r in data["table"]}
     assert by_key["fal:flux-dev"]["cost_kinds"] == {"reported": 4}
@@ -370,8 +390,8 @@ def test_leaderboard_csv_and_json(store):
 
 def test_leaderboard_export_of_an_empty_store(store):
     lb = build_leaderboard(store.generations_frame(), store.ratings_frame())
-    assert read_csv(exports.leaderboard_csv(lb)) == []
-    data = strict_json(exports.leaderboard_json(lb))
+    assert read_csv(exports.leaderboard_csv(lb, secrets=keys())) == []
+    data = strict_json(exports.leaderboard_json(lb, secrets=keys()))
     assert data["table"] == [] and data["callout"] is None and data["pareto"] == []
 
 
@@ -379,7 +399,7 @@ def test_leaderboard_export_of_an_empty_store(store):
 def test_run_zip_has_every_image_and_a_manifest(store):
     run_id = make_run(store)
     cells = store.run_view(run_id).cells
-    files = open_zip(exports.run_zip(store, run_id))
+    files = open_zip(exports.run_zip(store, run_id, secrets=keys()))
     assert sorted(files) == sorted(
         ["01-flux-dev.png", "02-flux-dev-2.jpg", "03-seedream.png", "manifest.json", "manifest.csv"]
     )
@@ -415,7 +435,7 @@ def test_run_zip_has_every_image_and_a_manifest(store):
 def test_blind_zip_names_no_model_anywhere(store):
     run_id = make_run(store)
     cells = store.run_view(run_id).cells
-    blob = exports.run_zip(store, run_id, blind=True)
+    blob = exports.run_zip(store, run_id, blind=True, secrets=keys())
     files = open_zip(blob)
     images = sorted(n for n in files if n.startswith("image-"))
     assert images == ["image-01.png", "image-02.png", "image-03.png"]
@@ -457,7 +477,7 @@ def test_blind_zip_names_no_model_anywhere(store):
         assert not any(w.lower() in (zf.comment or b"").decode().lower() for w in MODEL_WORDS)
 
     # The named ZIP says which blind file is which, and the pixels match.
-    named = open_zip(exports.run_zip(store, run_id))
+    named = open_zip(exports.run_zip(store, run_id, secrets=keys()))
     for row in read_csv(named["manifest.csv"]):
         if not row["file"]:
             assert row["blind_file"] == ""
@@ -467,7 +487,9 @@ def test_blind_zip_names_no_model_anywhere(store):
             Image.open(io.BytesIO(files[row["blind_file"]])) as b,
         ):
             assert a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
-    assert open_zip(exports.run_zip(store, run_id, blind=True)).keys() == files.keys()
+    assert (
+        open_zip(exports.run_zip(store, run_id, blind=True, secrets=keys())).keys() == files.keys()
+    )
 
 
 # --------------------------------------------------------------------------- keys
@@ -526,18 +548,27 @@ def test_no_key_ever_reaches_an_export_or_report(store, monkeypatch):
     ]
     # And with no secrets passed, every function reads the environment itself.
     outputs += [
-        ("runs.csv", exports.runs_csv(store)),
-        ("runs.json", exports.runs_json(store)),
-        ("images.csv", exports.images_csv(store)),
-        ("images.json", exports.images_json(store)),
-        ("ratings.csv", exports.ratings_csv(store)),
-        ("ratings.json", exports.ratings_json(store)),
-        ("lb.csv", exports.leaderboard_csv(lb)),
-        ("lb.json", exports.leaderboard_json(lb)),
-        ("run.zip", exports.run_zip(store, run_id)),
-        ("blind.zip", exports.run_zip(store, run_id, blind=True)),
-        ("run.html", report.run_report_html(store, run_id)),
-        ("lb.html", report.leaderboard_report_html(lb)),
+        ("runs.csv", exports.runs_csv(store, secrets=keys())),
+        ("runs.json", exports.runs_json(store, secrets=keys())),
+        ("images.csv", exports.images_csv(store, secrets=keys())),
+        ("images.json", exports.images_json(store, secrets=keys())),
+        ("ratings.csv", exports.ratings_csv(store, secrets=keys())),
+        ("ratings.json", exports.ratings_json(store, secrets=keys())),
+        ("lb.csv", exports.leaderboard_csv(lb, secrets=keys())),
+        ("lb.json", exports.leaderboard_json(lb, secrets=keys())),
+        ("run.zip", exports.run_zip(store, run_id, secrets=keys())),
+        (
+            "blind.zip",
+            exports.run_zip(store, run_id, blind=True, secrets=keys()),
+        ),
+        (
+            "run.html",
+            report.run_report_html(store, run_id, secrets=keys()),
+        ),
+        (
+            "lb.html",
+            report.leaderboard_report_html(lb, secrets=keys()),
+        ),
     ]
     assert len(outputs) == 7 + 9 + 12
     checked = 0
@@ -548,17 +579,20 @@ def test_no_key_ever_reaches_an_export_or_report(store, monkeypatch):
                 assert part.encode() not in blob, (where, part)
     assert checked > len(outputs)
     # The leaked texts are still there, with the key replaced.
-    assert "401: bad key Authorization: Key ***" in exports.images_csv(store).decode("utf-8-sig")
-    assert "a fox, ***" in report.run_report_html(store, run_id)
+    assert "401: bad key Authorization: Key ***" in exports.images_csv(
+        store, secrets=keys()
+    ).decode("utf-8-sig")
+    assert "a fox, ***" in report.run_report_html(store, run_id, secrets=keys())
 
 
 # ------------------------------------------------------------------- widgets
 def _download_page(run_id: str) -> None:
     from vibegen.leaderboard import build_leaderboard
+    from vibegen.settings import load_settings
     from vibegen.store import Store
     from vibegen.ui.exports import leaderboard_downloads, run_downloads
 
-    store = Store.open()
+    store = Store.open(load_settings().store_url)
     run_downloads(store, run_id)
     leaderboard_downloads(
         store, build_leaderboard(store.generations_frame(), store.ratings_frame())

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from vibegen.records import new_id
+from vibegen.settings import load_settings
 from vibegen.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +109,7 @@ def _history() -> AppTest:
 def test_history_page_shows_the_true_count_and_reaches_the_last_page():
     from vibegen.store import database_url
 
-    store = Store.open(database_url())
+    store = Store.open(database_url(load_settings()))
     newest_first = fill(store)
     at = _history().run()
     assert not at.exception, at.exception
@@ -144,7 +145,7 @@ def test_history_page_shows_the_true_count_and_reaches_the_last_page():
 def test_sandbox_runs_are_marked_simulated_under_a_banner():
     from vibegen.store import database_url
 
-    store = Store.open(database_url())
+    store = Store.open(database_url(load_settings()))
     real = store.create_run("a brief line with no images yet", {}, [])
     at = _history().run()
     assert not at.exception and not at.info  # nothing simulated: no banner
@@ -164,7 +165,7 @@ def test_history_shows_times_in_the_viewers_time_zone(fast_sandbox, store):
     from vibegen.params import CommonParams
     from vibegen.runner import Runner
 
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         assert runner.wait(runner.start_run("a fox", ["sandbox:prism"], CommonParams()), 30)
     finally:

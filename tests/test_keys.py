@@ -20,10 +20,12 @@ from tests.fakes.kie_server import KieFake
 from tests.fakes.openai_server import OpenAIFake
 from tests.fakes.sd_server import SDFake
 from vibegen import exports, report
+from vibegen.keys import env_secrets
 from vibegen.leaderboard import build_leaderboard
 from vibegen.params import CommonParams
 from vibegen.ratings import make_rating
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 from vibegen.share import link_path, review_path, run_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +42,11 @@ MODELS = [
     "sd:local",
     "sandbox:prism",
 ]
+
+
+def keys() -> list[str]:
+    """The key values this test's environment sets (an entry point passes them to exports)."""
+    return env_secrets(load_settings().environ)
 
 
 def _needles() -> list[bytes]:
@@ -140,22 +147,22 @@ def test_keys_are_never_written_anywhere(
         _assert_clean(page, f"the {path} page")
 
     outputs = {
-        "runs.csv": exports.runs_csv(store),
-        "runs.json": exports.runs_json(store),
-        "images.csv": exports.images_csv(store),
-        "images.json": exports.images_json(store),
-        "ratings.csv": exports.ratings_csv(store),
-        "ratings.json": exports.ratings_json(store),
-        "run.zip": exports.run_zip(store, run_id),
-        "blind.zip": exports.run_zip(store, run_id, blind=True),
-        "run report": report.run_report_html(store, run_id).encode(),
+        "runs.csv": exports.runs_csv(store, secrets=keys()),
+        "runs.json": exports.runs_json(store, secrets=keys()),
+        "images.csv": exports.images_csv(store, secrets=keys()),
+        "images.json": exports.images_json(store, secrets=keys()),
+        "ratings.csv": exports.ratings_csv(store, secrets=keys()),
+        "ratings.json": exports.ratings_json(store, secrets=keys()),
+        "run.zip": exports.run_zip(store, run_id, secrets=keys()),
+        "blind.zip": exports.run_zip(store, run_id, blind=True, secrets=keys()),
+        "run report": report.run_report_html(store, run_id, secrets=keys()).encode(),
     }
     lb = build_leaderboard(store.generations_frame(), store.ratings_frame(), include_sandbox=True)
     outputs.update(
         {
-            "leaderboard.csv": exports.leaderboard_csv(lb),
-            "leaderboard.json": exports.leaderboard_json(lb),
-            "leaderboard report": report.leaderboard_report_html(lb).encode(),
+            "leaderboard.csv": exports.leaderboard_csv(lb, secrets=keys()),
+            "leaderboard.json": exports.leaderboard_json(lb, secrets=keys()),
+            "leaderboard report": report.leaderboard_report_html(lb, secrets=keys()).encode(),
         }
     )
     for name, blob in outputs.items():

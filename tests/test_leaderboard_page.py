@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from vibegen.params import CommonParams
 from vibegen.ratings import make_rating
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"]
@@ -18,7 +19,7 @@ MODELS = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"]
 @pytest.fixture
 def rated(store, fast_sandbox):
     """Four sandbox runs where Mosaic always wins and Prism always loses, rated blind."""
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     for k in range(4):
         run_id = runner.start_run(f"prompt {k}", MODELS, CommonParams())
         assert runner.wait(run_id, 20)
@@ -103,7 +104,7 @@ def test_a_brief_shows_as_one_matrix_of_prompts_by_models(store, fast_sandbox):
     from vibegen.runner import Runner
 
     set_id = store.save_prompt_set("Posters", ["a red fox", "a blue whale"])
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         run_ids = runner.start_prompt_set(set_id, ["sandbox:prism", "sandbox:halo"], CommonParams())
         assert all(runner.wait(r, 30) for r in run_ids)

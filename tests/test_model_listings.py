@@ -15,6 +15,7 @@ from vibegen.discovery import DiscoveryError, Quote
 from vibegen.errors import InputError
 from vibegen.params import CommonParams
 from vibegen.runner import plan_run
+from vibegen.settings import load_settings
 from vibegen.user_models import (
     check_fal_id,
     effective_catalog,
@@ -38,6 +39,11 @@ def http():
     c = discovery.client(timeout_s=0.5)
     yield c
     c.close()
+
+
+def user_file():  # read per test: each test has its own VIBEGEN_HOME
+    """The user catalog file of this test's data directory."""
+    return user_file_path(load_settings().data_dir)
 
 
 def env_for(fake: ListingFake, **extra: str) -> dict[str, str]:
@@ -174,7 +180,9 @@ def test_offline_the_shipped_catalog_is_what_is_offered(store, fake):
         store, CAT, env, sources=["fal:models"], http=discovery.client(timeout_s=0.5)
     )
     assert "cannot reach fal" in said["fal:models"]
-    merged, problems = effective_catalog(CAT, listings.cached(store), store.user_models())
+    merged, problems = effective_catalog(
+        CAT, listings.cached(store), store.user_models(), user_path=user_file()
+    )
     assert problems == []
     assert [m.key for m in merged.models] == [m.key for m in CAT.models]
     plan = plan_run("a fox", ["sandbox:prism"], CommonParams(), merged, {}, today=TODAY)
@@ -186,7 +194,7 @@ def test_a_quote_prices_a_model_no_source_priced_and_says_so(fake, http, store):
     env = env_for(fake, FAL_KEY=KEY)
     listings.refresh(store, CAT, env, sources=["fal:prices"], http=http)
     index = listings.cached(store)
-    merged, _ = effective_catalog(CAT, index)
+    merged, _ = effective_catalog(CAT, index, user_path=user_file())
     flux_max = merged.model("fal:flux-2-max")
     assert flux_max.price.unit == "megapixel" and flux_max.price.usd == 0.07
     on = index.quoted_on("fal").isoformat()
@@ -231,7 +239,9 @@ def test_a_model_added_by_id_reads_its_inputs_from_the_openapi_schema(fake, http
     assert entry["price"]["usd"] == 0.02
     assert entry["price"]["source"] == "quoted by fal on 2026-12-01 (router price list)"
     store.save_user_model(entry["key"], entry)
-    merged, problems = effective_catalog(CAT, listings.cached(store), store.user_models())
+    merged, problems = effective_catalog(
+        CAT, listings.cached(store), store.user_models(), user_path=user_file()
+    )
     assert problems == []
     plan = plan_run(
         "a fox",
@@ -289,10 +299,10 @@ price = { unit = "image", usd = 0.01, seen = 2026-12-01, source = "my invoice" }
 
 
 def test_user_catalog_file_adds_models_in_the_same_schema(isolated_env):
-    path = user_file_path()
+    path = user_file_path(load_settings().data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(GOOD, encoding="utf-8")
-    merged, problems = effective_catalog(CAT, listings.Index())
+    merged, problems = effective_catalog(CAT, listings.Index(), user_path=user_file())
     assert problems == []
     assert merged.model("fal:my-flux").price.source == "my invoice"
 
@@ -345,7 +355,7 @@ def test_sd_checkpoints_from_the_listing_are_offered_per_checkpoint(fake, http, 
     listings.refresh(
         store, CAT, {"VIBEGEN_SD_URL": fake.root_url}, sources=["sd:models"], http=http
     )
-    merged, _ = effective_catalog(CAT, listings.cached(store))
+    merged, _ = effective_catalog(CAT, listings.cached(store), user_path=user_file())
     m = merged.model("sd:sd_xl_base_1.0")
     assert m.fixed_params["override_settings"] == {
         "sd_model_checkpoint": "sd_xl_base_1.0.safetensors [31e35c80fc]"

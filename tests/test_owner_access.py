@@ -15,6 +15,7 @@ from tests.conftest import OWNER_TOKEN as TOKEN
 from vibegen import access
 from vibegen.params import CommonParams
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +33,7 @@ PROMPT = "a secret prompt about a lighthouse"
 
 @pytest.fixture
 def a_run(store, fast_sandbox):
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     run_id = runner.start_run(PROMPT, ["sandbox:prism", "sandbox:halo"], CommonParams())
     assert runner.wait(run_id, 20)
     runner.close()

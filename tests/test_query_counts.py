@@ -21,6 +21,7 @@ from vibegen import process
 from vibegen.costs import Cost
 from vibegen.ratings import make_rating
 from vibegen.records import CellSpec
+from vibegen.settings import load_settings
 from vibegen.store import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,7 @@ def _png(k: int) -> bytes:
 def _run(n_images: int, brief: bool = False) -> tuple[str, str]:
     """A finished, rated sandbox run of `n_images` images in the pages' own store (made as the
     one run of a brief, `brief`)."""
-    store = process.store(database_url())
+    store = process.store(database_url(load_settings()))
     set_id = store.save_prompt_set("Posters", ["a fox"]) if brief else None
     specs = [
         CellSpec(key, "sandbox", label, k // len(MODELS), "a fox", {}, {}, Cost(0.0, "simulated"))
@@ -112,7 +113,7 @@ def _queries(path: str, query: dict[str, str], n_images: int) -> tuple[int, int]
     """Queries of the page's first run and of a rerun, on a run of `n_images` images."""
     brief = "BRIEF" in query.values()
     run_id, gen_id = _run(n_images, brief=brief)
-    store = process.store(database_url())
+    store = process.store(database_url(load_settings()))
     links = {"RUN": run_id, "GEN": gen_id, "BLIND": store.team.team_link(run_id, blind=True).token}
     if brief:
         (set_id,) = (p["id"] for p in store.prompt_sets())
@@ -144,7 +145,7 @@ def _export_queries(n_runs: int, n_images: int) -> dict[str, int]:
     from vibegen import exports, report
 
     runs = [_run(n_images)[0] for _ in range(n_runs)]
-    store = process.store(database_url())
+    store = process.store(database_url(load_settings()))
     counter = Counter(store.engine)
     builds = {
         f"{table}.{fmt}{' (one run)' if one else ''}": (

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from vibegen.params import CommonParams
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FOX = "a red fox in the snow, woodcut"
@@ -17,7 +18,7 @@ TWO = ["sandbox:halo", "sandbox:pointil"]  # not the default picks
 
 
 def _finished_run(store, prompt=FOX, keys=TWO, common=None, overrides=None) -> str:
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         run_id = runner.start_run(prompt, keys, common or CommonParams(), overrides)
         assert runner.wait(run_id, 30)

@@ -15,6 +15,7 @@ from tests.test_exports import ERROR, PROMPT, make_run, rate_run
 from vibegen.board_spec import verdict
 from vibegen.catalog import default_catalog
 from vibegen.costs import Cost
+from vibegen.keys import env_secrets
 from vibegen.leaderboard import build_leaderboard
 from vibegen.money import cents
 from vibegen.params import CommonParams
@@ -23,6 +24,7 @@ from vibegen.records import CellSpec
 from vibegen.report import leaderboard_report_html, quality_cost_svg, run_report_html
 from vibegen.routers.sandbox_router import render
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 from vibegen.store import Store
 
 FORBIDDEN_TAGS = {
@@ -60,6 +62,11 @@ class _Tags(HTMLParser):
         self.text.append(data)
 
 
+def keys() -> list[str]:
+    """The key values this test's environment sets (an entry point passes them to exports)."""
+    return env_secrets(load_settings().environ)
+
+
 def parse(page: str) -> _Tags:
     """Parse a report the way a browser tokenises it."""
     p = _Tags()
@@ -91,7 +98,7 @@ def assert_standalone(page: str) -> _Tags:
 def test_run_report_is_standalone_and_shows_untrusted_text_literally(store):
     run_id = make_run(store)
     rate_run(store, run_id)
-    page = run_report_html(store, run_id)
+    page = run_report_html(store, run_id, secrets=keys())
     tags = assert_standalone(page)
     text = "".join(tags.text)
     # The prompt, the error message and the rater's name read exactly as typed...
@@ -133,7 +140,7 @@ def test_run_report_of_a_running_run(store):
             )
         ],
     )
-    page = run_report_html(store, run_id)
+    page = run_report_html(store, run_id, secrets=keys())
     assert_standalone(page)
     assert "queued when this report was made" in page and "still running" in page
 
@@ -189,7 +196,7 @@ def test_leaderboard_report_has_table_callout_notes_and_offline_chart(store):
         {"fal:alpha": 0.2, "kie:beta": 0.01, "openai:gamma": 0.002, "sd:delta": None},
         labels={"fal:alpha": "<i>Alpha</i> ![x](http://e/x.png)"},
     )
-    page = leaderboard_report_html(lb)
+    page = leaderboard_report_html(lb, secrets=keys())
     tags = assert_standalone(page)
     text = "".join(tags.text)
     # Every competitor, its label literal (escaped in the table and in the chart alike).
@@ -223,7 +230,7 @@ def test_leaderboard_report_has_table_callout_notes_and_offline_chart(store):
 def test_preliminary_badge_and_linear_axis(store):
     lb = vote_store(store, {"fal:alpha": 0.03, "kie:beta": 0.02}, votes=3)
     assert lb.table["preliminary"].all()
-    page = leaderboard_report_html(lb)
+    page = leaderboard_report_html(lb, secrets=keys())
     assert_standalone(page)
     assert page.count('class="badge prelim"') == 2
     assert "log scale" not in page  # 1.5x apart: a linear axis reads better
@@ -236,7 +243,7 @@ def test_leaderboard_report_with_no_votes_and_hostile_filter(store):
     lb = build_leaderboard(
         store.generations_frame(), store.ratings_frame(), rater="<script>alert(1)</script>"
     )
-    page = leaderboard_report_html(lb)
+    page = leaderboard_report_html(lb, secrets=keys())
     tags = assert_standalone(page)
     text = "".join(tags.text)
     assert "votes by <script>alert(1)</script>" in text

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from vibegen.markup import escape_markdown
 from vibegen.params import CommonParams
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"]
@@ -18,7 +19,7 @@ NAMES = ["Prism", "Halo", "Mosaic", "sandbox", "Sandbox"]
 
 @pytest.fixture
 def run_id(store, fast_sandbox):
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     rid = runner.start_run("a fox in the snow", MODELS, CommonParams(images_per_model=2))
     assert runner.wait(rid, 20)
     runner.close()
@@ -253,7 +254,7 @@ def test_a_click_the_store_refuses_says_so_stays_and_retries(run_id, store):
     from vibegen.store import database_url
 
     at = _review(run_id, rater="Ana", store=store)  # the page is open, then writes fail
-    page_store = process.store(database_url())  # the store the page writes with
+    page_store = process.store(database_url(load_settings()))  # the store the page writes with
     refuse = {"on": True}
 
     def query_only(dbapi_conn, _record, _proxy) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from vibegen.settings import load_settings
 from vibegen.store import Store, database_url
 from vibegen.ui import runtime
 
@@ -37,7 +38,7 @@ def _db_files(url: str) -> int:
 
 
 def test_clearing_caches_50_times_keeps_one_runner_and_constant_resources():
-    url = database_url()
+    url = database_url(load_settings())
     first = runtime._runner(url)
     first.store.list_runs()  # the pool holds its connection from here on
     threads, files = _heartbeats(), _db_files(url)
@@ -60,13 +61,13 @@ def test_clearing_caches_50_times_keeps_one_runner_and_constant_resources():
 def test_clear_caches_between_page_runs_keeps_the_runner(fast_sandbox):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
     assert not at.exception, at.exception
-    runner = runtime._runner(database_url())
+    runner = runtime._runner(database_url(load_settings()))
     threads = _heartbeats()
     for _ in range(5):
         st.cache_resource.clear()
         at.run()
         assert not at.exception, at.exception
-    assert runtime._runner(database_url()) is runner
+    assert runtime._runner(database_url(load_settings())) is runner
     assert _heartbeats() == threads
     assert len(runner.store.runners()) == 1
 
@@ -88,7 +89,7 @@ def _runs_in(path: Path) -> list[str]:
 
 
 def test_after_close_the_db_file_alone_holds_the_runs(isolated_env):
-    store = Store.open()
+    store = Store.open(load_settings().store_url)
     for i in range(3):
         store.create_run(f"prompt {i}", {}, [])
     # While the store is open the rows live in the WAL: a bare copy of the file misses them.
@@ -111,8 +112,9 @@ def test_a_normal_stop_of_the_process_checkpoints_the_wal(isolated_env):
     script = (
         "import os\n"
         "from vibegen import process\n"
+        "from vibegen.settings import load_settings\n"
         "from vibegen.store import database_url\n"
-        "url = database_url()\n"
+        "url = database_url(load_settings())\n"
         "runner = process.runner(url, lambda: {})\n"
         "for i in range(3):\n"
         "    runner.store.create_run(f'prompt {i}', {}, [])\n"

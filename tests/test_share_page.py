@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from vibegen.settings import load_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["sandbox:prism", "sandbox:halo"]
 HEX = "[0-9a-f]{32}"
@@ -24,7 +26,7 @@ def run_id(fast_sandbox, store):
     from vibegen.params import CommonParams
     from vibegen.runner import Runner
 
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         rid = runner.start_run("a lighthouse", MODELS, CommonParams())
         assert runner.wait(rid, 30)
@@ -136,7 +138,7 @@ def test_briefs_page_links_to_its_runs(fast_sandbox, store):
     from vibegen.runner import Runner
 
     brief = store.save_prompt_set("Posters", ["a fox"])
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         runner.start_prompt_set(brief, MODELS[:1], CommonParams())
         run_id = store.runs_of_prompt_set(brief)[0]

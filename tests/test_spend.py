@@ -14,6 +14,7 @@ from vibegen.params import CommonParams
 from vibegen.records import CellSpec
 from vibegen.routers.sandbox_router import render
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 
 CATALOG = default_catalog()
 PNG = render("dots", "p", 1, 64, 64)
@@ -169,7 +170,7 @@ def test_empty_ledger(store):
 
 
 def test_runner_sandbox_spend_is_simulated(store, fast_sandbox):
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     run_id = runner.start_run("a fox", ["sandbox:prism", "sandbox:halo"], CommonParams())
     assert runner.wait(run_id, 20)
     runner.close()

@@ -57,8 +57,9 @@ def test_generate_and_review_on_postgresql(pg_url, isolated_env):
 def test_two_processes_share_one_database(pg_url):
     code = (
         "import sys; from vibegen.store import Store; from vibegen.runner import Runner; "
-        "from vibegen.params import CommonParams; s = Store.open(); "
-        "r = Runner(s, heartbeat=False); "
+        "from vibegen.params import CommonParams; from vibegen.settings import load_settings; "
+        "env = load_settings(); s = Store.open(env.store_url); "
+        "r = Runner(s, env=env.environ, heartbeat=False); "
         "i = r.start_run('from ' + sys.argv[1], ['sandbox:prism'], CommonParams()); "
         "r.wait(i, 20); print(i)"
     )

@@ -11,6 +11,7 @@ from vibegen.markup import escape_html, escape_markdown
 from vibegen.params import CommonParams
 from vibegen.ratings import make_rating
 from vibegen.runner import Runner
+from vibegen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EVIL_PROMPT = "<script>alert(1)</script> ![x](http://evil.example/x.png) **bold** <b>b</b>"
@@ -19,7 +20,7 @@ EVIL_NAME = "<img src=x onerror=alert(1)> [click](http://evil.example)"
 
 @pytest.fixture
 def evil_run(store, fast_sandbox):
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     run_id = runner.start_run(EVIL_PROMPT, ["sandbox:prism", "sandbox:halo"], CommonParams())
     assert runner.wait(run_id, 10)
     cell = store.run_view(run_id).cells[0]

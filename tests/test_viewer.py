@@ -53,10 +53,11 @@ def test_previous_and_next_step_through_the_run_and_wrap_round(store):
 def _blind_page() -> None:
     import streamlit as st
 
+    from vibegen.settings import load_settings
     from vibegen.store import Store
     from vibegen.ui.viewer import view_button, viewer
 
-    store = Store.open()
+    store = Store.open(load_settings().store_url)
     cells = store.run_view(st.query_params["run"]).cells
     for i, cell in enumerate(cells):
         if cell.ok:

@@ -4,8 +4,9 @@ Pure functions of the store (or of a computed leaderboard) that return bytes; no
 
 Rules every export follows:
 - No API key ever appears. Keys are never stored, but as a second line of defence every string
-  written passes through `keys.redact` with the key values from the environment (the UI passes
-  the ones from Streamlit secrets too), and an original image whose bytes contain a key is
+  written passes through `keys.redact` with the key values its caller passes in (`secrets`,
+  which every function here requires: the app's include Streamlit secrets, the command line's
+  its environment), and an original image whose bytes contain a key is
   written re-encoded without metadata.
 - CSV cells that a spreadsheet would run as a formula (= + - @, tab, CR first) get a leading
   apostrophe: prompts, labels, error messages and rater names are untrusted text.
@@ -36,7 +37,7 @@ import pandas as pd
 from PIL import Image
 
 from vibegen import images
-from vibegen.keys import env_secrets, redact
+from vibegen.keys import redact
 from vibegen.records import Cell, RunView
 
 if TYPE_CHECKING:  # the leaderboard (and SciPy behind it) loads only where it is built
@@ -139,9 +140,9 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a ZIP entry can carry
 
 
 # --------------------------------------------------------------------------- secrets
-def resolve_secrets(secrets: Iterable[str] | None) -> list[str]:
-    """`secrets` as a list, or the key values from the environment when None."""
-    return env_secrets() if secrets is None else [s for s in secrets if s]
+def resolve_secrets(secrets: Iterable[str]) -> list[str]:
+    """The key values to redact, as a list (the caller's entry point collected them)."""
+    return [s for s in secrets if s]
 
 
 def clean_text(text: str, secrets: Iterable[str]) -> str:
@@ -331,12 +332,12 @@ def export(
     store: Store,
     run_id: str | None = None,
     *,
-    secrets: Iterable[str] | None = None,
+    secrets: Iterable[str],
 ) -> bytes:
     """One table of the store (runs, images, ratings; of every run or one) as CSV or JSON.
 
     CSV: one row per item with the table's columns. JSON: a list of objects; never image
-    bytes in either. Key values are redacted (from the environment when `secrets` is None).
+    bytes in either. Key values in `secrets` are redacted.
     """
     spec = TABLES[table]
     return write(fmt, spec.rows(store, run_id), spec.columns, resolve_secrets(secrets))
@@ -362,7 +363,7 @@ def leaderboard_rows(lb: Leaderboard) -> list[dict[str, Any]]:
     return rows
 
 
-def leaderboard_csv(lb: Leaderboard, *, secrets: Iterable[str] | None = None) -> bytes:
+def leaderboard_csv(lb: Leaderboard, *, secrets: Iterable[str]) -> bytes:
     """The leaderboard table as CSV (cost_kinds as 'reported=3; estimated=1')."""
     return write("csv", leaderboard_rows(lb), list(lb.table.columns), resolve_secrets(secrets))
 
@@ -398,7 +399,7 @@ def leaderboard_data(lb: Leaderboard) -> dict[str, Any]:
     }
 
 
-def leaderboard_json(lb: Leaderboard, *, secrets: Iterable[str] | None = None) -> bytes:
+def leaderboard_json(lb: Leaderboard, *, secrets: Iterable[str]) -> bytes:
     """The leaderboard as JSON: table plus callout, Pareto list and notes (NaN as null)."""
     return to_json(leaderboard_data(lb), resolve_secrets(secrets))  # one object, not rows
 
@@ -479,9 +480,7 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, when: tuple, compress: boo
     zf.writestr(info, data)
 
 
-def run_zip(
-    store: Store, run_id: str, *, blind: bool = False, secrets: Iterable[str] | None = None
-) -> bytes:
+def run_zip(store: Store, run_id: str, *, blind: bool = False, secrets: Iterable[str]) -> bytes:
     """A ZIP of the run's successful images plus manifest.json and manifest.csv.
 
     Named mode keeps the original bytes, names files after grid position and model, and the

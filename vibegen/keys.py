@@ -21,13 +21,8 @@ def secret_values(env: Mapping[str, str], catalog: Catalog) -> list[str]:
     return [env[n] for n in names if env.get(n) and len(env[n]) >= 4]
 
 
-def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
-    """The API key values set in `env` for every router (default: the process's settings, for
-    a caller with no environment of its own, such as an export written outside the app)."""
-    if env is None:
-        from vibegen.settings import load_settings  # settings imports this module's merge
-
-        env = load_settings().environ
+def env_secrets(env: Mapping[str, str]) -> list[str]:
+    """The API key values set in `env` (an entry point's settings) for every router."""
     return secret_values(env, default_catalog())
 
 

@@ -43,19 +43,25 @@ def runner(url: str, env: Callable[[], Mapping[str, str]]) -> Runner:
             opened = store(url)
             # the catalog the app offers (shipped + user file + added by id + listings), so a
             # paid cell of an added model can be resumed at startup
-            made = Runner(opened, offered_catalog(opened), env())
+            read = env()
+            made = Runner(opened, offered_catalog(opened, read), env=read)
             _runners[url] = made
             # atexit runs last-registered first: the runner stops before its store closes.
             atexit.register(made.close)
         return _runners[url]
 
 
-def offered_catalog(opened: Store) -> Catalog:
-    """The shipped catalog merged with the user's models and the cached router listings."""
+def offered_catalog(opened: Store, env: Mapping[str, str]) -> Catalog:
+    """The shipped catalog merged with the user's models (the file in `env`'s data directory)
+    and the cached router listings."""
     from vibegen import listings
-    from vibegen.user_models import effective_catalog
+    from vibegen.settings import Settings
+    from vibegen.user_models import effective_catalog, user_file_path
 
     merged, _problems = effective_catalog(
-        default_catalog(), listings.cached(opened), opened.user_models()
+        default_catalog(),
+        listings.cached(opened),
+        opened.user_models(),
+        user_path=user_file_path(Settings.from_environ(env).data_dir),
     )
     return merged

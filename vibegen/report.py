@@ -215,7 +215,7 @@ def _summary(view: RunView) -> str:
     return " · ".join(parts)
 
 
-def run_report_html(store: Store, run_id: str, *, secrets: Iterable[str] | None = None) -> str:
+def run_report_html(store: Store, run_id: str, *, secrets: Iterable[str]) -> str:
     """One run as a standalone HTML page: prompt, every image or error, costs, times, ratings."""
     view = store.run_view(run_id)
     tallies = _tallies(store.current_ratings(run_id))
@@ -399,7 +399,7 @@ def _filters_text(filters: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def leaderboard_report_html(lb: Leaderboard, *, secrets: Iterable[str] | None = None) -> str:
+def leaderboard_report_html(lb: Leaderboard, *, secrets: Iterable[str]) -> str:
     """The leaderboard as a standalone HTML page: callout, chart, table and notes."""
     return _render(
         "leaderboard.html.j2",

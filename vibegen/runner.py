@@ -55,7 +55,6 @@ from vibegen.params import CommonParams, map_params
 from vibegen.records import Cell, CellSpec, new_id, simulated_router
 from vibegen.routers import Router, build_router, router_status
 from vibegen.routers.base import GenerationRequest
-from vibegen.settings import load_settings
 from vibegen.typed import check_text
 from vibegen.unsaved import REASON, Keeper, Outcome, SavePolicy
 
@@ -156,8 +155,8 @@ class Runner:
         self,
         store: Store,
         catalog: Catalog | None = None,
-        env: Mapping[str, str] | None = None,
         *,
+        env: Mapping[str, str],
         concurrency: Mapping[str, int] | None = None,
         router_options: Mapping[str, dict] | None = None,
         heartbeat: bool = True,
@@ -166,9 +165,8 @@ class Runner:
         self.store = store
         self.keeper = Keeper(store, saving)
         self.catalog = catalog or default_catalog()
-        # No environment given: this runner is the entry point (a worker), so it reads the
-        # process's settings itself.
-        self.env = dict(load_settings().environ if env is None else env)
+        # Passed in by the entry point (app, CLI, a test): nothing here reads the process.
+        self.env = dict(env)
         self.id = new_id()[:16]
         self._concurrency = dict(concurrency or {})
         self._router_options = dict(router_options or {})

@@ -49,7 +49,7 @@ from vibegen.records import (
     now,
     utc,
 )
-from vibegen.settings import Settings, load_settings
+from vibegen.settings import Settings
 from vibegen.typed import check_text, control_character
 
 if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every page
@@ -73,15 +73,14 @@ GENERATION_COLUMNS = [
 ]
 
 
-def data_dir(settings: Settings | None = None) -> Path:
-    """Where VibeGen keeps its data: `VIBEGEN_HOME`, else ~/.vibegen (default: the process's
-    settings, for a caller that was given none)."""
-    return (settings or load_settings()).data_dir
+def data_dir(settings: Settings) -> Path:
+    """Where VibeGen keeps its data: `VIBEGEN_HOME`, else ~/.vibegen."""
+    return settings.data_dir
 
 
-def database_url(settings: Settings | None = None) -> str:
+def database_url(settings: Settings) -> str:
     """`DATABASE_URL` if set, else the SQLite file in the data directory."""
-    return (settings or load_settings()).store_url
+    return settings.store_url
 
 
 def _normalise(url: str) -> str:
@@ -140,9 +139,9 @@ class Store:
         self.team = Team(self)
 
     @classmethod
-    def open(cls, url: str | None = None, *, busy_timeout_s: float = 30.0) -> Store:
-        """Open (and migrate) the store at `url`, `DATABASE_URL` or the default SQLite file."""
-        url = _normalise(url or database_url())
+    def open(cls, url: str, *, busy_timeout_s: float = 30.0) -> Store:
+        """Open (and migrate) the store at `url` (an entry point's `Settings.store_url`)."""
+        url = _normalise(url)
         try:
             if url.startswith("sqlite"):
                 path = url.split("///", 1)[-1]

@@ -28,7 +28,6 @@ from vibegen.discovery import Listed, Quote
 from vibegen.errors import InputError
 from vibegen.listings import Index
 from vibegen.params import RESOLUTIONS
-from vibegen.store import data_dir
 
 USER_FILE = "models.toml"
 FAL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)+$")
@@ -36,9 +35,9 @@ _RATIO = re.compile(r"^\d+:\d+$")
 IMAGE_INPUTS = ("image_url", "image_urls", "input_image", "image")
 
 
-def user_file_path(home: Path | None = None) -> Path:
-    """Where the user catalog file lives: `models.toml` in the data directory."""
-    return (home or data_dir()) / USER_FILE
+def user_file_path(home: Path) -> Path:
+    """Where the user catalog file lives: `models.toml` in the data directory `home`."""
+    return home / USER_FILE
 
 
 def parse_user_models(
@@ -102,9 +101,8 @@ def _refuse(model: Model, catalog: Catalog, known: set[str]) -> str:
     return ""
 
 
-def load_user_file(catalog: Catalog, path: Path | None = None) -> tuple[list[Model], list[str]]:
+def load_user_file(catalog: Catalog, path: Path) -> tuple[list[Model], list[str]]:
     """The user catalog file's models and problems; no file is no models and no problem."""
-    path = path or user_file_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -308,7 +306,8 @@ def effective_catalog(
     shipped: Catalog,
     index: Index,
     added: Sequence[Mapping[str, Any]] = (),
-    user_path: Path | None = None,
+    *,
+    user_path: Path,
 ) -> tuple[Catalog, list[str]]:
     """Shipped + user file + added by id + SD checkpoints, quotes applied; and the problems."""
     file_models, problems = load_user_file(shipped, user_path)

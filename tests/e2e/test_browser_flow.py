@@ -28,6 +28,7 @@ from tests.e2e.conftest import (
     wait_until_idle,
 )
 from vibegen.money import cents
+from vibegen.settings import load_settings
 
 # The README screenshot is made by this suite; set VIBEGEN_UPDATE_SCREENSHOT=1 to refresh it
 # (otherwise it goes to a temporary file, so a test run leaves the working tree clean).
@@ -59,7 +60,7 @@ def test_run_link_opened_first_on_a_fresh_server_shows_the_run(
     monkeypatch.setenv("VIBEGEN_SANDBOX_SPEED", "0.01")
     monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
     keys = ["sandbox:prism", "sandbox:halo", "sandbox:mosaic"]
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         run_id = runner.start_run(FOX, keys, CommonParams(images_per_model=2))
         assert runner.wait(run_id, 30)

@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     wait_for_app,
     wait_for_images,
 )
+from vibegen.settings import load_settings
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +43,7 @@ def finished_run(store, monkeypatch) -> str:
 
     monkeypatch.setenv("VIBEGEN_SANDBOX_SPEED", "0.01")
     monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         run_id = runner.start_run(PROMPT, list(MODELS), CommonParams())
         assert runner.wait(run_id, 30)

@@ -16,6 +16,7 @@ from tests.e2e.conftest import (
     wait_for_images,
     wait_until_idle,
 )
+from vibegen.settings import load_settings
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +33,7 @@ def test_a_runs_link_fills_the_form_and_run_again_repeats_it(
 
     monkeypatch.setenv("VIBEGEN_SANDBOX_SPEED", "0.01")
     monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         run_id = runner.start_run(FOX, list(MODELS), CommonParams(quality="high", seed=42))
         assert runner.wait(run_id, 30)

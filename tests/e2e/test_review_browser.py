@@ -22,6 +22,7 @@ from tests.e2e.conftest import (
     wait_for_images,
     wait_until,
 )
+from vibegen.settings import load_settings
 
 PROMPT = "a red fox in the snow, woodcut"
 MODELS = {
@@ -47,7 +48,7 @@ def finished_run(store, monkeypatch, images_per_model: int = 1) -> str:
 
     monkeypatch.setenv("VIBEGEN_SANDBOX_SPEED", "0.01")
     monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
-    runner = Runner(store, heartbeat=False)
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
     try:
         run_id = runner.start_run(
             PROMPT, list(MODELS), CommonParams(images_per_model=images_per_model)

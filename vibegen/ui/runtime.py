@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,7 +18,7 @@ from vibegen.model_search import SHORTLIST_SETTING, parse_shortlist
 from vibegen.runner import Runner
 from vibegen.settings import Settings, load_settings
 from vibegen.ui.nav import page_nav
-from vibegen.user_models import effective_catalog
+from vibegen.user_models import effective_catalog, user_file_path
 
 if TYPE_CHECKING:
     from vibegen.store import Store
@@ -91,14 +92,19 @@ def frame(title: str) -> Context:
             "reload. Nothing saved so far has been touched."
         )
         st.stop()
-    return Context(runner.store, runner, *offered(runner), settings=read)
+    return Context(runner.store, runner, *offered(runner, read.data_dir), settings=read)
 
 
-def offered(runner: Runner) -> tuple[Catalog, Index, list[str]]:
-    """Re-read what is offered (user file, added models, listings) and give it to the runner;
-    start the daily listing refresh in the background when it is due."""
+def offered(runner: Runner, home: Path) -> tuple[Catalog, Index, list[str]]:
+    """Re-read what is offered (user file in `home`, added models, listings) and give it to
+    the runner; start the daily listing refresh in the background when it is due."""
     index = listings.cached(runner.store)
-    merged, problems = effective_catalog(default_catalog(), index, runner.store.user_models())
+    merged, problems = effective_catalog(
+        default_catalog(),
+        index,
+        runner.store.user_models(),
+        user_path=user_file_path(home),
+    )
     runner.catalog = merged  # one attribute swap: running cells keep the object they hold
     listings.refresh_if_due(runner.store, merged, runner.env, dt.datetime.now(dt.UTC))
     return merged, index, problems
