@@ -442,10 +442,13 @@ def dataframe_rows(frame) -> list[dict[str, str]] | None:
              if (!t) return null;
              const heads = Array.from(t.querySelectorAll('thead th'))
                  .map(h => h.textContent.trim());
-             const rows = Array.from(t.querySelectorAll('tbody tr')).map(r => Object.fromEntries(
-                 Array.from(r.querySelectorAll('td')).map((c, i) => [heads[i],
-                                                                    c.textContent.trim()])));
-             return rows.length ? rows : null;
+             const cells = Array.from(t.querySelectorAll('tbody tr'))
+                 .map(r => Array.from(r.querySelectorAll('td')).map(c => c.textContent.trim()));
+             // The grid fills its accessible table in steps: a header row not yet written,
+             // or a row with fewer cells than headers, is a table still being drawn.
+             if (!heads.length) return null;
+             if (!cells.length || cells.some(r => r.length !== heads.length)) return null;
+             return cells.map(r => Object.fromEntries(r.map((c, i) => [heads[i], c])));
            }"""
     )
 
