@@ -153,7 +153,9 @@ class Store:
         try:
             if url.startswith("sqlite"):
                 path = url.split("///", 1)[-1]
-                if path and path != ":memory:":
+                # A URI filename ("file:…?mode=ro&uri=true") names an existing file: making
+                # its "parent" would leave a directory called "file:" wherever we run.
+                if path and path != ":memory:" and not path.startswith("file:"):
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 engine = sa.create_engine(
                     url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}
