@@ -72,12 +72,11 @@ class _Group(click.Group):
             click.echo("vibegen: stopped", err=True)
             raise SystemExit(130) from None
         except click.ClickException as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
-                click.echo(exc.ctx.get_help())  # bare `vibegen`: its help, not an error
+            ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                click.echo(ctx.get_help())  # bare `vibegen`: its help, not an error
                 raise SystemExit(0) from None
-            hint = ""
-            if isinstance(exc, click.UsageError) and exc.ctx is not None:
-                hint = f" (see {exc.ctx.command_path} --help)"
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
             _fail(f"{exc.format_message()}{hint}")
 
 
