@@ -21,6 +21,7 @@ from vibegen import money
 from vibegen.catalog import default_catalog
 from vibegen.cli import main
 from vibegen.errors import InputError, StoreError, UnknownModelError
+from vibegen.model_search import close_matches, named
 from vibegen.params import CommonParams
 from vibegen.runner import plan_run
 from vibegen.share import review_url, run_url
@@ -442,3 +443,15 @@ def test_timeout_stops_waiting_and_counts_unfinished_cells_as_failed(store):
     assert [c["status"] for c in doc["cells"]] == ["running"]
     assert "stopped waiting after 0.5 s with 1 cell unfinished" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_model_is_found_by_key_slash_name_or_endpoint():
+    catalog = default_catalog()
+    models = catalog.models
+    assert named("sandbox:prism", models).key == "sandbox:prism"
+    assert named("Sandbox/Prism", models).key == "sandbox:prism"
+    assert named("FLUX.1 [schnell]", models).key == "fal:flux-schnell"
+    assert named("fal-ai/flux/schnell", models).key == "fal:flux-schnell"
+    assert named("flux", models) is None
+    assert close_matches("flux/schnell", models, catalog)[0] == "fal:flux-schnell"
+    assert close_matches("sandbox:prsim", models, catalog) == ["sandbox:prism"]

@@ -188,17 +188,23 @@ def run(
     except StoreError as exc:
         runner.close()
         _close_and_fail(store, str(exc))
-    finished = _follow(store, runner, run_ids, as_json, timeout)
+    stopped = ""
+    try:
+        if not _follow(store, runner, run_ids, as_json, timeout):
+            stopped = f"after {timeout:g} s"
+    except KeyboardInterrupt:  # Ctrl-C: stop waiting, say where every cell is
+        click.echo("", err=True)
+        stopped = "(interrupted)"
     views = [store.run_view(r) for r in run_ids]
     if as_json:
         click.echo(json.dumps(_document(views, base, set_id), indent=2))
     else:
         _print_runs(views, base)
     failed = any(not c.ok for v in views for c in v.cells)
-    if not finished:
+    if stopped:
         left = sum(not c.finished for v in views for c in v.cells)
         click.echo(
-            f"vibegen: stopped waiting after {timeout:g} s with {left} cell"
+            f"vibegen: stopped waiting {stopped} with {left} cell"
             f"{'s' * (left != 1)} unfinished: VibeGen marks them interrupted and follows any "
             "paid job; retry them from the run's page",
             err=True,
@@ -210,7 +216,7 @@ def run(
         store.close()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(FAILED_EXIT)
+        os._exit(FAILED_EXIT if stopped.startswith("after") else 130)
     runner.close()
     store.close()
     if failed:

@@ -127,4 +127,4 @@ def close_matches(text: str, models: Sequence[Model], catalog: Catalog, n: int =
     found = [m.key for m in models if any(f.matches(m, catalog) for f in searches)]
     if found:
         return found[:n]
-    return difflib.get_close_matches(text.strip().lower(), [m.key for m in models], n, 0.5)
+    return difflib.get_close_matches(text.strip().lower(), [m.key for m in models], n, 0.75)
