@@ -342,7 +342,7 @@ def test_a_bad_brief_saves_nothing(store, tmp_path):
     message = _one_line_error(_run(["--brief", str(good), "-m", "nope:nothing"]))
     assert message.startswith("Unknown model: nope:nothing")
     message = _one_line_error(_run(["A fox", "--brief", str(good), "-m", "sandbox:prism"]))
-    assert message == "give a prompt or --brief FILE, not both"
+    assert message == "Give a prompt or --brief FILE, not both."
     assert store.prompt_sets() == [] and store.count_runs() == 0
 
 

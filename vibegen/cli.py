@@ -152,7 +152,7 @@ def run(
     except ConfigError as exc:
         _fail(f"VIBEGEN_PUBLIC_URL: {exc}")
     if brief is not None and prompt.strip():
-        _fail("give a prompt or --brief FILE, not both")
+        _fail("Give a prompt or --brief FILE, not both.")
     prompts = _brief_prompts(brief) if brief is not None else [prompt]
     try:
         common = CommonParams(
@@ -174,7 +174,10 @@ def run(
         _close_and_fail(store, sentence(str(exc)))
     except StoreError as exc:
         _close_and_fail(store, str(exc))
-    runner = Runner(store, catalog, settings.environ)
+    try:
+        runner = Runner(store, catalog, settings.environ)  # its heartbeat writes at once
+    except StoreError as exc:
+        _close_and_fail(store, str(exc))
     set_id: str | None = None
     try:
         if brief is not None:
