@@ -166,7 +166,7 @@ def run(
         _fail(sentence(str(exc)))
     store = _open(db_url, settings)
     try:
-        catalog = offered_catalog(store)
+        catalog = offered_catalog(store, settings.environ)
         keys = [_model_key(name, catalog) for name in models]
         for text in prompts:  # every prompt checked before anything is saved or started
             plan_run(text, keys, common, catalog, settings.environ)
@@ -175,7 +175,7 @@ def run(
     except StoreError as exc:
         _close_and_fail(store, str(exc))
     try:
-        runner = Runner(store, catalog, settings.environ)  # its heartbeat writes at once
+        runner = Runner(store, catalog, env=settings.environ)  # its heartbeat writes at once
     except StoreError as exc:
         _close_and_fail(store, str(exc))
     set_id: str | None = None
