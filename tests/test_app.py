@@ -140,7 +140,9 @@ def test_history_lists_and_searches_runs(fast_sandbox):
     _pick(at, THREE[:1])
     at.button(key="generate").click().run()
     _poll(at)
-    hist = _app("pages/1_History.py").run()
+    hist = _app("pages/1_History.py")
+    hist.session_state["history_view"] = "Table"  # the table view: this test reads its columns
+    hist.run()
     df = hist.dataframe[0].value
     assert list(df["prompt"]) == ["a <b>bold</b> fox"] and df["status"][0] == "complete"
     hist.text_input(key="search").input("whale").run()

@@ -102,8 +102,10 @@ def test_a_run_without_cells_is_listed_and_counted(any_store):
     assert (row.id, row.models, row.cells, row.cost_usd) == (run_id, 0, 0, 0.0)
 
 
-def _history() -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / "1_History.py"), default_timeout=60)
+def _history(view: str = "Table") -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "1_History.py"), default_timeout=60)
+    at.session_state["history_view"] = view  # the table: these tests read its columns
+    return at
 
 
 def test_history_page_shows_the_true_count_and_reaches_the_last_page():
@@ -171,9 +173,54 @@ def test_history_shows_times_in_the_viewers_time_zone(fast_sandbox, store):
     finally:
         runner.close()
     for zone in ("Asia/Tokyo", "America/Denver"):
-        at = AppTest.from_file(str(ROOT / "pages" / "1_History.py"), default_timeout=30)
+        at = _history()
         at.context = {"timezone": zone}
         at.run()
         assert not at.exception, at.exception
         assert f'"timezone": "{zone}"' in at.dataframe[0].proto.columns
         assert any(c.value.endswith(f"Times are in {zone}.") for c in at.caption)
+
+
+def test_the_gallery_shows_each_run_with_thumbnails_filters_and_archives(fast_sandbox, store):
+    """Cards with their images and model names; a model filter; archive, show, restore."""
+    from vibegen.params import CommonParams
+    from vibegen.runner import Runner
+
+    runner = Runner(store, heartbeat=False, env=load_settings().environ)
+    try:
+        fox = runner.start_run("a red fox", ["sandbox:prism", "sandbox:halo"], CommonParams())
+        whale = runner.start_run("a blue whale", ["sandbox:tide"], CommonParams())
+        assert runner.wait(fox, 30) and runner.wait(whale, 30)
+    finally:
+        runner.close()
+
+    def prompts(at: AppTest) -> list[str]:
+        return [m.value.strip("*") for m in at.markdown if m.value.startswith("**")]
+
+    at = _history("Gallery").run()
+    assert not at.exception, at.exception
+    assert prompts(at) == ["a blue whale", "a red fox"]  # newest first
+    texts = " ".join(c.value for c in at.caption)
+    assert "Prism · Halo" in texts and "Tide" in texts
+    rows = at.get("image")  # one row of thumbnails per card, every finished image in it
+    assert [len(r.proto.imgs) for r in rows] == [1, 2]
+
+    at.multiselect(key="f_models").set_value(["sandbox:tide"]).run()
+    assert prompts(at) == ["a blue whale"]
+    at.multiselect(key="f_models").set_value([]).run()
+
+    at.button(key=f"archive-{fox}").click().run()
+    assert not at.exception, at.exception
+    assert prompts(at) == ["a blue whale"]
+    assert store.run_view(fox).prompt == "a red fox"  # archived, not deleted
+    at.checkbox(key="f_archived").check().run()
+    assert prompts(at) == ["a blue whale", "a red fox"]
+    assert any("archived" in c.value for c in at.caption)
+    at.button(key=f"restore-{fox}").click().run()
+    at.checkbox(key="f_archived").uncheck().run()
+    assert prompts(at) == ["a blue whale", "a red fox"]
+
+    at.text_input(key="search").input("nothing like this").run()
+    assert [i.value for i in at.info] == ["No runs match these filters."]
+    at.button(key="clear_filters").click().run()
+    assert prompts(at) == ["a blue whale", "a red fox"]

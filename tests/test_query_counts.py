@@ -140,6 +140,27 @@ def test_queries_do_not_grow_with_the_run(path, query, isolated_env, monkeypatch
     assert small[0] > 0  # the listener does see the page's queries
 
 
+@pytest.mark.parametrize("view", ["Gallery", "Table"])
+def test_history_queries_do_not_grow_with_the_runs(view, isolated_env, monkeypatch, tmp_path):
+    """History's gallery (cards, thumbnails) and table: as many queries at 2 runs as at 30,
+    past the first page."""
+    monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
+    counts = []
+    for n_runs in (2, 30):
+        monkeypatch.setenv("VIBEGEN_HOME", str(tmp_path / f"runs-{n_runs}"))
+        for _ in range(n_runs):
+            _run(4)
+        store = process.store(database_url(load_settings()))
+        counter = Counter(store.engine)
+        try:
+            at = _page("pages/1_History.py", "")
+            at.session_state["history_view"] = view
+            counts.append(counter.count(at))
+        finally:
+            counter.close()
+    assert counts[0] == counts[1], f"History ({view}): {counts[0]} at 2 runs, {counts[1]} at 30"
+
+
 def _export_queries(n_runs: int, n_images: int) -> dict[str, int]:
     """Queries each export issues over `n_runs` rated runs of `n_images` images each."""
     from vibegen import exports, report

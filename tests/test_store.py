@@ -11,7 +11,7 @@ from vibegen import images
 from vibegen.costs import Cost
 from vibegen.errors import RunNotFoundError, StoreError
 from vibegen.migrations import MIGRATIONS
-from vibegen.records import CellSpec, check_run_id
+from vibegen.records import CellSpec, RunFilter, RunStatus, check_run_id
 from vibegen.routers.sandbox_router import render
 from vibegen.store import Store
 
@@ -293,3 +293,40 @@ def test_claim_cells_takes_only_waiting_cells_once_in_one_write(any_store):
     assert store.claim_cells([a, b, c], "again") == set()  # nothing waits any more
     assert store.claim_cells([], "me") == set()
     assert store.pending_cells(run_id) == []
+
+
+def test_history_filters_by_model_router_date_and_status_in_sql(any_store):
+    store = any_store
+    done_id = store.create_run("a red fox", {}, _cells(2))
+    for cell in store.pending_cells(done_id):
+        store.save_failure(cell.id, kind="router_error", message="boom", wall_s=1.0)
+    waiting = store.create_run("a blue whale", {}, _cells(3)[2:])  # only sandbox:m2, pending
+    by = {r.id for r in store.list_runs(RunFilter(models=("sandbox:m2",)))}
+    assert by == {waiting}
+    assert {r.id for r in store.list_runs(RunFilter(routers=("sandbox",)))} == {done_id, waiting}
+    assert store.list_runs(RunFilter(routers=("fal",))) == []
+    failed = RunFilter(statuses=(RunStatus.COMPLETE_WITH_FAILURES,))
+    assert [r.id for r in store.list_runs(failed)] == [done_id]
+    assert store.count_runs(failed) == 1
+    running = RunFilter(statuses=(RunStatus.RUNNING,), search="WHALE")
+    assert [r.id for r in store.list_runs(running)] == [waiting]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    assert store.count_runs(RunFilter(since=later)) == 0
+    assert store.count_runs(RunFilter(before=later)) == 2
+    fox = store.list_runs("fox")[0]  # a plain search still works
+    assert fox.labels == ("M0", "M1") and fox.previews == ()
+
+
+def test_an_archived_run_leaves_history_and_keeps_its_ratings(any_store):
+    store = any_store
+    kept, archived = (store.create_run(p, {}, _cells(1)) for p in ("kept", "archived"))
+    store.archive_run(archived)
+    assert [r.id for r in store.list_runs()] == [kept]
+    assert store.count_runs() == 1
+    shown = {r.id: r.archived_at for r in store.list_runs(RunFilter(archived=True))}
+    assert shown[kept] is None and shown[archived] is not None
+    assert store.run_view(archived).prompt == "archived"  # its link still opens
+    store.archive_run(archived, archived=False)
+    assert store.count_runs() == 2
+    with pytest.raises(RunNotFoundError):
+        store.archive_run("0" * 32)

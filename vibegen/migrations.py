@@ -305,3 +305,16 @@ def m009_brief_review_links(conn: Connection) -> None:
         _ts("closed_at"),
     )
     md.create_all(conn)
+
+
+@migration
+def m010_run_archive(conn: Connection) -> None:
+    """A run can be archived: hidden from History by default, kept with every rating.
+
+    A nullable time, not a flag: History can say when, and NULL (never archived) needs no
+    backfill. Archiving is not deleting: the leaderboard still counts the run's ratings.
+    """
+    # The type as the other times were made (sa.DateTime(timezone=True)): DATETIME on SQLite,
+    # whose reflection would not read PostgreSQL's spelling as a time.
+    kind = "DATETIME" if conn.dialect.name == "sqlite" else "TIMESTAMP WITH TIME ZONE"
+    conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN archived_at {kind}"))

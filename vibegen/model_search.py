@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -102,3 +103,28 @@ def shortlist_first(models: Sequence[Model], shortlist: Sequence[str]) -> list[M
     """The shortlisted models first, in shortlist order, then the rest in catalog order."""
     order = {k: i for i, k in enumerate(shortlist)}
     return sorted(models, key=lambda m: (order.get(m.key, len(order)),))
+
+
+def named(text: str, models: Sequence[Model]) -> Model | None:
+    """The model a person typed: its key ("fal:flux-schnell"), the key with a slash
+    ("fal/flux-schnell"), its label or its endpoint id, case-insensitive; None unless one."""
+    wanted = text.strip().lower()
+    for forms in (
+        lambda m: {m.key.lower()},
+        lambda m: {m.key.replace(":", "/", 1).lower()},
+        lambda m: {m.label.lower(), m.endpoint.lower()},
+    ):  # the strongest form first: a key is never shadowed by another model's label
+        found = [m for m in models if wanted in forms(m)]
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
+def close_matches(text: str, models: Sequence[Model], catalog: Catalog, n: int = 5) -> list[str]:
+    """Keys of models like `text`: those the picker's search finds for it, else near spellings."""
+    # Typed as a key with a slash ("fal/flux") or as part of an endpoint id ("flux/dev").
+    searches = [Filter(text=t) for t in dict.fromkeys((text, text.replace("/", ":", 1)))]
+    found = [m.key for m in models if any(f.matches(m, catalog) for f in searches)]
+    if found:
+        return found[:n]
+    return difflib.get_close_matches(text.strip().lower(), [m.key for m in models], n, 0.75)

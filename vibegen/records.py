@@ -65,6 +65,19 @@ class RunStatus(StrEnum):
         return cls.COMPLETE_WITH_FAILURES if failures else cls.COMPLETE
 
 
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs History lists: every field narrows; the default is every unarchived run."""
+
+    search: str = ""  # part of the prompt, any case
+    models: tuple[str, ...] = ()  # model keys: runs that used any of them
+    routers: tuple[str, ...] = ()  # router names: runs that used any of them
+    since: dt.datetime | None = None  # created at or after (aware)
+    before: dt.datetime | None = None  # created before (aware)
+    statuses: tuple[RunStatus, ...] = ()  # any of these
+    archived: bool = False  # True: archived runs are listed too (marked)
+
+
 def now() -> dt.datetime:
     """The current time, timezone-aware UTC."""
     return dt.datetime.now(dt.UTC)
@@ -309,6 +322,9 @@ class RunSummary:
     cost_usd: float  # known amounts of real routers' images
     wall_s: float | None
     simulated_usd: float = 0.0  # the sandbox's made-up prices: never money
+    archived_at: dt.datetime | None = None  # hidden from History unless asked for; kept
+    labels: tuple[str, ...] = ()  # its models' names, in grid order
+    previews: tuple[str, ...] = ()  # ids of its first finished images, for the gallery card
 
     @property
     def status(self) -> RunStatus:

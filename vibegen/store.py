@@ -39,6 +39,8 @@ from vibegen.records import (
     SIMULATED_ROUTERS,
     Cell,
     CellSpec,
+    RunFilter,
+    RunStatus,
     RunSummary,
     RunView,
     Spend,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every
     import pandas as pd
 
 MAX_BRIEF_PROMPTS = 100
+PREVIEWS_PER_RUN = 6  # a History card's thumbnails
 MAX_BRIEF_NAME = 100  # the column holds 200
 GENERATION_COLUMNS = [
     "generation_id",
@@ -81,6 +84,11 @@ def data_dir(settings: Settings) -> Path:
 def database_url(settings: Settings) -> str:
     """`DATABASE_URL` if set, else the SQLite file in the data directory."""
     return settings.store_url
+
+
+def _as_filter(where: RunFilter | str) -> RunFilter:
+    # A bare string is a prompt search, as History's callers passed before the filters came.
+    return where if isinstance(where, RunFilter) else RunFilter(search=where)
 
 
 def _normalise(url: str) -> str:
@@ -145,7 +153,9 @@ class Store:
         try:
             if url.startswith("sqlite"):
                 path = url.split("///", 1)[-1]
-                if path and path != ":memory:":
+                # A URI filename ("file:…?mode=ro&uri=true") names an existing file: making
+                # its "parent" would leave a directory called "file:" wherever we run.
+                if path and path != ":memory:" and not path.startswith("file:"):
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 engine = sa.create_engine(
                     url, connect_args={"check_same_thread": False, "timeout": busy_timeout_s}
@@ -292,39 +302,34 @@ class Store:
             [_spend(r) for r in spend],
         )
 
-    def list_runs(self, search: str = "", limit: int = 200, offset: int = 0) -> list[RunSummary]:
-        """Runs newest first, `limit` from `offset`, only those whose prompt has `search`."""
+    def list_runs(
+        self, where: RunFilter | str = "", limit: int = 200, offset: int = 0
+    ) -> list[RunSummary]:
+        """Runs newest first, `limit` from `offset`, those `where` selects (a RunFilter, or
+        a prompt search), each with its models' names and its first finished images' ids."""
         runs, gens = self.t["runs"], self.t["generations"]
-        finished = sa.func.sum(sa.case((gens.c.status.in_(FINISHED), 1), else_=0))
-        failed = sa.func.sum(sa.case((gens.c.status.in_(FAILED), 1), else_=0))
-        ok = gens.c.status == Status.OK
-        sandbox = gens.c.router.in_(SIMULATED_ROUTERS)
-        cost = sa.func.sum(sa.case((ok & ~sandbox, gens.c.cost_usd), else_=0.0))
-        simulated = sa.func.sum(sa.case((ok & sandbox, gens.c.cost_usd), else_=0.0))
-        # Outer join: a run with no cells is still a run, and count_runs counts it.
-        # The id breaks ties in created_at so pages never repeat or skip a run.
         q = (
-            sa.select(
-                runs.c.id,
-                runs.c.created_at,
-                runs.c.prompt,
-                runs.c.n_cells,
-                sa.func.count(sa.distinct(gens.c.model_key)).label("models"),
-                finished.label("done"),
-                failed.label("failures"),
-                cost.label("cost"),
-                simulated.label("simulated"),
-                sa.func.max(gens.c.wall_s).label("wall"),
-            )
-            .select_from(runs.outerjoin(gens, gens.c.run_id == runs.c.id))
-            .where(self._prompt_matches(search))
-            .group_by(runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells)
+            self._runs_query(_as_filter(where))
             .order_by(runs.c.created_at.desc(), runs.c.id.desc())
             .limit(max(0, int(limit)))
             .offset(max(0, int(offset)))
         )
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
+            # The page's cells in one more query, however many runs and images it holds.
+            cells = conn.execute(
+                sa.select(gens.c.run_id, gens.c.id, gens.c.label, gens.c.status)
+                .where(gens.c.run_id.in_([r.id for r in rows]))
+                .order_by(gens.c.run_id, gens.c.position, gens.c.image_index)
+            ).all()
+        labels: dict[str, list[str]] = {}
+        previews: dict[str, list[str]] = {}
+        for c in cells:
+            named = labels.setdefault(c.run_id, [])
+            if c.label not in named:
+                named.append(c.label)
+            if c.status == Status.OK:
+                previews.setdefault(c.run_id, []).append(c.id)
         return [
             RunSummary(
                 r.id,
@@ -337,16 +342,87 @@ class Store:
                 float(r.cost or 0.0),
                 r.wall,
                 float(r.simulated or 0.0),
+                archived_at=utc(r.archived_at),
+                labels=tuple(labels.get(r.id, ())),
+                previews=tuple(previews.get(r.id, ())[:PREVIEWS_PER_RUN]),
             )
             for r in rows
         ]
 
-    def count_runs(self, search: str = "") -> int:
-        """How many runs list_runs can page through for `search` (all of them, not a page)."""
-        runs = self.t["runs"]
-        q = sa.select(sa.func.count()).select_from(runs).where(self._prompt_matches(search))
+    def count_runs(self, where: RunFilter | str = "") -> int:
+        """How many runs list_runs can page through for `where` (all of them, not a page)."""
+        q = sa.select(sa.func.count()).select_from(self._runs_query(_as_filter(where)).subquery())
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar() or 0)
+
+    def _runs_query(self, where: RunFilter) -> sa.Select:
+        # One grouped query per page, its filters in SQL: the page's cost does not grow with
+        # the history (issue 16) and count_runs counts exactly what list_runs pages through.
+        runs, gens = self.t["runs"], self.t["generations"]
+        finished = sa.func.sum(sa.case((gens.c.status.in_(FINISHED), 1), else_=0))
+        failed = sa.func.sum(sa.case((gens.c.status.in_(FAILED), 1), else_=0))
+        ok = gens.c.status == Status.OK
+        sandbox = gens.c.router.in_(SIMULATED_ROUTERS)
+        cost = sa.func.sum(sa.case((ok & ~sandbox, gens.c.cost_usd), else_=0.0))
+        simulated = sa.func.sum(sa.case((ok & sandbox, gens.c.cost_usd), else_=0.0))
+        conditions = [self._prompt_matches(where.search)]
+        if not where.archived:
+            conditions.append(runs.c.archived_at.is_(None))
+        if where.models:
+            used = sa.select(gens.c.run_id).where(gens.c.model_key.in_(where.models))
+            conditions.append(runs.c.id.in_(used))
+        if where.routers:
+            used = sa.select(gens.c.run_id).where(gens.c.router.in_(where.routers))
+            conditions.append(runs.c.id.in_(used))
+        if where.since is not None:
+            conditions.append(runs.c.created_at >= where.since)
+        if where.before is not None:
+            conditions.append(runs.c.created_at < where.before)
+        # A run's status is a fact of its cells' counts: filtered after grouping.
+        done = sa.func.coalesce(finished, 0)
+        fails = sa.func.coalesce(failed, 0)
+        states = {
+            RunStatus.RUNNING: done < runs.c.n_cells,
+            RunStatus.COMPLETE: (done >= runs.c.n_cells) & (fails == 0),
+            RunStatus.COMPLETE_WITH_FAILURES: (done >= runs.c.n_cells) & (fails > 0),
+        }
+        # Outer join: a run with no cells is still a run, and count_runs counts it.
+        # The id breaks ties in created_at so pages never repeat or skip a run.
+        q = (
+            sa.select(
+                runs.c.id,
+                runs.c.created_at,
+                runs.c.prompt,
+                runs.c.n_cells,
+                runs.c.archived_at,
+                sa.func.count(sa.distinct(gens.c.model_key)).label("models"),
+                finished.label("done"),
+                failed.label("failures"),
+                cost.label("cost"),
+                simulated.label("simulated"),
+                sa.func.max(gens.c.wall_s).label("wall"),
+            )
+            .select_from(runs.outerjoin(gens, gens.c.run_id == runs.c.id))
+            .where(*conditions)
+            .group_by(
+                runs.c.id, runs.c.created_at, runs.c.prompt, runs.c.n_cells, runs.c.archived_at
+            )
+        )
+        if where.statuses:
+            q = q.having(sa.or_(*(states[RunStatus(s)] for s in where.statuses)))
+        return q
+
+    def archive_run(self, run_id: str, *, archived: bool = True) -> None:
+        """Hide a run from History (or show it again): its images and ratings are all kept."""
+        runs = self.t["runs"]
+        with self._write() as conn:
+            done = conn.execute(
+                runs.update()
+                .where(runs.c.id == check_run_id(run_id))
+                .values(archived_at=now() if archived else None)
+            )
+            if done.rowcount != 1:
+                raise RunNotFoundError("that run does not exist (any more)")
 
     def _prompt_matches(self, search: str) -> sa.ColumnElement[bool]:
         # Case-insensitive "contains", with LIKE's wildcards taken literally.

@@ -193,7 +193,7 @@ def test_switching_page_mid_run_loses_nothing(store, start_server, page):
         label for label, s in statuses(store, run_id).items() if s in ("pending", "running")
     ]
     assert left_behind, "the run finished before we left the page: the test proves nothing"
-    page.locator("[data-testid=stDataFrame]").wait_for()
+    page.locator("[class*=st-key-run-card-]").first.wait_for()  # the gallery is drawn
 
     # Nobody is looking at the run any more; the background runner still finishes it.
     final = wait_until(

@@ -28,7 +28,7 @@ def test_network_server_needs_the_owner_token(start_server, chromium, page):
     assert "token=" not in page.url  # taken out of the address bar
     review, _ = shared_links(page)
     page.goto(f"{server.url}/History")  # a new session: only the cookie says who this is
-    page.locator("[data-testid=stDataFrame]").first.wait_for()
+    page.locator("[class*=st-key-run-card-]").first.wait_for()  # the gallery is drawn
     assert page.get_by_text(REFUSAL).count() == 0
 
     stranger = chromium.new_context(viewport=VIEWPORT)
