@@ -62,6 +62,10 @@ def test_grid_shows_prompt_literally(evil_run):
 
 def test_history_shows_prompt_literally(evil_run):
     at = AppTest.from_file(str(ROOT / "pages" / "1_History.py"), default_timeout=30).run()
+    # the gallery card's title is the prompt as escaped Markdown: it reads as typed
+    assert f"**{escape_markdown(EVIL_PROMPT)}**" in [m.value for m in at.markdown]
+    _assert_never_markdown(at)
+    at.radio(key="history_view").set_value("Table").run()
     assert at.dataframe[0].value["prompt"][0] == EVIL_PROMPT  # a data cell: never rendered
     _assert_never_markdown(at)
 

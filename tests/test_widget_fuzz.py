@@ -45,12 +45,15 @@ from vibegen.catalog import default_catalog
 from vibegen.errors import InputError
 from vibegen.params import CommonParams, parse_seed
 from vibegen.ratings import make_rating
+from vibegen.records import RunFilter
 from vibegen.runner import Runner, plan_run
 from vibegen.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = {"sqlite": 3, "postgresql": 2}  # generated, after the explicit ones
 STEPS = 3  # single actions after the sweep, per example
+
+EVERY_RUN = RunFilter(archived=True)  # archived runs too
 
 SEEDED_PROMPT = "a lighthouse at dusk, kept through every input"
 
@@ -359,7 +362,7 @@ def _intact(seeded: Seeded) -> None:
     assert [c.status for c in view.cells] == ["ok"] * 6
     assert all(store.image(c.id) for c in view.cells)
     assert any(b["id"] == seeded.brief_id for b in store.prompt_sets())
-    assert store.count_runs() >= 53
+    assert store.count_runs(EVERY_RUN) >= 53  # History's Archive hides, never deletes
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -390,7 +393,7 @@ def seeded(engine, monkeypatch, fast_sandbox) -> Iterator[tuple[str, Seeded]]:
     # next test down (and see that they did end).
     url = engine[1].url
     runner = process.runner(url, lambda: os.environ)
-    for run in process.store(url).list_runs(limit=10_000):
+    for run in process.store(url).list_runs(EVERY_RUN, limit=10_000):
         assert runner.wait(run.id, 120), f"run {run.id} is still generating"
 
 
@@ -442,7 +445,7 @@ def _check(at: AppTest, seeded: Seeded, clicked: str | None, before: dict[str, A
 
 
 def _runs(seeded: Seeded) -> int:
-    return process.store(seeded.url).count_runs()
+    return process.store(seeded.url).count_runs(EVERY_RUN)
 
 
 # ------------------------------------------------------------------------------ the pages
