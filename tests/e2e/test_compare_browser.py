@@ -7,7 +7,13 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import generate, wait_for_app, wait_for_images
+from tests.e2e.conftest import (
+    generate,
+    progress_text,
+    wait_for_app,
+    wait_for_images,
+    wait_until,
+)
 
 DESIGNER = {"width": 1440, "height": 900}
 MODELS = ("Prism", "Halo", "Tide")
@@ -28,6 +34,25 @@ def _scale(transform: str) -> float:
 
 def _clip(page) -> str:
     return page.eval_on_selector(f"{DIALOG} .vgc-top", "e => e.style.clipPath")
+
+
+def _open_compare(page, second: str | None = None):
+    """Pick A (a click on the first picture opens the viewer), then B ("Compare with"), then
+    Compare; return the dialog once both pictures are loaded."""
+    page.locator("[data-testid=stGridCell] [data-testid=stImage] img").first.click()
+    dialog = page.locator(DIALOG)
+    dialog.get_by_text("Compare with").wait_for()
+    if second:
+        dialog.locator("[data-testid=stSelectbox]").click()
+        page.get_by_role("option", name=second).click()
+    dialog.get_by_role("button", name="Compare ⇆").click()
+    page.wait_for_function(
+        """sel => { const imgs = document.querySelectorAll(sel);
+                    return imgs.length === 2
+                      && Array.from(imgs).every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=SIDE_IMGS,
+    )
+    return dialog
 
 
 def _inside(box: dict, width: int, height: int) -> bool:
@@ -52,19 +77,7 @@ def test_two_images_compare_side_by_side_with_synced_zoom_pan_and_an_overlay(
         generate(page, "a lighthouse at dusk", MODELS)
         wait_for_images(page, len(MODELS))
 
-        # Pick A (click its picture: the viewer opens), then B ("Compare with"), then Compare.
-        page.locator("[data-testid=stGridCell] [data-testid=stImage] img").first.click()
-        dialog = page.locator(DIALOG)
-        dialog.get_by_text("Compare with").wait_for()
-        dialog.locator("[data-testid=stSelectbox]").click()
-        page.get_by_role("option", name="Image 3 · Tide").click()
-        dialog.get_by_role("button", name="Compare ⇆").click()
-        page.wait_for_function(
-            """sel => { const imgs = document.querySelectorAll(sel);
-                        return imgs.length === 2
-                          && Array.from(imgs).every(i => i.complete && i.naturalWidth > 0); }""",
-            arg=SIDE_IMGS,
-        )
+        dialog = _open_compare(page, "Image 3 · Tide")
         row = dialog.locator(".vgc-row")
         assert row.get_by_text("A · Prism").is_visible()
         assert row.get_by_text("B · Tide").is_visible()
@@ -131,6 +144,38 @@ def test_two_images_compare_side_by_side_with_synced_zoom_pan_and_an_overlay(
         dialog.wait_for(state="detached")
         page.wait_for_timeout(1500)  # and it stays closed
         assert dialog.count() == 0
+    except Exception:
+        page.screenshot(path="/tmp/compare-fail.png")
+        raise
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_a_compare_opened_while_the_run_goes_on_keeps_its_zoom_as_images_arrive(
+    start_server, chromium
+):
+    context = chromium.new_context(viewport=DESIGNER)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        # Real sandbox latencies: Prism and Halo in about a second, Lattice in about seven.
+        page.goto(start_server(VIBEGEN_SANDBOX_SPEED="1").url)
+        wait_for_app(page)
+        generate(page, "a lighthouse at dusk", ("Prism", "Halo", "Lattice (slow)"))
+        wait_for_images(page, 2)
+        assert "generating" in progress_text(page)
+        dialog = _open_compare(page)  # Halo, the one other image so far
+        assert dialog.locator(".vgc-row").get_by_text("B · Halo").is_visible()
+        dialog.get_by_role("button", name="Zoom in").click()
+        dialog.get_by_role("button", name="Overlay").click()
+        zoomed = _transforms(page)
+        assert _scale(zoomed[0]) > 1
+        # The grid behind keeps refreshing until Lattice lands and the run completes.
+        wait_until(lambda: "3 of 3 done" in progress_text(page), timeout=30, what="run done")
+        page.wait_for_timeout(1500)  # the full rerun that follows completion
+        assert dialog.locator(".vgc-stack").is_visible()  # still open, still overlaid
+        assert _transforms(page) == zoomed
     except Exception:
         page.screenshot(path="/tmp/compare-fail.png")
         raise
