@@ -78,3 +78,40 @@ def test_review_shows_prompt_and_name_literally(evil_run, store):
     assert EVIL_PROMPT in [t.value for t in at.text]
     _assert_never_markdown(at)
     assert any(escape_markdown(EVIL_NAME) in c.value for c in at.caption)
+
+
+def test_compare_view_shows_model_names_as_text(store):
+    """A model's name (a user-added model names itself) is escaped in the compare view."""
+    from tests.test_app import _app
+    from vibegen.costs import Cost
+    from vibegen.records import CellSpec
+    from vibegen.routers.sandbox_router import render
+
+    specs = [
+        CellSpec(
+            f"user:m{i}",
+            "sandbox",
+            f"{EVIL_NAME} {i}",
+            0,
+            EVIL_PROMPT,
+            {},
+            {},
+            Cost(0.01, "simulated"),
+            64,
+            64,
+        )
+        for i in range(2)
+    ]
+    run_id = store.create_run(EVIL_PROMPT, {}, specs)
+    for i, cell in enumerate(store.run_view(run_id).cells):
+        store.save_success(
+            cell.id, render("rings", "p", i, 64, 64), cost=Cost(0.01, "simulated"), wall_s=1.0
+        )
+    at = _app(run=run_id).run()
+    at.button(key="view-0").click().run()
+    at.button(key="viewer-compare").click().run()
+    assert not at.exception
+    (body,) = [h.proto.body for h in at.get("html") if "vgc-pane" in h.proto.body]
+    assert "<img src=x" not in body and "<script>alert" not in body
+    assert "A · " + escape_html(EVIL_NAME) + " 0" in body
+    assert "B · " + escape_html(EVIL_NAME) + " 1" in body

@@ -135,6 +135,17 @@ def square(thumb: bytes, side: int = SQUARE_SIDE) -> bytes:
     return out.getvalue()
 
 
+def fit(data: bytes, side: int) -> tuple[bytes, str]:
+    """`data` for a screen (bytes, MIME type): as it is when its long side is at most `side`
+    and a browser shows its format, else a JPEG scaled down to `side`."""
+    with Image.open(io.BytesIO(data)) as img:
+        mime = _MIME.get(img.format or "")
+        if mime and max(img.size) <= side:
+            return data, mime
+        img.load()
+        return _thumb(img, side), "image/jpeg"
+
+
 def _png_pixels_only(data: bytes) -> bytes | None:
     """A PNG with only its pixel chunks, copied byte for byte (no decode); None if not a
     well-formed PNG."""

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from vibegen.compare import BLIND_SIDE, router_text, time_text
 from vibegen.images import square
 from vibegen.markup import escape_markdown
 from vibegen.records import Cell
+from vibegen.ui.compare import compare_dialog, compare_with
 
 if TYPE_CHECKING:  # the store is passed in; only its type is named here
     from vibegen.store import Store
@@ -23,7 +25,6 @@ if TYPE_CHECKING:  # the store is passed in; only its type is named here
 _AT = "viewer_at"  # session state: the index (in the grid's cells) the viewer shows
 _OPEN = "viewer_open"  # set by a View click, cleared when the viewer is dismissed (Esc, ×)
 IMAGE_KEY = "viewer-image"
-BLIND_SIDE = 1024  # a blind image's square: large, as the named viewer's original is
 
 # A click on a grid image clicks its cell's View button, so the picture itself opens the
 # viewer (st.image has no click event). The dialog closes on Esc by itself only with the focus
@@ -77,18 +78,10 @@ def _step(cells: Sequence[Cell], by: int) -> None:
 
 def _fields(cell: Cell) -> None:
     st.subheader(cell.label + (" · sandbox (simulated)" if cell.simulated else ""))
-    times = f"⏱️ {cell.wall_s:.1f} s" if cell.wall_s is not None else "⏱️ time unknown"
-    if cell.queue_s is not None or cell.inference_s is not None:
-        parts = [
-            f"{name} {v:.1f} s"
-            for name, v in (("queue", cell.queue_s), ("inference", cell.inference_s))
-            if v is not None
-        ]
-        times += " (router: " + ", ".join(parts) + ")"
     rows = {
         "Model": f"{cell.label} ({cell.model_key})",
-        "Router": cell.router + (" (simulated)" if cell.simulated else ""),
-        "Time": times,
+        "Router": router_text(cell),
+        "Time": time_text(cell),
         "Cost": cell.cost.describe(),
         "Cost from": cell.cost.provenance() or "no provenance recorded",
         "Seed": cell.seed or "not reported",
@@ -138,6 +131,7 @@ def _body(store: Store, cells: Sequence[Cell], blind: bool) -> None:
         icon="⬇️",
     )
     forward.button("Next →", key="viewer-next", shortcut="Right", on_click=_step, args=(cells, 1))
+    compare_with(cells, at, blind, then=_close)
     # The picture fills its column but never the screen's height: a tall image stays in view.
     st.html(f"<style>.st-key-{IMAGE_KEY} img {{max-height: 72vh; object-fit: contain;}}</style>")
     picture, about = st.columns([3, 1]) if not blind else (st.container(), None)
@@ -161,5 +155,7 @@ def viewer(store: Store, cells: Sequence[Cell], blind: bool = False) -> None:
     st.html(_CLICK_TO_VIEW, unsafe_allow_javascript=True)
     # Open until dismissed: a full rerun meanwhile (the run completing, a click elsewhere)
     # draws it again where it was.
+    if compare_dialog(store, cells, blind):  # one dialog at a time: Compare took the viewer's place
+        return
     if st.session_state.get(_OPEN):
         st.dialog("Image", width="large", on_dismiss=_close)(_body)(store, list(cells), blind)
