@@ -147,10 +147,11 @@ def test_compare_with_in_the_viewer_opens_the_two_side_by_side(store):
 def _blind_page() -> None:
     import streamlit as st
 
-    from vibegen.store import Store
+    from vibegen.settings import load_settings
+    from vibegen.store import Store, database_url
     from vibegen.ui.viewer import view_button, viewer
 
-    store = Store.open()
+    store = Store.open(database_url(load_settings()))
     cells = store.run_view(st.query_params["run"]).cells
     for i, cell in enumerate(cells):
         if cell.ok:
