@@ -242,7 +242,7 @@ def test_500_is_a_retryable_server_error(fake, router):
     with pytest.raises(ServerError) as info:
         router.generate(make_request())
     err = info.value
-    assert (err.kind, err.status, err.message) == ("router_error", 500, "server error (HTTP 500)")
+    assert (err.kind, err.status, err.message) == ("router_error", 500, "server error 500")
     assert err.retryable
     assert len(fake.requests) == 1
 

@@ -211,7 +211,7 @@ def test_500_is_a_retryable_server_error_with_the_reason(fake):
     err = info.value
     assert (err.kind, err.status, err.retryable) == ("router_error", 500, True)
     assert err.message == (
-        "server error (HTTP 500): CUDA out of memory. Tried to allocate 2.00 GiB"
+        "server error 500: CUDA out of memory. Tried to allocate 2.00 GiB"
     )
     assert len(fake.requests) == 1
 

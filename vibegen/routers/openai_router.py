@@ -20,19 +20,16 @@ import openai
 
 from vibegen.costs import Cost, from_tokens
 from vibegen.errors import (
-    AuthError,
     ContentFilteredError,
     InsufficientCreditsError,
     MissingKeyError,
     ProtocolError,
-    RateLimitError,
     RouterError,
     RouterTimeout,
-    RouterValidationError,
     ServerError,
 )
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
-from vibegen.routers.failures import ErrorContext
+from vibegen.routers.failures import ErrorContext, status_error
 from vibegen.routers.transfer import clip, html_line, looks_like_html, status_line
 
 # Params the SDK takes as keyword arguments; anything else rides in `extra_body`.
@@ -176,11 +173,7 @@ class OpenAIRouter(Router):
         )
         message = self._clean(str(raw))
         ctx: ErrorContext = {"router": self.name, "model": model_key, "status": status}
-        if status == 401:
-            # OpenAI's 401 message quotes part of the key: never pass it on.
-            return AuthError("bad key", **ctx)
-        if status == 403:
-            return AuthError(f"access denied: {message}" if message else "access denied", **ctx)
+        # OpenAI's own codes first; every status after that means what it means on any router.
         if code in _FILTER_CODES:
             details = body.get("moderation_details") or {}
             stage = details.get("moderation_stage")
@@ -190,22 +183,21 @@ class OpenAIRouter(Router):
             return ContentFilteredError("content filtered" + said, detail=detail or message, **ctx)
         if code in _QUOTA_CODES:
             return InsufficientCreditsError("insufficient quota", detail=message, **ctx)
-        if status == 429:
-            return RateLimitError(
-                "rate limited",
-                retry_after=_retry_after(err.response.headers),
-                detail=message,
-                **ctx,
-            )
-        if status == 404:
-            return RouterValidationError(f"model not served: {endpoint}", detail=message, **ctx)
-        if status in (400, 422):
-            return RouterValidationError(message or "rejected the request", **ctx)
-        if status >= 500 or status in (408, 409):
-            if isinstance(err.body, str) and message:  # a proxy's page: its own line says it
-                return ServerError(status_line(status, clip(message)), detail=message, **ctx)
-            return ServerError(f"server error (HTTP {status})", detail=message, **ctx)
-        return ProtocolError(f"unexpected HTTP {status}", detail=message, **ctx)
+        if isinstance(err.body, str) and message and status >= 500:
+            # a proxy's page: its own line says it
+            return ServerError(status_line(status, clip(message)), detail=message, **ctx)
+        if status in (408, 409):  # OpenAI's advice: retry a timeout or a conflict
+            return ServerError(f"server error {status}", detail=message, **ctx)
+        return status_error(
+            status,
+            message if status in (400, 403, 422) else "",  # a 5xx's words go to its detail
+            retry_after=_retry_after(err.response.headers),
+            detail="" if status == 401 else message,  # a 401's words may quote the key
+            not_found=f"model not served: {endpoint}",
+            other="unexpected HTTP",
+            router=self.name,
+            model=model_key,
+        )
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -33,7 +33,7 @@ from vibegen.errors import (
     ServerError,
 )
 from vibegen.routers.base import GenerationRequest, GenerationResult, Router
-from vibegen.routers.failures import ErrorContext
+from vibegen.routers.failures import ErrorContext, status_error
 from vibegen.routers.transfer import error_text
 from vibegen.settings import Settings
 
@@ -206,19 +206,21 @@ class SDRouter(Router):
                 else f"server requires a login: set {login_env}=user:pass"
             )
             return AuthError(msg, **ctx)
-        if status == 422:
+        if status == 422:  # FastAPI names the field: say it after what was refused
             return RouterValidationError(
                 f"rejected the parameters: {detail}" if detail else "rejected the parameters", **ctx
             )
         if status == 404:
             return ProtocolError(f"no txt2img API at {url} (start the server with --api)", **ctx)
-        if status >= 500:
-            if detail.startswith(f"{status} "):  # a proxy page's title: "503 Service …"
-                return ServerError(detail, **ctx)
-            return ServerError(
-                f"server error (HTTP {status})" + (f": {detail}" if detail else ""), **ctx
-            )
-        return ProtocolError(f"unexpected HTTP {status}", detail=detail, **ctx)
+        return status_error(
+            status,
+            detail,
+            detail=detail,
+            not_found="not found",
+            other="unexpected HTTP",
+            router=self.name,
+            model=model_key,
+        )
 
 
 def _basic_auth(login: str) -> httpx.BasicAuth:
