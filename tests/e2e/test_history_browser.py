@@ -17,7 +17,10 @@ FOX, WHALE = "a red fox in the snow, woodcut", "a blue whale at dawn, gouache"
 
 
 def _prompts(page) -> list[str]:
-    return [c.locator("strong").first.inner_text() for c in page.locator(CARD).all()]
+    """The cards' titles in one read of the page (a rerun may replace cards between reads)."""
+    return page.eval_on_selector_all(
+        CARD, "cs => cs.map(c => (c.querySelector('strong') || {}).textContent || '')"
+    )
 
 
 def test_history_cards_filter_and_archive(store, start_server, page, monkeypatch, tmp_path):
