@@ -178,9 +178,9 @@ def _screenshot(page, path: Path) -> None:
 @pytest.mark.browser
 def test_switching_page_mid_run_loses_nothing(store, start_server, page):
     """Leaving for History mid-run: the run still completes, and its link shows every image."""
-    # Pointil takes 9 s: on a loaded machine the first image and the click on History took
-    # longer than 4.5 s, and the run was over before the page was left (failed in a full run).
-    server = start_server(VIBEGEN_SANDBOX_SPEED="2")
+    # Pointil takes 18 s: on a loaded machine the first image and the click on History took
+    # longer than 9 s, and the run was over before the page was left (failed in full runs).
+    server = start_server(VIBEGEN_SANDBOX_SPEED="4")
     page.goto(server.url)
     wait_for_app(page)
     run_id = generate(page, BOAT, FIVE)
@@ -202,7 +202,7 @@ def test_switching_page_mid_run_loses_nothing(store, start_server, page):
             and all(v not in ("pending", "running") for v in s.values())
             and s
         ),
-        timeout=30,
+        timeout=60,
         interval=0.1,
         what="every cell to finish",
     )

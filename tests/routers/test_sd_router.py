@@ -210,9 +210,7 @@ def test_500_is_a_retryable_server_error_with_the_reason(fake):
         sd(fake.url).generate(make_request())
     err = info.value
     assert (err.kind, err.status, err.retryable) == ("router_error", 500, True)
-    assert err.message == (
-        "server error 500: CUDA out of memory. Tried to allocate 2.00 GiB"
-    )
+    assert err.message == ("server error 500: CUDA out of memory. Tried to allocate 2.00 GiB")
     assert len(fake.requests) == 1
 
 

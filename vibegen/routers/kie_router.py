@@ -33,6 +33,7 @@ from vibegen.routers.base import (
     transient_download,
 )
 from vibegen.routers.failures import decode_json, status_error, with_cause
+from vibegen.routers.limits import held
 from vibegen.routers.polling import QueueRouter
 from vibegen.routers.transfer import (
     DEFAULT_POLICY,
@@ -296,9 +297,8 @@ class KieRouter(QueueRouter):
         self, path: str, body: dict[str, Any], poll_path: str, request: GenerationRequest
     ) -> dict[str, Any]:
         """POST the task; its handle (`follow` saves it before any poll)."""
-        if self.submit_limit is not None:
-            self.submit_limit.acquire(request.deadline)
-        response = self._call("POST", path, request, json_body=body, submit=True)
+        with held(self.submit_limit, request.deadline):
+            response = self._call("POST", path, request, json_body=body, submit=True)
         try:
             data = self._data(response, request.model.key)
         except RateLimitError as exc:
@@ -335,9 +335,8 @@ class KieRouter(QueueRouter):
         task_id = job["task_id"]
 
         def poll() -> Any:
-            if self.poll_limit is not None:
-                self.poll_limit.acquire(request.deadline)
-            response = self._call("GET", job["poll_path"], request, params={"taskId": task_id})
+            with held(self.poll_limit, request.deadline):
+                response = self._call("GET", job["poll_path"], request, params={"taskId": task_id})
             try:
                 return self._data(response, model)
             except RateLimitError as exc:
