@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tests.conftest import _postgres_url
+from tests.conftest import _postgres_url, _stop_queue_workers
 from tests.fakes.fal_server import TEST_FAL_KEY, FalFake
 from tests.fakes.kie_server import TEST_KIE_KEY, KieFake
 from vibegen.catalog import default_catalog
@@ -41,6 +41,7 @@ HEARTBEAT_S = 3.0  # workers here are taken for dead after 3 s of silence (defau
 def pg_url() -> str:
     """An empty PostgreSQL database (skipped without one, as the other PostgreSQL tests)."""
     url = _postgres_url()
+    _stop_queue_workers()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql(

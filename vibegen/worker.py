@@ -22,6 +22,7 @@ import asyncio
 import logging
 import math
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from vibegen.runner import Runner
 
 log = logging.getLogger("vibegen.worker")
+# Every worker this process is running (`stop_all`).
+_RUNNING: weakref.WeakSet[Worker] = weakref.WeakSet()
 
 POLL_S = 2.0  # how often an idle worker looks for jobs whose worker stopped beating
 RETRY_MAX_S = 30.0  # the longest pause between two tries to reach the database
@@ -70,25 +73,44 @@ class Worker:
         self._held = 0
         self.handed_back = 0
         self.ready = threading.Event()  # set once connected and listening (tests, logs)
+        self._thread: threading.Thread | None = None
+        self._stop_asked: float | None = None  # a stop asked before the loop ran
+        self._control = threading.Lock()  # a stop and the loop's start: one after the other
 
     # ------------------------------------------------------------------ control
     def run(self) -> None:
         """Run in the calling thread until `stop()` (the `vibegen worker` command)."""
-        asyncio.run(self._main())
+        _RUNNING.add(self)
+        try:
+            asyncio.run(self._main())
+        finally:
+            _RUNNING.discard(self)
 
     def start(self) -> threading.Thread:
         """Run in a daemon thread (the app's embedded worker); return the thread."""
-        thread = threading.Thread(target=self.run, name="vibegen-worker", daemon=True)
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=self.run, name="vibegen-worker", daemon=True)
+        _RUNNING.add(self)  # before it runs: a stop_all meanwhile must see it
+        self._thread.start()
+        return self._thread
+
+    def join(self, timeout: float) -> bool:
+        """Wait for a started worker's thread to end; whether it did."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def stop(self, grace_s: float | None = None) -> None:
         """Take no new jobs; hand back what is still running after `grace_s` (default: the
         setting; `math.inf`: never, let every held cell finish). Safe from any thread."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
         grace = self.grace_s if grace_s is None else grace_s
+        with self._control:
+            loop = self._loop
+            if loop is None:
+                self._stop_asked = grace  # the loop starts stopped
+                return
+        if loop.is_closed():
+            return
         try:
             loop.call_soon_threadsafe(self._begin_stop, grace)
         except RuntimeError:  # the loop closed meanwhile: nothing is held
@@ -117,8 +139,11 @@ class Worker:
             asyncio.get_running_loop().call_later(grace_s, self._handback.set)
 
     async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self._stopping, self._handback = asyncio.Event(), asyncio.Event()
+        with self._control:
+            self._loop = asyncio.get_running_loop()
+            if self._stop_asked is not None:
+                self._begin_stop(self._stop_asked)
         pause = 1.0
         while not self._stopping.is_set():
             try:
@@ -211,3 +236,13 @@ class Worker:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def stop_all(grace_s: float = 0.0, timeout: float = 10.0) -> None:
+    """Stop every worker this process runs, handing back what they hold after `grace_s`,
+    and wait up to `timeout` for each (a test moving to a fresh database)."""
+    workers = list(_RUNNING)
+    for worker in workers:
+        worker.stop(grace_s)
+    for worker in workers:
+        worker.join(timeout)
