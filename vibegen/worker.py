@@ -167,15 +167,18 @@ class Worker:
         self._threads.shutdown(wait=False)
 
     async def _serve(self) -> None:
-        import psycopg
-        from pgqueuer.db import PsycopgDriver
+        import asyncpg
+        from pgqueuer.db import AsyncpgPoolDriver
         from pgqueuer.qm import QueueManager
         from pgqueuer.queries import Queries
 
-        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10)
+        # asyncpg's pool, not one psycopg connection: psycopg holds its connection while it
+        # waits for a NOTIFY (up to a second), so every dequeue and heartbeat queued behind
+        # it and slots sat idle; asyncpg's listener is a connection of its own.
+        pool = await asyncpg.create_pool(self.url, min_size=2, max_size=4, timeout=10)
         try:
             await asyncio.to_thread(self._install)
-            qm = QueueManager(Queries(PsycopgDriver(conn)))
+            qm = QueueManager(Queries(AsyncpgPoolDriver(pool)))
             for name, limit in self.limits.items():
                 qm.entrypoint(name, concurrency_limit=limit)(self._handle)
             self._qm = qm
@@ -197,7 +200,7 @@ class Worker:
             )
         finally:
             self._qm = None
-            await conn.close()
+            await pool.close()
 
     def _install(self) -> None:
         import psycopg
