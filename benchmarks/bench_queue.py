@@ -51,7 +51,7 @@ CELLS = 1000
 LATENCY_S = 1.0
 SLOTS = 16
 WORKERS = (1, 2, 4)
-PROBES = 60
+PROBES = 200
 PROBE_EVERY_S = 0.1  # ~6 probes in flight at once: always free slots
 TARGET_LINEAR = 0.9
 TARGET_P95_MS = 50.0
@@ -191,8 +191,9 @@ def main() -> int:
     engine.dispose()
     print(
         f"bench_queue: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; {CELLS} cells, fixed latency {LATENCY_S:.1f} s, "
-        f"{SLOTS} slots per worker, router limits raised"
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} (the workers, "
+        f"PostgreSQL and this script share the cores); {CELLS} cells, fixed latency "
+        f"{LATENCY_S:.1f} s, {SLOTS} slots per worker, router limits raised"
     )
     print("workers  wall_s  ideal_s  wall/ideal  linear_share  overhead_p50_ms  overhead_p95_ms")
     with tempfile.TemporaryDirectory() as tmp:

@@ -252,7 +252,25 @@ class Runner:
         cells = sorted(self.store.pending_cells(run_id), key=self._expected_latency, reverse=True)
         if self.queue is not None:
             # Team mode: the queue's priority orders them the same way, for every worker.
-            return self.queue.put(cells, [int(self._expected_latency(c) * 10) for c in cells])
+            try:
+                return self.queue.put(cells, [int(self._expected_latency(c) * 10) for c in cells])
+            except StoreError as exc:  # nothing is bought before a cell is queued
+                for cell in cells:
+                    self.keeper.write(
+                        Outcome(
+                            cell.id,
+                            cell.run_id,
+                            dict(
+                                kind=STORE_UNAVAILABLE,
+                                wall_s=None,
+                                attempts=0,
+                                job_open=cell.job_open,
+                                message=f"{cell.router}: not started: the job queue could "
+                                f"not take it ({exc}). Retry once the database answers",
+                            ),
+                        )
+                    )
+                return 0
         # The whole run is claimed in one write, here, so no store write stands between a
         # cell and its request: 128 cells each claiming their own row queued their requests
         # behind the write lock, one after another (issue 16, fan-out).

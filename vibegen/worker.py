@@ -175,7 +175,7 @@ class Worker:
         # asyncpg's pool, not one psycopg connection: psycopg holds its connection while it
         # waits for a NOTIFY (up to a second), so every dequeue and heartbeat queued behind
         # it and slots sat idle; asyncpg's listener is a connection of its own.
-        pool = await asyncpg.create_pool(self.url, min_size=2, max_size=4, timeout=10)
+        pool = await asyncpg.create_pool(self.url, min_size=2, max_size=8, timeout=10)
         try:
             await asyncio.to_thread(self._install)
             qm = QueueManager(Queries(AsyncpgPoolDriver(pool)))
