@@ -119,7 +119,7 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 
 def _specs(n: int) -> list[CellSpec]:
-    cost = Cost(0.0, "simulated", "bench", "bench", None)
+    cost = Cost(0.0, "simulated", "bench", "bench")
     return [
         CellSpec(
             "sandbox:prism", "sandbox", "Prism", i, "a lighthouse", {"seed": i}, {}, cost, 64, 48

@@ -333,7 +333,7 @@ def test_a_queued_cell_whose_model_left_the_catalog_ends_as_a_stored_error(pg_ur
         "a lighthouse",
         {},
         {},
-        Cost(None, "unknown", "", "", None),
+        Cost(None, "unknown"),
     )
     run_id = store.create_run("a lighthouse", {}, [spec], runner_id=None)
     runner = Runner(store, default_catalog(), env={}, heartbeat=False)  # embedded worker on
