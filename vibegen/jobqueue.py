@@ -39,6 +39,17 @@ def entrypoint(router: str) -> str:
     return f"{ENTRYPOINT_PREFIX}{router}"
 
 
+def load_pgqueuer() -> None:
+    """Import pgqueuer here, in the thread that makes the queue, before any worker thread:
+    two threads importing it for the first time at once meet its modules half-initialised."""
+    import pgqueuer.adapters.drivers.psycopg  # noqa: F401
+    import pgqueuer.adapters.persistence.qb  # noqa: F401
+    import pgqueuer.db  # noqa: F401
+    import pgqueuer.errors  # noqa: F401
+    import pgqueuer.qm  # noqa: F401
+    import pgqueuer.queries  # noqa: F401
+
+
 def conninfo(url: sa.URL | str) -> str:
     """A libpq URL for psycopg from the store's SQLAlchemy URL (password kept)."""
     return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -62,6 +73,7 @@ class JobQueue:
     """Puts cells on the queue from synchronous code, over one reconnecting connection."""
 
     def __init__(self, url: sa.URL | str) -> None:
+        load_pgqueuer()
         self.url = conninfo(url)
         self._lock = threading.Lock()
         self._conn: psycopg.Connection | None = None
