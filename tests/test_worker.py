@@ -385,3 +385,33 @@ def test_worker_on_the_sqlite_store_says_what_it_needs():
     result = CliRunner().invoke(main, ["worker"])
     assert result.exit_code == 1
     assert "PostgreSQL" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.postgres
+def test_a_worker_that_loses_its_database_says_so_and_carries_on(pg_url, caplog):
+    store = Store.open(pg_url)
+    quick = {"VIBEGEN_SANDBOX_SPEED": "0.01", "VIBEGEN_SANDBOX_FAILURES": "off"}
+    runner = Runner(store, default_catalog(), env=quick, heartbeat=False)  # embedded worker
+    assert runner.worker is not None
+    try:
+        assert runner.worker.ready.wait(20)
+        with caplog.at_level("WARNING", logger="vibegen.worker"):
+            engine = sa.create_engine(pg_url)
+            with engine.begin() as conn:  # the server drops every other session
+                conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            engine.dispose()
+            _wait(
+                lambda: "cannot reach the database" in caplog.text,
+                20,
+                "the worker to say it lost the database",
+            )
+            assert runner.worker.ready.wait(20)  # connected again, by itself
+        run_id = runner.start_run("after the outage", ["sandbox:prism"], CommonParams())
+        assert runner.wait(run_id, 30)
+    finally:
+        runner.close()
+    assert [c.status for c in store.run_view(run_id).cells] == ["ok"]
+    store.close()

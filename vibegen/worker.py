@@ -149,16 +149,24 @@ class Worker:
             try:
                 await self._serve()
                 pause = 1.0
-            except Exception as exc:  # psycopg's errors: unreachable, dropped, refused
+            except Exception as exc:  # the database unreachable, dropped or refusing
                 self.ready.clear()
                 if self._stopping.is_set():
                     break
-                log.warning(
-                    "worker %s cannot reach the database (%s); retrying in %.0f s",
-                    self.runner.id,
-                    _first_line(exc),
-                    pause,
-                )
+                if _unreachable(exc):
+                    log.warning(
+                        "worker %s cannot reach the database (%s); retrying in %.0f s",
+                        self.runner.id,
+                        _first_line(exc),
+                        pause,
+                    )
+                else:  # not the network: say what it was, with its traceback, and go on
+                    log.exception(
+                        "worker %s stopped serving the queue (%s); retrying in %.0f s",
+                        self.runner.id,
+                        _first_line(exc),
+                        pause,
+                    )
                 try:
                     await asyncio.wait_for(self._stopping.wait(), pause)
                 except TimeoutError:
@@ -234,6 +242,16 @@ class Worker:
         finally:
             handback.cancel()
             self._held -= 1
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be reached or dropped us (not a bug)."""
+    import asyncpg
+    import psycopg
+
+    return isinstance(
+        exc, OSError | TimeoutError | psycopg.OperationalError | asyncpg.PostgresConnectionError
+    ) or isinstance(exc, asyncpg.InterfaceError | asyncpg.AdminShutdownError)
 
 
 def _first_line(exc: BaseException) -> str:
