@@ -184,6 +184,12 @@ def run(
         runner = Runner(store, catalog, env=settings.environ)  # its heartbeat writes at once
     except StoreError as exc:
         _close_and_fail(store, str(exc))
+    if runner.queue is not None and runner.worker is None:
+        click.echo(
+            "vibegen: VIBEGEN_EMBEDDED_WORKER is off: the cells wait on the team's queue "
+            "for a `vibegen worker`",
+            err=True,
+        )
     set_id: str | None = None
     try:
         if brief is not None:
