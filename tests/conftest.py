@@ -87,6 +87,14 @@ def _postgres_url() -> str:
     return _worker_database(url, worker) if worker else url
 
 
+def _stop_queue_workers() -> None:
+    """Stop the queue workers earlier tests' runners left running in this process: on the
+    emptied database they would take this test's cells (team mode's workers share a queue)."""
+    from vibegen.worker import stop_all
+
+    stop_all()
+
+
 def _worker_database(url: str, worker: str) -> str:
     # Each xdist worker empties its database before every test (any_store): two workers on
     # one database would drop each other's tables. Each gets its own, made on first use.
@@ -119,6 +127,7 @@ def any_store(request):
         s = Store.open(load_settings().store_url)
     else:
         url = _postgres_url()
+        _stop_queue_workers()
         engine = sa.create_engine(url)
         # Every test starts from an empty database. A store an earlier test left open (a
         # page's process-wide store, a runner thread's heartbeat) may still hold a lock on

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import _postgres_url
+from tests.conftest import _postgres_url, _stop_queue_workers
 from vibegen.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def pg_url(monkeypatch, fast_sandbox):
     url = _postgres_url()
+    _stop_queue_workers()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")

@@ -11,15 +11,21 @@ Contract:
   download buttons build it (keys redacted), refusing to overwrite.
 - `vibegen backup PATH` writes a consistent copy of the SQLite store to PATH, also while a
   run is writing to it; for a PostgreSQL store it refuses and names `pg_dump`.
+- `vibegen worker` runs queued cells of a PostgreSQL (team) store in this process until
+  SIGTERM or Ctrl-C (`vibegen.worker`); a database it cannot reach is retried and said in
+  its log. A SQLite store has no queue: it refuses and says why.
 - Every failure is one clear line on stderr ("vibegen: …"); never a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -178,6 +184,12 @@ def run(
         runner = Runner(store, catalog, env=settings.environ)  # its heartbeat writes at once
     except StoreError as exc:
         _close_and_fail(store, str(exc))
+    if runner.queue is not None and runner.worker is None:
+        click.echo(
+            "vibegen: VIBEGEN_EMBEDDED_WORKER is off: the cells wait on the team's queue "
+            "for a `vibegen worker`",
+            err=True,
+        )
     set_id: str | None = None
     try:
         if brief is not None:
@@ -494,6 +506,77 @@ def backup(path: Path, db_url: str | None) -> None:
     finally:
         store.engine.dispose()
     click.echo(f"Backed up {runs:,} run{'s' if runs != 1 else ''} to {target}")
+
+
+# --------------------------------------------------------------------- worker
+@main.command(
+    epilog="Settings: VIBEGEN_WORKER_SLOTS (cells at once, default 64), "
+    "VIBEGEN_WORKER_HEARTBEAT_S (silence after which another worker takes a cell over, "
+    "default 10), VIBEGEN_WORKER_GRACE_S (time SIGTERM gives held cells to finish before "
+    "they are handed back, default 30), VIBEGEN_<ROUTER>_IN_FLIGHT (a router's cells at "
+    "once, all workers together)."
+)
+@_DB_OPTION
+def worker(db_url: str | None) -> None:
+    """Run the team's queued cells (PostgreSQL store) until SIGTERM or Ctrl-C."""
+    settings = _settings()
+    url = (db_url or "").strip() or settings.store_url
+    if not url.startswith("postgres"):
+        _fail(
+            "vibegen worker runs the team's job queue, which lives in a PostgreSQL store: set "
+            "DATABASE_URL=postgresql+psycopg://USER:PASSWORD@HOST/DB. The SQLite store runs "
+            "its cells inside the app (streamlit run app.py) or `vibegen run`"
+        )
+    from vibegen.worker import RETRY_MAX_S, Worker
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s vibegen worker: %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    log = logging.getLogger("vibegen.worker")
+    stopping = threading.Event()
+    running: list[Worker] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("%s received", signal.Signals(signum).name)
+        stopping.set()
+        for held in running:
+            held.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    pause = 1.0
+    while True:  # the database may not be up yet (a compose start, a restart): wait for it
+        try:
+            store = Store.open(url)
+            catalog = offered_catalog(store, settings.environ)
+            runner = Runner(store, catalog, env=settings.environ, embedded_worker=False)
+            break
+        except StoreError as exc:
+            log.warning("cannot reach the database (%s); retrying in %.0f s", exc, pause)
+            if stopping.wait(pause):
+                raise SystemExit(0) from None
+            pause = min(RETRY_MAX_S, pause * 2)
+    work = Worker(runner)
+    running.append(work)
+    if stopping.is_set():
+        work.stop()
+    started = time.monotonic()
+    work.run()
+    log.info(
+        "stopped after %.0f s; %d cell(s) handed back to the queue",
+        time.monotonic() - started,
+        work.handed_back,
+    )
+    if work.handed_back:
+        # Their threads still follow jobs another worker now owns: leave without them.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    runner.close()
+    store.close()
 
 
 # -------------------------------------------------------------------- helpers

@@ -318,3 +318,29 @@ def m010_run_archive(conn: Connection) -> None:
     # whose reflection would not read PostgreSQL's spelling as a time.
     kind = "DATETIME" if conn.dialect.name == "sqlite" else "TIMESTAMP WITH TIME ZONE"
     conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN archived_at {kind}"))
+
+
+@migration
+def m011_shared_rate_limits(conn: Connection) -> None:
+    """A router's request-rate window held in the database (team mode): one row per call.
+
+    Workers on several machines share one account's limit (Kie: 20 new tasks per 10 s), so
+    the window must be counted where they all see it. Times are the database clock's epoch
+    seconds, so machines with skewed clocks count the same window. `rate_pauses` holds a
+    429's "everyone wait until". Unused (and empty) on the SQLite store.
+    """
+    md = sa.MetaData()
+    sa.Table(
+        "rate_marks",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("bucket", sa.String(100), nullable=False, index=True),  # "kie:submit"
+        sa.Column("at", sa.Float, nullable=False),
+    )
+    sa.Table(
+        "rate_pauses",
+        md,
+        sa.Column("bucket", sa.String(100), primary_key=True),
+        sa.Column("until", sa.Float, nullable=False),
+    )
+    md.create_all(conn)

@@ -22,6 +22,14 @@ Contract:
   saved late rather than bought again.
 - A heartbeat marks this process alive; cells left pending or running by a process that died
   are marked "interrupted" so they never show as running forever.
+- Team mode (a PostgreSQL store): `submit` puts each cell on the job queue
+  (`vibegen.jobqueue`, pgqueuer) instead of this process's pools, and any worker
+  (`vibegen.worker`: the app's embedded one unless VIBEGEN_EMBEDDED_WORKER=off, or
+  `vibegen worker` anywhere) runs it through `run_queued`. Per-router limits then hold for
+  all workers together: cells at once per router in the queue, request rates (Kie's new
+  tasks per 10 s) in the database (`vibegen.shared_limits`). A dead worker's cells are the
+  queue's to hand to another worker, which resumes their saved paid jobs; the "interrupted"
+  sweep is for the in-process pools only.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import os
 import random
 import socket
@@ -49,17 +58,22 @@ from vibegen.errors import (
     RouterTimeout,
     RouterValidationError,
     StoreError,
+    UnknownModelError,
 )
+from vibegen.jobqueue import JobQueue
 from vibegen.keys import redact, secret_values
 from vibegen.params import CommonParams, map_params
-from vibegen.records import Cell, CellSpec, new_id, simulated_router
+from vibegen.records import FINISHED, Cell, CellSpec, new_id, simulated_router
 from vibegen.routers import Router, build_router, router_status
 from vibegen.routers.base import GenerationRequest
+from vibegen.settings import Settings
 from vibegen.typed import check_text
 from vibegen.unsaved import REASON, Keeper, Outcome, SavePolicy
 
 if TYPE_CHECKING:  # the store is passed in; only its type is named here
+    from vibegen.catalog import RouterSpec
     from vibegen.store import Store
+    from vibegen.worker import Worker
 
 log = logging.getLogger("vibegen.runner")
 
@@ -69,6 +83,7 @@ MAX_ATTEMPTS = 4
 # Worker threads for a router that queues server-side: up to this many cells are submitted
 # at once (a 256-image run all of it); each thread then only waits on its job's status.
 SERVER_QUEUE_CELLS = 256
+QUEUE_WAIT_POLL_S = 0.1  # team mode: how often `wait` looks at the store
 
 
 @dataclass(frozen=True)
@@ -161,6 +176,7 @@ class Runner:
         router_options: Mapping[str, dict] | None = None,
         heartbeat: bool = True,
         saving: SavePolicy | None = None,
+        embedded_worker: bool | None = None,
     ) -> None:
         self.store = store
         self.keeper = Keeper(store, saving)
@@ -178,11 +194,22 @@ class Runner:
         self._done = threading.Condition()
         self._secrets = secret_values(self.env, self.catalog)
         self._stop = threading.Event()
+        # Team mode: cells go on the job queue in the store's database (see the contract).
+        self.queue = JobQueue(store.engine.url) if store.dialect == "postgresql" else None
+        self.worker: Worker | None = None
         store.heartbeat(self.id, socket.gethostname(), os.getpid())
-        store.interrupt_orphans(STALE_AFTER_S, alive=[self.id], dead=self._dead_neighbours())
-        self.resume_paid()
+        if self.queue is None:
+            store.interrupt_orphans(STALE_AFTER_S, alive=[self.id], dead=self._dead_neighbours())
+            self.resume_paid()
         if heartbeat:
             threading.Thread(target=self._beat, name="vibegen-heartbeat", daemon=True).start()
+        if embedded_worker is None:
+            embedded_worker = Settings.from_environ(self.env).embedded_worker
+        if self.queue is not None and embedded_worker:
+            from vibegen.worker import Worker
+
+            self.worker = Worker(self)
+            self.worker.start()
 
     # ------------------------------------------------------------- public API
     def start_run(
@@ -223,6 +250,27 @@ class Runner:
         """Hand a run's pending cells to the workers; return how many were queued."""
         # Longest expected calls first: with a concurrency cap this shortens the whole run.
         cells = sorted(self.store.pending_cells(run_id), key=self._expected_latency, reverse=True)
+        if self.queue is not None:
+            # Team mode: the queue's priority orders them the same way, for every worker.
+            try:
+                return self.queue.put(cells, [int(self._expected_latency(c) * 10) for c in cells])
+            except StoreError as exc:  # nothing is bought before a cell is queued
+                for cell in cells:
+                    self.keeper.write(
+                        Outcome(
+                            cell.id,
+                            cell.run_id,
+                            dict(
+                                kind=STORE_UNAVAILABLE,
+                                wall_s=None,
+                                attempts=0,
+                                job_open=cell.job_open,
+                                message=f"{cell.router}: not started: the job queue could "
+                                f"not take it ({exc}). Retry once the database answers",
+                            ),
+                        )
+                    )
+                return 0
         # The whole run is claimed in one write, here, so no store write stands between a
         # cell and its request: 128 cells each claiming their own row queued their requests
         # behind the write lock, one after another (issue 16, fan-out).
@@ -318,8 +366,16 @@ class Runner:
         return self.submit(run_id)
 
     def wait(self, run_id: str, timeout: float = 60.0) -> bool:
-        """Block until this runner has no queued or running cells for `run_id`."""
+        """Block until this runner has no queued or running cells for `run_id` (in team mode:
+        until the run has none, whichever worker holds them)."""
         deadline = time.monotonic() + timeout
+        if self.queue is not None:
+            while not all(c.status in FINISHED for c in self.store.run_view(run_id).cells):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._stop.wait(min(QUEUE_WAIT_POLL_S, left))
+            return True
         with self._done:
             while self._active.get(run_id, 0) > 0:
                 left = deadline - time.monotonic()
@@ -341,11 +397,20 @@ class Runner:
     def close(self) -> None:
         """Stop the heartbeat and let the workers finish what they hold."""
         self._stop.set()
+        if self.worker is not None:
+            # The embedded worker takes no new cells and finishes those it holds (a process
+            # that exits meanwhile leaves them to the queue, as a crash would).
+            self.worker.stop(grace_s=math.inf)
+        if self.queue is not None:
+            self.queue.close()
         for pool in list(self._pools.values()):
             pool.shutdown(wait=False, cancel_futures=False)
 
     def _expected_latency(self, cell: Cell) -> float:
-        model = self.catalog.model(cell.model_key)
+        try:
+            model = self.catalog.model(cell.model_key)
+        except UnknownModelError:  # said when the cell runs
+            return 0.0
         if model.sandbox:
             return model.sandbox.latency_median_s
         return model.latency_hint_s or 0.0
@@ -355,11 +420,7 @@ class Runner:
         with self._lock:
             if router not in self._pools:
                 info = self.catalog.routers[router]
-                size = self._concurrency.get(router) or (
-                    SERVER_QUEUE_CELLS
-                    if info.queues_server_side
-                    else concurrency_in_force(router, info.concurrency, self.env)
-                )
+                size = self._concurrency.get(router) or cells_at_once(router, info, self.env)
                 self._pools[router] = ThreadPoolExecutor(
                     max(1, size), thread_name_prefix=f"vibegen-{router}"
                 )
@@ -368,10 +429,23 @@ class Runner:
     def _router(self, name: str) -> Router:
         with self._lock:
             if name not in self._routers:
-                self._routers[name] = build_router(
-                    name, self.catalog, self.env, **self._router_options.get(name, {})
-                )
+                options = dict(self._router_options.get(name, {}))
+                if self.queue is not None:  # team mode: rate windows counted for all workers
+                    from vibegen.shared_limits import shared_limiters
+
+                    options.setdefault("limits", shared_limiters(self.store.engine))
+                self._routers[name] = build_router(name, self.catalog, self.env, **options)
             return self._routers[name]
+
+    def run_queued(self, cell_id: str) -> None:
+        """Run one cell a queue worker took (team mode): claim it, then run it or resume its
+        paid job. StoreError when the store refuses the claim (the worker queues it again)."""
+        cell = self.store.take_cell(cell_id, self.id)
+        if cell is None:
+            return  # finished meanwhile (or its run was deleted): nothing to do
+        with self._done:
+            self._active[cell.run_id] = self._active.get(cell.run_id, 0) + 1
+        self._execute(cell, True)
 
     def _execute(self, cell: Cell, claimed: bool) -> None:
         try:
@@ -400,7 +474,6 @@ class Runner:
                 self._done.notify_all()
 
     def _run_cell(self, cell: Cell, claimed: bool) -> None:
-        model = self.catalog.model(cell.model_key)
         with self._lock:  # a worker has it: no longer "queued…"
             self._where.get(cell.run_id, {}).pop(cell.id, None)
         try:
@@ -427,6 +500,26 @@ class Runner:
             return
         if self.keeper.flush(cell.id) is not None:
             return  # a Retry of an image held through a store outage: saved (or still kept)
+        try:
+            model = self.catalog.model(cell.model_key)
+        except UnknownModelError:
+            # Removed from the catalog (a user model taken out, a worker with an older
+            # catalog) after the cell was queued: a stored error, never a crash or a call.
+            self.keeper.write(
+                Outcome(
+                    cell.id,
+                    cell.run_id,
+                    dict(
+                        kind="unknown_model",
+                        wall_s=None,
+                        attempts=0,
+                        job_open=cell.job_open,
+                        message=f"{cell.model_key} is no longer in this worker's catalog: "
+                        "nothing was sent. Add the model again (Models page), then Retry",
+                    ),
+                )
+            )
+            return
         # A cap reached mid-run: no new paid job starts (an open job is followed: it is paid).
         reason = None if cell.job_open else self._over_budget(cell)
         if reason:
@@ -645,6 +738,8 @@ class Runner:
         while not self._stop.wait(HEARTBEAT_S):
             try:
                 self.store.heartbeat(self.id)
+                if self.queue is not None:
+                    continue  # team mode: the queue hands a dead worker's cells on
                 if self.store.interrupt_orphans(STALE_AFTER_S, alive=[self.id]):
                     self.resume_paid()
             except StoreError:
@@ -655,6 +750,30 @@ def concurrency_in_force(router: str, declared: int, env: Mapping[str, str]) -> 
     """How many jobs the router runs at once for this account: `VIBEGEN_<ROUTER>_CONCURRENCY`
     when set, else the declared figure (what runs and projections both assume)."""
     return concurrency_from_env(router, env) or declared
+
+
+def in_flight_setting(router: str) -> str:
+    """The setting that caps a router's cells open at once: VIBEGEN_FAL_IN_FLIGHT."""
+    return f"VIBEGEN_{router.upper()}_IN_FLIGHT"
+
+
+def cells_at_once(router: str, spec: RouterSpec, env: Mapping[str, str]) -> int:
+    """How many cells of `router` run at once: one process's pool on SQLite, every worker
+    together in team mode. `VIBEGEN_<ROUTER>_IN_FLIGHT` when set (1 to 1024); else a
+    server-queueing router's SERVER_QUEUE_CELLS (its queue limits what runs), any other's
+    concurrency in force."""
+    raw = env.get(in_flight_setting(router), "").strip()
+    if raw:
+        if raw.isdigit() and 1 <= int(raw) <= 1024:
+            return int(raw)
+        log.warning(
+            "ignoring %s=%r: a whole number from 1 to 1024 is expected",
+            in_flight_setting(router),
+            raw,
+        )
+    if spec.queues_server_side:
+        return SERVER_QUEUE_CELLS
+    return concurrency_in_force(router, spec.concurrency, env)
 
 
 def concurrency_setting(router: str) -> str:

@@ -68,12 +68,25 @@ class Settings(BaseSettings):
     sandbox_speed: float = Field(default=1.0, validation_alias="VIBEGEN_SANDBOX_SPEED", ge=0)
     sandbox_failures: bool = Field(default=True, validation_alias="VIBEGEN_SANDBOX_FAILURES")
     sandbox_jitter: bool = Field(default=True, validation_alias="VIBEGEN_SANDBOX_JITTER")
+    # Team mode (PostgreSQL): the app runs queued cells too, unless set to "off" (then only
+    # `vibegen worker` processes do).
+    embedded_worker: bool = Field(default=True, validation_alias="VIBEGEN_EMBEDDED_WORKER")
+    # Cells one worker process runs at once (threads that mostly wait on routers).
+    worker_slots: int = Field(default=64, validation_alias="VIBEGEN_WORKER_SLOTS", ge=2, le=1024)
+    # A worker silent this long is taken for dead: its cells go to another worker.
+    worker_heartbeat_s: float = Field(
+        default=10.0, validation_alias="VIBEGEN_WORKER_HEARTBEAT_S", ge=1.0, le=600.0
+    )
+    # How long a stopping worker (SIGTERM) lets its cells finish before handing them back.
+    worker_grace_s: float = Field(
+        default=30.0, validation_alias="VIBEGEN_WORKER_GRACE_S", ge=0.0, le=3600.0
+    )
     # Everything the settings were read from: router keys, URLs and caps are looked up here.
     environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
-    _switches = field_validator("sandbox_failures", "sandbox_jitter", mode="before")(
-        classmethod(lambda cls, v: _switch(v))
-    )
+    _switches = field_validator(
+        "sandbox_failures", "sandbox_jitter", "embedded_worker", mode="before"
+    )(classmethod(lambda cls, v: _switch(v)))
 
     @field_validator("database_url", "public_url", mode="after")
     @classmethod

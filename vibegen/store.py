@@ -517,6 +517,35 @@ class Store:
             )
             return {row.id for row in taken}
 
+    def take_cell(self, generation_id: str, runner_id: str) -> Cell | None:
+        """Claim a cell a queue worker took; None when it is finished (or gone).
+
+        From pending, or from running/interrupted: the queue hands a job out again only when
+        the worker that held it stopped beating (died) or handed it back, so that cell's
+        paid job, if it has one, is this worker's to follow now.
+        """
+        gens = self.t["generations"]
+        with self._write() as conn:
+            taken = conn.execute(
+                gens.update()
+                .where(
+                    gens.c.id == generation_id,
+                    gens.c.status.in_([Status.PENDING, Status.RUNNING, Status.INTERRUPTED]),
+                )
+                .values(
+                    status=Status.RUNNING,
+                    runner_id=runner_id,
+                    error_kind=None,
+                    error_message=None,
+                    finished_at=None,
+                    # A fresh cell starts now; a resumed one keeps when it first started.
+                    started_at=sa.case(
+                        (gens.c.status == Status.PENDING, now()), else_=gens.c.started_at
+                    ),
+                )
+            ).rowcount
+        return self.generation(generation_id) if taken else None
+
     def save_job(self, generation_id: str, job: dict[str, Any]) -> None:
         """Record the router's handle for a cell's paid job, the moment the router accepts it."""
         gens = self.t["generations"]

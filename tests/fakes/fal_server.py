@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -167,6 +168,10 @@ class FalJob:
     cancelled: bool = False
     hiccuped: bool = False  # poll_503_once: the 503 was answered
     flaked: int = 0  # failed status polls answered so far (flaky_polls)
+    # When the submit arrived and the result was first served (epoch s): how many jobs a
+    # team of workers held open at once.
+    submitted_at: float = field(default_factory=time.time)
+    fetched_at: float | None = None
 
     @property
     def state(self) -> str:
@@ -382,6 +387,8 @@ class FalFake(FakeServer):
         headers = {"x-fal-request-id": job.request_id}
         with self.lock:  # fal bills a completed output once, however often it is fetched
             self.billed.setdefault(job.request_id, self.billable_units or 0.0)
+            if job.fetched_at is None:
+                job.fetched_at = time.time()
         if self.billable_units is not None and job.scenario != "no_billable_units":
             headers["x-fal-billable-units"] = f"{self.billable_units:g}"
         return Reply(

@@ -36,7 +36,7 @@ from vibegen.errors import (
     ServerError,
 )
 from vibegen.routers.failures import transport_error
-from vibegen.routers.limits import RateLimiter
+from vibegen.routers.limits import Limiter, LimiterFactory, local_limiter
 from vibegen.settings import Settings
 
 T = TypeVar("T")
@@ -110,6 +110,7 @@ class Router(ABC):
         base_url: str | None = None,
         http: httpx.Client | None = None,
         poll_interval: float | None = None,
+        limits: LimiterFactory | None = None,
     ) -> None:
         self.catalog = catalog
         self.info = catalog.routers[self.name]
@@ -127,15 +128,17 @@ class Router(ABC):
         self.http = http
         if poll_interval is not None:
             self.poll_interval = poll_interval
-        # The router's account limits, shared by every cell this instance serves.
+        # The router's account limits, shared by every cell this instance serves (and, with
+        # a factory of database-held limiters, by every worker of the team).
         info = self.info
-        self.submit_limit = (
-            RateLimiter.with_margin(info.rate_limit_requests, info.rate_limit_window_s)
+        make = limits or local_limiter
+        self.submit_limit: Limiter | None = (
+            make(f"{self.name}:submit", info.rate_limit_requests, info.rate_limit_window_s)
             if info.rate_limit_requests and info.rate_limit_window_s
             else None
         )
-        self.poll_limit = (
-            RateLimiter.with_margin(info.poll_limit_requests, info.poll_limit_window_s)
+        self.poll_limit: Limiter | None = (
+            make(f"{self.name}:poll", info.poll_limit_requests, info.poll_limit_window_s)
             if info.poll_limit_requests and info.poll_limit_window_s
             else None
         )

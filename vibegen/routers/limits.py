@@ -3,6 +3,8 @@
 One limiter per router instance (the runner keeps one instance per router), so every cell,
 every retry and every poll of that router passes the same window. A 429 pauses the whole
 limiter, not just the call that got it: the account is over its limit, not the cell.
+In team mode the runner hands the adapter a factory of limiters kept in the database
+(`vibegen.shared_limits`), so the window counts every worker's calls together.
 """
 
 from __future__ import annotations
@@ -10,12 +12,36 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Protocol
 
 # Share of a documented limit we allow ourselves: clocks, other clients on the same key and
 # the router's own counting (it sees arrivals, we see departures) need the slack.
 MARGIN = 0.9
+
+
+class Limiter(Protocol):
+    """What an adapter asks of a limiter: a slot before a call, a pause after a 429."""
+
+    hold_s: float
+
+    def acquire(self, deadline: float | None = None) -> float:
+        """Block until a slot is free (or `deadline`); return seconds waited."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller for `seconds`."""
+        ...
+
+
+# (bucket name such as "kie:submit", documented requests, window in seconds) → a limiter.
+LimiterFactory = Callable[[str, int, float], Limiter]
+
+
+def local_limiter(bucket: str, requests: int, window_s: float) -> Limiter:
+    """A limiter held in this process (a little under the documented limit)."""
+    return RateLimiter.with_margin(requests, window_s)
 
 
 class RateLimiter:
@@ -93,6 +119,12 @@ class RateLimiter:
             self._free.notify_all()
 
 
-def held(limiter: RateLimiter | None, deadline: float | None) -> AbstractContextManager[float]:
-    """`limiter.slot(deadline)`, or nothing to hold where the router has no such limit."""
-    return limiter.slot(deadline) if limiter is not None else nullcontext(0.0)
+def held(limiter: Limiter | None, deadline: float | None) -> AbstractContextManager[float]:
+    """A slot of `limiter` for the call made inside the block: held until its answer where the
+    limiter can (`RateLimiter.slot`), else taken at the start (a team's shared limiter);
+    nothing to hold where the router has no such limit."""
+    if limiter is None:
+        return nullcontext(0.0)
+    if isinstance(limiter, RateLimiter):
+        return limiter.slot(deadline)
+    return nullcontext(limiter.acquire(deadline))

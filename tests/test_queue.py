@@ -1,0 +1,90 @@
+"""The job queue's pieces: one job per cell, the limits workers declare, and the request-rate
+window every worker shares in the database."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import _postgres_url, _stop_queue_workers
+from vibegen.catalog import default_catalog
+from vibegen.costs import Cost
+from vibegen.jobqueue import JobQueue, conninfo, entrypoint
+from vibegen.records import CellSpec
+from vibegen.routers.limits import MARGIN
+from vibegen.runner import SERVER_QUEUE_CELLS, cells_at_once
+from vibegen.shared_limits import SharedRateLimiter, shared_limiters
+from vibegen.store import Store
+
+CAT = default_catalog()
+
+
+@pytest.fixture
+def pg_store():
+    """A store on an emptied PostgreSQL database (skipped without one)."""
+    url = _postgres_url()
+    _stop_queue_workers()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+    store = Store.open(url)
+    yield store
+    store.close()
+
+
+def test_cells_at_once_per_router():
+    fal, kie = CAT.routers["fal"], CAT.routers["kie"]
+    # fal queues server-side: we only bound what we follow; the others run their concurrency.
+    assert cells_at_once("fal", fal, {}) == SERVER_QUEUE_CELLS
+    assert cells_at_once("kie", kie, {}) == kie.concurrency
+    assert cells_at_once("kie", kie, {"VIBEGEN_KIE_CONCURRENCY": "12"}) == 12
+    assert cells_at_once("fal", fal, {"VIBEGEN_FAL_IN_FLIGHT": "3"}) == 3
+    # A value that is no count is ignored (and logged), never a crash.
+    assert cells_at_once("fal", fal, {"VIBEGEN_FAL_IN_FLIGHT": "lots"}) == SERVER_QUEUE_CELLS
+    assert cells_at_once("kie", kie, {"VIBEGEN_KIE_IN_FLIGHT": "0"}) == kie.concurrency
+
+
+@pytest.mark.postgres
+def test_a_cell_is_one_job_however_often_it_is_queued(pg_store):
+    spec = CellSpec(
+        "sandbox:prism", "sandbox", "Prism", 0, "a fox", {}, {}, Cost(0.0, "simulated", "", "")
+    )
+    run_id = pg_store.create_run("a fox", {}, [spec, spec])
+    cells = pg_store.pending_cells(run_id)
+    queue = JobQueue(pg_store.engine.url)
+    try:
+        assert queue.put(cells) == 2
+        assert queue.put(cells) == 0  # still queued: not queued again
+        assert queue.put(cells[:1] + cells[:1]) == 0
+    finally:
+        queue.close()
+    with psycopg.connect(conninfo(pg_store.engine.url)) as conn:
+        rows = conn.execute("SELECT entrypoint, payload, status FROM pgqueuer").fetchall()
+    assert sorted(rows) == sorted((entrypoint("sandbox"), c.id.encode(), "queued") for c in cells)
+
+
+@pytest.mark.postgres
+def test_the_rate_window_is_shared_by_every_process(pg_store):
+    # Two limiters on one bucket stand for two workers: 3 calls per 10 s between them.
+    one = SharedRateLimiter(pg_store.engine, "kie:submit", 3, 10.0)
+    other = SharedRateLimiter(pg_store.engine, "kie:submit", 3, 10.0)
+    assert [one._try_take(), other._try_take(), one._try_take()] == [0.0, 0.0, 0.0]
+    wait = other._try_take()
+    assert 10.0 < wait <= one.hold_s  # the oldest slot frees after the window (and its hold)
+    assert SharedRateLimiter(pg_store.engine, "kie:poll", 3, 10.0)._try_take() == 0.0
+    # A 429 seen by one worker holds all of them.
+    one.pause(30.0)
+    assert 29.0 < SharedRateLimiter(pg_store.engine, "kie:submit", 99, 10.0)._try_take() <= 30.0
+
+
+@pytest.mark.postgres
+def test_the_factory_keeps_the_local_margin(pg_store):
+    limiter = shared_limiters(pg_store.engine)("kie:submit", 20, 10.0)
+    assert isinstance(limiter, SharedRateLimiter)
+    assert limiter.requests == int(20 * MARGIN) and limiter.window_s == 10.0
