@@ -453,6 +453,13 @@ def dataframe_rows(frame) -> list[dict[str, str]] | None:
     )
 
 
+def table_with(frame, column: str) -> list[dict[str, str]] | None:
+    """The rows of `frame` once its headers name `column` (None until then): the grid can
+    show a whole table whose header row is still an earlier draw's."""
+    rows = dataframe_rows(frame)
+    return rows if rows and all(column in r for r in rows) else None
+
+
 def sidebar_pages(page) -> list[str]:
     """The page names the sidebar lists, in order, once the list is drawn."""
     page.locator(NAV).first.wait_for()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import dataframe_rows, wait_until
+from tests.e2e.conftest import table_with, wait_until
 from tests.test_leaderboard_spec import PAGE_WORDS
 from tests.test_report import vote_store
 
@@ -56,7 +56,7 @@ def test_the_verdict_comes_first_and_the_table_fits_1440(
         page.goto(f"{server.url}/Leaderboard")
         frame = page.locator("[data-testid=stDataFrame]").first
         frame.wait_for(timeout=30_000)
-        rows = wait_until(lambda: dataframe_rows(frame), what="the leaderboard table")
+        rows = wait_until(lambda: table_with(frame, "model"), what="the leaderboard table")
         models = {f"{label} · {key.split(':')[0]}" for key, label in LABELS.items()}
         assert {r["model"] for r in rows} == models, rows
         assert tuple(rows[0]) == PAGE_WORDS

@@ -12,9 +12,9 @@ import pytest
 from tests.e2e.conftest import (
     TIMEOUT_MS,
     VIEWPORT,
-    dataframe_rows,
     generate,
     shared_links,
+    table_with,
     wait_for_app,
     wait_for_images,
     wait_until,
@@ -119,7 +119,7 @@ def test_invites_held_strangers_and_the_owners_controls(store, start_server, pag
         page.goto(f"{server.url}/Leaderboard")
         page.get_by_text("Not counted: 1 rater who joined through a team link").wait_for()
         frame = page.locator("[data-testid=stDataFrame]").first
-        rows = wait_until(lambda: dataframe_rows(frame), what="the leaderboard table")
+        rows = wait_until(lambda: table_with(frame, "raters"), what="the leaderboard table")
         assert sorted(r["raters"] for r in rows) == ["1", "1"], rows  # Dana's pick alone
 
         # Accept the stranger, then exclude and restore them on this run. Each click is
