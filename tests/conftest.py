@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import sqlalchemy as sa
 
 KEY_VARS = (
     "FAL_KEY",
@@ -153,3 +154,19 @@ def any_store(request):
 def pytest_report_header(config):
     """Say which optional services the run can use."""
     return [f"postgres: {os.environ.get('VIBEGEN_TEST_DATABASE_URL') or 'not configured'}"]
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """An empty PostgreSQL database (skipped without one, as the other PostgreSQL tests)."""
+    url = _postgres_url()
+    _stop_queue_workers()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+    return url

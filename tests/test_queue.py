@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 
-from tests.conftest import _postgres_url, _stop_queue_workers
 from vibegen.catalog import default_catalog
 from vibegen.costs import Cost
 from vibegen.jobqueue import JobQueue, conninfo, entrypoint
@@ -21,19 +19,9 @@ CAT = default_catalog()
 
 
 @pytest.fixture
-def pg_store():
+def pg_store(pg_url):
     """A store on an emptied PostgreSQL database (skipped without one)."""
-    url = _postgres_url()
-    _stop_queue_workers()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    engine.dispose()
-    store = Store.open(url)
+    store = Store.open(pg_url)
     yield store
     store.close()
 

@@ -21,7 +21,6 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tests.conftest import _postgres_url, _stop_queue_workers
 from tests.fakes.fal_server import TEST_FAL_KEY, FalFake
 from tests.fakes.kie_server import TEST_KIE_KEY, KieFake
 from vibegen.catalog import default_catalog
@@ -35,22 +34,6 @@ from vibegen.worker import POLL_S
 
 ROOT = Path(__file__).resolve().parents[1]
 HEARTBEAT_S = 3.0  # workers here are taken for dead after 3 s of silence (default 10)
-
-
-@pytest.fixture
-def pg_url() -> str:
-    """An empty PostgreSQL database (skipped without one, as the other PostgreSQL tests)."""
-    url = _postgres_url()
-    _stop_queue_workers()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    engine.dispose()
-    return url
 
 
 class Workers:

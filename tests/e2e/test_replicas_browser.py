@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-import sqlalchemy as sa
 
-from tests.conftest import _postgres_url, _stop_queue_workers
 from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT, generate, wait_for_app, wait_for_images
 from tests.test_worker import ROOT, Workers, _holders
 from vibegen.store import Store
@@ -20,22 +18,6 @@ from vibegen.store import Store
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 PROMPT = "a paper boat on a puddle"
-
-
-@pytest.fixture
-def pg_url() -> str:
-    """An empty PostgreSQL database (skipped without one, as the other PostgreSQL tests)."""
-    url = _postgres_url()
-    _stop_queue_workers()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    engine.dispose()
-    return url
 
 
 def test_two_replicas_show_one_run_the_workers_make(pg_url, page, chromium, start_server, tmp_path):
