@@ -138,9 +138,6 @@ def _empty_run(store, n: int) -> tuple[str, list[str], dict]:
     for i, gid in enumerate(ids):  # rendered and thumbnailed now, not during the fill
         png = render(styles[i % 6], "p", i, 512, 512)
         made[gid] = (png, images.prepare(png))
-    # This process fills the run, so it is the run's runner: alive by its heartbeat, or the
-    # server's runner would take its claimed cells for a crashed neighbour's.
-    store.heartbeat(RUNNER_ID, socket.gethostname(), os.getpid())
     store.claim_cells(ids, RUNNER_ID)  # every cell "generating…", as a fan-out has it
     return run_id, ids, made
 
@@ -150,16 +147,23 @@ def _fill(store, ids: list[str], made: dict) -> None:
 
     order = ids[:]
     random.Random(7).shuffle(order)  # cells finish in no particular order
-    start = beat = time.monotonic()
+    start = time.monotonic()
     for k, gid in enumerate(order):
-        if time.monotonic() - beat > 2.0:
-            store.heartbeat(RUNNER_ID)
-            beat = time.monotonic()
         time.sleep(max(0.0, start + (k + 1) * FILL_S / len(order) - time.monotonic()))
         png, prepared = made[gid]
         store.save_success(
             gid, png, cost=Cost(0.01, "simulated"), wall_s=1.0 + k * 0.01, prepared=prepared
         )
+
+
+def _beat(store) -> None:
+    # This process fills the runs, so it is their runner: alive by its heartbeat, or the
+    # server's runner takes its claimed cells for a crashed neighbour's (however slow the
+    # machine is to draw the first page).
+    store.heartbeat(RUNNER_ID, socket.gethostname(), os.getpid())
+    while True:
+        time.sleep(2.0)
+        store.heartbeat(RUNNER_ID)
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -185,7 +189,6 @@ def measure(browser, store, url: str, pid: int, n: int) -> tuple[float, list[flo
                     page.screenshot(path=str(SHOT))
                     raise SystemExit(f"the run's grid did not show; see {SHOT}") from None
                 page.reload()
-        store.heartbeat(RUNNER_ID)
         time.sleep(SETTLE_S)
         filler = threading.Thread(target=_fill, args=(store, ids, made))
         cpu0, t0 = _cpu_s(pid), time.monotonic()
@@ -223,6 +226,7 @@ def main() -> int:
     from vibegen.store import Store
 
     store = Store.open(load_settings().store_url)
+    threading.Thread(target=_beat, args=(store,), daemon=True).start()
     port = _free_port()
     server = _start_server(home, port, home / "server.log")
     ok = True

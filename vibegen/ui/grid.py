@@ -331,9 +331,15 @@ def _live_grid(store: Store, run_id: str, drawn: _Drawn, columns: int, live: boo
         return
     grid = _grid(columns)  # its images' box is the poll's to say (_box_css)
     base = base_url()
-    for i in range(len(drawn.view.cells)):
+    for i, cell in enumerate(drawn.view.cells):
         with grid.cell():
-            st.fragment(_live_cell, key=_cell_key(i))(store, run_id, i, base)
+            if cell.ok:
+                # A saved image never changes: drawn as it is, without a fragment (each one
+                # costs Streamlit a copy of the page's layout when declared). Should it change
+                # after all, the poll finds no fragment to rerun and redraws the whole grid.
+                _live_cell(store, run_id, i, base)
+            else:
+                st.fragment(_live_cell, key=_cell_key(i))(store, run_id, i, base)
     viewer(store, drawn.view.cells, blind=False)
 
 
