@@ -160,10 +160,12 @@ def _beat(store) -> None:
     # This process fills the runs, so it is their runner: alive by its heartbeat, or the
     # server's runner takes its claimed cells for a crashed neighbour's (however slow the
     # machine is to draw the first page).
-    store.heartbeat(RUNNER_ID, socket.gethostname(), os.getpid())
     while True:
-        time.sleep(2.0)
-        store.heartbeat(RUNNER_ID)
+        try:
+            store.heartbeat(RUNNER_ID, socket.gethostname(), os.getpid())
+        except Exception as exc:  # noqa: BLE001 - a busy store: beat again shortly
+            print(f"heartbeat missed: {exc}", file=sys.stderr)
+        time.sleep(1.0)
 
 
 def _pct(values: list[float], p: float) -> float:

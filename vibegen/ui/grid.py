@@ -39,6 +39,7 @@ COLS_COOKIE = "vibegen_cols"
 _COLS_KEY = "grid_cols"
 GRID_KEY = "run-grid"
 LIVE_KEY = "run-live"  # the fragment holding the header, the density control and the grid
+CSS_KEY = "run-grid-box"  # the fragment holding the grid images' box style
 _DRAWN = "_grid_drawn"  # session state: run id -> what the live grid last drew
 
 _THUMBS_MAX = 4000
@@ -116,12 +117,16 @@ def _box_css(view: RunView, key: str) -> None:
     # Cells of different shapes line up in rows: every image sits in a box of one shape (the
     # run's own, when all images share one, else square), letterboxed, so titles, images and
     # captions start at the same height across a row.
-    shapes = {(c.width, c.height) for c in view.cells if c.ok and c.width and c.height}
-    w, h = shapes.pop() if len(shapes) == 1 else (1, 1)
+    w, h = _box_shape(view)
     st.html(
         f"<style>.st-key-{key} [data-testid=stImage] img {{aspect-ratio: {w} / {h}; "
         "object-fit: contain; width: 100%; background: rgba(128,128,128,0.08);}</style>"
     )
+
+
+def _box_shape(view: RunView) -> tuple[int, int]:
+    shapes = {(c.width, c.height) for c in view.cells if c.ok and c.width and c.height}
+    return shapes.pop() if len(shapes) == 1 else (1, 1)
 
 
 def cost_text(cell: Cell) -> str:
@@ -298,6 +303,14 @@ class _Drawn:
         return drawn
 
 
+def _live_box_css(run_id: str) -> None:
+    # Its own fragment, redrawn only when the box's shape changes: a style sent again on
+    # every poll makes the browser restyle the whole grid each time.
+    drawn: _Drawn | None = st.session_state.get(_DRAWN, {}).get(run_id)
+    if drawn is not None:
+        _box_css(drawn.view, GRID_KEY)
+
+
 def _cell_key(index: int) -> str:
     return f"run-cell-{index}"  # by place, like the View buttons
 
@@ -329,7 +342,8 @@ def _live_grid(store: Store, run_id: str, drawn: _Drawn, columns: int, live: boo
     if not live:  # a finished run never changes: its cells need no fragments of their own
         run_grid(store, drawn.view, columns=columns, unsaved=drawn.held, where=drawn.where)
         return
-    grid = _grid(columns)  # its images' box is the poll's to say (_box_css)
+    st.fragment(_live_box_css, key=CSS_KEY)(run_id)
+    grid = _grid(columns)
     base = base_url()
     for i, cell in enumerate(drawn.view.cells):
         with grid.cell():
@@ -384,13 +398,13 @@ def live_run(
                     for i, (old, now) in enumerate(zip(drawn.marks, new.marks, strict=False))
                     if old != now
                 ]
+                if _box_shape(new.view) != _box_shape(drawn.view):
+                    changed.append(CSS_KEY)
                 # A cell more (a reroll) needs a new grid; any failure to queue, a full run.
                 if len(new.marks) != len(drawn.marks) or not redraw(changed):
                     if not redraw([LIVE_KEY]):
                         st.rerun()
                 drawn = new
-        if not first.complete:  # the images' box follows the shapes as they land
-            _box_css(drawn.view, GRID_KEY)
         run_header(drawn.view, drawn.held)
         if drawn.view.complete and not first.complete and not moved:
             # A full rerun re-declares the poll without run_every: polling stops. Not in the
