@@ -131,14 +131,14 @@ def _empty_run(store, n: int) -> tuple[str, list[str], dict]:
         )
         for i in range(n)
     ]
+    styles = ["stripes", "rings", "blocks", "waves", "dots", "grid"]
+    pngs = [render(styles[i % 6], "p", i, 512, 512) for i in range(n)]  # not during the fill
+    ready = [(png, images.prepare(png)) for png in pngs]
     run_id = store.create_run(f"a lighthouse at dusk, {n} images", {}, cells)
     ids = [c.id for c in store.run_view(run_id).cells]
-    styles = ["stripes", "rings", "blocks", "waves", "dots", "grid"]
-    made = {}
-    for i, gid in enumerate(ids):  # rendered and thumbnailed now, not during the fill
-        png = render(styles[i % 6], "p", i, 512, 512)
-        made[gid] = (png, images.prepare(png))
+    # Claimed at once: a pending cell nobody holds is an orphan to the server's runner.
     store.claim_cells(ids, RUNNER_ID)  # every cell "generating…", as a fan-out has it
+    made = dict(zip(ids, ready, strict=True))
     return run_id, ids, made
 
 
