@@ -1125,6 +1125,28 @@ class Store:
             ratings = tuple(str(v) for v in conn.execute(rq).one())
         return gens, ratings
 
+    def run_version(self, run_id: str) -> tuple:
+        """A value that changes whenever a run's cells may have changed: one small query.
+
+        Every write to a cell moves its status (the counts per status), adds a cell (a
+        reroll) or stamps started_at / finished_at, and what a cell cost is booked in the
+        same write: so the live grid's poll redraws only when this moves.
+        """
+        g = self.t["generations"]
+        q = (
+            sa.select(
+                g.c.status,
+                sa.func.count(),
+                sa.func.max(g.c.started_at),
+                sa.func.max(g.c.finished_at),
+            )
+            .where(g.c.run_id == run_id)
+            .group_by(g.c.status)
+            .order_by(g.c.status)
+        )
+        with self.engine.connect() as conn:
+            return tuple(tuple(str(v) for v in row) for row in conn.execute(q).all())
+
     # ---------------------------------------------------------------- runners
     def heartbeat(self, runner_id: str, host: str | None = None, pid: int | None = None) -> None:
         """Record that this runner process is alive."""

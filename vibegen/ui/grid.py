@@ -6,6 +6,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -14,6 +15,7 @@ from vibegen.errors import STORE_UNAVAILABLE, RunNotFoundError
 from vibegen.markup import escape_markdown
 from vibegen.records import Cell, RunView, Status
 from vibegen.share import image_url
+from vibegen.ui.redraw import redraw
 from vibegen.ui.runtime import local_time
 from vibegen.ui.share import base_url
 from vibegen.ui.viewer import view_button, viewer
@@ -22,6 +24,10 @@ if TYPE_CHECKING:  # the store is passed in; only its type is named here
     from vibegen.store import Store
 
 POLL_S = 0.5
+# The live grid's poll: a tick that finds the run unchanged costs one small query and redraws
+# only the progress line, so it can look often; a saved image shows within about this long
+# (issue 16: saved → visible p95 ≤ 300 ms; at 0.5 s the wait alone made it 0.6 s).
+WATCH_POLL_S = 0.2
 # A failure's icon by kind: a store that refused the write is not the model's failure.
 ICONS = {Status.TIMEOUT: "⏱️", STORE_UNAVAILABLE: "💾"}
 
@@ -32,6 +38,9 @@ DEFAULT_COLUMNS = 4
 COLS_COOKIE = "vibegen_cols"
 _COLS_KEY = "grid_cols"
 GRID_KEY = "run-grid"
+LIVE_KEY = "run-live"  # the fragment holding the header, the density control and the grid
+CSS_KEY = "run-grid-box"  # the fragment holding the grid images' box style
+_DRAWN = "_grid_drawn"  # session state: run id -> what the live grid last drew
 
 _THUMBS_MAX = 4000
 _thumbs: OrderedDict[tuple[str, str], bytes] = OrderedDict()  # (database URL, id) -> thumb
@@ -108,12 +117,16 @@ def _box_css(view: RunView, key: str) -> None:
     # Cells of different shapes line up in rows: every image sits in a box of one shape (the
     # run's own, when all images share one, else square), letterboxed, so titles, images and
     # captions start at the same height across a row.
-    shapes = {(c.width, c.height) for c in view.cells if c.ok and c.width and c.height}
-    w, h = shapes.pop() if len(shapes) == 1 else (1, 1)
+    w, h = _box_shape(view)
     st.html(
         f"<style>.st-key-{key} [data-testid=stImage] img {{aspect-ratio: {w} / {h}; "
         "object-fit: contain; width: 100%; background: rgba(128,128,128,0.08);}</style>"
     )
+
+
+def _box_shape(view: RunView) -> tuple[int, int]:
+    shapes = {(c.width, c.height) for c in view.cells if c.ok and c.width and c.height}
+    return shapes.pop() if len(shapes) == 1 else (1, 1)
 
 
 def cost_text(cell: Cell) -> str:
@@ -154,6 +167,7 @@ def _cell(
     unsaved: str | None = None,
     thumb: bytes | None = None,
     where: str | None = None,
+    rerun: str | None = None,
 ) -> None:
     if not blind:
         title = f"**{escape_markdown(label)}**"
@@ -193,7 +207,7 @@ def _cell(
             link=link,
             alt="generated image" if blind else f"{label} image",
         )
-        view_button(index)
+        view_button(index, rerun=rerun)
     if not blind:
         st.caption(
             f"⏱️ {cell.wall_s:.1f} s · 💲 {cost_text(cell)}", help=cell.cost.provenance() or None
@@ -212,9 +226,8 @@ def run_grid(
     """Draw every cell of a run in a responsive grid (`unsaved`: id → why not stored yet;
     `where`: id → where an unfinished cell's job is, as its router says)."""
     _box_css(view, GRID_KEY)
-    # A narrow floor, so six columns still fit beside the sidebar at 1440 px; a phone wraps.
-    grid = st.grid(columns, min_column_width=150, border=True, key=GRID_KEY)
-    billed = frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
+    grid = _grid(columns)
+    billed = _billed(view)
     base = base_url()
     thumbs = thumbnails(store, [c.id for c in view.cells if c.ok])
     for i, cell in enumerate(view.cells):
@@ -232,6 +245,116 @@ def run_grid(
                 where=(where or {}).get(cell.id),
             )
     viewer(store, view.cells, blind=False)
+
+
+def _grid(columns: int):  # noqa: ANN202 - Streamlit's grid container has no public type
+    # A narrow floor, so six columns still fit beside the sidebar at 1440 px; a phone wraps.
+    return st.grid(columns, min_column_width=150, border=True, key=GRID_KEY)
+
+
+def _billed(view: RunView) -> frozenset[str]:
+    return frozenset(s.generation_id for s in view.spend if s.outcome == "failed")
+
+
+@dataclass
+class _Drawn:
+    """What the live grid last drew for a run, and what each cell's drawing depended on."""
+
+    version: tuple
+    view: RunView
+    held: Mapping[str, str]
+    where: Mapping[str, str]
+    billed: frozenset[str]
+    thumbs: dict[str, bytes]
+    marks: list[tuple] = field(default_factory=list)
+    fresh: bool = True  # just drawn by the whole grid: the poll's first look can skip
+
+    @classmethod
+    def read(
+        cls,
+        store: Store,
+        run_id: str,
+        unsaved: Callable[[str], Mapping[str, str]] | None,
+        where: Callable[[str], Mapping[str, str]] | None,
+        version: tuple | None = None,
+    ) -> _Drawn:
+        """The run as stored now (the version read first: a write in between is seen on the
+        next look, never missed)."""
+        version = store.run_version(run_id) if version is None else version
+        view = store.run_view(run_id)
+        drawn = cls(
+            version,
+            view,
+            dict(unsaved(run_id)) if unsaved else {},
+            dict(where(run_id)) if where else {},
+            _billed(view),
+            thumbnails(store, [c.id for c in view.cells if c.ok]),
+        )
+        drawn.marks = [
+            (
+                c,
+                drawn.held.get(c.id),
+                drawn.where.get(c.id),
+                c.id in drawn.billed,
+                c.id in drawn.thumbs,
+            )
+            for c in view.cells
+        ]
+        return drawn
+
+
+def _live_box_css(run_id: str) -> None:
+    # Its own fragment, redrawn only when the box's shape changes: a style sent again on
+    # every poll makes the browser restyle the whole grid each time.
+    drawn: _Drawn | None = st.session_state.get(_DRAWN, {}).get(run_id)
+    if drawn is not None:
+        _box_css(drawn.view, GRID_KEY)
+
+
+def _cell_key(index: int) -> str:
+    return f"run-cell-{index}"  # by place, like the View buttons
+
+
+def _live_cell(store: Store, run_id: str, index: int, base: str) -> None:
+    # One cell's own fragment: the poll reruns it alone when its cell changed, so the other
+    # cells (and every finished image) are never sent to the browser again.
+    drawn: _Drawn | None = st.session_state.get(_DRAWN, {}).get(run_id)
+    if drawn is None or index >= len(drawn.view.cells):
+        return
+    cell = drawn.view.cells[index]
+    _cell(
+        store,
+        cell,
+        blind=False,
+        label=cell.label,
+        base=base,
+        index=index,
+        billed_ids=drawn.billed,
+        unsaved=drawn.held.get(cell.id),
+        thumb=drawn.thumbs.get(cell.id),
+        where=drawn.where.get(cell.id),
+        # The viewer is drawn with the whole grid: a View click reruns that, not the cell.
+        rerun=LIVE_KEY,
+    )
+
+
+def _live_grid(store: Store, run_id: str, drawn: _Drawn, columns: int, live: bool) -> None:
+    if not live:  # a finished run never changes: its cells need no fragments of their own
+        run_grid(store, drawn.view, columns=columns, unsaved=drawn.held, where=drawn.where)
+        return
+    st.fragment(_live_box_css, key=CSS_KEY)(run_id)
+    grid = _grid(columns)
+    base = base_url()
+    for i, cell in enumerate(drawn.view.cells):
+        with grid.cell():
+            if cell.ok:
+                # A saved image never changes: drawn as it is, without a fragment (each one
+                # costs Streamlit a copy of the page's layout when declared). Should it change
+                # after all, the poll finds no fragment to rerun and redraws the whole grid.
+                _live_cell(store, run_id, i, base)
+            else:
+                st.fragment(_live_cell, key=_cell_key(i))(store, run_id, i, base)
+    viewer(store, drawn.view.cells, blind=False)
 
 
 def live_run(
@@ -254,18 +377,50 @@ def live_run(
     st.caption(f"Run of {local_time(first.created_at)} · prompt:")
     st.text(first.prompt)  # literal: a prompt is untrusted text, never Markdown or HTML
 
-    @st.fragment(run_every=None if first.complete else POLL_S)
+    def _watch() -> None:
+        # The poll: while cells are unfinished it looks every WATCH_POLL_S; when the run
+        # moved it reads it once and redraws only the cells whose drawing changed.
+        runs = st.session_state.setdefault(_DRAWN, {})
+        drawn: _Drawn = runs[run_id]
+        moved = False
+        if drawn.fresh:
+            drawn.fresh = False  # the grid read the run a moment ago
+        else:
+            version = store.run_version(run_id)
+            held = dict(unsaved(run_id)) if unsaved else {}
+            at = dict(where(run_id)) if where else {}
+            if (version, held, at) != (drawn.version, drawn.held, drawn.where):
+                new = _Drawn.read(store, run_id, unsaved, where, version)
+                new.fresh, moved = False, True
+                runs[run_id] = new
+                changed = [
+                    _cell_key(i)
+                    for i, (old, now) in enumerate(zip(drawn.marks, new.marks, strict=False))
+                    if old != now
+                ]
+                if _box_shape(new.view) != _box_shape(drawn.view):
+                    changed.append(CSS_KEY)
+                # A cell more (a reroll) needs a new grid; any failure to queue, a full run.
+                if len(new.marks) != len(drawn.marks) or not redraw(changed):
+                    if not redraw([LIVE_KEY]):
+                        st.rerun()
+                drawn = new
+        run_header(drawn.view, drawn.held)
+        if drawn.view.complete and not first.complete and not moved:
+            # A full rerun re-declares the poll without run_every: polling stops. Not in the
+            # tick that saw the last cells land: their own redraws go first, and show sooner.
+            st.rerun()
+
+    @st.fragment(key=LIVE_KEY)
     def _live() -> None:
-        view = store.run_view(run_id)
-        held = unsaved(run_id) if unsaved else {}
+        # Only the run on screen: a session that opens many runs keeps none of the others.
+        runs = st.session_state[_DRAWN] = {run_id: _Drawn.read(store, run_id, unsaved, where)}
         bar, size = st.columns([3, 1], vertical_alignment="bottom")
         with bar:
-            run_header(view, held)
+            st.fragment(_watch, run_every=None if first.complete else WATCH_POLL_S)()
         with size:
             columns = density_control()
-        run_grid(store, view, columns=columns, unsaved=held, where=where(run_id) if where else None)
-        if view.complete and not first.complete:
-            st.rerun()  # a full rerun re-declares the fragment without run_every: polling stops
+        _live_grid(store, run_id, runs[run_id], columns, live=not first.complete)
 
     _live()
     return first

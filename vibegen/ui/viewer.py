@@ -52,19 +52,22 @@ _CLICK_TO_VIEW = """<script>
 </script>"""
 
 
-def _open(index: int) -> None:
+def _open(index: int, rerun: str | None = None) -> None:
     st.session_state[_AT] = index
     st.session_state[_OPEN] = True
+    if rerun:
+        st.rerun(rerun)  # the fragment that draws the viewer, when the button is not in it
 
 
 def _close() -> None:
     st.session_state[_OPEN] = False
 
 
-def view_button(index: int) -> None:
-    """The cell's View button; `index` is the cell's place in the cells the grid shows."""
+def view_button(index: int, rerun: str | None = None) -> None:
+    """The cell's View button; `index` is the cell's place in the cells the grid shows;
+    `rerun`: the key of the fragment that draws the viewer, when the button sits in another."""
     # Keyed by place, not by generation id: a blind page must carry nothing that names a cell.
-    st.button("⤢ View", key=f"view-{index}", type="tertiary", on_click=_open, args=(index,))
+    st.button("⤢ View", key=f"view-{index}", type="tertiary", on_click=_open, args=(index, rerun))
 
 
 def _step(cells: Sequence[Cell], by: int) -> None:
