@@ -271,6 +271,26 @@ class BoardRows:
         code[self.first] = np.arange(int(self.first.sum()))
         return code
 
+    @cached_property
+    def click(self) -> np.ndarray:
+        """Each rating row's click, numbered 0..: a star on an image, or a best/reject mark on it.
+
+        A click is (rater, image, family): family 0 stars, 1 best/reject, so a pick later turned
+        into a reject is one click. Rows naming the same click share its number; pair votes
+        and rows on unknown images get -1 (a pair vote is counted as a click of its own).
+        """
+        grid = (self.mode == RatingMode.STARS.code) | np.isin(
+            self.mode, [m.code for m in RatingMode if m.tier is not None]
+        )
+        grid &= self.image >= 0
+        rows = np.flatnonzero(grid)
+        n_ids = max(len(self.generation_ids.categories), 1)
+        family = (self.mode[rows] != RatingMode.STARS.code).astype(np.int64)
+        key = (self.rater[rows] * n_ids + self.generation_code[self.image[rows]]) * 2 + family
+        click = np.full(self.n_ratings, -1, np.int64)
+        click[rows] = pd.factorize(key)[0]
+        return click
+
     @property
     def n_generations(self) -> int:
         """Number of generation rows."""

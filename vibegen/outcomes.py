@@ -123,6 +123,10 @@ class _Block:
     blind: np.ndarray
     rater: np.ndarray  # rater code
     t: np.ndarray  # int64 ns UTC
+    # The rating rows (positions among the kept ones) each side's judgment is a click of, -1
+    # when that side took no click of its own (a pair vote, an unmarked image in a grid).
+    row_a: np.ndarray
+    row_b: np.ndarray
 
 
 @dataclass
@@ -158,6 +162,8 @@ def _pair_block(ctx: _Ctx, rows: np.ndarray) -> _Block:
         ctx.blind[sel],
         ctx.rater[sel],
         ctx.t[sel],
+        np.full(len(sel), -1, np.int64),
+        np.full(len(sel), -1, np.int64),
     )
 
 
@@ -184,6 +190,8 @@ def _star_block(ctx: _Ctx, rows: np.ndarray) -> tuple[_Block, np.ndarray]:
         ctx.blind[rows[x]] & ctx.blind[rows[y]],
         rater[x],
         np.maximum(ctx.t[rows[x]], ctx.t[rows[y]]),
+        rows[x],
+        rows[y],
     )
     starred = pd.unique(rater.astype(np.int64) * ctx.n_images + img)  # a hash, not a sort
     return block, starred
@@ -259,6 +267,8 @@ def _tier_block(ctx: _Ctx, rows: np.ndarray, starred: np.ndarray) -> _Block:
         blind,
         rater[owner],
         t,
+        np.where(own_best, mark_rows, other_rows),
+        np.where(own_best, other_rows, mark_rows),
     )
 
 
@@ -286,14 +296,82 @@ def coded_outcomes(
     `generations` and `ratings` are boolean masks over `rows` (as `BoardRows.keep` gives);
     None keeps every row.
     """
+    coded = outcome_codes(rows, generations, ratings)
+    return empty_outcomes() if coded is None else coded.frame()
+
+
+@dataclass(frozen=True)
+class CodedOutcomes:
+    """One slice's pairwise outcomes as integer arrays, before they become a frame.
+
+    The leaderboard counts votes and raters on these codes; `frame()` is the outcomes table
+    people and exports read. Model codes number `model_names` (the slice's competitors).
+    """
+
+    rows: BoardRows
+    a: np.ndarray  # model code of the first side
+    b: np.ndarray  # model code of the second side
+    score_a: np.ndarray
+    source: np.ndarray  # RatingMode.code
+    blind: np.ndarray
+    rater: np.ndarray  # code into rater_names
+    t: np.ndarray  # int64 ns UTC
+    image_a: np.ndarray  # code into rows.generation_ids
+    image_b: np.ndarray
+    run: np.ndarray  # code into run_names (the first image's run)
+    judgment: np.ndarray  # cluster id of a grid judgment, -1 for a pair vote
+    row_a: np.ndarray  # rating row (index into `rows`) of the side's own click, -1 when none
+    row_b: np.ndarray
+    model_names: np.ndarray
+    rater_names: np.ndarray
+    run_names: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def frame(self) -> pd.DataFrame:
+        """The outcomes table (OUTCOME_COLUMNS), string columns as Categoricals."""
+        # One dtype per column pair: a categorical's categories are validated once, not per
+        # column. The images' categories are every generation id of the rows, checked once per
+        # BoardRows.
+        models = pd.CategoricalDtype(self.model_names)
+        images = self.rows.generation_ids
+        return pd.DataFrame(
+            {
+                "a": _categorical(self.a, models),
+                "b": _categorical(self.b, models),
+                "score_a": self.score_a,
+                "source": _categorical(self.source, pd.CategoricalDtype(list(SOURCES))),
+                "blind": self.blind,
+                "rater": _categorical(self.rater, pd.CategoricalDtype(self.rater_names)),
+                "run_id": _categorical(self.run, pd.CategoricalDtype(self.run_names)),
+                "created_at": pd.DatetimeIndex(self.t.view("M8[ns]")).tz_localize("UTC"),
+                "generation_a": _categorical(self.image_a, images),
+                "generation_b": _categorical(self.image_b, images),
+                "judgment": self.judgment,
+            },
+            copy=False,
+        )
+
+
+def _categorical(codes: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    """A Categorical of codes made here, in range by construction (from_codes checks each)."""
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def outcome_codes(
+    rows: BoardRows, generations: np.ndarray | None = None, ratings: np.ndarray | None = None
+) -> CodedOutcomes | None:
+    """The slice's outcomes as codes (see `coded_outcomes`), or None when there are none."""
     gen_keep = rows.status_ok & rows.first
     if generations is not None:
         gen_keep = gen_keep & generations
     ok_rows = np.flatnonzero(gen_keep)
     # Every rating kept (no rater or blind filter): use the arrays as they are, not copies.
-    sel = slice(None) if ratings is None or ratings.all() else np.flatnonzero(ratings)
+    kept = None if ratings is None or ratings.all() else np.flatnonzero(ratings)
+    sel = slice(None) if kept is None else kept
     if len(ok_rows) == 0 or len(rows.rater[sel]) == 0:
-        return empty_outcomes()
+        return None
     # Codes numbered as if the kept rows were all there is, so the slice's outcomes do not
     # depend on the rows filtered out.
     model_code, model_names = _compact(rows.model[ok_rows], rows.model_names)
@@ -336,16 +414,12 @@ def coded_outcomes(
     if len(mark_rows):
         blocks.append(_tier_block(ctx, mark_rows, starred))
     if not any(len(b.a) for b in blocks):
-        return empty_outcomes()
+        return None
 
     def cat(name: str) -> np.ndarray:
         return np.concatenate([getattr(b, name) for b in blocks])
 
     a, b = cat("a"), cat("b")
-    # One dtype per column pair: a categorical's categories are validated once, not per column.
-    # The images' categories are every generation id of the rows, checked once per BoardRows.
-    models = pd.CategoricalDtype(model_names)
-    images = rows.generation_ids
     image_code = rows.generation_code[ok_rows]
     # Outcomes derived from one rater's grid of one run come from one judgment (a best pick
     # alone gives n-1 wins), so they are not independent votes: they share a judgment id for
@@ -356,19 +430,26 @@ def coded_outcomes(
         -1,
         run_code[a].astype(np.int64) * max(len(rater_names), 1) + rater,
     )
-    return pd.DataFrame(
-        {
-            "a": pd.Categorical.from_codes(model_code[a], dtype=models),
-            "b": pd.Categorical.from_codes(model_code[b], dtype=models),
-            "score_a": cat("score"),
-            "source": pd.Categorical.from_codes(source, categories=list(SOURCES)),
-            "blind": cat("blind"),
-            "rater": pd.Categorical.from_codes(rater, categories=rater_names),
-            "run_id": pd.Categorical.from_codes(run_code[a], categories=run_names),
-            "created_at": pd.DatetimeIndex(cat("t").view("M8[ns]")).tz_localize("UTC"),
-            "generation_a": pd.Categorical.from_codes(image_code[a], dtype=images),
-            "generation_b": pd.Categorical.from_codes(image_code[b], dtype=images),
-            "judgment": judgment,
-        },
-        copy=False,
+    # The sides' clicks as rating rows of `rows`, not of the slice.
+    if kept is None:
+        kept = np.arange(rows.n_ratings)
+    row_a, row_b = cat("row_a"), cat("row_b")
+    return CodedOutcomes(
+        rows=rows,
+        a=model_code[a],
+        b=model_code[b],
+        score_a=cat("score"),
+        source=source,
+        blind=cat("blind"),
+        rater=rater,
+        t=cat("t"),
+        image_a=image_code[a],
+        image_b=image_code[b],
+        run=run_code[a],
+        judgment=judgment,
+        row_a=np.where(row_a >= 0, kept[np.maximum(row_a, 0)], -1),
+        row_b=np.where(row_b >= 0, kept[np.maximum(row_b, 0)], -1),
+        model_names=model_names,
+        rater_names=rater_names,
+        run_names=run_names,
     )
