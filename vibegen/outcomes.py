@@ -274,11 +274,17 @@ def _tier_block(ctx: _Ctx, rows: np.ndarray, starred: np.ndarray) -> _Block:
 
 def _compact(codes: np.ndarray, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Renumber the codes in use 0..k-1 in order of appearance (-1 stays -1), with their names."""
-    out = np.full(len(codes), -1, np.int64)
-    valid = codes >= 0
-    new, used = pd.factorize(codes[valid])
-    out[valid] = new
-    return out, names[used]
+    # Codes index `names`, so a table per name replaces hashing every row: each code's first
+    # position (assigned last to first, so the first wins), then the used ones in that order.
+    n = len(names)
+    first = np.full(n + 1, len(codes), np.int64)
+    at = np.where(codes >= 0, codes, n)
+    first[at[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    used = np.flatnonzero(first[:n] < len(codes))
+    used = used[np.argsort(first[used], kind="stable")]
+    renumber = np.full(n + 1, -1, np.int64)
+    renumber[used] = np.arange(len(used))
+    return renumber[at], names[used]
 
 
 def pairwise_outcomes(ratings: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
@@ -399,7 +405,10 @@ def outcome_codes(
     )
 
     def rows_of(*modes: RatingMode) -> np.ndarray:
-        return np.flatnonzero(np.isin(mode, [m.code for m in modes]))
+        hit = mode == modes[0].code
+        for m in modes[1:]:
+            hit |= mode == m.code
+        return np.flatnonzero(hit)
 
     blocks: list[_Block] = []
     pair_rows = rows_of(RatingMode.PAIR)
@@ -416,8 +425,12 @@ def outcome_codes(
     if not any(len(b.a) for b in blocks):
         return None
 
+    blocks = [b for b in blocks if len(b.a)]
+
     def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(b, name) for b in blocks])
+        # One block (only pair votes, say) is used as it is: a copy of a million rows costs.
+        parts = [getattr(b, name) for b in blocks]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     a, b = cat("a"), cat("b")
     image_code = rows.generation_code[ok_rows]
@@ -425,15 +438,20 @@ def outcome_codes(
     # alone gives n-1 wins), so they are not independent votes: they share a judgment id for
     # the fit's cluster-robust intervals. A pair vote is a judgment of its own (-1).
     source, rater = cat("source"), cat("rater")
-    judgment = np.where(
-        source == RatingMode.PAIR.code,
-        -1,
-        run_code[a].astype(np.int64) * max(len(rater_names), 1) + rater,
-    )
-    # The sides' clicks as rating rows of `rows`, not of the slice.
-    if kept is None:
-        kept = np.arange(rows.n_ratings)
-    row_a, row_b = cat("row_a"), cat("row_b")
+    run = run_code[a]
+    judgment = np.full(len(a), -1, np.int64)
+    grid = np.flatnonzero(source != RatingMode.PAIR.code)
+    judgment[grid] = run[grid].astype(np.int64) * max(len(rater_names), 1) + rater[grid]
+
+    def in_rows(side: np.ndarray) -> np.ndarray:
+        # The sides' clicks as rating rows of `rows`, not of the slice.
+        if kept is None:
+            return side
+        out = side.copy()
+        has = np.flatnonzero(side >= 0)
+        out[has] = kept[side[has]]
+        return out
+
     return CodedOutcomes(
         rows=rows,
         a=model_code[a],
@@ -445,10 +463,10 @@ def outcome_codes(
         t=cat("t"),
         image_a=image_code[a],
         image_b=image_code[b],
-        run=run_code[a],
+        run=run,
         judgment=judgment,
-        row_a=np.where(row_a >= 0, kept[np.maximum(row_a, 0)], -1),
-        row_b=np.where(row_b >= 0, kept[np.maximum(row_b, 0)], -1),
+        row_a=in_rows(cat("row_a")),
+        row_b=in_rows(cat("row_b")),
         model_names=model_names,
         rater_names=rater_names,
         run_names=run_names,
