@@ -15,6 +15,7 @@ by one `BoardFilter` and applied by `BoardRows.keep`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -35,7 +36,11 @@ NAT = np.iinfo(np.int64).min  # pandas' integer NaT
 
 
 def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (-1 for missing) and the distinct values, in order of appearance."""
+    """Integer codes (-1 for missing) and the distinct values, in order of appearance.
+
+    Give the Series itself: an Arrow-backed string column is hashed by Arrow as it is, seven
+    times faster than after its conversion to Python objects.
+    """
     codes, uniques = pd.factorize(values)
     return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
@@ -57,6 +62,34 @@ def as_utc_ns(value: datetime | str | pd.Timestamp) -> int:
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.as_unit("ns").value)
+
+
+def _rating_arrays(r: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The rating rows' columns that need no id matched: mode, value, blind, time, counts."""
+    mode_code, mode_names = _codes(_column(r, "mode"))
+    mode_index = np.array(
+        [MODES.index(m) if m in MODES else -1 for m in mode_names] + [-1], dtype=np.int64
+    )
+    # Values are a handful of distinct strings: read the distinct ones, not every row.
+    value_code, value_names = _codes(_column(r, "value"))
+    pair_of_value = np.array(
+        [PAIR_SCORES.get(v, np.nan) if isinstance(v, str) else np.nan for v in value_names]
+        + [np.nan],
+        dtype=float,
+    )
+    number_of_value = np.append(
+        pd.to_numeric(pd.Series(value_names, dtype=object), errors="coerce").to_numpy(dtype=float),
+        np.nan,
+    )
+    return {
+        "has_other": _column(r, "other_generation_id").notna().to_numpy(),
+        "mode": mode_index[mode_code],
+        "pair_score": pair_of_value[value_code],
+        "stars": number_of_value[value_code],
+        "blind": _column(r, "blind", False).fillna(False).to_numpy(dtype=bool),
+        "rated_at": _ns(_column(r, "created_at")) if len(r) else np.zeros(0, np.int64),
+        "counts": _column(r, "counts", True).fillna(True).to_numpy(dtype=bool),
+    }
 
 
 @dataclass(frozen=True)
@@ -163,7 +196,7 @@ class BoardRows:
                 else np.zeros(0, np.int64)
             )
 
-        status = _column(g, "status").astype(object).to_numpy()
+        status = _column(g, "status")
         status_code, status_names = _codes(status)
         named = {s: k for k, s in enumerate(status_names)}
 
@@ -173,7 +206,7 @@ class BoardRows:
         status_ok = status_in(["ok"])
         # A failed attempt's group: its error kind when it names one, a timeout status without
         # a kind is still a timeout, anything else is "other".
-        kind_code, kind_names = _codes(_column(g, "error_kind").astype(object).to_numpy())
+        kind_code, kind_names = _codes(_column(g, "error_kind"))
         group_of_kind = np.array(
             [
                 FAILURE_GROUPS.index(k) if k in FAILURE_GROUPS[:-1] else len(FAILURE_GROUPS) - 1
@@ -190,38 +223,18 @@ class BoardRows:
                 status_in(["timeout"]), FAILURE_GROUPS.index("timeout"), len(FAILURE_GROUPS) - 1
             ),
         )
-        cost_kind = _column(g, "cost_kind").astype(object)
-        cost_kind_code, cost_kind_names = _codes(
-            cost_kind.where(cost_kind.notna(), "unknown").to_numpy()
-        )
+        cost_kind = _column(g, "cost_kind")
+        cost_kind_code, cost_kind_names = _codes(cost_kind.where(cost_kind.notna(), "unknown"))
         prompt_set = _column(g, "prompt_set_id").astype(object)
         ps_code, ps_names = _codes(prompt_set.where(prompt_set.notna(), None).to_numpy())
-        model_code, model_names = _codes(_column(g, "model_key").to_numpy())
-        run_code, run_names = _codes(_column(g, "run_id").to_numpy())
+        model_code, model_names = _codes(_column(g, "model_key"))
+        run_code, run_names = _codes(_column(g, "run_id"))
         sandbox = _column(g, "sandbox", False)
         cost_usd = pd.to_numeric(_column(g, "cost_usd"), errors="coerce").to_numpy(dtype=float)
         wall_s = pd.to_numeric(_column(g, "wall_s"), errors="coerce").to_numpy(dtype=float)
         made_at = _ns(_column(g, "created_at")) if n_g else np.zeros(0, np.int64)
 
-        mode_code, mode_names = _codes(_column(r, "mode").to_numpy())
-        mode_index = np.array(
-            [MODES.index(m) if m in MODES else -1 for m in mode_names] + [-1], dtype=np.int64
-        )
-        # Values are a handful of distinct strings: read the distinct ones, not every row.
-        value_code, value_names = _codes(_column(r, "value").to_numpy())
-        pair_of_value = np.array(
-            [PAIR_SCORES.get(v, np.nan) if isinstance(v, str) else np.nan for v in value_names]
-            + [np.nan],
-            dtype=float,
-        )
-        number_of_value = np.append(
-            pd.to_numeric(pd.Series(value_names, dtype=object), errors="coerce").to_numpy(
-                dtype=float
-            ),
-            np.nan,
-        )
-        rater_code, rater_names = _codes(_column(r, "rater").to_numpy())
-        other_ids = _column(r, "other_generation_id")
+        rater_code, rater_names = _codes(_column(r, "rater"))
         return cls(
             generations=g,
             ratings=r,
@@ -247,16 +260,64 @@ class BoardRows:
             first=first,
             image=position(id_code[n_g : n_g + n_r]),
             other=position(id_code[n_g + n_r :]),
-            has_other=other_ids.notna().to_numpy(),
             rater=rater_code,
             rater_names=rater_names,
-            mode=mode_index[mode_code],
-            pair_score=pair_of_value[value_code],
-            stars=number_of_value[value_code],
-            blind=_column(r, "blind", False).fillna(False).to_numpy(dtype=bool),
-            rated_at=_ns(_column(r, "created_at")) if n_r else np.zeros(0, np.int64),
-            counts=_column(r, "counts", True).fillna(True).to_numpy(dtype=bool),
+            **_rating_arrays(r),
         )
+
+    def extend(self, kept: np.ndarray, added: pd.DataFrame) -> BoardRows:
+        """These rows with the rating rows `kept` (a mask) followed by `added` (new ratings).
+
+        The generation rows stay as they are, so only the added rows' ids are matched (against
+        the generation ids this object already holds): a new rating costs a few lookups, not
+        a new `from_frames`. The boards built from the result are those of `from_frames` on
+        the same two frames.
+        """
+        added = added.reset_index(drop=True)
+        # An added row's images: the first generation row with its id, as from_frames finds.
+        first_rows = np.flatnonzero(self.first)
+        ids = self.generation_ids.categories
+
+        def position(values: pd.Series) -> np.ndarray:
+            code = ids.get_indexer(values.astype(object)) if len(ids) else np.full(len(values), -1)
+            return np.where(code >= 0, first_rows[np.maximum(code, 0)], -1).astype(np.int64)
+
+        names = pd.Index(self.rater_names, dtype=object)
+        new_raters = _column(added, "rater").astype(object)
+        fresh = pd.unique(new_raters[~new_raters.isin(names) & new_raters.notna()].to_numpy())
+        rater_names = np.concatenate([self.rater_names, np.asarray(fresh, dtype=object)])
+        rater_code = pd.Index(rater_names, dtype=object).get_indexer(new_raters).astype(np.int64)
+        columns = list(self.ratings.columns)
+        ratings = pd.concat([self.ratings[kept], added.reindex(columns=columns)], ignore_index=True)
+        new = _rating_arrays(added)
+        arrays = {
+            key: np.concatenate([getattr(self, key)[kept], value]) for key, value in new.items()
+        }
+        rows = dataclasses.replace(
+            self,
+            ratings=ratings,
+            image=np.concatenate([self.image[kept], position(_column(added, "generation_id"))]),
+            other=np.concatenate(
+                [self.other[kept], position(_column(added, "other_generation_id"))]
+            ),
+            rater=np.concatenate([self.rater[kept], rater_code]),
+            rater_names=rater_names,
+            **arrays,
+        )
+        # The generation rows did not change: nor did what was derived from them alone.
+        for name in ("generation_ids", "generation_code"):
+            rows.__dict__[name] = getattr(self, name)
+        return rows
+
+    def with_counts(self, counts: np.ndarray) -> BoardRows:
+        """These rows with a new verdict on whose ratings count (one flag per rating row)."""
+        ratings = self.ratings.copy()
+        ratings["counts"] = counts
+        rows = dataclasses.replace(self, ratings=ratings, counts=np.asarray(counts, bool))
+        for name in ("generation_ids", "generation_code", "click"):
+            if name in self.__dict__:
+                rows.__dict__[name] = self.__dict__[name]
+        return rows
 
     @cached_property
     def generation_ids(self) -> pd.CategoricalDtype:
@@ -270,6 +331,26 @@ class BoardRows:
         code = np.full(self.n_generations, -1, np.int64)
         code[self.first] = np.arange(int(self.first.sum()))
         return code
+
+    @cached_property
+    def click(self) -> np.ndarray:
+        """Each rating row's click, numbered 0..: a star on an image, or a best/reject mark on it.
+
+        A click is (rater, image, family): family 0 stars, 1 best/reject, so a pick later turned
+        into a reject is one click. Rows naming the same click share its number; pair votes
+        and rows on unknown images get -1 (a pair vote is counted as a click of its own).
+        """
+        grid = (self.mode == RatingMode.STARS.code) | np.isin(
+            self.mode, [m.code for m in RatingMode if m.tier is not None]
+        )
+        grid &= self.image >= 0
+        rows = np.flatnonzero(grid)
+        n_ids = max(len(self.generation_ids.categories), 1)
+        family = (self.mode[rows] != RatingMode.STARS.code).astype(np.int64)
+        key = (self.rater[rows] * n_ids + self.generation_code[self.image[rows]]) * 2 + family
+        click = np.full(self.n_ratings, -1, np.int64)
+        click[rows] = pd.factorize(key)[0]
+        return click
 
     @property
     def n_generations(self) -> int:

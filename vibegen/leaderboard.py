@@ -33,7 +33,7 @@ from vibegen.bradley_terry import (
     votes_needed,
 )
 from vibegen.money import amount
-from vibegen.outcomes import coded_outcomes
+from vibegen.outcomes import CodedOutcomes, empty_outcomes, outcome_codes
 from vibegen.ratings import RatingMode
 
 GENERATION_COLUMNS = (
@@ -380,7 +380,8 @@ def build_leaderboard(
     else:
         rows = board_rows(generations, ratings)
     keep, rkeep = rows.keep(where)
-    outcomes = coded_outcomes(rows, keep, rkeep)
+    coded = outcome_codes(rows, keep, rkeep)
+    outcomes = empty_outcomes() if coded is None else coded.frame()
     stats = coded_stats(rows, keep)
     fit = fit_bradley_terry(
         outcomes, list(stats.index), min_votes=min_votes, level=level, cluster_column="judgment"
@@ -389,11 +390,11 @@ def build_leaderboard(
     # The fit counts pairwise outcomes; people count clicks (a best pick in a grid of 8 is one
     # vote, not 7), so "votes" and the preliminary flag are judgments.
     table["outcomes"] = table["votes"].astype(int)
-    per_model, n_votes = judgment_votes(rows, rkeep, outcomes)
+    per_model, n_votes = judgment_votes(rows, coded)
     table["votes"] = table["model_key"].map(per_model).fillna(0)
     table["votes"] = table["votes"].astype(int)
     table["preliminary"] = (table["votes"] > 0) & (table["votes"] < min_votes)
-    table["raters"] = table["model_key"].map(distinct_raters(outcomes)).fillna(0).astype(int)
+    table["raters"] = table["model_key"].map(distinct_raters(coded)).fillna(0).astype(int)
     table = _order(table)
     front, excluded = pareto_front(table)
     table["pareto"] = table["model_key"].isin(front)
@@ -453,17 +454,22 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     )
 
 
-def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """Which values are in a sorted array of distinct integers."""
-    if not len(sorted_set):
-        return np.zeros(len(values), bool)
-    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[at] == values
+# Most cells of a (competitor x click) or (competitor x rater) table of flags held at once
+# (32 MB); a larger table is replaced by sorting the pairs.
+FLAG_TABLE_CELLS = 2**25
 
 
-def judgment_votes(
-    rows: BoardRows, rkeep: np.ndarray, outcomes: pd.DataFrame
-) -> tuple[pd.Series, int]:
+def _distinct_per_group(group: np.ndarray, item: np.ndarray, k: int, n_items: int) -> np.ndarray:
+    """For groups 0..k-1: how many distinct items (0..n_items-1) occur with each group."""
+    if k * n_items <= FLAG_TABLE_CELLS:
+        # Marking a flag per (group, item) is one pass; no sort, no hash.
+        seen = np.zeros(k * n_items, bool)
+        seen[group * n_items + item] = True
+        return seen.reshape(k, n_items).sum(axis=1)
+    return np.bincount(_distinct(group * n_items + item) // n_items, minlength=k)
+
+
+def judgment_votes(rows: BoardRows, coded: CodedOutcomes | None) -> tuple[pd.Series, int]:
     """How many judgments (clicks) stand behind each competitor's outcomes, and in all.
 
     A pair vote is one click. A star rating is one click on its image. In a best/reject grid
@@ -471,61 +477,47 @@ def judgment_votes(
     outcome between a pick and an unmarked image stands on the pick alone. A click counts once
     for every competitor its outcomes involve, however many outcomes it yields.
     """
-    if outcomes is None or outcomes.empty:
+    if coded is None or not len(coded):
         return pd.Series(dtype=int), 0
-    n_ids = max(len(rows.generation_ids.categories), 1)
-    raters = pd.Index(rows.rater_names).get_indexer(outcomes["rater"].cat.categories)
-    rater = raters[outcomes["rater"].cat.codes.to_numpy()].astype(np.int64)
-    ga = outcomes["generation_a"].cat.codes.to_numpy().astype(np.int64)
-    gb = outcomes["generation_b"].cat.codes.to_numpy().astype(np.int64)
-    sources = outcomes["source"].cat
-    source = sources.codes.to_numpy()
-    pair = source == sources.categories.get_indexer([RatingMode.PAIR.value])[0]
-    stars = source == sources.categories.get_indexer([RatingMode.STARS.value])[0]
-    # A click is (rater, image, family): family 0 stars, 1 best/reject; a pair vote is its own.
-    ka, kb = (rater * n_ids + ga) * 2, (rater * n_ids + gb) * 2
-    tier_modes = [m.code for m in RatingMode if m.tier is not None]
-    marked_rows = np.flatnonzero(rkeep & np.isin(rows.mode, tier_modes) & (rows.image >= 0))
-    marked = _distinct(
-        (rows.rater[marked_rows] * n_ids + rows.generation_code[rows.image[marked_rows]]) * 2 + 1
-    )
-    tier = ~pair & ~stars
-    ka, kb = np.where(tier, ka + 1, ka), np.where(tier, kb + 1, kb)
-    has_a = stars | (tier & _member(ka, marked))
-    has_b = stars | (tier & _member(kb, marked))
-    names = outcomes["a"].cat.categories
-    a = outcomes["a"].cat.codes.to_numpy().astype(np.int64)
-    b = outcomes["b"].cat.codes.to_numpy().astype(np.int64)  # a and b share one dtype
-    # A pair vote is one outcome of its own: one click for each side, nothing to deduplicate.
+    names = coded.model_names
     k = len(names)
+    pair = coded.source == RatingMode.PAIR.code
+    a, b = coded.a.astype(np.int64), coded.b.astype(np.int64)
+    # A pair vote is one outcome of its own: one click for each side, nothing to deduplicate.
     counts = np.bincount(a[pair], minlength=k) + np.bincount(b[pair], minlength=k)
+    total = int(pair.sum())
     grid = ~pair
-    has_a, has_b = has_a & grid, has_b & grid
-    span = int(max(ka.max(initial=0), kb.max(initial=0))) + 1
-    entries = np.concatenate(
-        [
-            (a * span + ka)[has_a],
-            (a * span + kb)[has_b],
-            (b * span + ka)[has_a],
-            (b * span + kb)[has_b],
-        ]
-    )
-    counts += np.bincount(_distinct(entries) // span, minlength=k)
-    total = int(pair.sum()) + len(_distinct(np.concatenate([ka[has_a], kb[has_b]])))
+    if grid.any():
+        # Each grid outcome's sides carry the rating rows of their clicks (-1: the side took
+        # no click of its own); `BoardRows.click` numbers the clicks once per data change.
+        click_a = rows.click[coded.row_a[grid]]
+        click_b = rows.click[coded.row_b[grid]]
+        has_a, has_b = coded.row_a[grid] >= 0, coded.row_b[grid] >= 0
+        click_a, click_b = click_a[has_a], click_b[has_b]
+        n_clicks = int(rows.click.max(initial=-1)) + 1
+        ga, gb = a[grid], b[grid]
+        model = np.concatenate([ga[has_a], ga[has_b], gb[has_a], gb[has_b]])
+        side = np.concatenate([click_a, click_b, click_a, click_b])
+        counts += _distinct_per_group(model, side, k, n_clicks)
+        used = np.zeros(n_clicks, bool)
+        used[click_a] = True
+        used[click_b] = True
+        total += int(used.sum())
     return pd.Series(counts, index=pd.Index(names.astype(str), name="model_key")), total
 
 
-def distinct_raters(outcomes: pd.DataFrame) -> pd.Series:
+def distinct_raters(coded: CodedOutcomes | None) -> pd.Series:
     """How many different raters stand behind each competitor's outcomes."""
-    if outcomes is None or outcomes.empty:
+    if coded is None or not len(coded):
         return pd.Series(dtype=int)
-    both = pd.concat(
-        [
-            pd.DataFrame({"model_key": outcomes["a"].astype(str), "rater": outcomes["rater"]}),
-            pd.DataFrame({"model_key": outcomes["b"].astype(str), "rater": outcomes["rater"]}),
-        ]
-    )
-    return both.drop_duplicates().groupby("model_key").size()
+    k, n_raters = len(coded.model_names), len(coded.rater_names)
+    # A missing rater (code -1) is one more distinct rater, as a missing value is to pandas.
+    rater = np.where(coded.rater >= 0, coded.rater, n_raters).astype(np.int64)
+    model = np.concatenate([coded.a, coded.b]).astype(np.int64)
+    per_model = _distinct_per_group(model, np.concatenate([rater, rater]), k, n_raters + 1)
+    involved = np.bincount(model, minlength=k) > 0
+    index = pd.Index(coded.model_names[involved].astype(str), name="model_key")
+    return pd.Series(per_model[involved], index=index)
 
 
 def _order(table: pd.DataFrame) -> pd.DataFrame:

@@ -123,6 +123,10 @@ class _Block:
     blind: np.ndarray
     rater: np.ndarray  # rater code
     t: np.ndarray  # int64 ns UTC
+    # The rating rows (positions among the kept ones) each side's judgment is a click of, -1
+    # when that side took no click of its own (a pair vote, an unmarked image in a grid).
+    row_a: np.ndarray
+    row_b: np.ndarray
 
 
 @dataclass
@@ -158,6 +162,8 @@ def _pair_block(ctx: _Ctx, rows: np.ndarray) -> _Block:
         ctx.blind[sel],
         ctx.rater[sel],
         ctx.t[sel],
+        np.full(len(sel), -1, np.int64),
+        np.full(len(sel), -1, np.int64),
     )
 
 
@@ -184,6 +190,8 @@ def _star_block(ctx: _Ctx, rows: np.ndarray) -> tuple[_Block, np.ndarray]:
         ctx.blind[rows[x]] & ctx.blind[rows[y]],
         rater[x],
         np.maximum(ctx.t[rows[x]], ctx.t[rows[y]]),
+        rows[x],
+        rows[y],
     )
     starred = pd.unique(rater.astype(np.int64) * ctx.n_images + img)  # a hash, not a sort
     return block, starred
@@ -259,16 +267,24 @@ def _tier_block(ctx: _Ctx, rows: np.ndarray, starred: np.ndarray) -> _Block:
         blind,
         rater[owner],
         t,
+        np.where(own_best, mark_rows, other_rows),
+        np.where(own_best, other_rows, mark_rows),
     )
 
 
 def _compact(codes: np.ndarray, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Renumber the codes in use 0..k-1 in order of appearance (-1 stays -1), with their names."""
-    out = np.full(len(codes), -1, np.int64)
-    valid = codes >= 0
-    new, used = pd.factorize(codes[valid])
-    out[valid] = new
-    return out, names[used]
+    # Codes index `names`, so a table per name replaces hashing every row: each code's first
+    # position (assigned last to first, so the first wins), then the used ones in that order.
+    n = len(names)
+    first = np.full(n + 1, len(codes), np.int64)
+    at = np.where(codes >= 0, codes, n)
+    first[at[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    used = np.flatnonzero(first[:n] < len(codes))
+    used = used[np.argsort(first[used], kind="stable")]
+    renumber = np.full(n + 1, -1, np.int64)
+    renumber[used] = np.arange(len(used))
+    return renumber[at], names[used]
 
 
 def pairwise_outcomes(ratings: pd.DataFrame, generations: pd.DataFrame) -> pd.DataFrame:
@@ -286,14 +302,82 @@ def coded_outcomes(
     `generations` and `ratings` are boolean masks over `rows` (as `BoardRows.keep` gives);
     None keeps every row.
     """
+    coded = outcome_codes(rows, generations, ratings)
+    return empty_outcomes() if coded is None else coded.frame()
+
+
+@dataclass(frozen=True)
+class CodedOutcomes:
+    """One slice's pairwise outcomes as integer arrays, before they become a frame.
+
+    The leaderboard counts votes and raters on these codes; `frame()` is the outcomes table
+    people and exports read. Model codes number `model_names` (the slice's competitors).
+    """
+
+    rows: BoardRows
+    a: np.ndarray  # model code of the first side
+    b: np.ndarray  # model code of the second side
+    score_a: np.ndarray
+    source: np.ndarray  # RatingMode.code
+    blind: np.ndarray
+    rater: np.ndarray  # code into rater_names
+    t: np.ndarray  # int64 ns UTC
+    image_a: np.ndarray  # code into rows.generation_ids
+    image_b: np.ndarray
+    run: np.ndarray  # code into run_names (the first image's run)
+    judgment: np.ndarray  # cluster id of a grid judgment, -1 for a pair vote
+    row_a: np.ndarray  # rating row (index into `rows`) of the side's own click, -1 when none
+    row_b: np.ndarray
+    model_names: np.ndarray
+    rater_names: np.ndarray
+    run_names: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def frame(self) -> pd.DataFrame:
+        """The outcomes table (OUTCOME_COLUMNS), string columns as Categoricals."""
+        # One dtype per column pair: a categorical's categories are validated once, not per
+        # column. The images' categories are every generation id of the rows, checked once per
+        # BoardRows.
+        models = pd.CategoricalDtype(self.model_names)
+        images = self.rows.generation_ids
+        return pd.DataFrame(
+            {
+                "a": _categorical(self.a, models),
+                "b": _categorical(self.b, models),
+                "score_a": self.score_a,
+                "source": _categorical(self.source, pd.CategoricalDtype(list(SOURCES))),
+                "blind": self.blind,
+                "rater": _categorical(self.rater, pd.CategoricalDtype(self.rater_names)),
+                "run_id": _categorical(self.run, pd.CategoricalDtype(self.run_names)),
+                "created_at": pd.DatetimeIndex(self.t.view("M8[ns]")).tz_localize("UTC"),
+                "generation_a": _categorical(self.image_a, images),
+                "generation_b": _categorical(self.image_b, images),
+                "judgment": self.judgment,
+            },
+            copy=False,
+        )
+
+
+def _categorical(codes: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    """A Categorical of codes made here, in range by construction (from_codes checks each)."""
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def outcome_codes(
+    rows: BoardRows, generations: np.ndarray | None = None, ratings: np.ndarray | None = None
+) -> CodedOutcomes | None:
+    """The slice's outcomes as codes (see `coded_outcomes`), or None when there are none."""
     gen_keep = rows.status_ok & rows.first
     if generations is not None:
         gen_keep = gen_keep & generations
     ok_rows = np.flatnonzero(gen_keep)
     # Every rating kept (no rater or blind filter): use the arrays as they are, not copies.
-    sel = slice(None) if ratings is None or ratings.all() else np.flatnonzero(ratings)
+    kept = None if ratings is None or ratings.all() else np.flatnonzero(ratings)
+    sel = slice(None) if kept is None else kept
     if len(ok_rows) == 0 or len(rows.rater[sel]) == 0:
-        return empty_outcomes()
+        return None
     # Codes numbered as if the kept rows were all there is, so the slice's outcomes do not
     # depend on the rows filtered out.
     model_code, model_names = _compact(rows.model[ok_rows], rows.model_names)
@@ -321,7 +405,10 @@ def coded_outcomes(
     )
 
     def rows_of(*modes: RatingMode) -> np.ndarray:
-        return np.flatnonzero(np.isin(mode, [m.code for m in modes]))
+        hit = mode == modes[0].code
+        for m in modes[1:]:
+            hit |= mode == m.code
+        return np.flatnonzero(hit)
 
     blocks: list[_Block] = []
     pair_rows = rows_of(RatingMode.PAIR)
@@ -336,39 +423,51 @@ def coded_outcomes(
     if len(mark_rows):
         blocks.append(_tier_block(ctx, mark_rows, starred))
     if not any(len(b.a) for b in blocks):
-        return empty_outcomes()
+        return None
+
+    blocks = [b for b in blocks if len(b.a)]
 
     def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(b, name) for b in blocks])
+        # One block (only pair votes, say) is used as it is: a copy of a million rows costs.
+        parts = [getattr(b, name) for b in blocks]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     a, b = cat("a"), cat("b")
-    # One dtype per column pair: a categorical's categories are validated once, not per column.
-    # The images' categories are every generation id of the rows, checked once per BoardRows.
-    models = pd.CategoricalDtype(model_names)
-    images = rows.generation_ids
     image_code = rows.generation_code[ok_rows]
     # Outcomes derived from one rater's grid of one run come from one judgment (a best pick
     # alone gives n-1 wins), so they are not independent votes: they share a judgment id for
     # the fit's cluster-robust intervals. A pair vote is a judgment of its own (-1).
     source, rater = cat("source"), cat("rater")
-    judgment = np.where(
-        source == RatingMode.PAIR.code,
-        -1,
-        run_code[a].astype(np.int64) * max(len(rater_names), 1) + rater,
-    )
-    return pd.DataFrame(
-        {
-            "a": pd.Categorical.from_codes(model_code[a], dtype=models),
-            "b": pd.Categorical.from_codes(model_code[b], dtype=models),
-            "score_a": cat("score"),
-            "source": pd.Categorical.from_codes(source, categories=list(SOURCES)),
-            "blind": cat("blind"),
-            "rater": pd.Categorical.from_codes(rater, categories=rater_names),
-            "run_id": pd.Categorical.from_codes(run_code[a], categories=run_names),
-            "created_at": pd.DatetimeIndex(cat("t").view("M8[ns]")).tz_localize("UTC"),
-            "generation_a": pd.Categorical.from_codes(image_code[a], dtype=images),
-            "generation_b": pd.Categorical.from_codes(image_code[b], dtype=images),
-            "judgment": judgment,
-        },
-        copy=False,
+    run = run_code[a]
+    judgment = np.full(len(a), -1, np.int64)
+    grid = np.flatnonzero(source != RatingMode.PAIR.code)
+    judgment[grid] = run[grid].astype(np.int64) * max(len(rater_names), 1) + rater[grid]
+
+    def in_rows(side: np.ndarray) -> np.ndarray:
+        # The sides' clicks as rating rows of `rows`, not of the slice.
+        if kept is None:
+            return side
+        out = side.copy()
+        has = np.flatnonzero(side >= 0)
+        out[has] = kept[side[has]]
+        return out
+
+    return CodedOutcomes(
+        rows=rows,
+        a=model_code[a],
+        b=model_code[b],
+        score_a=cat("score"),
+        source=source,
+        blind=cat("blind"),
+        rater=rater,
+        t=cat("t"),
+        image_a=image_code[a],
+        image_b=image_code[b],
+        run=run,
+        judgment=judgment,
+        row_a=in_rows(cat("row_a")),
+        row_b=in_rows(cat("row_b")),
+        model_names=model_names,
+        rater_names=rater_names,
+        run_names=run_names,
     )

@@ -55,6 +55,7 @@ from vibegen.settings import Settings
 from vibegen.typed import check_text, control_character
 
 if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every page
+    import numpy as np
     import pandas as pd
 
 MAX_BRIEF_PROMPTS = 100
@@ -1057,14 +1058,35 @@ class Store:
 
         `counts` says whether the default view counts a rating: not when its rater is held
         (joined through a team link, not yet accepted), dropped, or excluded from that run.
+        `id` and `slot` let a reader that keeps the frame apply later events to it
+        (`ratings_since`).
         """
+        r = self.t["ratings"]
+        latest = sa.select(sa.func.max(r.c.id)).group_by(r.c.run_id, r.c.rater_id, r.c.slot)
+        df = self._rating_rows(r.c.id.in_(latest.scalar_subquery()) & r.c.value.is_not(None))
+        df["counts"] = self.counts_of(df)
+        return df
+
+    def ratings_since(self, after_id: int) -> pd.DataFrame:
+        """Every rating event with an id above `after_id`, oldest first, withdrawals included.
+
+        The columns of `ratings_frame` without `counts`; a withdrawal has no value. Applied in
+        order to the current ratings of `after_id` (a later event in a slot replaces the
+        rating there, one without a value removes it), they give the current ratings now.
+        """
+        return self._rating_rows(self.t["ratings"].c.id > after_id)
+
+    def _rating_rows(self, where: sa.ColumnElement[bool]) -> pd.DataFrame:
+        """Rating rows matching `where`, ordered by id, times parsed at once as UTC."""
         import pandas as pd
 
         r = self.t["ratings"]
         columns = [
+            "id",
             "run_id",
             "rater",
             "rater_id",
+            "slot",
             "mode",
             "generation_id",
             "other_generation_id",
@@ -1072,10 +1094,9 @@ class Store:
             "blind",
             "created_at",
         ]
-        latest = sa.select(sa.func.max(r.c.id)).group_by(r.c.run_id, r.c.rater_id, r.c.slot)
         q = (
             sa.select(*(r.c[c] for c in columns[:-1]), _raw_time(r.c.created_at))
-            .where(r.c.id.in_(latest.scalar_subquery()), r.c.value.is_not(None))
+            .where(where)
             .order_by(r.c.id)
         )
         with self.engine.connect() as conn:
@@ -1083,12 +1104,26 @@ class Store:
         # Naive times (SQLite) are UTC, as `current_ratings` reads them.
         df["created_at"] = pd.to_datetime(df["created_at"], utc=True)
         df["blind"] = df["blind"].astype(bool)
-        counted = self.team.counted() if len(df) else {}
-        df["counts"] = [
-            counted.get(k, True) for k in zip(df["rater_id"], df["run_id"], strict=True)
-        ]
-        df["counts"] = df["counts"].astype(bool)
+        df["id"] = df["id"].astype("int64")
         return df
+
+    def counts_of(self, ratings: pd.DataFrame) -> np.ndarray:
+        """Whether the default view counts each rating row (by its rater id and run id)."""
+        import numpy as np
+        import pandas as pd
+
+        n = len(ratings)
+        if not n:
+            return np.ones(0, bool)
+        # Only the few (rater, run) pairs that do not count need finding; every other counts.
+        left_out = [key for key, counts in self.team.counted().items() if not counts]
+        if not left_out:
+            return np.ones(n, bool)
+
+        keys = pd.MultiIndex.from_arrays(
+            [ratings["rater_id"].astype(object), ratings["run_id"].astype(object)]
+        )
+        return pd.MultiIndex.from_tuples(left_out).get_indexer(keys) < 0
 
     def board_version(self) -> tuple:
         """A value that changes whenever the leaderboard's rows may have changed.

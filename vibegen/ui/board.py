@@ -2,10 +2,11 @@
 
 A click on the page reruns its script. Reading every generation and rating from the store,
 matching their ids and fitting the board again on each click would make the page as slow as
-its history is long. So the coded rows (`BoardRows`) are kept per store and data version
-(`Store.board_version`, one cheap query), and each board per version and filters: a click that
-changes no filter reuses the board, a filter change rebuilds it from the kept rows, and a new
-rating or result changes the version and rebuilds both.
+its history is long. So the coded rows (`BoardRows`) are kept per database by a `BoardFeed`,
+which checks the data version (`Store.board_version`, two cheap queries) and reads only what
+moved (a new rating is one row, matched alone), and each board is kept per version and
+filters: a click that changes no filter reuses the board, a filter change rebuilds it from the
+kept rows, and a new rating or result changes the version and rebuilds the board.
 
 Cached objects are shared by every session of the process: callers never mutate them.
 """
@@ -17,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from vibegen.board_feed import BoardFeed
 from vibegen.board_rows import BoardRows
 from vibegen.board_spec import KINDS, PAGE_COLUMNS, Column, board_frame
 from vibegen.charts import pareto_chart
-from vibegen.leaderboard import BoardFilter, Leaderboard, board_rows, build_leaderboard
+from vibegen.leaderboard import BoardFilter, Leaderboard, build_leaderboard
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,10 +33,10 @@ if TYPE_CHECKING:
     from vibegen.store import Store
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _rows(url: str, version: Hashable, _store: Store) -> BoardRows:
-    # Keyed by the database URL and the data version; the store itself is not hashed.
-    return board_rows(_store.generations_frame(), _store.ratings_frame())
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _feed(url: str) -> BoardFeed:
+    # One feed per database: it keeps the rows and reads only what changed since.
+    return BoardFeed()
 
 
 # A board holds its outcomes (a few hundred thousand rows at 100k ratings): keep a few.
@@ -53,8 +55,7 @@ def _key(where: BoardFilter, *extra: object) -> str:
 
 def current_rows(store: Store) -> tuple[BoardRows, Hashable]:
     """The store's leaderboard rows (ids matched once) and the data version they are of."""
-    version = store.board_version()
-    return _rows(str(store.engine.url), version, store), version
+    return _feed(str(store.engine.url)).current(store)
 
 
 def cached_leaderboard(
