@@ -391,9 +391,13 @@ def seeded(engine, monkeypatch, fast_sandbox) -> Iterator[tuple[str, Seeded]]:
     yield engine
     # Runs the fuzz started render in this process's threads: let them end here, not slow the
     # next test down (and see that they did end).
-    url = engine[1].url
-    runner = process.runner(url, lambda: os.environ)
-    for run in process.store(url).list_runs(EVERY_RUN, limit=10_000):
+    _settle(engine[1])
+
+
+def _settle(seeded: Seeded) -> None:
+    """Wait until every run the pages started has finished generating."""
+    runner = process.runner(seeded.url, lambda: os.environ)
+    for run in process.store(seeded.url).list_runs(EVERY_RUN, limit=10_000):
         assert runner.wait(run.id, 120), f"run {run.id} is still generating"
 
 
@@ -530,7 +534,9 @@ def _fuzz(
             for button in sorted(buttons, key=lambda b: (not b.startswith("view-"), b)):
                 again = {_name(w): w for w in reversed(_widgets(at)) if _is_button(w)}
                 if button not in again:  # an earlier click took it away (a re-roll hides
-                    # Retry until its image is in): press it on the page as it opens
+                    # Retry until its image is in): press it on the page as it opens, once
+                    # that image is in (a loaded machine can take longer than a rerun)
+                    _settle(seeded)
                     at = _open(page, query, seeded, session or {})
                     again = {_name(w): w for w in reversed(_widgets(at)) if _is_button(w)}
                 if button in again:

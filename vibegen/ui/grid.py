@@ -382,10 +382,11 @@ def live_run(
         # moved it reads it once and redraws only the cells whose drawing changed.
         runs = st.session_state.setdefault(_DRAWN, {})
         drawn: _Drawn = runs[run_id]
-        moved = False
+        moved = looked = False
         if drawn.fresh:
             drawn.fresh = False  # the grid read the run a moment ago
         else:
+            looked = True
             version = store.run_version(run_id)
             held = dict(unsaved(run_id)) if unsaved else {}
             at = dict(where(run_id)) if where else {}
@@ -406,9 +407,11 @@ def live_run(
                         st.rerun()
                 drawn = new
         run_header(drawn.view, drawn.held)
-        if drawn.view.complete and not first.complete and not moved:
+        if drawn.view.complete and not first.complete and looked and not moved:
             # A full rerun re-declares the poll without run_every: polling stops. Not in the
             # tick that saw the last cells land: their own redraws go first, and show sooner.
+            # Nor in the run that drew the grid: were that a full run (a click), a rerun
+            # would discard what the click said; the next tick stops the polling.
             st.rerun()
 
     @st.fragment(key=LIVE_KEY)
@@ -423,4 +426,7 @@ def live_run(
         _live_grid(store, run_id, runs[run_id], columns, live=not first.complete)
 
     _live()
-    return first
+    # What the grid drew: newer than `first` when the run finished while the page was drawn,
+    # so what the page shows under the grid (Retry, the progress line) agrees with it.
+    drawn: _Drawn | None = st.session_state.get(_DRAWN, {}).get(run_id)
+    return drawn.view if drawn is not None else first

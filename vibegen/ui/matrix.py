@@ -67,9 +67,14 @@ def brief_matrix(store: Store, run_ids: list[str]) -> None:
         return
     first = [store.run_view(r) for r in run_ids]
 
+    # The page's own run draws what it just read; only the fragment's reruns read again. A
+    # run finishing between the two reads would otherwise rerun the page mid-click and lose
+    # what the click said (a brief saved, a run refused).
+    unread = [first]
+
     @st.fragment(run_every=None if all(v.complete for v in first) else POLL_S * 2)
     def _live() -> None:
-        views = [store.run_view(r) for r in run_ids]
+        views = unread.pop() if unread else [store.run_view(r) for r in run_ids]
         _draw(store, views)
         if all(v.complete for v in views) and not all(v.complete for v in first):
             st.rerun()  # a full rerun re-declares the fragment without run_every

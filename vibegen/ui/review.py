@@ -356,11 +356,13 @@ def grid_review(store: Store, seat: Seat) -> None:
     While the run is still generating the grid refreshes itself; blind, every cell has its
     place from the start and an image fills it when ready.
     """
-    refresh = None if store.run_view(seat.run_id).complete else 2.0
+    first = store.run_view(seat.run_id)
+    refresh = None if first.complete else 2.0
+    unread = [first]  # the page's run draws what it read; only the fragment's reruns read again
 
     @st.fragment(run_every=refresh)
     def _grid() -> None:
-        view = store.run_view(seat.run_id)
+        view = unread.pop() if unread else store.run_view(seat.run_id)
         if refresh is not None and view.complete:
             st.rerun()  # a full run draws the fragment again without its timer: polling stops
         blind = seat.blind
@@ -494,11 +496,13 @@ def pairwise_review(store: Store, seat: Seat, keys: bool = True) -> None:
     draw without a reload; the pair on screen stays until it is voted on. With `keys` (the
     pair is in view) A, B, T, X vote and U undoes.
     """
-    refresh = None if store.run_view(seat.run_id).complete else 2.0
+    first = store.run_view(seat.run_id)
+    refresh = None if first.complete else 2.0
+    unread = [first]  # the page's run draws what it read; only the fragment's reruns read again
 
     @st.fragment(run_every=refresh)
     def _pairs() -> None:
-        view = store.run_view(seat.run_id)
+        view = unread.pop() if unread else store.run_view(seat.run_id)
         if refresh is not None and view.complete:
             st.rerun()  # a full run draws the fragment again without its timer: polling stops
         blind = seat.blind
