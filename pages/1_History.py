@@ -1,6 +1,7 @@
 """History: every run, newest first, as a gallery of cards (or a table), filtered and paged."""
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -151,6 +152,18 @@ def _table(runs: list[RunSummary], base: str) -> None:
     )
 
 
+def _any_of(col: Any, label: str, names: dict[str, str], key: str) -> list[str]:
+    """A filter by one or more of `names` (key -> label); none picked means any."""
+    return col.multiselect(
+        label,
+        list(names),
+        key=key,
+        format_func=lambda k: names.get(k, k),
+        placeholder=f"any {label.lower().rstrip('s')}",
+        on_change=_first_page,
+    )
+
+
 ctx = frame("History")
 require_owner(ctx)  # served to a network, this page is the owner's
 st.title("History")
@@ -167,22 +180,8 @@ if found := control_character(search):  # a paste from a terminal: say why nothi
         f"The search contains a control character ({found}); no prompt holds one, so "
         "nothing can match. Delete it and search again."
     )
-picked_models = model_col.multiselect(
-    "Models",
-    list(models),
-    key="f_models",
-    format_func=lambda k: models.get(k, k),
-    placeholder="any model",
-    on_change=_first_page,
-)
-picked_routers = router_col.multiselect(
-    "Routers",
-    list(routers),
-    key="f_routers",
-    format_func=lambda k: routers.get(k, k),
-    placeholder="any router",
-    on_change=_first_page,
-)
+picked_models = _any_of(model_col, "Models", models, key="f_models")
+picked_routers = _any_of(router_col, "Routers", routers, key="f_routers")
 days = date_col.date_input(
     "Dates", value=(), key="f_dates", format="YYYY-MM-DD", on_change=_first_page
 )

@@ -11,6 +11,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from tests.test_app import _app, _finished_run
+from tests.test_viewer import _blind_page  # the run's grid of View buttons, blind
 from vibegen.compare import (
     BLIND_SIDE,
     SCREEN_SIDE,
@@ -142,21 +143,6 @@ def test_compare_with_in_the_viewer_opens_the_two_side_by_side(store):
     assert body.index("A · Model 2") < body.index("B · Model 0")
     at.run()  # any other rerun keeps it open
     assert "A · Model 2" in _compare_body(at)
-
-
-def _blind_page() -> None:
-    import streamlit as st
-
-    from vibegen.settings import load_settings
-    from vibegen.store import Store, database_url
-    from vibegen.ui.viewer import view_button, viewer
-
-    store = Store.open(database_url(load_settings()))
-    cells = store.run_view(st.query_params["run"]).cells
-    for i, cell in enumerate(cells):
-        if cell.ok:
-            view_button(i)
-    viewer(store, cells, blind=True)
 
 
 def test_blind_compare_names_nothing(store):
