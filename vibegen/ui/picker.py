@@ -85,8 +85,10 @@ def _checkboxes(models: Sequence[Model], catalog: Catalog, env: Mapping[str, str
             label += f" ({STATUS_NOTE[m.status]})"
         if m.shutdown:
             label += f" · shuts down {m.shutdown}"
-        # price and typical time beside the name, not in it: the label stays the model's name
-        box, beside = st.columns([3, 2], vertical_alignment="center")
+        # Price and typical time under the name, not in it: the label stays the model's name.
+        # Not beside it either: the sidebar's column is too narrow for both, and the price
+        # broke mid-word over four lines.
+        box = beside = st.container(gap=None)
         # The default through session state, not value=: an opened run sets the same keys
         # (vibegen.ui.remix), and a widget may not get both.
         st.session_state.setdefault(pick_key(m.key), m.key in DEFAULT_PICKS and enabled)
