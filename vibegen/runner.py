@@ -39,7 +39,7 @@ import datetime as dt
 import logging
 import math
 import os
-import random
+import secrets
 import socket
 import threading
 import time
@@ -349,7 +349,7 @@ class Runner:
             aspect=p.get("aspect", "1:1"),
             resolution=p.get("resolution", "1K"),
             quality=p.get("quality", "medium"),
-            seed=random.randrange(2**31),
+            seed=secrets.randbelow(2**31),
         )
         overrides = {cell.model_key: cell.prompt} if cell.prompt != view.prompt else None
         plan = plan_run(view.prompt, [cell.model_key], common, self.catalog, self.env, overrides)
@@ -811,7 +811,7 @@ def _seed(cell: Cell, model: Model) -> int | None:
         return int(cell.params[model.seed_param])
     if simulated_router(model.router):
         # No seed chosen: draw one and store it, so the image can be made again.
-        return random.randrange(2**31)
+        return secrets.randbelow(2**31)
     return None
 
 

@@ -41,6 +41,9 @@ from vibegen.settings import Settings
 
 T = TypeVar("T")
 # Longest pause between two tries on the same job (polls, result fetches, downloads).
+# Its own generator, not the random module's: the global one is the caller's (a seeded test,
+# Hypothesis) and a retry in a background thread must not move it.
+_JITTER = random.Random()
 MAX_BACKOFF_S = 20.0
 
 
@@ -241,7 +244,7 @@ def backoff(failures: int, base_s: float, retry_after: float | None = None) -> f
     base_s = max(base_s, 0.005)
     # Capped at 32 poll intervals (20 s at most): a router polled every 0.75 s waits up to 20 s.
     pause = min(MAX_BACKOFF_S, base_s * 32, base_s * 2 ** min(failures - 1, 10))
-    return pause * random.uniform(0.75, 1.25)
+    return pause * _JITTER.uniform(0.75, 1.25)
 
 
 # Tries of one image download: a file that is still missing (or an error page) after this many
