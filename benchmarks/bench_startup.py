@@ -32,7 +32,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("VIBEGEN_CHROMIUM", "/usr/bin/chromium")
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import CHROMIUM, streamlit_command  # noqa: E402
+
 TARGET_RATIO = 2.0
 MINIMAL_APP = 'import streamlit as st\n\nst.title("Hello")\nst.button("Go")\n'
 
@@ -60,23 +63,7 @@ def launch(
     env.pop("DATABASE_URL", None)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(app),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
+        streamlit_command(str(app), port),
         cwd=str(ROOT),
         env=env,
         stdout=subprocess.DEVNULL,

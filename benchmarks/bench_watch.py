@@ -29,16 +29,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("VIBEGEN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, streamlit_command  # noqa: E402
+
 SIZES = (16, 256)
 FILL_S = 24.0  # the run fills over this long, one image at a time, evenly spaced
 SETTLE_S = 3.0  # the tab idles on the empty run this long before the fill starts
@@ -85,23 +79,7 @@ def _start_server(home: Path, port: int, log: Path) -> subprocess.Popen:
     env.pop("VIBEGEN_DATABASE_URL", None)  # the SQLite file in VIBEGEN_HOME, shared with us
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
+            streamlit_command("app.py", port),
             cwd=ROOT,
             env=env,
             stdout=out,

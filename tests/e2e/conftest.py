@@ -101,6 +101,31 @@ def page(chromium):
 
 
 # ------------------------------------------------------------------------ server
+def streamlit_command(app: str, port: int, address: str = "127.0.0.1", *extra: str) -> list[str]:
+    """`python -m streamlit run APP` headless on `address:port`, no usage stats, no watcher.
+
+    `python -m streamlit`, not a console-script wrapper: the child's pid is the server.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        app,
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        *extra,
+    ]
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:
@@ -164,26 +189,13 @@ class Server:
         log_path = self.logs / f"server-{self.port}-{self.starts}.log"
         self.log_files.append(log_path)
         with open(log_path, "wb") as log:
-            # `python -m streamlit`, not a console-script wrapper: the pid is the server.
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
+                streamlit_command(
                     "app.py",
-                    "--server.headless",
-                    "true",
-                    "--server.port",
-                    str(self.port),
-                    "--server.address",
+                    self.port,
                     self.address,
-                    "--browser.gatherUsageStats",
-                    "false",
-                    "--server.fileWatcherType",
-                    "none",
                     *(["--server.baseUrlPath", self.base_path] if self.base_path else []),
-                ],
+                ),
                 cwd=ROOT,
                 env=child_env,
                 stdout=log,
