@@ -4,8 +4,11 @@ Contract:
 - One SQL database, SQLite (WAL) in the data directory by default, or PostgreSQL when
   `DATABASE_URL` says so; the same SQLAlchemy Core code runs on both.
 - Migrations run on open (`vibegen.migrations`).
-- Every save is one transaction. A generation's result row and its image (original plus the
-  thumbnail made before the transaction starts) are written together or not at all.
+- Every save is one transaction. A generation's result row and its image are written
+  together or not at all. The image's preview (the grid's thumbnail) is written with it when
+  the caller made one; a runner's images are saved without, checked but not decoded
+  (`images.checked`), and their previews are made afterwards (`make_previews`) or by the
+  first read that asks for them, so a run's images are saved as fast as they arrive.
 - Run ids are 128 random bits in hex: a run link is its own capability.
 - Nothing here ever sees an API key.
 """
@@ -29,7 +32,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from vibegen import images
 from vibegen.costs import Cost
-from vibegen.errors import InputError, RunNotFoundError, StoreError
+from vibegen.errors import BadImageError, InputError, RunNotFoundError, StoreError
 from vibegen.migrations import migrate
 from vibegen.ratings import Rating, RatingMode
 from vibegen.records import (
@@ -576,7 +579,8 @@ class Store:
         prepared: images.Prepared | None = None,
     ) -> None:
         """Save an image, the row describing it and what it cost together, or none of them."""
-        # Decoded and thumbnailed before the transaction starts: keep the write lock short.
+        # Checked (and thumbnailed, unless it is images.NO_PREVIEW) before the transaction
+        # starts: keep the write lock short.
         prepared = prepared or images.prepare(image)
         info, thumb = prepared.info, prepared.thumb
         gens, imgs = self.t["generations"], self.t["images"]
@@ -837,9 +841,12 @@ class Store:
         imgs = self.t["images"]
         col = imgs.c.thumb if thumb else imgs.c.data
         with self.engine.connect() as conn:
-            return conn.execute(
+            data = conn.execute(
                 sa.select(col).where(imgs.c.generation_id == generation_id)
             ).scalar()
+        if thumb and data == images.NO_PREVIEW:
+            return self.make_previews([generation_id]).get(generation_id)
+        return data
 
     def thumbnails(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
         """The thumbnails of many images in one query (ids without an image are left out)."""
@@ -853,12 +860,58 @@ class Store:
         imgs = self.t["images"]
         col = imgs.c.thumb if thumb else imgs.c.data
         with self.engine.connect() as conn:
-            return {
+            found = {
                 gen: bytes(data)
                 for gen, data in conn.execute(
                     sa.select(imgs.c.generation_id, col).where(imgs.c.generation_id.in_(ids))
                 )
             }
+        if thumb:
+            lacking = [g for g, data in found.items() if data == images.NO_PREVIEW]
+            if lacking:
+                made = self.make_previews(lacking)
+                for g in lacking:
+                    found.pop(g)
+                found.update(made)
+        return found
+
+    def make_previews(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
+        """Make the previews these saved images lack, decoding each once, and save them in one
+        write; return them. An image that does not decode ends its cell as bad_image."""
+        ids = sorted({str(g) for g in generation_ids})
+        if not ids:
+            return {}
+        imgs, gens = self.t["images"], self.t["generations"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(imgs.c.generation_id, imgs.c.data, gens.c.router, gens.c.model_key)
+                .join(gens, gens.c.id == imgs.c.generation_id)
+                .where(imgs.c.generation_id.in_(ids), imgs.c.thumb == images.NO_PREVIEW)
+            ).all()
+        made: dict[str, bytes] = {}
+        broken: dict[str, str] = {}
+        for gen, data, router, model in rows:  # decoded outside the write: keep the lock short
+            try:
+                made[gen] = images.preview(bytes(data), router=router, model=model)
+            except BadImageError as exc:
+                broken[gen] = f"{exc} (it arrived whole, but its pixels do not decode)"
+        if made or broken:
+            with self._write() as conn:
+                for gen, thumb in made.items():
+                    conn.execute(
+                        imgs.update()
+                        .where(imgs.c.generation_id == gen, imgs.c.thumb == images.NO_PREVIEW)
+                        .values(thumb=thumb)
+                    )
+                for gen, message in broken.items():
+                    # Nothing can show it: the cell says so, and Retry makes a new one.
+                    conn.execute(imgs.delete().where(imgs.c.generation_id == gen))
+                    conn.execute(
+                        gens.update()
+                        .where(gens.c.id == gen)
+                        .values(status=Status.ERROR, error_kind="bad_image", error_message=message)
+                    )
+        return made
 
     def generation(self, generation_id: str) -> Cell | None:
         """One cell by its id, or None (also for a malformed id, as a link may carry)."""
