@@ -84,10 +84,9 @@ MAX_ATTEMPTS = 4
 # at once (a 256-image run all of it); each thread then only waits on its job's status.
 SERVER_QUEUE_CELLS = 256
 QUEUE_WAIT_POLL_S = 0.1  # team mode: how often `wait` looks at the store
-# Previews (thumbnails) of saved images are made in the background: once nothing has been
-# saved for PREVIEW_QUIET_S, or after PREVIEW_MAX_WAIT_S, a few at a time.
+# Previews (thumbnails) of saved images are made in the background once nothing has been
+# saved for PREVIEW_QUIET_S, a few at a time (one write for each few).
 PREVIEW_QUIET_S = 0.2
-PREVIEW_MAX_WAIT_S = 2.0
 PREVIEW_BATCH = 4
 
 
@@ -289,8 +288,14 @@ class Runner:
             said = self._where.setdefault(run_id, {})
             for cell in cells:
                 said[cell.id] = "queued…"
+        # The caps are read once for the cells handed out together (spending per cell, when
+        # a cap is set): a settings read per cell stood before every request.
+        try:
+            caps: budget.Caps | None = self.caps()
+        except StoreError:  # each cell reads them, and says so if the store still refuses
+            caps = None
         for cell in cells:
-            self._pool(cell.router).submit(self._execute, cell, claimed is not None)
+            self._pool(cell.router).submit(self._execute, cell, claimed is not None, caps)
         return len(cells)
 
     def caps(self) -> budget.Caps:
@@ -317,8 +322,7 @@ class Runner:
             {k: v.label for k, v in self.catalog.routers.items()},
         )
 
-    def _over_budget(self, cell: Cell) -> str | None:
-        caps = self.caps()
+    def _over_budget(self, cell: Cell, caps: budget.Caps) -> str | None:
         if caps.per_run_usd is None and not caps.for_router(cell.router):
             return None
         return budget.over_cap(
@@ -450,9 +454,9 @@ class Runner:
             self._active[cell.run_id] = self._active.get(cell.run_id, 0) + 1
         self._execute(cell, True)
 
-    def _execute(self, cell: Cell, claimed: bool) -> None:
+    def _execute(self, cell: Cell, claimed: bool, caps: budget.Caps | None = None) -> None:
         try:
-            self._run_cell(cell, claimed)
+            self._run_cell(cell, claimed, caps)
         except Exception:  # never let a worker die silently: the cell must end stored
             log.exception("unexpected failure in cell %s", cell.id)
             self.keeper.write(
@@ -476,7 +480,7 @@ class Runner:
                 self._active[cell.run_id] = self._active.get(cell.run_id, 1) - 1
                 self._done.notify_all()
 
-    def _run_cell(self, cell: Cell, claimed: bool) -> None:
+    def _run_cell(self, cell: Cell, claimed: bool, caps: budget.Caps | None) -> None:
         with self._lock:  # a worker has it: no longer "queued…"
             self._where.get(cell.run_id, {}).pop(cell.id, None)
         try:
@@ -512,7 +516,7 @@ class Runner:
             )
             return
         # A cap reached mid-run: no new paid job starts (an open job is followed: it is paid).
-        reason = None if cell.job_open else self._over_budget(cell)
+        reason = None if cell.job_open else self._over_budget(cell, caps or self.caps())
         if reason:
             self.keeper.write(
                 Outcome(
@@ -751,19 +755,16 @@ class Runner:
     def _make_previews(self) -> None:
         # Decoding and thumbnailing an image takes 40-80 ms of CPU. Made while a run's images
         # arrive, previews would hold back the saves of the images behind them (all of a
-        # wide run's arrive within a second), so they wait for a quiet moment: nothing being
-        # saved for PREVIEW_QUIET_S, or a preview waiting PREVIEW_MAX_WAIT_S. A page that
-        # wants one sooner makes it itself (Store.thumbnails).
+        # wide run's arrive within a second), so they wait for a quiet moment: nothing saved
+        # for PREVIEW_QUIET_S. A page that shows an image sooner makes its preview itself
+        # (Store.thumbnails), so a steady stream of results starves no one.
         while not self._stop.is_set():
             with self._arrivals:
                 while not self._previews:
                     if self._stop.is_set():
                         return
                     self._arrivals.wait(1.0)
-                since = time.monotonic()
-                while (
-                    self._saving or time.monotonic() - self._last_saved < PREVIEW_QUIET_S
-                ) and time.monotonic() - since < PREVIEW_MAX_WAIT_S:
+                while self._saving or time.monotonic() - self._last_saved < PREVIEW_QUIET_S:
                     if self._stop.is_set():
                         return
                     self._arrivals.wait(PREVIEW_QUIET_S)
