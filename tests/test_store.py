@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -173,6 +174,43 @@ def test_an_image_whose_pixels_do_not_decode_ends_as_bad_image_when_previewed(an
     assert got.status == "error" and got.error_kind == "bad_image"
     assert "not a readable image" in got.error_message
     assert store.image(cell.id) is None
+
+
+def test_images_saved_together_each_succeed_or_fail_on_their_own(any_store):
+    # Saves that arrive together share one transaction (group commit); one the store
+    # refuses (here: a cell that does not exist) fails alone, in its own thread.
+    store = any_store
+    run_id = store.create_run("p", {}, _cells(16))
+    cells = store.run_view(run_id).cells
+    png = render("dots", "p", 1, 64, 64)
+    ids = [c.id for c in cells] + ["f" * 32]
+    start = threading.Barrier(len(ids))
+    errors: dict[str, Exception] = {}
+
+    def save(generation_id: str) -> None:
+        start.wait()
+        try:
+            store.save_success(
+                generation_id,
+                png,
+                cost=Cost(0.01, "reported"),
+                wall_s=1.0,
+                request_id=f"req-{generation_id[:4]}",
+                prepared=images.checked(png),
+            )
+        except StoreError as exc:
+            errors[generation_id] = exc
+
+    threads = [threading.Thread(target=save, args=(g,)) for g in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert list(errors) == ["f" * 32]
+    view = store.run_view(run_id)
+    assert all(c.status == "ok" and c.width == 64 for c in view.cells)
+    assert len(store.images_bulk(c.id for c in cells)) == 16
+    assert store.spent(run_id=run_id) == pytest.approx(0.16)  # each booked once
 
 
 def test_failed_save_leaves_nothing_half_written(any_store):
