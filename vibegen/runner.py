@@ -772,10 +772,9 @@ class Runner:
                 del self._previews[:PREVIEW_BATCH]
             try:
                 self.store.make_previews(batch)
-            except StoreError:  # the first page that shows these images makes them
-                log.warning("could not save %d previews; they are made when shown", len(batch))
-            except Exception:  # a preview is never worth the thread: the page makes it
-                log.exception("could not make %d previews", len(batch))
+            except Exception:  # never worth the thread: the first page to show them makes them
+                if not self._stop.is_set():  # closing: the store may be closed under us
+                    log.exception("could not make %d previews; made when shown", len(batch))
 
     def _dead_neighbours(self) -> list[str]:
         # Runners on this host whose process is gone (a crash or a kill): no need to wait for
