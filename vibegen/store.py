@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -60,6 +61,8 @@ from vibegen.typed import check_text, control_character
 
 if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every page
     import pandas as pd
+
+log = logging.getLogger("vibegen.store")
 
 MAX_BRIEF_PROMPTS = 100
 PREVIEWS_PER_RUN = 6  # a History card's thumbnails
@@ -988,23 +991,32 @@ class Store:
                 made[gen] = images.preview(bytes(data), router=router, model=model)
             except BadImageError as exc:
                 broken[gen] = f"{exc} (it arrived whole, but its pixels do not decode)"
-        if made or broken:
-            with self._write() as conn:
-                for gen, thumb in made.items():
-                    conn.execute(
-                        imgs.update()
-                        .where(imgs.c.generation_id == gen, imgs.c.thumb == images.NO_PREVIEW)
-                        .values(thumb=thumb)
-                    )
-                for gen, message in broken.items():
-                    # Nothing can show it: the cell says so, and Retry makes a new one.
-                    conn.execute(imgs.delete().where(imgs.c.generation_id == gen))
-                    conn.execute(
-                        gens.update()
-                        .where(gens.c.id == gen)
-                        .values(status=Status.ERROR, error_kind="bad_image", error_message=message)
-                    )
+        if not (made or broken):
+            return made
+        try:
+            self._save_previews(made, broken)
+        except StoreError as exc:  # the page still shows them; the next read tries again
+            log.warning("previews made but not saved: %s", exc)
         return made
+
+    def _save_previews(self, made: dict[str, bytes], broken: dict[str, str]) -> None:
+        """Write made previews, and end the cells whose image does not decode, in one write."""
+        imgs, gens = self.t["images"], self.t["generations"]
+        with self._write() as conn:
+            for gen, thumb in made.items():
+                conn.execute(
+                    imgs.update()
+                    .where(imgs.c.generation_id == gen, imgs.c.thumb == images.NO_PREVIEW)
+                    .values(thumb=thumb)
+                )
+            for gen, message in broken.items():
+                # Nothing can show it: the cell says so, and Retry makes a new one.
+                conn.execute(imgs.delete().where(imgs.c.generation_id == gen))
+                conn.execute(
+                    gens.update()
+                    .where(gens.c.id == gen)
+                    .values(status=Status.ERROR, error_kind="bad_image", error_message=message)
+                )
 
     def generation(self, generation_id: str) -> Cell | None:
         """One cell by its id, or None (also for a malformed id, as a link may carry)."""
