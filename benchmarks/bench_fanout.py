@@ -3,22 +3,33 @@
 A local fake of OpenAI's Images API (tests/fakes/openai_server.py, real HTTP on 127.0.0.1)
 answers every generation after exactly 2.0 s, and the runner's limit for it is raised past
 the cell count, so the ideal is 1.00: every request leaves at once and the run ends 2.0 s
-later. Measured for 1, 8, 32, 128 and 256 cells (one image per model). Targets (issue 16):
-≤ 1.01 at 32 cells, ≤ 1.03 at 128. Also printed: how long the requests took to leave (first
-→ last request the fake received), which is the part a store write per cell used to stretch.
+later, every image and its cost in the store. Measured for 1, 8, 32, 128 and 256 cells (one
+image per model). Targets (issue 16): ≤ 1.01 at 32 cells, ≤ 1.03 at 128. Also printed: how
+long the requests took to leave (first → last request the fake received).
 
-Run: python benchmarks/bench_fanout.py
+The fake runs in a process of its own, as a router runs on a machine of its own: its threads
+do not take the runner's GIL (they still share the machine's cores). It answers a picture
+like a model's, a 1024×1024 PNG of gradients and grain of about 1 MB (OpenAI's are 1-2 MB),
+not a solid colour that compresses to a few kilobytes; `--solid` answers the solid PNG (how
+the figures before 2026-12-03 were measured).
+
+Run: python benchmarks/bench_fanout.py [--solid]
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.fakes, from a checkout
+
+from PIL import Image, ImageFilter  # noqa: E402
 
 from tests.fakes.openai_server import TEST_KEY, OpenAIFake  # noqa: E402
 from vibegen.catalog import parse_catalog  # noqa: E402
@@ -67,26 +78,85 @@ source = "bench"
 """
 
 
-def one(n: int, fake: OpenAIFake) -> tuple[float, float]:
+def picture(side: int = 1024) -> bytes:
+    """A PNG with a model picture's texture (gradients under fine grain): about 1 MB."""
+    bands = []
+    for i, sigma in enumerate((64, 51, 77)):
+        grain = Image.effect_noise((side, side), sigma).filter(ImageFilter.GaussianBlur(2))
+        ramp = Image.linear_gradient("L").resize((side, side)).rotate(90 * i)
+        bands.append(Image.blend(ramp, grain, 0.5))
+    out = io.BytesIO()
+    Image.merge("RGB", bands).save(out, format="PNG")
+    return out.getvalue()
+
+
+def serve(solid: bool) -> None:
+    """The fake's own process: print its URL, then on each stdin line print the arrival
+    times (epoch s, JSON) of the requests received since the last line."""
+    image = None if solid else picture()
+    with OpenAIFake(slow_s=LATENCY_S, image=image) as fake:
+        fake.default_scenario = "slow"  # every generation answers after exactly LATENCY_S
+        print(json.dumps({"url": fake.url, "image_bytes": len(image or b"")}), flush=True)
+        seen = 0
+        for _ in sys.stdin:
+            sent = fake.requests
+            print(json.dumps([r.at for r in sent[seen:]]), flush=True)
+            seen = len(sent)
+
+
+class Fake:
+    """The fake router in a child process (see `serve`)."""
+
+    def __init__(self, solid: bool) -> None:
+        args = [sys.executable, __file__, "--serve"] + (["--solid"] if solid else [])
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        said = json.loads(self._line())
+        self.url, self.image_bytes = said["url"], said["image_bytes"]
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit("the fake router's process ended")
+        return line
+
+    def arrivals(self) -> list[float]:
+        """When the requests since the last call arrived (epoch s)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return json.loads(self._line())
+
+    def close(self) -> None:
+        """Stop the child."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def one(n: int, fake: Fake) -> tuple[float, float]:
     """Run n cells; return (first request → last result saved, first → last request) in s."""
     cat = parse_catalog(ROUTER + "".join(MODEL.format(i=i) for i in range(n)))
     env = {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url}
+    fake.arrivals()  # forget earlier runs' requests
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{tmp}/bench.db")
         # The limit raised past the cell count: this measures the runner, not a cap.
         runner = Runner(store, cat, env=env, heartbeat=False, concurrency={"openai": n})
-        before = len(fake.requests)
         run_id = runner.start_run(
             "a lighthouse at dusk", [m.key for m in cat.models], CommonParams(quality="low")
         )
         if not runner.wait(run_id, 120):
             raise SystemExit(f"{n} cells did not finish in 120 s")
         view = store.run_view(run_id)
+        saved = store.images_bulk([c.id for c in view.cells])
         runner.close()
         store.engine.dispose()
     if view.failures:
         raise SystemExit(f"{view.failures} of {n} cells failed: the figures would mean nothing")
-    sent = [r.at for r in fake.requests[before:]]
+    if len(saved) != n or any(c.cost_usd is None for c in view.cells):
+        raise SystemExit("a cell ended without its image or its cost in the store")
+    sent = fake.arrivals()
     last_saved = max(c.finished_at for c in view.cells)
     wall = last_saved.timestamp() - min(sent)
     return wall, max(sent) - min(sent)
@@ -94,14 +164,20 @@ def one(n: int, fake: OpenAIFake) -> tuple[float, float]:
 
 def main() -> int:
     """Print the ratio per cell count, its target and MET / NOT MET."""
-    print(
-        f"bench_fanout: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, fake latency {LATENCY_S:.1f} s"
-    )
-    print("cells  requests_leave_s  run_wall_s  ratio  target")
-    met = True
-    with OpenAIFake(slow_s=LATENCY_S) as fake:
-        fake.default_scenario = "slow"  # every generation answers after exactly LATENCY_S
+    solid = "--solid" in sys.argv
+    if "--serve" in sys.argv:
+        serve(solid)
+        return 0
+    fake = Fake(solid)
+    try:
+        image = "a solid-colour PNG" if solid else f"a {fake.image_bytes / 1e6:.2f} MB PNG"
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(
+            f"bench_fanout: {platform.machine()}, {os.cpu_count()} cores (load {load}), Python "
+            f"{platform.python_version()}, fake latency {LATENCY_S:.1f} s, {image} per image"
+        )
+        print("cells  requests_leave_s  run_wall_s  ratio  target")
+        met = True
         one(1, fake)  # warm-up: imports, the SDK's first client
         for n in SIZES:
             wall, spread = one(n, fake)
@@ -113,7 +189,9 @@ def main() -> int:
                 met &= ok
                 verdict = f"≤ {target:.2f} {'MET' if ok else 'NOT MET'}"
             print(f"{n:5d}  {spread:16.3f}  {wall:10.3f}  {ratio:5.3f}  {verdict}")
-    print(f"overall: {'MET' if met else 'NOT MET'}")
+        print(f"overall: {'MET' if met else 'NOT MET'}")
+    finally:
+        fake.close()
     return 0
 
 

@@ -1,5 +1,6 @@
-"""vibegen/images.py: the pixel cap is checked from the header before decoding, and a blind
-PNG is stripped of metadata without being decoded."""
+"""vibegen/images.py: the pixel cap is checked from the header before decoding, a router's
+image is checked whole without decoding it (its preview made later), and a blind PNG is
+stripped of metadata without being decoded."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import io
 import pytest
 from PIL import Image, PngImagePlugin
 
-from tests.fakes.http_fake import image_bytes, png_header
+from tests.fakes.http_fake import image_bytes, png_bad_pixels, png_header
 from vibegen import images
 from vibegen.errors import BadImageError, ImageTooLargeError
 
@@ -96,3 +97,45 @@ def test_the_blind_square_keeps_its_own_size():
     prepared = images.prepare(image_bytes(1536, 1024, "PNG"))
     with Image.open(io.BytesIO(images.square(prepared.thumb))) as img:
         assert img.size == (512, 512)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF"])
+def test_checked_reads_the_size_and_leaves_the_preview_for_later(fmt):
+    prepared = images.checked(image_bytes(64, 48, fmt))
+    assert (prepared.info.width, prepared.info.height) == (64, 48)
+    assert prepared.info.mime == f"image/{fmt.lower()}"
+    assert prepared.thumb == images.NO_PREVIEW
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF"])
+def test_checked_refuses_an_image_cut_short(fmt):
+    data = image_bytes(64, 48, fmt)
+    with pytest.raises(BadImageError, match="cut short or damaged") as info:
+        images.checked(data[:-20], router="fal", model="fal:flux")
+    assert str(info.value).startswith("fal: ")
+
+
+def test_checked_refuses_a_png_whose_bytes_changed_in_transit():
+    data = bytearray(image_bytes(64, 48, "PNG"))
+    data[len(data) // 2] ^= 0x01  # one bit, inside the IDAT: its CRC no longer matches
+    with pytest.raises(BadImageError, match="cut short or damaged"):
+        images.checked(bytes(data))
+
+
+def test_checked_keeps_the_pixel_cap_and_the_words_for_garbage():
+    with pytest.raises(ImageTooLargeError, match="over the 80 megapixel cap"):
+        images.checked(png_header(10_000, 9_000))
+    with pytest.raises(BadImageError, match="not a readable image"):
+        images.checked(b"\x89PNG\r\n\x1a\nthis is not really a png")
+
+
+def test_checked_decodes_and_thumbnails_a_format_without_integrity_marks():
+    prepared = images.checked(image_bytes(64, 48, "BMP"))
+    assert prepared.info.mime == "image/bmp" and prepared.thumb[:2] == b"\xff\xd8"
+
+
+def test_a_whole_image_whose_pixels_do_not_decode_passes_checked_but_not_preview():
+    data = png_bad_pixels()
+    assert images.checked(data).info.width == 64
+    with pytest.raises(BadImageError, match="not a readable image"):
+        images.preview(data)

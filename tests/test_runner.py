@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from vibegen.catalog import parse_catalog
 from vibegen.errors import ContentFilteredError, InputError, RateLimitError
@@ -129,6 +130,22 @@ def test_start_returns_at_once_and_results_arrive(runner, store):
     assert slow.wall_s >= 0.4 and fast.wall_s < slow.wall_s
     assert (fast.queue_s, fast.inference_s) == (0.01, 0.02)
     assert fast.cost_kind == "estimated" and fast.cost_usd == pytest.approx(0.01)
+
+
+def test_saved_images_get_their_previews_in_the_background(runner, store):
+    # Saved checked but not decoded; the previews follow once results stop arriving, with no
+    # page asking for them.
+    run_id = runner.start_run("a fox", ["scripted:fast", "scripted:slow"], CommonParams())
+    assert runner.wait(run_id, 5)
+    imgs = store.t["images"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with store.engine.connect() as conn:
+            thumbs = [bytes(t) for (t,) in conn.execute(sa.select(imgs.c.thumb))]
+        if len(thumbs) == 2 and all(thumbs):
+            break
+        time.sleep(0.05)
+    assert len(thumbs) == 2 and all(t[:2] == b"\xff\xd8" for t in thumbs)  # JPEG previews
 
 
 def test_one_failing_model_does_not_affect_the_others(runner, store):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import sqlalchemy as sa
 
+from tests.fakes.http_fake import png_bad_pixels
 from vibegen import images
 from vibegen.costs import Cost
 from vibegen.errors import RunNotFoundError, StoreError
@@ -134,6 +136,81 @@ def test_success_saves_image_and_thumbnail_together(any_store):
     thumb = store.image(cell.id, thumb=True)
     assert thumb[:2] == b"\xff\xd8"  # a JPEG preview at the grid's size, not the original
     assert images.inspect(thumb).width == images.THUMB_SIDE
+
+
+def test_an_image_saved_without_its_preview_gets_it_on_the_first_read(any_store):
+    # The runner saves a router's image checked, not decoded (images.checked): the first
+    # page that shows it makes the preview, once, and it is kept.
+    store = any_store
+    run_id = store.create_run("p", {}, _cells(2))
+    a, b = store.run_view(run_id).cells
+    for cell in (a, b):
+        png = render("rings", "p", 1, 1024, 1024)
+        store.save_success(
+            cell.id, png, cost=Cost(0.01, "simulated"), wall_s=1.0, prepared=images.checked(png)
+        )
+    assert store.run_view(run_id).cells[0].width == 1024  # the size, read from the header
+    thumbs = store.thumbnails([a.id])
+    assert images.inspect(thumbs[a.id]).width == images.THUMB_SIDE
+    assert images.inspect(store.image(b.id, thumb=True)).width == images.THUMB_SIDE
+    assert store.make_previews([a.id, b.id]) == {}  # both kept: nothing left to make
+    assert store.thumbnails([a.id, b.id]).keys() == {a.id, b.id}
+
+
+def test_an_image_whose_pixels_do_not_decode_ends_as_bad_image_when_previewed(any_store):
+    store = any_store
+    run_id = store.create_run("p", {}, _cells(1))
+    cell = store.run_view(run_id).cells[0]
+    broken = png_bad_pixels()  # passes images.checked: only decoding shows it is broken
+    store.save_success(
+        cell.id,
+        broken,
+        cost=Cost(0.01, "simulated"),
+        wall_s=1.0,
+        prepared=images.checked(broken),
+    )
+    assert store.thumbnails([cell.id]) == {}
+    got = store.run_view(run_id).cells[0]
+    assert got.status == "error" and got.error_kind == "bad_image"
+    assert "not a readable image" in got.error_message
+    assert store.image(cell.id) is None
+
+
+def test_images_saved_together_each_succeed_or_fail_on_their_own(any_store):
+    # Saves that arrive together share one transaction (group commit); one the store
+    # refuses (here: a cell that does not exist) fails alone, in its own thread.
+    store = any_store
+    run_id = store.create_run("p", {}, _cells(16))
+    cells = store.run_view(run_id).cells
+    png = render("dots", "p", 1, 64, 64)
+    ids = [c.id for c in cells] + ["f" * 32]
+    start = threading.Barrier(len(ids))
+    errors: dict[str, Exception] = {}
+
+    def save(generation_id: str) -> None:
+        start.wait()
+        try:
+            store.save_success(
+                generation_id,
+                png,
+                cost=Cost(0.01, "reported"),
+                wall_s=1.0,
+                request_id=f"req-{generation_id[:4]}",
+                prepared=images.checked(png),
+            )
+        except StoreError as exc:
+            errors[generation_id] = exc
+
+    threads = [threading.Thread(target=save, args=(g,)) for g in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert list(errors) == ["f" * 32]
+    view = store.run_view(run_id)
+    assert all(c.status == "ok" and c.width == 64 for c in view.cells)
+    assert len(store.images_bulk(c.id for c in cells)) == 16
+    assert store.spent(run_id=run_id) == pytest.approx(0.16)  # each booked once
 
 
 def test_failed_save_leaves_nothing_half_written(any_store):

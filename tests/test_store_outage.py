@@ -16,8 +16,12 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from tests.fakes.fal_server import TEST_FAL_KEY, FalFake
+from vibegen import images
 from vibegen.catalog import default_catalog
+from vibegen.costs import Cost
 from vibegen.params import CommonParams
+from vibegen.records import CellSpec
+from vibegen.routers.sandbox_router import render
 from vibegen.runner import Runner, plan_run
 from vibegen.store import Store, write_problem
 from vibegen.unsaved import SavePolicy
@@ -331,3 +335,30 @@ def test_the_grid_says_a_cell_waits_for_the_database_not_generating(store, db):
     assert "0 of 2 done · generating…" in progress
     assert "1 waiting for the database to accept writes" in progress
     assert busy.status == "pending"
+
+
+def test_a_preview_made_while_the_disk_is_full_is_shown_and_saved_later(store):
+    # A page asking for a preview the runner has not made yet gets it even when it cannot be
+    # saved; the next read once there is room saves it.
+    disk = Disk(store)
+    run_id = store.create_run("p", {}, [_spec()])
+    cell = store.run_view(run_id).cells[0]
+    png = render("rings", "p", 1, 1024, 1024)
+    store.save_success(
+        cell.id, png, cost=Cost(0.01, "simulated"), wall_s=1.0, prepared=images.checked(png)
+    )
+    disk.full = True
+    shown = store.thumbnails([cell.id])
+    assert images.inspect(shown[cell.id]).width == images.THUMB_SIDE
+    imgs = store.t["images"]
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(imgs.c.thumb)).scalar() == images.NO_PREVIEW  # refused
+    disk.full = False
+    assert store.thumbnails([cell.id]).keys() == {cell.id}
+    assert store.make_previews([cell.id]) == {}  # saved by the read above: nothing left to make
+
+
+def _spec() -> CellSpec:
+    return CellSpec(
+        "sandbox:prism", "sandbox", "Prism", 0, "p", {}, {}, Cost(0.01, "simulated"), 1024, 1024
+    )

@@ -84,6 +84,10 @@ MAX_ATTEMPTS = 4
 # at once (a 256-image run all of it); each thread then only waits on its job's status.
 SERVER_QUEUE_CELLS = 256
 QUEUE_WAIT_POLL_S = 0.1  # team mode: how often `wait` looks at the store
+# Previews (thumbnails) of saved images are made in the background once nothing has been
+# saved for PREVIEW_QUIET_S, a few at a time (one write for each few).
+PREVIEW_QUIET_S = 0.2
+PREVIEW_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,12 @@ class Runner:
         self._active: dict[str, int] = {}
         self._where: dict[str, dict[str, str]] = {}  # run id -> cell id -> where its job is
         self._done = threading.Condition()
+        # Saved images waiting for their previews, and whether images are being saved now.
+        self._arrivals = threading.Condition()
+        self._saving = 0
+        self._last_saved = 0.0
+        self._previews: list[str] = []
+        self._previewer: threading.Thread | None = None
         self._secrets = secret_values(self.env, self.catalog)
         self._stop = threading.Event()
         # Team mode: cells go on the job queue in the store's database (see the contract).
@@ -256,19 +266,9 @@ class Runner:
                 return self.queue.put(cells, [int(self._expected_latency(c) * 10) for c in cells])
             except StoreError as exc:  # nothing is bought before a cell is queued
                 for cell in cells:
-                    self.keeper.write(
-                        Outcome(
-                            cell.id,
-                            cell.run_id,
-                            dict(
-                                kind=STORE_UNAVAILABLE,
-                                wall_s=None,
-                                attempts=0,
-                                job_open=cell.job_open,
-                                message=f"{cell.router}: not started: the job queue could "
-                                f"not take it ({exc}). Retry once the database answers",
-                            ),
-                        )
+                    self._not_started(
+                        cell,
+                        f"the job queue could not take it ({exc}). Retry once the database answers",
                     )
                 return 0
         # The whole run is claimed in one write, here, so no store write stands between a
@@ -288,8 +288,14 @@ class Runner:
             said = self._where.setdefault(run_id, {})
             for cell in cells:
                 said[cell.id] = "queued…"
+        # The caps are read once for the cells handed out together (spending per cell, when
+        # a cap is set): a settings read per cell stood before every request.
+        try:
+            caps: budget.Caps | None = self.caps()
+        except StoreError:  # each cell reads them, and says so if the store still refuses
+            caps = None
         for cell in cells:
-            self._pool(cell.router).submit(self._execute, cell, claimed is not None)
+            self._pool(cell.router).submit(self._execute, cell, claimed is not None, caps)
         return len(cells)
 
     def caps(self) -> budget.Caps:
@@ -316,8 +322,7 @@ class Runner:
             {k: v.label for k, v in self.catalog.routers.items()},
         )
 
-    def _over_budget(self, cell: Cell) -> str | None:
-        caps = self.caps()
+    def _over_budget(self, cell: Cell, caps: budget.Caps) -> str | None:
         if caps.per_run_usd is None and not caps.for_router(cell.router):
             return None
         return budget.over_cap(
@@ -397,6 +402,8 @@ class Runner:
     def close(self) -> None:
         """Stop the heartbeat and let the workers finish what they hold."""
         self._stop.set()
+        with self._arrivals:  # the previewer stops; pages make what it had left
+            self._arrivals.notify_all()
         if self.worker is not None:
             # The embedded worker takes no new cells and finishes those it holds (a process
             # that exits meanwhile leaves them to the queue, as a crash would).
@@ -447,9 +454,9 @@ class Runner:
             self._active[cell.run_id] = self._active.get(cell.run_id, 0) + 1
         self._execute(cell, True)
 
-    def _execute(self, cell: Cell, claimed: bool) -> None:
+    def _execute(self, cell: Cell, claimed: bool, caps: budget.Caps | None = None) -> None:
         try:
-            self._run_cell(cell, claimed)
+            self._run_cell(cell, claimed, caps)
         except Exception:  # never let a worker die silently: the cell must end stored
             log.exception("unexpected failure in cell %s", cell.id)
             self.keeper.write(
@@ -473,7 +480,7 @@ class Runner:
                 self._active[cell.run_id] = self._active.get(cell.run_id, 1) - 1
                 self._done.notify_all()
 
-    def _run_cell(self, cell: Cell, claimed: bool) -> None:
+    def _run_cell(self, cell: Cell, claimed: bool, caps: budget.Caps | None) -> None:
         with self._lock:  # a worker has it: no longer "queued…"
             self._where.get(cell.run_id, {}).pop(cell.id, None)
         try:
@@ -482,20 +489,8 @@ class Runner:
         except StoreError as exc:
             # Nothing is bought yet, so nothing is kept but the news: the cell ends failed as
             # soon as the store takes that small write, and Retry starts it then.
-            self.keeper.write(
-                Outcome(
-                    cell.id,
-                    cell.run_id,
-                    dict(
-                        kind=STORE_UNAVAILABLE,
-                        wall_s=None,
-                        attempts=0,
-                        job_open=cell.job_open,
-                        message=f"{cell.router}: not started: {REASON}. "
-                        "Retry once the database can write again",
-                    ),
-                    reason=exc.reason,
-                )
+            self._not_started(
+                cell, f"{REASON}. Retry once the database can write again", exc.reason
             )
             return
         if self.keeper.flush(cell.id) is not None:
@@ -521,7 +516,7 @@ class Runner:
             )
             return
         # A cap reached mid-run: no new paid job starts (an open job is followed: it is paid).
-        reason = None if cell.job_open else self._over_budget(cell)
+        reason = None if cell.job_open else self._over_budget(cell, caps or self.caps())
         if reason:
             self.keeper.write(
                 Outcome(
@@ -578,7 +573,9 @@ class Runner:
             try:
                 result = router.generate(request)
                 wall = time.monotonic() - start  # submit → bytes in hand
-                prepared = images.prepare(result.image, router=cell.router, model=model.key)
+                # Checked, not decoded: the preview is made once the run's images stop
+                # arriving (`_make_previews`), so a run's results are saved as they come.
+                prepared = images.checked(result.image, router=cell.router, model=model.key)
             except RouterError as exc:
                 exc.router = exc.router or cell.router
                 # A second paid job only while none may be running: no handle was saved and
@@ -596,8 +593,28 @@ class Runner:
                     continue
                 self._fail(cell, model, exc, job, start, tries, unsaved_job)
                 return
-            self._save(cell, model, result, prepared, wall, tries, job, unsaved_job)
+            with self._arrivals:
+                self._saving += 1
+            try:
+                self._save(cell, model, result, prepared, wall, tries, job, unsaved_job)
+            finally:
+                self._saved(cell.id if prepared.thumb == images.NO_PREVIEW else None)
             return
+
+    def _not_started(self, cell: Cell, why: str, reason: str | None = None) -> None:
+        """Store that a cell never reached its router because the store refused (nothing
+        bought); `reason` is what the store said, for the keeper's REASON in `why`."""
+        failure = dict(
+            kind=STORE_UNAVAILABLE,
+            wall_s=None,
+            attempts=0,
+            job_open=cell.job_open,
+            message=f"{cell.router}: not started: {why}",
+        )
+        if reason is None:
+            self.keeper.write(Outcome(cell.id, cell.run_id, failure))
+        else:
+            self.keeper.write(Outcome(cell.id, cell.run_id, failure, reason=reason))
 
     def _fail(
         self,
@@ -720,6 +737,44 @@ class Runner:
         self.keeper.write(
             Outcome(cell.id, cell.run_id, held, image=image, lost=lost, job=unsaved_job)
         )
+
+    def _saved(self, cell_id: str | None) -> None:
+        """A cell's image is saved (or kept): queue its preview, if it lacks one."""
+        with self._arrivals:
+            self._saving -= 1
+            self._last_saved = time.monotonic()
+            if cell_id is not None:
+                self._previews.append(cell_id)
+                if self._previewer is None:
+                    self._previewer = threading.Thread(
+                        target=self._make_previews, name="vibegen-previews", daemon=True
+                    )
+                    self._previewer.start()
+            self._arrivals.notify_all()
+
+    def _make_previews(self) -> None:
+        # Decoding and thumbnailing an image takes 40-80 ms of CPU. Made while a run's images
+        # arrive, previews would hold back the saves of the images behind them (all of a
+        # wide run's arrive within a second), so they wait for a quiet moment: nothing saved
+        # for PREVIEW_QUIET_S. A page that shows an image sooner makes its preview itself
+        # (Store.thumbnails), so a steady stream of results starves no one.
+        while not self._stop.is_set():
+            with self._arrivals:
+                while not self._previews:
+                    if self._stop.is_set():
+                        return
+                    self._arrivals.wait(1.0)
+                while self._saving or time.monotonic() - self._last_saved < PREVIEW_QUIET_S:
+                    if self._stop.is_set():
+                        return
+                    self._arrivals.wait(PREVIEW_QUIET_S)
+                batch = self._previews[:PREVIEW_BATCH]
+                del self._previews[:PREVIEW_BATCH]
+            try:
+                self.store.make_previews(batch)
+            except Exception:  # never worth the thread: the first page to show them makes them
+                if not self._stop.is_set():  # closing: the store may be closed under us
+                    log.exception("could not make %d previews; made when shown", len(batch))
 
     def _dead_neighbours(self) -> list[str]:
         # Runners on this host whose process is gone (a crash or a kill): no need to wait for

@@ -4,8 +4,11 @@ Contract:
 - One SQL database, SQLite (WAL) in the data directory by default, or PostgreSQL when
   `DATABASE_URL` says so; the same SQLAlchemy Core code runs on both.
 - Migrations run on open (`vibegen.migrations`).
-- Every save is one transaction. A generation's result row and its image (original plus the
-  thumbnail made before the transaction starts) are written together or not at all.
+- Every save is one transaction. A generation's result row and its image are written
+  together or not at all. The image's preview (the grid's thumbnail) is written with it when
+  the caller made one; a runner's images are saved without, checked but not decoded
+  (`images.checked`), and their previews are made afterwards (`make_previews`) or by the
+  first read that asks for them, so a run's images are saved as fast as they arrive.
 - Run ids are 128 random bits in hex: a run link is its own capability.
 - Nothing here ever sees an API key.
 """
@@ -15,11 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,7 +34,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from vibegen import images
 from vibegen.costs import Cost
-from vibegen.errors import InputError, RunNotFoundError, StoreError
+from vibegen.errors import BadImageError, InputError, RunNotFoundError, StoreError
 from vibegen.migrations import migrate
 from vibegen.ratings import Rating, RatingMode
 from vibegen.records import (
@@ -57,6 +62,8 @@ from vibegen.typed import check_text, control_character
 if TYPE_CHECKING:  # pandas loads with the first frame asked for, not with every page
     import numpy as np
     import pandas as pd
+
+log = logging.getLogger("vibegen.store")
 
 MAX_BRIEF_PROMPTS = 100
 PREVIEWS_PER_RUN = 6  # a History card's thumbnails
@@ -111,6 +118,10 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
+        # Group commit of saved images (`_save_together`): the waiting ones, and who writes.
+        self._batch: list[_Success] = []
+        self._batch_lock = threading.Lock()
+        self._combine_lock = threading.Lock()
         try:
             with engine.begin() as conn:
                 if engine.dialect.name == "postgresql":
@@ -577,44 +588,133 @@ class Store:
         prepared: images.Prepared | None = None,
     ) -> None:
         """Save an image, the row describing it and what it cost together, or none of them."""
-        # Decoded and thumbnailed before the transaction starts: keep the write lock short.
+        # Checked (and thumbnailed, unless it is images.NO_PREVIEW) before the transaction
+        # starts: keep the write lock short.
         prepared = prepared or images.prepare(image)
-        info, thumb = prepared.info, prepared.thumb
-        gens, imgs = self.t["generations"], self.t["images"]
-        with self._write() as conn:
-            conn.execute(imgs.delete().where(imgs.c.generation_id == generation_id))
-            conn.execute(
-                imgs.insert().values(
-                    generation_id=generation_id,
-                    mime=info.mime,
-                    data=image,
-                    thumb=thumb,
-                    sha256=hashlib.sha256(image).hexdigest(),
+        info = prepared.info
+        values: dict[str, Any] = dict(
+            status=Status.OK,
+            error_kind=None,
+            error_message=None,
+            seed=seed,
+            wall_s=wall_s,
+            queue_s=queue_s,
+            inference_s=inference_s,
+            cost_usd=cost.usd,
+            cost_kind=cost.kind,
+            cost_basis=cost.basis,
+            cost_source=cost.source,
+            cost_seen=cost.seen,
+            width=info.width,
+            height=info.height,
+            attempts=attempts,
+            job_open=False,
+            request_id=request_id[:200] if request_id else None,
+        )
+        image_row = dict(
+            generation_id=generation_id,
+            mime=info.mime,
+            data=image,
+            thumb=prepared.thumb,
+            sha256=hashlib.sha256(image).hexdigest(),
+        )
+        self._save_together(_Success(generation_id, image_row, values, cost))
+
+    def _save_together(self, item: _Success) -> None:
+        # Group commit: images that arrive together are saved in one transaction by
+        # whichever of their threads takes the write first, the others finding theirs done.
+        # A transaction per image queued a wide run's saves one behind another (each about
+        # a millisecond of statements and a commit); a batch the store refuses is tried
+        # image by image, so each save succeeds or fails on its own, as before.
+        with self._batch_lock:
+            self._batch.append(item)
+        with self._combine_lock:
+            if not item.done.is_set():
+                with self._batch_lock:
+                    batch, self._batch = self._batch, []
+                try:
+                    self._write_batch(batch)
+                finally:
+                    for one in batch:
+                        one.done.set()
+        if item.error is not None:
+            raise item.error
+
+    def _write_batch(self, batch: list[_Success]) -> None:
+        # Each item ends with its error, or none when it is in the store.
+        try:
+            with self._write() as conn:
+                self._write_successes(conn, batch)
+            return
+        except Exception as exc:  # noqa: BLE001 - each item's own try below says what it was
+            if len(batch) == 1:
+                batch[0].error = exc
+                return
+        for one in batch:
+            try:
+                with self._write() as conn:
+                    self._write_successes(conn, [one])
+            except Exception as exc:  # noqa: BLE001 - raised again in the thread it belongs to
+                one.error = exc
+
+    def _write_successes(self, conn: Connection, batch: list[_Success]) -> None:
+        """Write saved images, their rows and what they cost (inside the caller's
+        transaction), a few statements for the whole batch."""
+        gens, imgs, spend = self.t["generations"], self.t["images"], self.t["spend"]
+        ids = [one.generation_id for one in batch]
+        stamp = now()
+        conn.execute(imgs.delete().where(imgs.c.generation_id.in_(ids)))
+        conn.execute(imgs.insert(), [one.image_row for one in batch])
+        keys = list(batch[0].values)
+        update = (
+            gens.update()
+            .where(gens.c.id == sa.bindparam("b_id"))
+            .values(
+                {k: sa.bindparam(f"b_{k}") for k in keys if k != "request_id"}
+                | {
+                    # A router's request id, when it gave one; else the one its job had.
+                    "request_id": sa.func.coalesce(sa.bindparam("b_request_id"), gens.c.request_id),
+                    "finished_at": stamp,
+                }
+            )
+        )
+        conn.execute(
+            update,
+            [
+                {"b_id": one.generation_id} | {f"b_{k}": one.values[k] for k in keys}
+                for one in batch
+            ],
+        )
+        booked = [one for one in batch if one.cost.kind != "self_hosted"]
+        if not booked:
+            return  # nothing is billed per image on one's own hardware
+        cells = {
+            row.id: row
+            for row in conn.execute(
+                sa.select(gens.c.id, gens.c.run_id, gens.c.router, gens.c.model_key).where(
+                    gens.c.id.in_([one.generation_id for one in booked])
                 )
             )
-            values: dict[str, Any] = dict(
-                status=Status.OK,
-                error_kind=None,
-                error_message=None,
-                seed=seed,
-                wall_s=wall_s,
-                queue_s=queue_s,
-                inference_s=inference_s,
-                cost_usd=cost.usd,
-                cost_kind=cost.kind,
-                cost_basis=cost.basis,
-                cost_source=cost.source,
-                cost_seen=cost.seen,
-                width=info.width,
-                height=info.height,
-                attempts=attempts,
-                finished_at=now(),
-                job_open=False,
+        }
+        rows = [
+            dict(
+                generation_id=one.generation_id,
+                run_id=cells[one.generation_id].run_id,
+                router=cells[one.generation_id].router,
+                model_key=cells[one.generation_id].model_key,
+                outcome="image",
+                usd=one.cost.usd,
+                kind=one.cost.kind,
+                basis=one.cost.basis,
+                source=one.cost.source,
+                seen=one.cost.seen,
+                at=stamp,
             )
-            if request_id:
-                values["request_id"] = request_id
-            conn.execute(gens.update().where(gens.c.id == generation_id).values(**values))
-            self._book(conn, generation_id, "image", cost)
+            for one in booked
+            if one.generation_id in cells
+        ]
+        if rows:
+            conn.execute(spend.insert(), rows)
 
     def save_failure(
         self,
@@ -838,9 +938,12 @@ class Store:
         imgs = self.t["images"]
         col = imgs.c.thumb if thumb else imgs.c.data
         with self.engine.connect() as conn:
-            return conn.execute(
+            data = conn.execute(
                 sa.select(col).where(imgs.c.generation_id == generation_id)
             ).scalar()
+        if thumb and data == images.NO_PREVIEW:
+            return self.make_previews([generation_id]).get(generation_id)
+        return data
 
     def thumbnails(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
         """The thumbnails of many images in one query (ids without an image are left out)."""
@@ -854,12 +957,67 @@ class Store:
         imgs = self.t["images"]
         col = imgs.c.thumb if thumb else imgs.c.data
         with self.engine.connect() as conn:
-            return {
+            found = {
                 gen: bytes(data)
                 for gen, data in conn.execute(
                     sa.select(imgs.c.generation_id, col).where(imgs.c.generation_id.in_(ids))
                 )
             }
+        if thumb:
+            lacking = [g for g, data in found.items() if data == images.NO_PREVIEW]
+            if lacking:
+                made = self.make_previews(lacking)
+                for g in lacking:
+                    found.pop(g)
+                found.update(made)
+        return found
+
+    def make_previews(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
+        """Make the previews these saved images lack, decoding each once, and save them in one
+        write; return them. An image that does not decode ends its cell as bad_image."""
+        ids = sorted({str(g) for g in generation_ids})
+        if not ids:
+            return {}
+        imgs, gens = self.t["images"], self.t["generations"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(imgs.c.generation_id, imgs.c.data, gens.c.router, gens.c.model_key)
+                .join(gens, gens.c.id == imgs.c.generation_id)
+                .where(imgs.c.generation_id.in_(ids), imgs.c.thumb == images.NO_PREVIEW)
+            ).all()
+        made: dict[str, bytes] = {}
+        broken: dict[str, str] = {}
+        for gen, data, router, model in rows:  # decoded outside the write: keep the lock short
+            try:
+                made[gen] = images.preview(bytes(data), router=router, model=model)
+            except BadImageError as exc:
+                broken[gen] = f"{exc} (it arrived whole, but its pixels do not decode)"
+        if not (made or broken):
+            return made
+        try:
+            self._save_previews(made, broken)
+        except StoreError as exc:  # the page still shows them; the next read tries again
+            log.warning("previews made but not saved: %s", exc)
+        return made
+
+    def _save_previews(self, made: dict[str, bytes], broken: dict[str, str]) -> None:
+        """Write made previews, and end the cells whose image does not decode, in one write."""
+        imgs, gens = self.t["images"], self.t["generations"]
+        with self._write() as conn:
+            for gen, thumb in made.items():
+                conn.execute(
+                    imgs.update()
+                    .where(imgs.c.generation_id == gen, imgs.c.thumb == images.NO_PREVIEW)
+                    .values(thumb=thumb)
+                )
+            for gen, message in broken.items():
+                # Nothing can show it: the cell says so, and Retry makes a new one.
+                conn.execute(imgs.delete().where(imgs.c.generation_id == gen))
+                conn.execute(
+                    gens.update()
+                    .where(gens.c.id == gen)
+                    .values(status=Status.ERROR, error_kind="bad_image", error_message=message)
+                )
 
     def generation(self, generation_id: str) -> Cell | None:
         """One cell by its id, or None (also for a malformed id, as a link may carry)."""
@@ -1293,6 +1451,18 @@ class Store:
     def images_bulk(self, generation_ids: Iterable[str]) -> dict[str, bytes]:
         """The original bytes of many images in one query (ids without an image left out)."""
         return self._image_bytes((g for g in generation_ids if is_id(g)), thumb=False)
+
+
+@dataclass
+class _Success:
+    """One saved image waiting for its group commit (Store._save_together)."""
+
+    generation_id: str
+    image_row: dict[str, Any]
+    values: dict[str, Any]  # the generation row's new values
+    cost: Cost
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None  # why it was not saved, raised in its own thread
 
 
 class _Tx:

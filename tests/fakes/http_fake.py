@@ -23,8 +23,8 @@ fake's own state) and `.pause(seconds)` for scenarios that answer slowly; beside
 `Reply`, `image_bytes` / `png_bytes` (real images), `hosted_file` (served output files) and
 the transfer faults every router's CDN can show: `HTML_503` (a proxy's error page),
 `trickle(...)` (a body that arrives a few bytes at a time), `padded_png(...)` (a real image
-of many bytes), `png_header(...)` (a PNG that claims any size, for pixel caps) and
-`redirect(...)`.
+of many bytes), `png_header(...)` (a PNG that claims any size, for pixel caps),
+`png_bad_pixels(...)` (whole, but its pixels do not decode) and `redirect(...)`.
 """
 
 from __future__ import annotations
@@ -110,6 +110,18 @@ def png_header(width: int, height: int) -> bytes:
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", ihdr)
         + _chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def png_bad_pixels(width: int = 64, height: int = 48) -> bytes:
+    """A PNG whole and well-formed (every chunk's CRC right, IEND present) whose IDAT is no
+    deflate stream: only decoding it shows it is broken."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", b"not deflate data")
         + _chunk(b"IEND", b"")
     )
 

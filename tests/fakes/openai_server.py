@@ -173,12 +173,16 @@ class OpenAIFake(FakeServer):
         slow_s: float = 2.0,
         retry_after: str = "1",
         models: tuple[str, ...] = FREE_SIZE_MODELS + FIXED_SIZE_MODELS,
+        image: bytes | None = None,
     ) -> None:
         super().__init__()
         self.key = key
         self.slow_s = slow_s
         self.retry_after = retry_after  # the `retry-after` header sent with a 429
         self.models = models
+        # One image answered for every size (a benchmark's realistic picture), base64'd once;
+        # None: a solid-colour PNG of the size asked for.
+        self._b64 = base64.b64encode(image).decode() if image is not None else None
 
     @property
     def url(self) -> str:
@@ -263,7 +267,7 @@ class OpenAIFake(FakeServer):
     def _success(self, model: str, body: dict, n: int, *, with_usage: bool) -> dict:
         size = body.get("size") or "auto"
         w, h = (1024, 1024) if size == "auto" else (int(p) for p in size.split("x"))
-        b64 = base64.b64encode(png_bytes(w, h, BLUE)).decode()  # solid colour: small, cached
+        b64 = self._b64 or base64.b64encode(png_bytes(w, h, BLUE)).decode()  # solid: small
         quality = body.get("quality") or "auto"
         out_tokens = {"low": 272, "medium": 1056, "high": 4160}.get(quality, 1056)
         text_tokens = max(1, len(body.get("prompt", "")) // 4)
