@@ -4,16 +4,24 @@ Contract:
 - `Worker(runner)` declares one pgqueuer entrypoint per router in its catalog, each with the
   router's `cells_at_once` limit (held across all workers by pgqueuer, in SQL), and runs up
   to `VIBEGEN_WORKER_SLOTS` cells at once in threads (cells mostly wait on routers).
-- Each job is one cell: `Runner.run_queued` claims it and runs it, or resumes its paid job by
-  the request id saved in the store. pgqueuer keeps a heartbeat on every job it hands out;
-  a worker that dies (SIGKILL, a lost machine) stops beating, and after
-  `VIBEGEN_WORKER_HEARTBEAT_S` (default 10 s) another worker's next look at the queue (every
-  POLL_S) takes the job over: within heartbeat + POLL_S seconds, resumed, never bought twice.
+- Each job is one cell: `Runner.run_queued` claims it under a lease in the store and runs
+  it, or resumes its paid job by the request id saved in the store. pgqueuer keeps a
+  heartbeat on every job it hands out; a worker that dies (SIGKILL, a lost machine) stops
+  beating, and after `VIBEGEN_WORKER_HEARTBEAT_S` (default 10 s) another worker's next look
+  at the queue (every POLL_S) takes the job over: within heartbeat + POLL_S seconds (+
+  LEASE_SLACK), resumed, never bought twice.
+- The store's lease, not pgqueuer's heartbeat, decides who may buy: it lasts
+  `VIBEGEN_WORKER_HEARTBEAT_S`, renewed here every third of that. A job re-picked while its
+  lease is live goes back to the queue until the lease lapses (LeaseHeld). A worker that was
+  only late (stopped, paused, cut off) finds at its next renewal or at its fence before a
+  paid call that its claim is gone: it submits nothing, writes nothing for the cell and
+  hands the job back (LeaseLost).
 - A database that cannot be reached (at start or later) is retried with backoff and said in
   the log each time; jobs already running keep running.
 - `stop()` (SIGTERM for `vibegen worker`): no new jobs; the cells held get
   `VIBEGEN_WORKER_GRACE_S` to finish; those still running then are handed back to the queue
-  at once (pgqueuer's retry), for another worker to resume by their saved request ids.
+  at once (pgqueuer's retry), their leases ended and fenced here, for another worker to
+  resume by their saved request ids.
 """
 
 from __future__ import annotations
