@@ -656,7 +656,10 @@ class Runner:
             try:
                 with self._lock:
                     epoch = self._leases.get(cell.id)
-                self.store.save_job(cell.id, handle, epoch=epoch)
+                if epoch is None:  # the in-process pools: the cell is this process's
+                    self.store.save_job(cell.id, handle)
+                else:
+                    self.store.save_job(cell.id, handle, epoch=epoch)
             except StoreError:  # keep following the job in memory: it is paid for
                 log.exception("could not save the job handle of cell %s", cell.id)
                 unsaved_job = handle
