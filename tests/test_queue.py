@@ -3,17 +3,21 @@ window every worker shares in the database."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 
+from tests.fakes.http_fake import png_bytes
 from vibegen.catalog import default_catalog
 from vibegen.costs import Cost
+from vibegen.errors import LeaseHeld
 from vibegen.jobqueue import JobQueue, conninfo, entrypoint
 from vibegen.records import CellSpec
 from vibegen.routers.limits import MARGIN
 from vibegen.runner import SERVER_QUEUE_CELLS, cells_at_once
 from vibegen.shared_limits import SharedRateLimiter, shared_limiters
-from vibegen.store import Store
+from vibegen.store import SUBMIT_GRACE_S, Store
 
 CAT = default_catalog()
 
@@ -76,3 +80,55 @@ def test_the_factory_keeps_the_local_margin(pg_store):
     limiter = shared_limiters(pg_store.engine)("kie:submit", 20, 10.0)
     assert isinstance(limiter, SharedRateLimiter)
     assert limiter.requests == int(20 * MARGIN) and limiter.window_s == 10.0
+
+
+@pytest.mark.postgres
+def test_a_cell_changes_hands_only_once_its_lease_has_run_out(pg_store):
+    spec = CellSpec(
+        "fal:flux-schnell", "fal", "FLUX", 0, "a fox", {}, {}, Cost(0.01, "estimated", "", "")
+    )
+    run_id = pg_store.create_run("a fox", {}, [spec])
+    (cell,) = pg_store.pending_cells(run_id)
+    late = pg_store.take_cell(cell.id, "late", lease_s=0.5)
+    assert late is not None and late.lease_epoch == 1
+    with pytest.raises(LeaseHeld) as held:  # the late worker's lease is live: not yet
+        pg_store.take_cell(cell.id, "taker", lease_s=0.5)
+    assert 0 < held.value.wait_s <= 0.5
+    time.sleep(0.6)
+    taker = pg_store.take_cell(cell.id, "taker", lease_s=30)
+    assert taker is not None and taker.lease_epoch == 2
+    # The late worker wakes: its fence, its renewal and its writes no longer match.
+    assert not pg_store.mark_submitting(cell.id, 1, 30)
+    assert pg_store.renew_leases({cell.id: 1}, 30) == set()
+    pg_store.save_failure(cell.id, kind="router_error", message="late", wall_s=1.0, epoch=1)
+    cost = Cost(0.01, "reported", "", "")
+    image = png_bytes(8, 8, (1, 2, 3))
+    pg_store.save_success(cell.id, image, cost=cost, wall_s=1.0, epoch=1)
+    assert pg_store.generation(cell.id).status == "running"
+    assert pg_store.run_view(run_id).spend == []  # nothing booked by the late claim
+    # The holder's own fence passes; its image is saved and booked once.
+    assert pg_store.mark_submitting(cell.id, 2, 30)
+    assert pg_store.renew_leases({cell.id: 2}, 30) == {cell.id}
+    pg_store.save_success(cell.id, image, cost=cost, wall_s=1.0, epoch=2)
+    assert pg_store.generation(cell.id).status == "ok"
+    assert len(pg_store.run_view(run_id).spend) == 1
+
+
+@pytest.mark.postgres
+def test_a_submit_without_a_saved_handle_holds_the_cell_for_the_grace(pg_store):
+    spec = CellSpec(
+        "fal:flux-schnell", "fal", "FLUX", 0, "a fox", {}, {}, Cost(0.01, "estimated", "", "")
+    )
+    run_id = pg_store.create_run("a fox", {}, [spec])
+    (cell,) = pg_store.pending_cells(run_id)
+    pg_store.take_cell(cell.id, "late", lease_s=0.2)
+    assert pg_store.mark_submitting(cell.id, 1, 0.2)  # the POST may be on the wire now
+    time.sleep(0.3)
+    with pytest.raises(LeaseHeld) as held:  # lapsed, but its call may still be answered
+        pg_store.take_cell(cell.id, "taker", lease_s=30)
+    assert SUBMIT_GRACE_S - 1 < held.value.wait_s <= SUBMIT_GRACE_S
+    # The late worker saves the handle it got: the cell is taken over at once and followed.
+    pg_store.save_job(cell.id, {"request_id": "r-1"}, epoch=1)
+    taker = pg_store.take_cell(cell.id, "taker", lease_s=30)
+    assert taker is not None and taker.job == {"request_id": "r-1"} and taker.job_open
+    assert not taker.submit_unsaved

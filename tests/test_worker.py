@@ -252,6 +252,70 @@ def test_a_killed_worker_costs_nothing(pg_url, tmp_path):
 
 
 @pytest.mark.postgres
+def test_a_late_worker_buys_nothing_twice(pg_url, tmp_path):
+    """A worker stopped (SIGSTOP) past its lease, then woken (SIGCONT): another took its
+    cells over meanwhile; the late one submits nothing and writes nothing for them."""
+    # The first two submits are refused (429, retry after 6 s): those cells sit before their
+    # paid call when the worker stops; the other two are polling their saved jobs.
+    with FalFake(queue_steps=2000, progress_steps=1, retry_after="6") as fal, KieFake() as kie:
+        fal.script("429", "429")
+        env = _env(pg_url, fal, kie)
+        env["VIBEGEN_WORKER_SLOTS"] = "4"
+        store, runner = _app(pg_url, env)
+        workers = Workers(tmp_path, env)
+        try:
+            first = workers.wait_ready(workers.start())
+            run_id = runner.start_run(
+                "a lighthouse", ["fal:flux-schnell"], CommonParams(images_per_model=4)
+            )
+            cells = lambda: store.run_view(run_id).cells  # noqa: E731
+            _wait(
+                lambda: len(fal.jobs) == 2 and len(fal.received("POST")) == 4,
+                30,
+                "two cells polling their jobs and two refused, all on the first worker",
+            )
+            assert set(_holders(store, run_id).values()) == {first}
+            saved = {c.id: c.job for c in cells() if c.job}
+            assert len(saved) == 2
+            workers.procs[0].send_signal(signal.SIGSTOP)  # alive, but silent
+            stopped = time.monotonic()
+            second = workers.wait_ready(workers.start())
+            _wait(
+                lambda: set(_holders(store, run_id).values()) == {second},
+                HEARTBEAT_S + POLL_S + 15,
+                "the second worker to take the late worker's cells over",
+            )
+            taken_after = time.monotonic() - stopped
+            for job in fal.jobs.values():  # the saved jobs finish now
+                job.steps = [("IN_PROGRESS", 0), ("COMPLETED", 0)]
+                job.polls = 0
+            fal.queue_steps = 0
+            workers.procs[0].send_signal(signal.SIGCONT)  # wakes before the retries are due
+            assert runner.wait(run_id, 60)
+            # The late worker woke, met its fence, and is still serving the queue.
+            _wait(
+                lambda: "not submitting" in workers.log(0),
+                30,
+                f"the late worker to say it does not submit:\n{workers.log(0)}",
+            )
+            time.sleep(1.0)  # any late call it would make lands at the fake by now
+            assert workers.procs[0].poll() is None, workers.log(0)
+        finally:
+            workers.procs[0].send_signal(signal.SIGCONT)
+            workers.stop_all()
+            runner.close()
+        after = cells()
+        assert [c.status for c in after] == ["ok"] * 4, [c.error_message for c in after]
+        assert set(_holders(store, run_id).values()) == {second}
+        assert {c.id: c.job for c in after if c.id in saved} == saved  # followed, not rebought
+        assert len(fal.jobs) == 4  # exactly one paid job per cell
+        assert len(fal.received("POST")) == 4 + 2  # and the two refused submits
+        assert len(store.run_view(run_id).spend) == 4  # each booked once
+        assert taken_after >= HEARTBEAT_S - 1  # by the lease, not at once
+        store.close()
+
+
+@pytest.mark.postgres
 def test_sigterm_hands_back_what_the_worker_holds(pg_url, tmp_path):
     with FalFake(queue_steps=2000, progress_steps=1) as fal, KieFake() as kie:
         env = _env(pg_url, fal, kie)

@@ -8,6 +8,9 @@
   x RunNotFoundError          a run link that points nowhere
   x StoreError                the database could not be opened or written; `reason` says
                               why in a few words ("disk full", "database locked")
+  x LeaseHeld                 a queued cell another worker's live lease still holds
+  x LeaseLost                 this worker can no longer prove its lease on a cell: it must
+                              not buy the cell's image
   x RouterError               a call to a router failed; carries router, model, status, kind
     + MissingKeyError         no key / URL configured for this router       kind=config
     + AuthError               the router refused the key                    kind=auth
@@ -72,6 +75,26 @@ class StoreError(VibegenError):
         super().__init__(message)
         # What a grid cell says of a refused write: "disk full", "database locked", ...
         self.reason = reason or "the database refused the write"
+
+
+class LeaseHeld(VibegenError):
+    """Another worker's lease on the cell is live: try again after `wait_s` seconds."""
+
+    def __init__(self, cell_id: str, wait_s: float) -> None:
+        super().__init__(f"cell {cell_id} is held by another worker for {wait_s:.1f} s more")
+        self.wait_s = wait_s
+
+
+class LeaseLost(VibegenError):
+    """The cell's lease is not (provably) this worker's: nothing may be bought for it.
+
+    `handback`: the store could not be asked (the job goes back to the queue); otherwise
+    another worker holds the cell now and the job is already theirs.
+    """
+
+    def __init__(self, message: str, *, handback: bool = False) -> None:
+        super().__init__(message)
+        self.handback = handback
 
 
 class RouterError(VibegenError):

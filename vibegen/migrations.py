@@ -344,3 +344,21 @@ def m011_shared_rate_limits(conn: Connection) -> None:
         sa.Column("until", sa.Float, nullable=False),
     )
     md.create_all(conn)
+
+
+@migration
+def m012_cell_leases(conn: Connection) -> None:
+    """A queued cell's lease (team mode): who may buy its image, until when, fenced by epoch.
+
+    `lease_epoch` goes up by one at every claim, so a worker that was only late (a GC pause,
+    a stopped process, a network blip) finds that its claim is no longer the cell's and does
+    not submit. `lease_until` is the database clock's "taken over after"; `submit_epoch`
+    says which claim passed the fence right before a paid call (so a taker knows a submit
+    may be on the wire). Unused on the SQLite store, whose cells never change hands.
+    """
+    kind = "DATETIME" if conn.dialect.name == "sqlite" else "TIMESTAMP WITH TIME ZONE"
+    conn.execute(
+        sa.text("ALTER TABLE generations ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0")
+    )
+    conn.execute(sa.text(f"ALTER TABLE generations ADD COLUMN lease_until {kind}"))
+    conn.execute(sa.text("ALTER TABLE generations ADD COLUMN submit_epoch INTEGER"))

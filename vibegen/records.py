@@ -167,6 +167,9 @@ class Cell:
     finished_at: dt.datetime | None
     job: dict[str, Any] | None = None  # the router's handle for the paid job behind the cell
     job_open: bool = False  # that job may still run or its result may still be fetched
+    lease_epoch: int = 0  # team mode: which claim of the cell this is (vibegen.store.take_cell)
+    # A claim passed the fence before a paid call, but no handle was saved: it may be on the wire.
+    submit_unsaved: bool = False
 
     @property
     def finished(self) -> bool:

@@ -54,6 +54,7 @@ from vibegen.costs import Cost
 from vibegen.errors import (
     STORE_UNAVAILABLE,
     InputError,
+    LeaseLost,
     RouterError,
     RouterTimeout,
     RouterValidationError,
@@ -206,6 +207,11 @@ class Runner:
         self._stop = threading.Event()
         # Team mode: cells go on the job queue in the store's database (see the contract).
         self.queue = JobQueue(store.engine.url) if store.dialect == "postgresql" else None
+        # Team mode: the leases this runner holds on queued cells (cell id → claim epoch),
+        # renewed by its worker; those it lost (a late worker) buy and write nothing more.
+        self.lease_s = Settings.from_environ(self.env).worker_heartbeat_s
+        self._leases: dict[str, int] = {}
+        self._lost: set[str] = set()
         self.worker: Worker | None = None
         store.heartbeat(self.id, socket.gethostname(), os.getpid())
         if self.queue is None:
@@ -445,18 +451,118 @@ class Runner:
             return self._routers[name]
 
     def run_queued(self, cell_id: str) -> None:
-        """Run one cell a queue worker took (team mode): claim it, then run it or resume its
-        paid job. StoreError when the store refuses the claim (the worker queues it again)."""
-        cell = self.store.take_cell(cell_id, self.id)
+        """Run one cell a queue worker took (team mode): claim it under a lease, then run it
+        or resume its paid job. StoreError when the store refuses the claim, LeaseHeld while
+        another worker's lease is live, LeaseLost when this one's lapsed (the worker queues
+        the job again in each case)."""
+        cell = self.store.take_cell(cell_id, self.id, self.lease_s)
         if cell is None:
             return  # finished meanwhile (or its run was deleted): nothing to do
-        with self._done:
-            self._active[cell.run_id] = self._active.get(cell.run_id, 0) + 1
-        self._execute(cell, True)
+        with self._lock:
+            self._leases[cell.id] = cell.lease_epoch
+        self.keeper.fence(cell.id, cell.lease_epoch)
+        try:
+            if cell.submit_unsaved and not cell.job_open:
+                self._lost_submit(cell)
+                return
+            with self._done:
+                self._active[cell.run_id] = self._active.get(cell.run_id, 0) + 1
+            self._execute(cell, True)
+        finally:
+            self.keeper.fence(cell.id, None)
+            with self._lock:
+                self._leases.pop(cell.id, None)
+                lost = cell.id in self._lost
+                self._lost.discard(cell.id)
+        if lost:
+            raise LeaseLost(f"cell {cell.id}: this worker's lease lapsed while it ran")
+
+    def renew_leases(self) -> int:
+        """Extend the leases this runner holds (its worker, every third of a lease); a lease
+        found taken or lapsed fences its cell here. How many were renewed."""
+        with self._lock:
+            held = dict(self._leases)
+        kept = self.store.renew_leases(held, self.lease_s)
+        with self._lock:
+            newly = {c for c in held.keys() - kept if c not in self._lost}
+            self._lost |= {c for c in newly if self._leases.get(c) == held[c]}
+        if newly:
+            log.warning(
+                "lost the lease on %d cell(s) (this worker was late): they buy nothing more here",
+                len(newly),
+            )
+        return len(kept)
+
+    def release(self, cell_id: str) -> None:
+        """Hand a held cell back (its worker stops): fenced here first, then its lease ended,
+        so another worker may take it over at once."""
+        with self._lock:
+            epoch = self._leases.get(cell_id)
+            if epoch is None:
+                return
+            self._lost.add(cell_id)
+        try:
+            self.store.release_lease(cell_id, epoch)
+        except StoreError:  # the lease then runs out by itself
+            log.warning(
+                "could not end the lease of cell %s; it lapses in %.0f s", cell_id, self.lease_s
+            )
+
+    def _fence(self, cell: Cell) -> None:
+        """Right before a paid call (team mode): prove in the store that this runner still
+        holds the cell, and mark that it submits; else LeaseLost, and nothing leaves."""
+        with self._lock:
+            epoch = self._leases.get(cell.id)
+            lost = cell.id in self._lost
+        if epoch is None:
+            return  # not a queued cell: the in-process pools own their cells
+        if lost:
+            raise LeaseLost(f"cell {cell.id}: another worker may hold it now; not submitting")
+        try:
+            held = self.store.mark_submitting(cell.id, epoch, self.lease_s)
+        except StoreError as exc:
+            raise LeaseLost(
+                f"cell {cell.id}: cannot prove its lease ({exc}); not submitting", handback=True
+            ) from exc
+        if not held:
+            with self._lock:
+                self._lost.add(cell.id)
+            raise LeaseLost(f"cell {cell.id}: its lease lapsed or was taken; not submitting")
+
+    def _answered(self, cell: Cell) -> None:
+        """Team mode: the submit came back without a job; a taker need not wait for it."""
+        with self._lock:
+            epoch = self._leases.get(cell.id)
+        if epoch is None:
+            return
+        try:
+            self.store.clear_submit(cell.id, epoch)
+        except StoreError:  # a taker then waits out the submit grace instead
+            log.warning("could not clear the submit mark of cell %s", cell.id)
+
+    def _lost_submit(self, cell: Cell) -> None:
+        """A worker that stopped answering passed the fence for this cell and saved no handle:
+        its call may have bought a job whose answer is lost. Never buy blindly again."""
+        self.keeper.write(
+            Outcome(
+                cell.id,
+                cell.run_id,
+                dict(
+                    kind="router_error",
+                    wall_s=None,
+                    attempts=1,
+                    message=f"{cell.router}: the worker that submitted this cell stopped "
+                    "answering before it saved the job's id; the router may have started (and "
+                    "billed) a job whose answer was lost. Retry buys a new one",
+                ),
+            )
+        )
 
     def _execute(self, cell: Cell, claimed: bool, caps: budget.Caps | None = None) -> None:
         try:
             self._run_cell(cell, claimed, caps)
+        except LeaseLost:
+            raise  # team mode: the cell is not this worker's to write (run_queued says so)
         except Exception:  # never let a worker die silently: the cell must end stored
             log.exception("unexpected failure in cell %s", cell.id)
             self.keeper.write(
@@ -543,7 +649,12 @@ class Runner:
             nonlocal job, unsaved_job
             job = handle
             try:
-                self.store.save_job(cell.id, handle)
+                with self._lock:
+                    epoch = self._leases.get(cell.id)
+                if epoch is None:  # the in-process pools: the cell is this process's
+                    self.store.save_job(cell.id, handle)
+                else:
+                    self.store.save_job(cell.id, handle, epoch=epoch)
             except StoreError:  # keep following the job in memory: it is paid for
                 log.exception("could not save the job handle of cell %s", cell.id)
                 unsaved_job = handle
@@ -569,6 +680,7 @@ class Runner:
                 job=job,
                 on_job=saved,
                 on_progress=where,
+                on_submit=lambda: self._fence(cell),
             )
             try:
                 result = router.generate(request)
@@ -589,6 +701,7 @@ class Runner:
                     and request.remaining() > pause
                 ):
                     log.info("retrying %s after %s (attempt %d)", model.key, exc.kind, tries)
+                    self._answered(cell)  # refused outright: no paid call is on the wire
                     time.sleep(pause)
                     continue
                 self._fail(cell, model, exc, job, start, tries, unsaved_job)

@@ -34,7 +34,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from vibegen import images
 from vibegen.costs import Cost
-from vibegen.errors import BadImageError, InputError, RunNotFoundError, StoreError
+from vibegen.errors import BadImageError, InputError, LeaseHeld, RunNotFoundError, StoreError
 from vibegen.migrations import migrate
 from vibegen.ratings import Rating, RatingMode
 from vibegen.records import (
@@ -110,6 +110,10 @@ def _normalise(url: str) -> str:
 
 def _redact_url(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+# A late worker's time to save the handle of a paid call it had on the wire (take_cell).
+SUBMIT_GRACE_S = 30.0
 
 
 class Store:
@@ -529,21 +533,42 @@ class Store:
             )
             return {row.id for row in taken}
 
-    def take_cell(self, generation_id: str, runner_id: str) -> Cell | None:
-        """Claim a cell a queue worker took; None when it is finished (or gone).
+    def take_cell(self, generation_id: str, runner_id: str, lease_s: float) -> Cell | None:
+        """Claim a cell a queue worker took, with a lease of `lease_s`; None when it is
+        finished (or gone). LeaseHeld when another worker's lease on it is still live.
 
-        From pending, or from running/interrupted: the queue hands a job out again only when
-        the worker that held it stopped beating (died) or handed it back, so that cell's
-        paid job, if it has one, is this worker's to follow now.
+        From pending, or from running/interrupted once the holder's lease has expired (the
+        database clock decides): every claim raises `lease_epoch`, so the old holder's fence
+        and writes no longer match. A holder that passed the fence before a paid call but
+        saved no handle may have that call on the wire: its cell is taken only SUBMIT_GRACE_S
+        after its lease ran out (time for a late worker to save the handle it got).
         """
         gens = self.t["generations"]
         with self._write() as conn:
-            taken = conn.execute(
-                gens.update()
-                .where(
-                    gens.c.id == generation_id,
-                    gens.c.status.in_([Status.PENDING, Status.RUNNING, Status.INTERRUPTED]),
+            row = conn.execute(
+                sa.select(
+                    gens.c.status,
+                    gens.c.lease_until,
+                    gens.c.submit_epoch,
+                    gens.c.job_json,
+                    sa.func.now().label("db_now"),
                 )
+                .where(gens.c.id == generation_id)
+                .with_for_update()
+            ).first()
+            live = (Status.PENDING, Status.RUNNING, Status.INTERRUPTED)
+            if row is None or row.status not in live:
+                return None
+            if row.status != Status.PENDING and row.lease_until is not None:
+                free_at = row.lease_until
+                if row.submit_epoch is not None and not row.job_json:
+                    free_at += dt.timedelta(seconds=SUBMIT_GRACE_S)
+                if free_at > row.db_now:
+                    raise LeaseHeld(generation_id, (free_at - row.db_now).total_seconds())
+            fresh = gens.c.status == Status.PENDING
+            conn.execute(
+                gens.update()
+                .where(gens.c.id == generation_id)
                 .values(
                     status=Status.RUNNING,
                     runner_id=runner_id,
@@ -551,21 +576,103 @@ class Store:
                     error_message=None,
                     finished_at=None,
                     # A fresh cell starts now; a resumed one keeps when it first started.
-                    started_at=sa.case(
-                        (gens.c.status == Status.PENDING, now()), else_=gens.c.started_at
-                    ),
+                    started_at=sa.case((fresh, now()), else_=gens.c.started_at),
+                    lease_epoch=gens.c.lease_epoch + 1,
+                    lease_until=sa.func.now() + dt.timedelta(seconds=lease_s),
+                    submit_epoch=sa.case((fresh, None), else_=gens.c.submit_epoch),
+                )
+            )
+        return self.generation(generation_id)
+
+    def renew_leases(self, held: dict[str, int], lease_s: float) -> set[str]:
+        """Extend this worker's leases (cell id → its claim's epoch); the ids still held."""
+        if not held:
+            return set()
+        gens = self.t["generations"]
+        with self._write() as conn:
+            rows = conn.execute(
+                gens.update()
+                .where(
+                    sa.tuple_(gens.c.id, gens.c.lease_epoch).in_(list(held.items())),
+                    gens.c.status == Status.RUNNING,
+                )
+                .values(lease_until=sa.func.now() + dt.timedelta(seconds=lease_s))
+                .returning(gens.c.id)
+            ).all()
+        return {r.id for r in rows}
+
+    def mark_submitting(self, generation_id: str, epoch: int, lease_s: float) -> bool:
+        """The fence before a paid call: in one statement, check that claim `epoch` still
+        holds a live lease on the cell, mark that it submits, and extend the lease."""
+        gens = self.t["generations"]
+        with self._write() as conn:
+            done = conn.execute(
+                gens.update()
+                .where(
+                    gens.c.id == generation_id,
+                    gens.c.lease_epoch == epoch,
+                    gens.c.status == Status.RUNNING,
+                    gens.c.lease_until > sa.func.now(),
+                )
+                .values(
+                    submit_epoch=epoch,
+                    lease_until=sa.func.now() + dt.timedelta(seconds=lease_s),
                 )
             ).rowcount
-        return self.generation(generation_id) if taken else None
+        return done == 1
 
-    def save_job(self, generation_id: str, job: dict[str, Any]) -> None:
-        """Record the router's handle for a cell's paid job, the moment the router accepts it."""
+    def clear_submit(self, generation_id: str, epoch: int) -> None:
+        """Claim `epoch`'s paid call was answered without a job (a 429, a refusal): nothing
+        is on the wire for this cell any more."""
         gens = self.t["generations"]
-        request_id = job.get("request_id") or job.get("task_id")
         with self._write() as conn:
             conn.execute(
                 gens.update()
-                .where(gens.c.id == generation_id)
+                .where(
+                    gens.c.id == generation_id,
+                    gens.c.lease_epoch == epoch,
+                    gens.c.job_json.is_(None),
+                )
+                .values(submit_epoch=None)
+            )
+
+    def release_lease(self, generation_id: str, epoch: int) -> None:
+        """End claim `epoch`'s lease now (a worker handing the cell back to the queue)."""
+        gens = self.t["generations"]
+        with self._write() as conn:
+            conn.execute(
+                gens.update()
+                .where(gens.c.id == generation_id, gens.c.lease_epoch == epoch)
+                .values(lease_until=sa.func.now() - dt.timedelta(seconds=1))
+            )
+
+    def _fenced(self, generation_id: str, epoch: int | None) -> Any:
+        """The WHERE of a claim's write: its cell, and (team mode) only while it is the claim."""
+        gens = self.t["generations"]
+        where = gens.c.id == generation_id
+        return where if epoch is None else sa.and_(where, gens.c.lease_epoch == epoch)
+
+    def save_job(self, generation_id: str, job: dict[str, Any], epoch: int | None = None) -> None:
+        """Record the router's handle for a cell's paid job, the moment the router accepts it.
+
+        `epoch` (team mode): the claim that submitted; its handle is kept even when that claim
+        has lost the cell since (the job is paid: whoever follows the cell follows that job).
+        """
+        gens = self.t["generations"]
+        request_id = job.get("request_id") or job.get("task_id")
+        where = gens.c.id == generation_id
+        if epoch is not None:
+            where = sa.and_(
+                where,
+                sa.or_(
+                    gens.c.lease_epoch == epoch,
+                    sa.and_(gens.c.submit_epoch == epoch, gens.c.job_json.is_(None)),
+                ),
+            )
+        with self._write() as conn:
+            conn.execute(
+                gens.update()
+                .where(where)
                 .values(
                     job_json=json.dumps(job),
                     job_open=True,
@@ -586,8 +693,12 @@ class Store:
         request_id: str | None = None,
         attempts: int = 1,
         prepared: images.Prepared | None = None,
+        epoch: int | None = None,
     ) -> None:
-        """Save an image, the row describing it and what it cost together, or none of them."""
+        """Save an image, the row describing it and what it cost together, or none of them.
+
+        `epoch` (team mode): only while that claim holds the cell; a worker that lost it
+        saves and books nothing (the cell's holder saves the same job's image once)."""
         # Checked (and thumbnailed, unless it is images.NO_PREVIEW) before the transaction
         # starts: keep the write lock short.
         prepared = prepared or images.prepare(image)
@@ -618,7 +729,26 @@ class Store:
             thumb=prepared.thumb,
             sha256=hashlib.sha256(image).hexdigest(),
         )
-        self._save_together(_Success(generation_id, image_row, values, cost))
+        item = _Success(generation_id, image_row, values, cost)
+        if epoch is not None:
+            self._save_fenced(item, epoch)
+        else:
+            self._save_together(item)
+
+    def _save_fenced(self, item: _Success, epoch: int) -> None:
+        # Team mode: the fence decides cell by cell whether this claim may write, so each
+        # image is its own transaction (a worker's cells arrive a few at a time anyway).
+        gens, imgs = self.t["generations"], self.t["images"]
+        values = dict(item.values, finished_at=now())
+        if not values["request_id"]:
+            del values["request_id"]  # keep the id its job had
+        with self._write() as conn:
+            fenced = self._fenced(item.generation_id, epoch)
+            if not conn.execute(gens.update().where(fenced).values(**values)).rowcount:
+                return  # another worker's claim now: it saves this job's image
+            conn.execute(imgs.delete().where(imgs.c.generation_id == item.generation_id))
+            conn.execute(imgs.insert().values(**item.image_row))
+            self._book(conn, item.generation_id, "image", item.cost)
 
     def _save_together(self, item: _Success) -> None:
         # Group commit: images that arrive together are saved in one transaction by
@@ -727,11 +857,13 @@ class Store:
         timeout: bool = False,
         cost: Cost | None = None,
         job_open: bool = False,
+        epoch: int | None = None,
     ) -> None:
         """Save a failed cell with its error kind and message, and what it was billed, if any.
 
         `cost` is given only when the router billed (or may have billed) the failed request;
         `job_open` says its job may still run, so a retry follows it rather than buying again.
+        `epoch` (team mode): only while that claim holds the cell.
         """
         gens = self.t["generations"]
         values: dict[str, Any] = dict(
@@ -752,8 +884,9 @@ class Store:
                 cost_seen=cost.seen,
             )
         with self._write() as conn:
-            conn.execute(gens.update().where(gens.c.id == generation_id).values(**values))
-            if cost is not None:
+            fenced = self._fenced(generation_id, epoch)
+            done = conn.execute(gens.update().where(fenced).values(**values)).rowcount
+            if cost is not None and done:
                 self._book(conn, generation_id, "failed", cost)
 
     def _book(self, conn: Connection, generation_id: str, outcome: str, cost: Cost) -> None:
@@ -1622,4 +1755,6 @@ def _cell(r: Any) -> Cell:
         finished_at=utc(r["finished_at"]),
         job=json.loads(r["job_json"]) if r["job_json"] else None,
         job_open=bool(r["job_open"]),
+        lease_epoch=int(r.get("lease_epoch") or 0),
+        submit_unsaved=r.get("submit_epoch") is not None and not r["job_json"],
     )

@@ -61,6 +61,7 @@ class Outcome:
     done: bool = False  # nothing left to write
     hold_until: float | None = None  # set when the keeper takes it over
     give_up_at: float | None = None
+    epoch: int | None = None  # team mode: the claim it is written for (Store.take_cell)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -81,11 +82,23 @@ class Keeper:
         self.policy = policy or SavePolicy()
         self._lock = threading.Lock()
         self._held: dict[str, Outcome] = {}
+        self._fences: dict[str, int] = {}
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ for workers
+    def fence(self, cell_id: str, epoch: int | None) -> None:
+        """Write this cell's outcomes only while claim `epoch` holds it (None: no longer)."""
+        with self._lock:
+            if epoch is None:
+                self._fences.pop(cell_id, None)
+            else:
+                self._fences[cell_id] = epoch
+
     def write(self, outcome: Outcome) -> None:
         """Write `outcome` now, trying again for `retry_s`; then keep it (never raises)."""
+        if outcome.epoch is None:
+            with self._lock:
+                outcome.epoch = self._fences.get(outcome.cell_id)
         with outcome.lock:
             if self._try_until(outcome, time.monotonic() + self.policy.retry_s):
                 return
@@ -189,10 +202,10 @@ class Keeper:
         store = self.store
         try:
             if outcome.job is not None:  # the handle first: a Retry must follow this job
-                store.save_job(outcome.cell_id, outcome.job)
+                store.save_job(outcome.cell_id, outcome.job, **self._claim(outcome))
                 outcome.job = None
             if outcome.image is not None:
-                store.save_success(outcome.cell_id, **outcome.image)
+                store.save_success(outcome.cell_id, **outcome.image, **self._claim(outcome))
                 outcome.done = True
                 return True
             if not outcome.recorded:
@@ -211,9 +224,16 @@ class Keeper:
 
     def _record(self, outcome: Outcome) -> None:
         self.store.save_failure(
-            outcome.cell_id, **{**outcome.failure, "message": outcome.message()}
+            outcome.cell_id,
+            **{**outcome.failure, "message": outcome.message()},
+            **self._claim(outcome),
         )
         outcome.recorded = True
+
+    @staticmethod
+    def _claim(outcome: Outcome) -> dict[str, Any]:
+        """The store's `epoch=` for a team-mode claim's write (none in the in-process pools)."""
+        return {} if outcome.epoch is None else {"epoch": outcome.epoch}
 
     def _let_go(self, outcome: Outcome) -> None:
         # Memory is bounded: the bytes go, the failure says what Retry does without them.

@@ -4,16 +4,24 @@ Contract:
 - `Worker(runner)` declares one pgqueuer entrypoint per router in its catalog, each with the
   router's `cells_at_once` limit (held across all workers by pgqueuer, in SQL), and runs up
   to `VIBEGEN_WORKER_SLOTS` cells at once in threads (cells mostly wait on routers).
-- Each job is one cell: `Runner.run_queued` claims it and runs it, or resumes its paid job by
-  the request id saved in the store. pgqueuer keeps a heartbeat on every job it hands out;
-  a worker that dies (SIGKILL, a lost machine) stops beating, and after
-  `VIBEGEN_WORKER_HEARTBEAT_S` (default 10 s) another worker's next look at the queue (every
-  POLL_S) takes the job over: within heartbeat + POLL_S seconds, resumed, never bought twice.
+- Each job is one cell: `Runner.run_queued` claims it under a lease in the store and runs
+  it, or resumes its paid job by the request id saved in the store. pgqueuer keeps a
+  heartbeat on every job it hands out; a worker that dies (SIGKILL, a lost machine) stops
+  beating, and after `VIBEGEN_WORKER_HEARTBEAT_S` (default 10 s) another worker's next look
+  at the queue (every POLL_S) takes the job over: within heartbeat + POLL_S seconds (+
+  LEASE_SLACK), resumed, never bought twice.
+- The store's lease, not pgqueuer's heartbeat, decides who may buy: it lasts
+  `VIBEGEN_WORKER_HEARTBEAT_S`, renewed here every third of that. A job re-picked while its
+  lease is live goes back to the queue until the lease lapses (LeaseHeld). A worker that was
+  only late (stopped, paused, cut off) finds at its next renewal or at its fence before a
+  paid call that its claim is gone: it submits nothing, writes nothing for the cell and
+  hands the job back (LeaseLost).
 - A database that cannot be reached (at start or later) is retried with backoff and said in
   the log each time; jobs already running keep running.
 - `stop()` (SIGTERM for `vibegen worker`): no new jobs; the cells held get
   `VIBEGEN_WORKER_GRACE_S` to finish; those still running then are handed back to the queue
-  at once (pgqueuer's retry), for another worker to resume by their saved request ids.
+  at once (pgqueuer's retry), their leases ended and fenced here, for another worker to
+  resume by their saved request ids.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from vibegen.errors import StoreError
+from vibegen.errors import LeaseHeld, LeaseLost, StoreError
 from vibegen.jobqueue import entrypoint, install
 from vibegen.settings import Settings
 
@@ -45,6 +53,8 @@ POLL_S = 2.0  # how often an idle worker looks for jobs whose worker stopped bea
 RETRY_MAX_S = 30.0  # the longest pause between two tries to reach the database
 # A cell whose store refused its claim goes back to the queue for this long.
 STORE_RETRY = timedelta(seconds=2)
+# A cell another worker's live lease holds is looked at again this long after it lapses.
+LEASE_SLACK = timedelta(seconds=0.2)
 
 
 class Worker:
@@ -144,6 +154,7 @@ class Worker:
             self._loop = asyncio.get_running_loop()
             if self._stop_asked is not None:
                 self._begin_stop(self._stop_asked)
+        renewing = asyncio.create_task(self._renew())
         pause = 1.0
         while not self._stopping.is_set():
             try:
@@ -172,7 +183,19 @@ class Worker:
                 except TimeoutError:
                     pass
                 pause = min(RETRY_MAX_S, pause * 2)
+        renewing.cancel()
         self._threads.shutdown(wait=False)
+
+    async def _renew(self) -> None:
+        """Renew the leases of the cells held here, every third of a lease, until the loop
+        ends (also while the database is away: a lapsed lease fences its cell)."""
+        every = self.runner.lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await asyncio.to_thread(self.runner.renew_leases)
+            except StoreError as exc:  # their fence refuses to submit once they lapse
+                log.warning("worker %s could not renew its leases: %s", self.runner.id, exc)
 
     async def _serve(self) -> None:
         import asyncpg
@@ -183,7 +206,18 @@ class Worker:
         # asyncpg's pool, not one psycopg connection: psycopg holds its connection while it
         # waits for a NOTIFY (up to a second), so every dequeue and heartbeat queued behind
         # it and slots sat idle; asyncpg's listener is a connection of its own.
-        pool = await asyncpg.create_pool(self.url, min_size=2, max_size=8, timeout=10)
+        # The queue's own writes (dequeue, heartbeats, job logs) commit without waiting for
+        # the WAL to reach the disk: on a shared disk a commit's fsync took up to 380 ms, twice
+        # on every job's way to its worker. A PostgreSQL crash may forget the last ~0.6 s of
+        # them, which only makes a job look queued or stale again; the store (synchronous
+        # commits) decides who runs a cell, and its claim's commit flushes this WAL first.
+        pool = await asyncpg.create_pool(
+            self.url,
+            min_size=2,
+            max_size=8,
+            timeout=10,
+            server_settings={"synchronous_commit": "off"},
+        )
         try:
             await asyncio.to_thread(self._install)
             qm = QueueManager(Queries(AsyncpgPoolDriver(pool)))
@@ -235,9 +269,19 @@ class Worker:
                     work.result()
                 except StoreError as exc:  # the claim was refused: try again shortly
                     raise RetryRequested(STORE_RETRY, f"the store refused: {exc}") from exc
+                except LeaseHeld as exc:  # a live worker holds it: look again when it lapses
+                    wait = timedelta(seconds=exc.wait_s) + LEASE_SLACK
+                    raise RetryRequested(wait, str(exc)) from exc
+                except LeaseLost as exc:  # this worker was late: nothing bought, job back
+                    log.warning("worker %s: %s; handing it back", self.runner.id, exc)
+                    delay = STORE_RETRY if exc.handback else timedelta(0)
+                    raise RetryRequested(delay, str(exc)) from exc
                 return
             self.handed_back += 1
             log.info("worker %s hands cell %s back to the queue", self.runner.id, cell_id)
+            # Fenced here and its lease ended: the next worker takes it at once, and this
+            # process's thread (still following its job) submits and writes nothing more.
+            await asyncio.to_thread(self.runner.release, cell_id)
             raise RetryRequested(timedelta(0), "handed back: the worker is stopping")
         finally:
             handback.cancel()

@@ -66,6 +66,14 @@ class GenerationRequest:
     # Called with where the job is, in words ("in fal's queue, position 3", "generating"),
     # each time that changes; shown in the cell while it waits.
     on_progress: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    # Called right before each call that may buy an image (the submit); raises to stop it
+    # (team mode: the worker's lease fence, vibegen.errors.LeaseLost).
+    on_submit: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+
+    def submitting(self) -> None:
+        """The paid call is about to leave: let the caller stop it (nothing when unwatched)."""
+        if self.on_submit is not None:
+            self.on_submit()
 
     def progress(self, where: str) -> None:
         """Say where the job is now (for the cell's caption); nothing when nobody listens."""

@@ -76,6 +76,7 @@ class OpenAIRouter(Router):
         left = request.check_deadline(self.name)
         params = dict(request.params)
         kwargs = {k: params.pop(k) for k in _SDK_PARAMS if k in params}
+        request.submitting()  # this call buys the image: the caller's fence first
         try:
             raw = client.images.with_raw_response.generate(
                 model=model.endpoint,

@@ -39,6 +39,8 @@ class QueueRouter(Router):
         """One HTTP call bounded by the request's deadline; a call that got no answer is the
         error `transport_error` maps it to (`who` names the router in its words)."""
         left = request.check_deadline(self.name)
+        if submit:  # the call that buys the image: the caller's fence comes right before it
+            request.submitting()
         try:
             return self.http.request(
                 method,
