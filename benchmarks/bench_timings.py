@@ -14,6 +14,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fakes live in tests/
 
 os.environ["VIBEGEN_SANDBOX_JITTER"] = "off"
 os.environ["VIBEGEN_SANDBOX_FAILURES"] = "off"
