@@ -46,7 +46,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vibegen import budget, costs, images
 from vibegen.catalog import Catalog, Model, default_catalog
@@ -543,20 +543,18 @@ class Runner:
     def _lost_submit(self, cell: Cell) -> None:
         """A worker that stopped answering passed the fence for this cell and saved no handle:
         its call may have bought a job whose answer is lost. Never buy blindly again."""
-        self.keeper.write(
-            Outcome(
-                cell.id,
-                cell.run_id,
-                dict(
-                    kind="router_error",
-                    wall_s=None,
-                    attempts=1,
-                    message=f"{cell.router}: the worker that submitted this cell stopped "
-                    "answering before it saved the job's id; the router may have started (and "
-                    "billed) a job whose answer was lost. Retry buys a new one",
-                ),
-            )
+        self._router_error(
+            cell,
+            "the worker that submitted this cell stopped answering before it saved the job's "
+            "id; the router may have started (and billed) a job whose answer was lost. Retry "
+            "buys a new one",
+            attempts=1,
         )
+
+    def _router_error(self, cell: Cell, message: str, **fields: Any) -> None:
+        """End `cell` as a router error saying `message` (stored, or held until it can be)."""
+        failure = dict(kind="router_error", wall_s=None, message=f"{cell.router}: {message}")
+        self.keeper.write(Outcome(cell.id, cell.run_id, failure | fields))
 
     def _execute(self, cell: Cell, claimed: bool, caps: budget.Caps | None = None) -> None:
         try:
@@ -565,17 +563,7 @@ class Runner:
             raise  # team mode: the cell is not this worker's to write (run_queued says so)
         except Exception:  # never let a worker die silently: the cell must end stored
             log.exception("unexpected failure in cell %s", cell.id)
-            self.keeper.write(
-                Outcome(
-                    cell.id,
-                    cell.run_id,
-                    dict(
-                        kind="router_error",
-                        message=f"{cell.router}: unexpected internal error",
-                        wall_s=None,
-                    ),
-                )
-            )
+            self._router_error(cell, "unexpected internal error")
         finally:
             with self._lock:
                 said = self._where.get(cell.run_id, {})
