@@ -410,6 +410,10 @@ class Runner:
         self._stop.set()
         with self._arrivals:  # the previewer stops; pages make what it had left
             self._arrivals.notify_all()
+        previewer = self._previewer
+        if previewer is not None and previewer is not threading.current_thread():
+            # A batch it is making is written before the caller closes the store under it.
+            previewer.join(timeout=5.0)
         if self.worker is not None:
             # The embedded worker takes no new cells and finishes those it holds (a process
             # that exits meanwhile leaves them to the queue, as a crash would).
