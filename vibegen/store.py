@@ -790,7 +790,7 @@ class Store:
     def _write_successes(self, conn: Connection, batch: list[_Success]) -> None:
         """Write saved images, their rows and what they cost (inside the caller's
         transaction), a few statements for the whole batch."""
-        gens, imgs, spend = self.t["generations"], self.t["images"], self.t["spend"]
+        gens, imgs = self.t["generations"], self.t["images"]
         ids = [one.generation_id for one in batch]
         stamp = now()
         conn.execute(imgs.delete().where(imgs.c.generation_id.in_(ids)))
@@ -815,36 +815,7 @@ class Store:
                 for one in batch
             ],
         )
-        booked = [one for one in batch if one.cost.kind != "self_hosted"]
-        if not booked:
-            return  # nothing is billed per image on one's own hardware
-        cells = {
-            row.id: row
-            for row in conn.execute(
-                sa.select(gens.c.id, gens.c.run_id, gens.c.router, gens.c.model_key).where(
-                    gens.c.id.in_([one.generation_id for one in booked])
-                )
-            )
-        }
-        rows = [
-            dict(
-                generation_id=one.generation_id,
-                run_id=cells[one.generation_id].run_id,
-                router=cells[one.generation_id].router,
-                model_key=cells[one.generation_id].model_key,
-                outcome="image",
-                usd=one.cost.usd,
-                kind=one.cost.kind,
-                basis=one.cost.basis,
-                source=one.cost.source,
-                seen=one.cost.seen,
-                at=stamp,
-            )
-            for one in booked
-            if one.generation_id in cells
-        ]
-        if rows:
-            conn.execute(spend.insert(), rows)
+        self._book_all(conn, [(one.generation_id, "image", one.cost) for one in batch], stamp)
 
     def save_failure(
         self,
@@ -891,31 +862,45 @@ class Store:
 
     def _book(self, conn: Connection, generation_id: str, outcome: str, cost: Cost) -> None:
         """Add one billed event to the spend ledger (inside the caller's transaction)."""
-        if cost.kind == "self_hosted":
-            return  # nothing is billed per image on one's own hardware
-        gens, spend = self.t["generations"], self.t["spend"]
-        row = conn.execute(
-            sa.select(gens.c.run_id, gens.c.router, gens.c.model_key).where(
-                gens.c.id == generation_id
-            )
-        ).first()
-        if row is None:
+        self._book_all(conn, [(generation_id, outcome, cost)], now())
+
+    def _book_all(
+        self, conn: Connection, events: list[tuple[str, str, Cost]], at: dt.datetime
+    ) -> None:
+        """Add billed events (generation id, outcome, cost) to the spend ledger in two
+        statements, inside the caller's transaction."""
+        # Nothing is billed per image on one's own hardware.
+        events = [e for e in events if e[2].kind != "self_hosted"]
+        if not events:
             return
-        conn.execute(
-            spend.insert().values(
-                generation_id=generation_id,
-                run_id=row.run_id,
-                router=row.router,
-                model_key=row.model_key,
+        gens, spend = self.t["generations"], self.t["spend"]
+        cells = {
+            row.id: row
+            for row in conn.execute(
+                sa.select(gens.c.id, gens.c.run_id, gens.c.router, gens.c.model_key).where(
+                    gens.c.id.in_([gen for gen, _, _ in events])
+                )
+            )
+        }
+        rows = [
+            dict(
+                generation_id=gen,
+                run_id=cells[gen].run_id,
+                router=cells[gen].router,
+                model_key=cells[gen].model_key,
                 outcome=outcome,
                 usd=cost.usd,
                 kind=cost.kind,
                 basis=cost.basis,
                 source=cost.source,
                 seen=cost.seen,
-                at=now(),
+                at=at,
             )
-        )
+            for gen, outcome, cost in events
+            if gen in cells
+        ]
+        if rows:
+            conn.execute(spend.insert(), rows)
 
     def spend_frame(self) -> pd.DataFrame:
         """Every billed event, one row each (for the Spend page and budgets)."""
