@@ -120,7 +120,7 @@ def test_reroll_adds_one_image_of_that_model_with_a_new_seed(fast_sandbox, store
     run_id = _finished_run(store, common=CommonParams(seed=7))
     halo = store.run_view(run_id).cells[0]
     at = _open(run_id)
-    at.selectbox(key="reroll_cell").select(halo.id).run()
+    at.selectbox(key=f"reroll_cell:{run_id}").select(halo.id).run()
     at.button(key="reroll").click().run()
     assert not at.exception, at.exception
     cells = _wait_cells(store, run_id, 3)

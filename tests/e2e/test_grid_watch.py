@@ -62,5 +62,7 @@ def test_view_opens_the_viewer_while_the_run_is_still_filling(store, start_serve
     page.locator("[data-testid=stGridCell]").filter(has=page.locator(IMAGES)).first.get_by_role(
         "button", name="View"
     ).click()
-    page.get_by_role("dialog").wait_for()
-    assert page.get_by_role("dialog").locator("img").count() >= 1
+    dialog = page.get_by_role("dialog")
+    # The dialog's frame can arrive before its picture on a loaded machine: wait for the image.
+    dialog.locator("img").first.wait_for(timeout=15_000)
+    assert dialog.get_by_text("No image in this run yet").count() == 0

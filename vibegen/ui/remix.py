@@ -150,7 +150,8 @@ def reroll_picker(runner: Runner, view: RunView) -> None:
         "Re-roll one image with a new seed",
         list(names),
         format_func=names.__getitem__,
-        key="reroll_cell",
+        # Keyed per run: a value left from the run shown before is not among this run's cells.
+        key=f"reroll_cell:{view.id}",
         help="Adds one more image of that model to this run; the first one stays",
     )
     if go.button("Re-roll", key="reroll", width="stretch"):
