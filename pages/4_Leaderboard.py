@@ -109,7 +109,7 @@ if lb.disconnection:
 for note in lb.notes:
     st.caption(note)
 
-board_table(lb)  # columns, names, formats and help: vibegen.board_spec
+board_table(ctx.store, version, lb)  # columns, names, formats and help: vibegen.board_spec
 
 leaderboard_downloads(ctx.store, lb)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from datetime import date
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
+from altair.vegalite.v6.schema.core import load_schema as vegalite_schema
 
 from vibegen.board_spec import board_frame, verdict
-from vibegen.charts import pareto_chart
+from vibegen.charts import pareto_spec
 from vibegen.leaderboard import (
     TABLE_COLUMNS,
     build_leaderboard,
@@ -325,7 +327,7 @@ def test_empty_inputs() -> None:
     gens, ratings = scenario()
     board = build_leaderboard(gens.iloc[:0], ratings.iloc[:0])
     assert board.table.empty and board.callout is None and board.votes_needed is None
-    assert board.pareto == () and pareto_chart(board).to_dict()["mark"]["type"] == "text"
+    assert board.pareto == () and _valid(pareto_spec(board))["mark"]["type"] == "text"
 
 
 def test_no_rows_at_all() -> None:
@@ -374,11 +376,17 @@ def test_stars_count_one_vote_per_starred_image() -> None:
     assert t.loc[D, "votes"] == 0 and pd.isna(t.loc[D, "rank"])
 
 
+def _valid(spec: dict) -> dict:
+    """The spec, once the Vega-Lite schema (as Altair ships it) has accepted it."""
+    jsonschema.validate(spec, vegalite_schema())
+    return spec
+
+
 def test_pareto_chart_spec(board) -> None:
-    spec = pareto_chart(board).to_dict()
+    spec = _valid(pareto_spec(board))
     marks = [layer["mark"]["type"] for layer in spec["layer"]]
     assert marks == ["rule", "line", "circle", "text"]
-    rows = next(iter(spec["datasets"].values()))
+    rows = spec["data"]["values"]
     assert {r["model_key"] for r in rows} == {A, B, C}  # D: no known cost
     assert {r["model_key"] for r in rows if r["pareto"]} == set(board.pareto)
     bars, front, points, _ = spec["layer"]

@@ -1,4 +1,9 @@
-"""Altair charts for the leaderboard (pure: returns chart objects, renders nothing).
+"""The leaderboard's quality-vs-cost chart as a Vega-Lite spec (pure: renders nothing).
+
+The spec is written as the JSON Vega-Lite reads, not built with Altair: Altair took 50–120 ms
+to build and validate this one chart (it checks every channel against the schema, and compares
+the layers' data by printing it), each time new ratings arrive. The tests validate what this
+module writes against the Vega-Lite schema Altair ships, so a mistake still shows there.
 
 Tooltip names and formats come from the leaderboard's presentation spec (`board_spec`), so a
 point's tooltip reads like the table row it stands for.
@@ -6,7 +11,9 @@ point's tooltip reads like the table row it stands for.
 
 from __future__ import annotations
 
-import altair as alt
+import json
+from typing import Any
+
 import pandas as pd
 
 from vibegen.board_spec import BY_KEY, KINDS, TOOLTIP, board_frame, x_axis, y_axis
@@ -28,63 +35,101 @@ def chart_data(leaderboard: Leaderboard) -> pd.DataFrame:
     return rows.sort_values("cost_per_image").reset_index(drop=True)
 
 
-def tooltips(level: float) -> list[alt.Tooltip]:
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+
+
+def tooltips(level: float) -> list[dict[str, str]]:
     """One tooltip entry per spec column in `TOOLTIP`, named and formatted as in the table."""
     out = []
     for key in TOOLTIP:
         col = BY_KEY[key]
         d3 = KINDS[col.kind].d3
+        entry = {"field": key, "title": col.heading(level)}
         if d3 is not None:
-            out.append(alt.Tooltip(f"{key}:Q", title=col.heading(level), format=d3))
+            entry |= {"type": "quantitative", "format": d3}
         else:
-            out.append(alt.Tooltip(f"{key}:N", title=col.heading(level)))
+            entry["type"] = "nominal"
+        out.append(entry)
     return out
 
 
-# alt.layer gives a FacetChart when its layers share facet encodings (these have none).
-def pareto_chart(leaderboard: Leaderboard) -> alt.LayerChart | alt.FacetChart | alt.Chart:
+def _records(data: pd.DataFrame) -> list[dict[str, Any]]:
+    # Through JSON: NaN becomes null and numpy numbers plain ones, as Vega-Lite reads them.
+    return json.loads(data.to_json(orient="records", double_precision=15))
+
+
+def pareto_spec(leaderboard: Leaderboard) -> dict[str, Any]:
     """Quality (with its interval bars) against cost per image; p50 latency as bubble size."""
     data = chart_data(leaderboard)
     if data.empty:
         msg = "No competitor has both votes and a known cost yet."
-        return alt.Chart(pd.DataFrame({"message": [msg]})).mark_text(size=14).encode(text="message")
+        return {
+            "$schema": SCHEMA,
+            "data": {"values": [{"message": msg}]},
+            "mark": {"type": "text", "size": 14},
+            "encoding": {"text": {"field": "message", "type": "nominal"}},
+        }
     level = leaderboard.fit.level
     costs = data["cost_per_image"]
     # Log x only when it helps (costs spanning 10x or more) and is possible (all > 0).
     use_log = bool((costs > 0).all() and costs.max() / costs.min() >= 10)
-    x_scale = alt.Scale(type="log") if use_log else alt.Scale(zero=False)
-    x = alt.X("cost_per_image:Q", title=x_axis(), scale=x_scale)
-    y_scale = alt.Scale(zero=False)
+    x = {
+        "field": "cost_per_image",
+        "type": "quantitative",
+        "title": x_axis(),
+        "scale": {"type": "log"} if use_log else {"zero": False},
+    }
+    y_scale = {"zero": False}
+    score = {"field": "score", "type": "quantitative", "scale": y_scale}
+    router = {"field": "router", "type": "nominal", "title": BY_KEY["router"].title}
     tooltip = tooltips(level)
-    base = alt.Chart(data)
-    bars = base.mark_rule(strokeWidth=2, opacity=0.6).encode(
-        x=x,
-        y=alt.Y("lo:Q", title=y_axis(level), scale=y_scale),
-        y2="hi:Q",
-        color=alt.Color("router:N", title=BY_KEY["router"].title),
-        tooltip=tooltip,
-    )
-    points = base.mark_circle(stroke="black", strokeWidth=0.5).encode(
-        x=x,
-        y=alt.Y("score:Q", scale=y_scale),
-        color=alt.Color("router:N", title=BY_KEY["router"].title),
-        size=alt.Size("wall_p50_s:Q", title="p50 wall time (s)", scale=alt.Scale(range=[60, 600])),
-        # Preliminary competitors (few votes) are drawn faded.
-        opacity=alt.condition("datum.preliminary", alt.value(0.4), alt.value(0.95)),
-        tooltip=tooltip,
-    )
-    front = (
-        base.transform_filter("datum.pareto")
-        .mark_line(color="black", strokeDash=[6, 3], point=False)
-        .encode(x=x, y=alt.Y("score:Q", scale=y_scale), order="cost_per_image:Q")
-    )
-    labels = base.mark_text(align="left", dx=8, dy=-6, fontSize=11).encode(
-        x=x, y=alt.Y("score:Q", scale=y_scale), text="label:N"
-    )
-    subtitle = []
+    bars = {
+        "mark": {"type": "rule", "strokeWidth": 2, "opacity": 0.6},
+        "encoding": {
+            "x": x,
+            "y": {"field": "lo", "type": "quantitative", "title": y_axis(level), "scale": y_scale},
+            "y2": {"field": "hi"},
+            "color": router,
+            "tooltip": tooltip,
+        },
+    }
+    front = {
+        "transform": [{"filter": "datum.pareto"}],
+        "mark": {"type": "line", "color": "black", "strokeDash": [6, 3], "point": False},
+        "encoding": {
+            "x": x,
+            "y": score,
+            "order": {"field": "cost_per_image", "type": "quantitative"},
+        },
+    }
+    points = {
+        "mark": {"type": "circle", "stroke": "black", "strokeWidth": 0.5},
+        "encoding": {
+            "x": x,
+            "y": score,
+            "color": router,
+            "size": {
+                "field": "wall_p50_s",
+                "type": "quantitative",
+                "title": "p50 wall time (s)",
+                "scale": {"range": [60, 600]},
+            },
+            # Preliminary competitors (few votes) are drawn faded.
+            "opacity": {"condition": {"test": "datum.preliminary", "value": 0.4}, "value": 0.95},
+            "tooltip": tooltip,
+        },
+    }
+    labels = {
+        "mark": {"type": "text", "align": "left", "dx": 8, "dy": -6, "fontSize": 11},
+        "encoding": {"x": x, "y": score, "text": {"field": "label", "type": "nominal"}},
+    }
+    title: dict[str, Any] = {"text": "Quality vs cost per image (dashed line: Pareto front)"}
     if leaderboard.pareto_excluded:
-        subtitle.append("Not shown, cost unknown: " + ", ".join(leaderboard.pareto_excluded))
-    title = alt.TitleParams(
-        "Quality vs cost per image (dashed line: Pareto front)", subtitle=subtitle
-    )
-    return alt.layer(bars, front, points, labels).properties(title=title, width="container")
+        title["subtitle"] = ["Not shown, cost unknown: " + ", ".join(leaderboard.pareto_excluded)]
+    return {
+        "$schema": SCHEMA,
+        "title": title,
+        "width": "container",
+        "data": {"values": _records(data)},
+        "layer": [bars, front, points, labels],
+    }

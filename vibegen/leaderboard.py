@@ -550,37 +550,37 @@ def projection(
         raise ValueError("n_images must be >= 0")
     conc = dict(concurrency or {})
     t = leaderboard.table
-    rows = []
-    for rec in t.itertuples(index=False):
-        c = max(1, int(conc.get(rec.router, default_concurrency)))
-        sr = rec.success_rate
-        note = ""
-        if pd.isna(sr):
-            attempts = math.nan
-            note = "no finished attempts yet"
-        elif sr <= 0:
-            attempts = math.inf
-            note = "no successful image yet"
-        else:
-            attempts = float(math.ceil(n_images / sr - 1e-9))
-        cost = n_images * rec.cost_per_image if pd.notna(rec.cost_per_image) else math.nan
-        if math.isnan(cost) and not note:
-            note = "cost unknown"
-        batches = math.ceil(attempts / c) if math.isfinite(attempts) else attempts
-        rows.append(
-            {
-                "model_key": rec.model_key,
-                "label": rec.label,
-                "router": rec.router,
-                "success_rate": sr,
-                "attempts": attempts,
-                "concurrency": c,
-                "cost_per_image": rec.cost_per_image,
-                "expected_cost_usd": cost,
-                "wall_p50_s": rec.wall_p50_s,
-                "expected_wall_s": batches * rec.wall_p50_s,
-                "expected_wall_p90_s": batches * rec.wall_p90_s,
-                "note": note,
-            }
+    # Column at a time (the page asks again on every click): one value per competitor.
+    c = np.array(
+        [max(1, int(conc.get(r, default_concurrency))) for r in t["router"]], dtype=np.int64
+    )
+    sr = t["success_rate"].to_numpy(float)
+    unknown, none_ok = np.isnan(sr), sr <= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        attempts = np.where(
+            unknown, math.nan, np.where(none_ok, math.inf, np.ceil(n_images / sr - 1e-9))
         )
-    return pd.DataFrame(rows, columns=PROJECTION_COLUMNS)
+        batches = np.where(np.isfinite(attempts), np.ceil(attempts / c), attempts)
+    cost = n_images * t["cost_per_image"].to_numpy(float)
+    note = np.select(
+        [unknown, none_ok, np.isnan(cost)],
+        ["no finished attempts yet", "no successful image yet", "cost unknown"],
+        "",
+    )
+    return pd.DataFrame(
+        {
+            "model_key": t["model_key"].to_numpy(),
+            "label": t["label"].to_numpy(),
+            "router": t["router"].to_numpy(),
+            "success_rate": sr,
+            "attempts": attempts,
+            "concurrency": c,
+            "cost_per_image": t["cost_per_image"].to_numpy(float),
+            "expected_cost_usd": cost,
+            "wall_p50_s": t["wall_p50_s"].to_numpy(float),
+            "expected_wall_s": batches * t["wall_p50_s"].to_numpy(float),
+            "expected_wall_p90_s": batches * t["wall_p90_s"].to_numpy(float),
+            "note": note,
+        },
+        columns=PROJECTION_COLUMNS,
+    )

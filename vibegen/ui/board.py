@@ -21,7 +21,7 @@ import streamlit as st
 from vibegen.board_feed import BoardFeed
 from vibegen.board_rows import BoardRows
 from vibegen.board_spec import KINDS, PAGE_COLUMNS, Column, board_frame
-from vibegen.charts import pareto_chart
+from vibegen.charts import pareto_spec
 from vibegen.leaderboard import BoardFilter, Leaderboard, build_leaderboard
 
 if TYPE_CHECKING:
@@ -67,20 +67,19 @@ def cached_leaderboard(
 
 @st.cache_resource(max_entries=6, show_spinner=False)
 def _chart(url: str, version: Hashable, key: str, _board: Leaderboard) -> dict:
-    # Altair validates a chart against the Vega-Lite schema as it writes it out: a fifth of a
-    # second for this one, so it is written once per board, not on every click.
-    return pareto_chart(_board).to_dict()
+    # Written once per board, not on every click.
+    return pareto_spec(_board)
+
+
+def _of(store: Store, version: Hashable, leaderboard: Leaderboard) -> tuple[str, Hashable, str]:
+    # What names a cached board: its store, its data's version, its slice and fit settings.
+    fit = leaderboard.fit
+    return str(store.engine.url), version, _key(leaderboard.where, fit.min_votes, fit.level)
 
 
 def cached_chart_spec(store: Store, version: Hashable, leaderboard: Leaderboard) -> dict:
     """The quality-vs-cost chart of a cached board as a Vega-Lite spec, written once."""
-    fit = leaderboard.fit
-    return _chart(
-        str(store.engine.url),
-        version,
-        _key(leaderboard.where, fit.min_votes, fit.level),
-        leaderboard,
-    )
+    return _chart(*_of(store, version, leaderboard), leaderboard)
 
 
 def _config(col: Column, level: float) -> ColumnConfig:
@@ -109,10 +108,17 @@ def page_frame(leaderboard: Leaderboard) -> pd.DataFrame:
     return frame
 
 
-def board_table(leaderboard: Leaderboard) -> None:
-    """The leaderboard table: the prepared frame, named and formatted by the spec."""
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _page_frame(url: str, version: Hashable, key: str, _board: Leaderboard) -> pd.DataFrame:
+    # Prepared once per board (a formatted row per competitor), not on every click.
+    return page_frame(_board)
+
+
+def board_table(store: Store, version: Hashable, leaderboard: Leaderboard) -> None:
+    """The leaderboard table of a cached board: the prepared frame, named and formatted by
+    the spec."""
     st.dataframe(
-        page_frame(leaderboard),
+        _page_frame(*_of(store, version, leaderboard), leaderboard),
         hide_index=True,
         width="stretch",
         column_config=column_config(leaderboard.fit.level),
