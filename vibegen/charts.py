@@ -23,13 +23,14 @@ from vibegen.leaderboard import Leaderboard
 POSITION_COLUMNS = ["lo", "hi", "wall_p50_s", "wall_p90_s"]
 
 
-def chart_data(leaderboard: Leaderboard) -> pd.DataFrame:
+def chart_data(leaderboard: Leaderboard, prepared: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rows the quality/cost chart can place: competitors with votes and a known cost.
 
-    Each row is the competitor's prepared board row plus the numbers it is placed by.
+    Each row is the competitor's prepared board row (`prepared`: its `board_frame`, when at
+    hand) plus the numbers it is placed by.
     """
     t = leaderboard.table
-    rows = board_frame(leaderboard)
+    rows = board_frame(leaderboard) if prepared is None else prepared.copy()
     rows[POSITION_COLUMNS] = t[POSITION_COLUMNS].to_numpy(dtype=float)
     rows = rows[(t["votes"] > 0).to_numpy() & t["cost_per_image"].notna().to_numpy()]
     return rows.sort_values("cost_per_image").reset_index(drop=True)
@@ -58,9 +59,11 @@ def _records(data: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(data.to_json(orient="records", double_precision=15))
 
 
-def pareto_spec(leaderboard: Leaderboard) -> dict[str, Any]:
-    """Quality (with its interval bars) against cost per image; p50 latency as bubble size."""
-    data = chart_data(leaderboard)
+def pareto_spec(leaderboard: Leaderboard, prepared: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Quality (with its interval bars) against cost per image; p50 latency as bubble size.
+
+    `prepared`: the board's `board_frame`, when it is at hand."""
+    data = chart_data(leaderboard, prepared)
     if data.empty:
         msg = "No competitor has both votes and a known cost yet."
         return {

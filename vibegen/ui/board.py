@@ -66,9 +66,15 @@ def cached_leaderboard(
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
+def _prepared(url: str, version: Hashable, key: str, _board: Leaderboard) -> pd.DataFrame:
+    # A board's rows as people read them, made once for its table and its chart.
+    return board_frame(_board)
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
 def _chart(url: str, version: Hashable, key: str, _board: Leaderboard) -> dict:
     # Written once per board, not on every click.
-    return pareto_spec(_board)
+    return pareto_spec(_board, _prepared(url, version, key, _board))
 
 
 def _of(store: Store, version: Hashable, leaderboard: Leaderboard) -> tuple[str, Hashable, str]:
@@ -97,9 +103,11 @@ def column_config(level: float) -> dict[str, ColumnConfig]:
     return {c.key: _config(c, level) for c in PAGE_COLUMNS}
 
 
-def page_frame(leaderboard: Leaderboard) -> pd.DataFrame:
-    """The prepared frame's page columns, a flag as its word (a checkbox reads as editable)."""
-    full = board_frame(leaderboard)
+def page_frame(leaderboard: Leaderboard, prepared: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The prepared frame's page columns, a flag as its word (a checkbox reads as editable).
+
+    `prepared`: the board's `board_frame`, when it is at hand."""
+    full = board_frame(leaderboard) if prepared is None else prepared
     frame = full[[c.key for c in PAGE_COLUMNS]].copy()
     frame["label"] = full["label"].astype(str) + " · " + full["router"].astype(str)
     for col in PAGE_COLUMNS:
@@ -111,7 +119,7 @@ def page_frame(leaderboard: Leaderboard) -> pd.DataFrame:
 @st.cache_resource(max_entries=6, show_spinner=False)
 def _page_frame(url: str, version: Hashable, key: str, _board: Leaderboard) -> pd.DataFrame:
     # Prepared once per board (a formatted row per competitor), not on every click.
-    return page_frame(_board)
+    return page_frame(_board, _prepared(url, version, key, _board))
 
 
 def board_table(store: Store, version: Hashable, leaderboard: Leaderboard) -> None:
