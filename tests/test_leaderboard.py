@@ -12,6 +12,7 @@ import pytest
 from altair.vegalite.v6.schema.core import load_schema as vegalite_schema
 
 from vibegen.board_spec import board_frame, verdict
+from vibegen.bradley_terry import fit_bradley_terry
 from vibegen.charts import pareto_spec
 from vibegen.leaderboard import (
     TABLE_COLUMNS,
@@ -380,6 +381,18 @@ def _valid(spec: dict) -> dict:
     """The spec, once the Vega-Lite schema (as Altair ships it) has accepted it."""
     jsonschema.validate(spec, vegalite_schema())
     return spec
+
+
+def test_the_board_fits_its_codes_as_it_would_fit_its_outcomes_table(board) -> None:
+    """The board hands the fit integer codes; the same outcomes as a table fit the same."""
+    models = list(board.fit.models)
+    again = fit_bradley_terry(
+        board.outcomes, models[:2], min_votes=board.fit.min_votes, cluster_column="judgment"
+    )
+    assert again.models == board.fit.models  # the rest of the names sorted, as the board's
+    np.testing.assert_allclose(again.score, board.fit.score, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(again.cov, board.fit.cov, rtol=0, atol=1e-12)
+    assert list(again.rank) == pytest.approx(list(board.fit.rank), nan_ok=True)
 
 
 def test_pareto_chart_spec(board) -> None:

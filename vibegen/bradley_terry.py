@@ -71,6 +71,19 @@ CLUSTER_CHUNK_ENTRIES = 2**21
 
 
 @dataclass(frozen=True)
+class CodedVotes:
+    """Outcomes as arrays: sides `a` and `b` index `models`; `cluster` is a judgment id per
+    outcome (-1: independent), for cluster-robust intervals. What a caller that already holds
+    integer codes passes instead of an outcomes frame (no names matched again)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    score_a: np.ndarray
+    cluster: np.ndarray
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PairCounts:
     """Outcomes aggregated per unordered pair of models (i < j)."""
 
@@ -395,7 +408,7 @@ def _one_blas_thread():
 
 
 def fit_bradley_terry(
-    data: pd.DataFrame | PairCounts,
+    data: pd.DataFrame | PairCounts | CodedVotes,
     models: Sequence[str] | None = None,
     *,
     min_votes: int = DEFAULT_MIN_VOTES,
@@ -403,7 +416,8 @@ def fit_bradley_terry(
     prior_votes: float = DEFAULT_PRIOR_VOTES,
     cluster_column: str | None = None,
 ) -> BTResult:
-    """Fit BT on outcomes (frame with a, b, score_a) or PairCounts; never raises on small data.
+    """Fit BT on outcomes (a frame with a, b, score_a; or CodedVotes) or PairCounts; never raises
+    on small data.
 
     `cluster_column` names an outcomes column of judgment ids (-1: independent) for
     cluster-robust intervals; see the module docstring.
@@ -420,7 +434,7 @@ def fit_bradley_terry(
 
 
 def _fit(
-    data: pd.DataFrame | PairCounts,
+    data: pd.DataFrame | PairCounts | CodedVotes,
     models: Sequence[str] | None,
     *,
     min_votes: int,
@@ -430,7 +444,12 @@ def _fit(
 ) -> BTResult:
     """The body of `fit_bradley_terry` (run with BLAS on one thread)."""
     clustered = None
-    if isinstance(data, PairCounts):
+    if isinstance(data, CodedVotes):
+        a, b = data.a.astype(np.int64), data.b.astype(np.int64)
+        y = np.asarray(data.score_a, dtype=float)
+        counts = pair_counts_from_arrays(a, b, y, data.models)
+        clustered = (a, b, y, np.asarray(data.cluster, dtype=np.int64))
+    elif isinstance(data, PairCounts):
         if cluster_column is not None:
             raise ValueError("cluster_column needs the outcomes frame, not PairCounts")
         counts = data

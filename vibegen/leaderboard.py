@@ -28,6 +28,7 @@ from vibegen.board_rows import FAILURE_GROUPS, NO_FILTER, BoardFilter, BoardRows
 from vibegen.bradley_terry import (
     DEFAULT_MIN_VOTES,
     BTResult,
+    CodedVotes,
     VotesNeeded,
     fit_bradley_terry,
     votes_needed,
@@ -320,7 +321,7 @@ def tied_cheapest(table: pd.DataFrame) -> Callout | None:
     rated = table[table["votes"] > 0]
     if rated.empty:
         return None
-    best = rated.sort_values(["score", "model_key"], ascending=[False, True]).iloc[0]
+    best = rated.iloc[_by_score(rated)[0]]
     tied = rated[rated["rank"] == 1]
     priced = tied[tied["cost_per_image"].notna()]
     if priced.empty:
@@ -384,7 +385,11 @@ def build_leaderboard(
     outcomes = empty_outcomes() if coded is None else coded.frame()
     stats = coded_stats(rows, keep)
     fit = fit_bradley_terry(
-        outcomes, list(stats.index), min_votes=min_votes, level=level, cluster_column="judgment"
+        _votes(coded, list(stats.index)) if coded is not None else outcomes,
+        list(stats.index),
+        min_votes=min_votes,
+        level=level,
+        cluster_column="judgment",
     )
     table = fit.table().set_index("model_key").join(stats, how="left").reset_index()
     # The fit counts pairwise outcomes; people count clicks (a best pick in a grid of 8 is one
@@ -429,8 +434,8 @@ def build_leaderboard(
     rated = table[table["votes"] > 0]
     need = None
     if len(rated) >= 2:
-        top = rated.sort_values(["score", "model_key"], ascending=[False, True])["model_key"]
-        need = votes_needed(fit, top.iloc[0], top.iloc[1], level=level)
+        first, second = rated["model_key"].iloc[_by_score(rated)[:2]]
+        need = votes_needed(fit, first, second, level=level)
     return Leaderboard(
         table=table,
         outcomes=outcomes,
@@ -443,6 +448,24 @@ def build_leaderboard(
         notes=tuple(notes),
         where=where,
         n_votes=n_votes,
+    )
+
+
+def _votes(coded: CodedOutcomes, competitors: list[str]) -> CodedVotes:
+    """The slice's outcomes for the fit, sides numbered as `competitors` (then any other model
+    the outcomes name, sorted), as the fit numbers an outcomes frame's."""
+    names = coded.model_names.astype(str)
+    at = pd.Index(competitors).get_indexer(names)
+    used = np.bincount(np.concatenate([coded.a, coded.b]), minlength=len(names)) > 0
+    extra = sorted(str(n) for n in names[(at < 0) & used])
+    missing = np.flatnonzero(at < 0)
+    if len(missing):
+        pos = pd.Index(extra, dtype=object).get_indexer(names[missing])  # -1: in no outcome
+        at[missing] = np.where(pos >= 0, pos + len(competitors), -1)
+    a, b = at[coded.a], at[coded.b]
+    keep = (a >= 0) & (b >= 0)  # a name left out (never in an outcome) numbers no outcome
+    return CodedVotes(
+        a[keep], b[keep], coded.score_a[keep], coded.judgment[keep], (*competitors, *extra)
     )
 
 
@@ -520,16 +543,21 @@ def distinct_raters(coded: CodedOutcomes | None) -> pd.Series:
     return pd.Series(per_model[involved], index=index)
 
 
+def _by_score(table: pd.DataFrame) -> list[int]:
+    """Row positions of `table`, best score first, ties by model key (a sort of a few hundred
+    values in Python: pandas' sort_values costs more to set up than to sort them)."""
+    keys = table["model_key"].tolist()
+    scores = table["score"].tolist()
+    return sorted(range(len(keys)), key=lambda k: (-scores[k], keys[k]))
+
+
 def _order(table: pd.DataFrame) -> pd.DataFrame:
     """Rated competitors by score (best first), then unrated ones by name."""
-    rated = table["votes"] > 0
-    return pd.concat(
-        [
-            table[rated].sort_values(["score", "model_key"], ascending=[False, True]),
-            table[~rated].sort_values("model_key"),
-        ],
-        ignore_index=True,
-    )
+    votes = table["votes"].tolist()
+    keys = table["model_key"].tolist()
+    rated = [k for k in _by_score(table) if votes[k] > 0]
+    unrated = sorted((k for k in range(len(keys)) if votes[k] <= 0), key=keys.__getitem__)
+    return table.iloc[rated + unrated].reset_index(drop=True)
 
 
 def projection(
