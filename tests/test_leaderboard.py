@@ -406,6 +406,7 @@ def test_pareto_chart_spec(board) -> None:
     assert bars["encoding"]["y"]["field"] == "lo" and bars["encoding"]["y2"]["field"] == "hi"
     assert points["encoding"]["size"]["field"] == "wall_p50_s"
     assert points["encoding"]["x"]["scale"]["type"] == "log"  # 0.004 .. 0.05 spans > 10x
+    assert points["encoding"]["x"]["title"].endswith("log scale)")  # the axis says so
     assert {t["field"] for t in points["encoding"]["tooltip"]} >= {"score", "cost_per_image"}
     assert front["transform"] == [{"filter": "datum.pareto"}]
     assert D in spec["title"]["subtitle"][0]

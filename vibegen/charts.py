@@ -79,7 +79,7 @@ def pareto_spec(leaderboard: Leaderboard, prepared: pd.DataFrame | None = None) 
     x = {
         "field": "cost_per_image",
         "type": "quantitative",
-        "title": x_axis(),
+        "title": x_axis(use_log),
         "scale": {"type": "log"} if use_log else {"zero": False},
     }
     y_scale = {"zero": False}
