@@ -112,7 +112,8 @@ def test_the_estimate_is_to_the_cent_with_the_exact_figure_on_hover(fast_sandbox
 
 
 def test_reload_mid_run_still_completes(monkeypatch):
-    monkeypatch.setenv("VIBEGEN_SANDBOX_SPEED", "0.5")
+    # Slow enough that a loaded machine still opens the link while the run is generating.
+    monkeypatch.setenv("VIBEGEN_SANDBOX_SPEED", "2")
     monkeypatch.setenv("VIBEGEN_SANDBOX_FAILURES", "off")
     at = _app().run()
     at.text_area(key="prompt").input("a reload test")
