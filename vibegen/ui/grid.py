@@ -117,10 +117,17 @@ def _box_css(view: RunView, key: str) -> None:
     # Cells of different shapes line up in rows: every image sits in a box of one shape (the
     # run's own, when all images share one, else square), letterboxed, so titles, images and
     # captions start at the same height across a row.
+    # An unfinished cell's skeleton stands still: its shimmer repaints every frame, which
+    # for 16 cells cost headless Chromium 0.16 cores on the 2-core machine (0.001 still),
+    # and a busy browser draws a saved image late (issue 16: saved → visible); the caption
+    # and the header still say "generating…".
     w, h = _box_shape(view)
     st.html(
         f"<style>.st-key-{key} [data-testid=stImage] img {{aspect-ratio: {w} / {h}; "
-        "object-fit: contain; width: 100%; background: rgba(128,128,128,0.08);}</style>"
+        "object-fit: contain; width: 100%; background: rgba(128,128,128,0.08);} "
+        f".st-key-{key} .stSkeleton, .st-key-{key} .stSkeleton *, "
+        f".st-key-{key} .stSkeleton::before, .st-key-{key} .stSkeleton::after "
+        "{animation: none !important;}</style>"
     )
 
 
