@@ -116,6 +116,27 @@ def test_run_ids_are_128_random_bits(any_store):
     assert all(check_run_id(i) and len(i) == 32 for i in ids)
 
 
+def test_run_version_moves_with_each_cell_write_and_only_its_own_run(any_store):
+    store = any_store
+    run_id = store.create_run("p", {}, _cells(2))
+    other = store.create_run("p", {}, _cells(1))
+    ids = [c.id for c in store.run_view(run_id).cells]
+    seen = [store.run_version(run_id)]
+    store.claim_cells(ids, "runner-a")
+    seen.append(store.run_version(run_id))
+    before_other = store.run_version(other)
+    store.save_success(
+        ids[0], render("rings", "p", 1, 64, 64), cost=Cost(0.01, "simulated"), wall_s=1.0
+    )
+    seen.append(store.run_version(run_id))
+    store.save_failure(ids[1], kind="content_filter", message="boom", wall_s=1.0)
+    seen.append(store.run_version(run_id))
+    assert len(set(seen)) == len(seen)  # every write moved it
+    assert store.run_version(run_id) == seen[-1]  # and nothing else does
+    assert store.run_version(other) == before_other
+    assert store.run_version("no-such-run") == ()
+
+
 def test_success_saves_image_and_thumbnail_together(any_store):
     store = any_store
     run_id = store.create_run("p", {}, _cells(1))

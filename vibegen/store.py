@@ -16,6 +16,7 @@ Contract:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -1443,20 +1444,26 @@ class Store:
         reroll) or stamps started_at / finished_at, and what a cell cost is booked in the
         same write: so the live grid's poll redraws only when this moves.
         """
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._version_query, {"run_id": run_id}).all()
+        return tuple(tuple(str(v) for v in row) for row in rows)
+
+    @functools.cached_property
+    def _version_query(self) -> sa.Select:
+        # Built once: the live grid asks five times a second per tab, and building the
+        # statement (not running it) was most of the call's time.
         g = self.t["generations"]
-        q = (
+        return (
             sa.select(
                 g.c.status,
                 sa.func.count(),
                 sa.func.max(g.c.started_at),
                 sa.func.max(g.c.finished_at),
             )
-            .where(g.c.run_id == run_id)
+            .where(g.c.run_id == sa.bindparam("run_id"))
             .group_by(g.c.status)
             .order_by(g.c.status)
         )
-        with self.engine.connect() as conn:
-            return tuple(tuple(str(v) for v in row) for row in conn.execute(q).all())
 
     # ---------------------------------------------------------------- runners
     def heartbeat(self, runner_id: str, host: str | None = None, pid: int | None = None) -> None:

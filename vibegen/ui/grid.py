@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # the store is passed in; only its type is named here
     from vibegen.store import Store
 
 POLL_S = 0.5
-# The live grid's poll: a tick that finds the run unchanged costs one small query and redraws
-# only the progress line, so it can look often; a saved image shows within about this long
+# The live grid's poll: a tick that finds the run unchanged costs one small query and draws
+# nothing (the progress line is its own fragment, redrawn when the run moved), so it can look
+# often; a saved image shows within about this long
 # (issue 16: saved → visible p95 ≤ 300 ms; at 0.5 s the wait alone made it 0.6 s).
 WATCH_POLL_S = 0.2
 # A failure's icon by kind: a store that refused the write is not the model's failure.
@@ -40,6 +41,7 @@ _COLS_KEY = "grid_cols"
 GRID_KEY = "run-grid"
 LIVE_KEY = "run-live"  # the fragment holding the header, the density control and the grid
 CSS_KEY = "run-grid-box"  # the fragment holding the grid images' box style
+HEADER_KEY = "run-header"  # the fragment holding the progress line
 _DRAWN = "_grid_drawn"  # session state: run id -> what the live grid last drew
 
 _THUMBS_MAX = 4000
@@ -117,10 +119,17 @@ def _box_css(view: RunView, key: str) -> None:
     # Cells of different shapes line up in rows: every image sits in a box of one shape (the
     # run's own, when all images share one, else square), letterboxed, so titles, images and
     # captions start at the same height across a row.
+    # An unfinished cell's skeleton stands still: its shimmer repaints every frame, which
+    # for 16 cells cost headless Chromium 0.16 cores on the 2-core machine (0.001 still),
+    # and a busy browser draws a saved image late (issue 16: saved → visible); the caption
+    # and the header still say "generating…".
     w, h = _box_shape(view)
     st.html(
         f"<style>.st-key-{key} [data-testid=stImage] img {{aspect-ratio: {w} / {h}; "
-        "object-fit: contain; width: 100%; background: rgba(128,128,128,0.08);}</style>"
+        "object-fit: contain; width: 100%; background: rgba(128,128,128,0.08);} "
+        f".st-key-{key} .stSkeleton, .st-key-{key} .stSkeleton *, "
+        f".st-key-{key} .stSkeleton::before, .st-key-{key} .stSkeleton::after "
+        "{animation: none !important;}</style>"
     )
 
 
@@ -311,6 +320,14 @@ def _live_box_css(run_id: str) -> None:
         _box_css(drawn.view, GRID_KEY)
 
 
+def _live_header(run_id: str) -> None:
+    # Its own fragment, redrawn only when the run moved: a poll that finds nothing new then
+    # draws nothing at all, and Streamlit sends the browser no element for it to lay out.
+    drawn: _Drawn | None = st.session_state.get(_DRAWN, {}).get(run_id)
+    if drawn is not None:
+        run_header(drawn.view, drawn.held)
+
+
 def _cell_key(index: int) -> str:
     return f"run-cell-{index}"  # by place, like the View buttons
 
@@ -399,6 +416,7 @@ def live_run(
                     for i, (old, now) in enumerate(zip(drawn.marks, new.marks, strict=False))
                     if old != now
                 ]
+                changed.append(HEADER_KEY)  # "n of N done", spent, failures
                 if _box_shape(new.view) != _box_shape(drawn.view):
                     changed.append(CSS_KEY)
                 # A cell more (a reroll) needs a new grid; any failure to queue, a full run.
@@ -406,7 +424,6 @@ def live_run(
                     if not redraw([LIVE_KEY]):
                         st.rerun()
                 drawn = new
-        run_header(drawn.view, drawn.held)
         if drawn.view.complete and not first.complete and looked and not moved:
             # A full rerun re-declares the poll without run_every: polling stops. Not in the
             # tick that saw the last cells land: their own redraws go first, and show sooner.
@@ -420,6 +437,7 @@ def live_run(
         runs = st.session_state[_DRAWN] = {run_id: _Drawn.read(store, run_id, unsaved, where)}
         bar, size = st.columns([3, 1], vertical_alignment="bottom")
         with bar:
+            st.fragment(_live_header, key=HEADER_KEY)(run_id)
             st.fragment(_watch, run_every=None if first.complete else WATCH_POLL_S)()
         with size:
             columns = density_control()
