@@ -18,6 +18,7 @@ Run: python benchmarks/bench_fanout.py [--solid]
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -164,8 +165,12 @@ def one(n: int, fake: Fake) -> tuple[float, float]:
 
 def main() -> int:
     """Print the ratio per cell count, its target and MET / NOT MET."""
-    solid = "--solid" in sys.argv
-    if "--serve" in sys.argv:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--solid", action="store_true", help="answer a solid-colour PNG")
+    parser.add_argument("--serve", action="store_true", help="be the fake (run by the bench)")
+    args = parser.parse_args()
+    solid = args.solid
+    if args.serve:
         serve(solid)
         return 0
     fake = Fake(solid)

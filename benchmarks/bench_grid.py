@@ -9,6 +9,7 @@ Run: python benchmarks/bench_grid.py
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -52,6 +53,7 @@ def _urls(at) -> list[str]:
 
 def main() -> int:
     """Print the median and p90 rerun time per size, and the 16-image page's bytes."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help
     tmp = tempfile.mkdtemp()
     os.environ["VIBEGEN_HOME"] = tmp
     from streamlit.testing.v1 import AppTest

@@ -11,6 +11,7 @@ Run: python benchmarks/bench_money.py
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -118,6 +119,7 @@ def kie_row(scenario: str, tmp: str) -> tuple:
 
 def main() -> int:
     """Print one line per (router, scenario) and a verdict per router."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help
     ok = True
     print(f"{CELLS} cells per scenario")
     print(

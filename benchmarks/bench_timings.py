@@ -8,6 +8,7 @@ MET / NOT MET. Run: python benchmarks/bench_timings.py
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -54,6 +55,7 @@ def strip_latency(data: bytes) -> float:
 
 def main() -> int:
     """Print each latency, its target and MET / NOT MET."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help
     catalog = default_catalog()
     models = [m.key for m in catalog.models if m.router == "sandbox"][:4]
     with tempfile.TemporaryDirectory() as tmp:

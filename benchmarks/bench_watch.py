@@ -16,6 +16,7 @@ Targets (issue 16, item 3): ≤ 0.05 cores at 16 images, ≤ 0.15 at 256; saved 
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import socket
@@ -196,7 +197,9 @@ def measure(browser, store, url: str, pid: int, n: int) -> tuple[float, list[flo
 
 def main() -> int:
     """Print cores and saved → visible p50/p95 per size, each against its target."""
-    sizes = tuple(int(a) for a in sys.argv[1:]) or SIZES
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sizes", nargs="*", type=int, help=f"run sizes (default {SIZES})")
+    sizes = tuple(parser.parse_args().sizes) or SIZES
     home = Path(tempfile.mkdtemp(prefix="bench-watch-"))
     os.environ["VIBEGEN_HOME"] = str(home)
     os.environ.pop("VIBEGEN_DATABASE_URL", None)
