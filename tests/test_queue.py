@@ -82,13 +82,19 @@ def test_the_factory_keeps_the_local_margin(pg_store):
     assert limiter.requests == int(20 * MARGIN) and limiter.window_s == 10.0
 
 
-@pytest.mark.postgres
-def test_a_cell_changes_hands_only_once_its_lease_has_run_out(pg_store):
+def _one_fal_cell(store):
+    """A run of one queued fal cell: its id and the cell."""
     spec = CellSpec(
         "fal:flux-schnell", "fal", "FLUX", 0, "a fox", {}, {}, Cost(0.01, "estimated", "", "")
     )
-    run_id = pg_store.create_run("a fox", {}, [spec])
-    (cell,) = pg_store.pending_cells(run_id)
+    run_id = store.create_run("a fox", {}, [spec])
+    (cell,) = store.pending_cells(run_id)
+    return run_id, cell
+
+
+@pytest.mark.postgres
+def test_a_cell_changes_hands_only_once_its_lease_has_run_out(pg_store):
+    run_id, cell = _one_fal_cell(pg_store)
     late = pg_store.take_cell(cell.id, "late", lease_s=0.5)
     assert late is not None and late.lease_epoch == 1
     with pytest.raises(LeaseHeld) as held:  # the late worker's lease is live: not yet
@@ -116,11 +122,7 @@ def test_a_cell_changes_hands_only_once_its_lease_has_run_out(pg_store):
 
 @pytest.mark.postgres
 def test_a_submit_without_a_saved_handle_holds_the_cell_for_the_grace(pg_store):
-    spec = CellSpec(
-        "fal:flux-schnell", "fal", "FLUX", 0, "a fox", {}, {}, Cost(0.01, "estimated", "", "")
-    )
-    run_id = pg_store.create_run("a fox", {}, [spec])
-    (cell,) = pg_store.pending_cells(run_id)
+    run_id, cell = _one_fal_cell(pg_store)
     pg_store.take_cell(cell.id, "late", lease_s=0.2)
     assert pg_store.mark_submitting(cell.id, 1, 0.2)  # the POST may be on the wire now
     time.sleep(0.3)

@@ -94,11 +94,9 @@ class BoardFeed:
             here = pd.MultiIndex.from_frame(current.iloc[maybe][SLOT].astype(object))
             slots = pd.MultiIndex.from_frame(latest[SLOT].astype(object))
             kept[maybe[here.isin(slots)]] = False
-        added = latest[latest["value"].notna()].copy()
-        added["counts"] = store.counts_of(added)
-        rows = rows.extend(kept, added)
-        # A rater's standing can change with the same click that rates (a first rating joins
-        # them); the flags of every row are cheap to read again, so they always are.
+        rows = rows.extend(kept, latest[latest["value"].notna()])
+        # Whose ratings count is read once, for every row, the added ones included: a rater's
+        # standing can change with the same click that rates (a first rating joins them).
         return rows.with_counts(store.counts_of(rows.ratings))
 
 

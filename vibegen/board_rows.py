@@ -266,7 +266,8 @@ class BoardRows:
         )
 
     def extend(self, kept: np.ndarray, added: pd.DataFrame) -> BoardRows:
-        """These rows with the rating rows `kept` (a mask) followed by `added` (new ratings).
+        """These rows with the rating rows `kept` (a mask) followed by `added` (new ratings;
+        without a `counts` column they count, until `with_counts` says otherwise).
 
         The generation rows stay as they are, so only the added rows' ids are matched (against
         the generation ids this object already holds): a new rating costs a few lookups, not
@@ -316,18 +317,21 @@ class BoardRows:
             **arrays,
         )
         # The generation rows did not change: nor did what was derived from them alone.
-        for name in ("generation_ids", "generation_code"):
-            rows.__dict__[name] = getattr(self, name)
-        return rows
+        return self._carried(rows, "generation_ids", "generation_code")
 
     def with_counts(self, counts: np.ndarray) -> BoardRows:
         """These rows with a new verdict on whose ratings count (one flag per rating row)."""
         ratings = self.ratings.copy()
         ratings["counts"] = counts
         rows = dataclasses.replace(self, ratings=ratings, counts=np.asarray(counts, bool))
-        for name in ("generation_ids", "generation_code", "click"):
+        return self._carried(rows, "generation_ids", "generation_code", "click")
+
+    def _carried(self, rows: BoardRows, *names: str) -> BoardRows:
+        """`rows` given those of these rows' derivations `names` already made (they hold for
+        both: what they derive from is the same)."""
+        for name in names:
             if name in self.__dict__:
-                rows.__dict__[name] = self.__dict__[name]
+                rows.__dict__[name] = getattr(self, name)
         return rows
 
     @cached_property

@@ -1412,6 +1412,15 @@ class Store:
         votes count changes only by appending a rater event, so their latest id joins in.
         Two queries, whatever the size of the history.
         """
+        gq, rq = self._board_version_queries
+        with self.engine.connect() as conn:
+            gens = tuple(tuple(str(v) for v in row) for row in conn.execute(gq).all())
+            ratings = tuple(str(v) for v in conn.execute(rq).one())
+        return gens, ratings
+
+    @functools.cached_property
+    def _board_version_queries(self) -> tuple[sa.Select, sa.Select]:
+        # Built once, as run_version's: every Leaderboard rerun asks.
         g, r, runs = self.t["generations"], self.t["ratings"], self.t["runs"]
         ev = self.t["rater_events"]
         gq = (
@@ -1424,18 +1433,15 @@ class Store:
             .group_by(g.c.status)
             .order_by(g.c.status)
         )
-        with self.engine.connect() as conn:
-            gens = tuple(tuple(str(v) for v in row) for row in conn.execute(gq).all())
-            # The latest run's time too: two databases behind one URL (a test database
-            # dropped and filled again) then never share a version.
-            rq = sa.select(
-                sa.func.count(),
-                sa.func.max(r.c.id),
-                sa.select(sa.func.max(runs.c.created_at)).scalar_subquery(),
-                sa.select(sa.func.max(ev.c.id)).scalar_subquery(),
-            )
-            ratings = tuple(str(v) for v in conn.execute(rq).one())
-        return gens, ratings
+        # The latest run's time too: two databases behind one URL (a test database dropped
+        # and filled again) then never share a version.
+        rq = sa.select(
+            sa.func.count(),
+            sa.func.max(r.c.id),
+            sa.select(sa.func.max(runs.c.created_at)).scalar_subquery(),
+            sa.select(sa.func.max(ev.c.id)).scalar_subquery(),
+        )
+        return gq, rq
 
     def run_version(self, run_id: str) -> tuple:
         """A value that changes whenever a run's cells may have changed: one small query.

@@ -202,10 +202,10 @@ class Keeper:
         store = self.store
         try:
             if outcome.job is not None:  # the handle first: a Retry must follow this job
-                store.save_job(outcome.cell_id, outcome.job, **self._claim(outcome))
+                store.save_job(outcome.cell_id, outcome.job, epoch=outcome.epoch)
                 outcome.job = None
             if outcome.image is not None:
-                store.save_success(outcome.cell_id, **outcome.image, **self._claim(outcome))
+                store.save_success(outcome.cell_id, **outcome.image, epoch=outcome.epoch)
                 outcome.done = True
                 return True
             if not outcome.recorded:
@@ -226,14 +226,9 @@ class Keeper:
         self.store.save_failure(
             outcome.cell_id,
             **{**outcome.failure, "message": outcome.message()},
-            **self._claim(outcome),
+            epoch=outcome.epoch,
         )
         outcome.recorded = True
-
-    @staticmethod
-    def _claim(outcome: Outcome) -> dict[str, Any]:
-        """The store's `epoch=` for a team-mode claim's write (none in the in-process pools)."""
-        return {} if outcome.epoch is None else {"epoch": outcome.epoch}
 
     def _let_go(self, outcome: Outcome) -> None:
         # Memory is bounded: the bytes go, the failure says what Retry does without them.

@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # the store is passed in; only its type is named here
 POLL_S = 0.5
 # The live grid's poll: a tick that finds the run unchanged costs one small query and draws
 # nothing (the progress line is its own fragment, redrawn when the run moved), so it can look
-# often; a saved image shows within about this long
-# (issue 16: saved → visible p95 ≤ 300 ms; at 0.5 s the wait alone made it 0.6 s).
+# often; a saved image shows within about this long (issue 16: saved → visible p95 ≤ 300 ms;
+# at 0.5 s the wait alone made it 0.6 s).
 WATCH_POLL_S = 0.2
 # A failure's icon by kind: a store that refused the write is not the model's failure.
 ICONS = {Status.TIMEOUT: "⏱️", STORE_UNAVAILABLE: "💾"}

@@ -9,6 +9,7 @@ import streamlit as st
 from vibegen.records import Cell, RunView
 from vibegen.share import run_url
 from vibegen.ui.grid import POLL_S, thumbnails
+from vibegen.ui.redraw import first_then
 from vibegen.ui.share import base_url
 
 if TYPE_CHECKING:  # the store is passed in; only its type is named here
@@ -67,14 +68,11 @@ def brief_matrix(store: Store, run_ids: list[str]) -> None:
         return
     first = [store.run_view(r) for r in run_ids]
 
-    # The page's own run draws what it just read; only the fragment's reruns read again. A
-    # run finishing between the two reads would otherwise rerun the page mid-click and lose
-    # what the click said (a brief saved, a run refused).
-    unread = [first]
+    views_now = first_then(first, lambda: [store.run_view(r) for r in run_ids])
 
     @st.fragment(run_every=None if all(v.complete for v in first) else POLL_S * 2)
     def _live() -> None:
-        views = unread.pop() if unread else [store.run_view(r) for r in run_ids]
+        views = views_now()
         _draw(store, views)
         if all(v.complete for v in views) and not all(v.complete for v in first):
             st.rerun()  # a full rerun re-declares the fragment without run_every

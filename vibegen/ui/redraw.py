@@ -6,14 +6,30 @@ fragment) must redraw just the cells that changed, so it queues their reruns the
 Streamlit's own `st.rerun(key)` does: a fragment-only rerun request that waits for the
 current run to finish (it never cuts one short), then redraws those fragments' blocks alone,
 leaving every other element in the browser as it is.
+
+`first_then` is the other half of drawing a polled fragment: the page's own run draws what
+the page just read, and only the fragment's own reruns read again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def first_then(first: T, read: Callable[[], T]) -> Callable[[], T]:
+    """A polled fragment's reader: `first` once (what the page's run just read), then `read()`.
+
+    Read twice in the page's run, a run that finished in between would make the fragment call
+    `st.rerun()` inside the run a click started, and drop what the click said (a brief saved,
+    a run refused).
+    """
+    unread = [first]
+    return lambda: unread.pop() if unread else read()
 
 
 def redraw(keys: Sequence[str]) -> bool:

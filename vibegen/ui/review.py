@@ -26,6 +26,7 @@ from vibegen.records import Cell, RunView
 from vibegen.review import blind_slots, next_pair, pairs_total, review_order, reviewable
 from vibegen.share import blind_image_url, image_url
 from vibegen.ui.grid import cost_text, thumbnails
+from vibegen.ui.redraw import first_then
 from vibegen.ui.share import base_url
 from vibegen.ui.viewer import view_button, viewer
 
@@ -358,11 +359,11 @@ def grid_review(store: Store, seat: Seat) -> None:
     """
     first = store.run_view(seat.run_id)
     refresh = None if first.complete else 2.0
-    unread = [first]  # the page's run draws what it read; only the fragment's reruns read again
+    run_now = first_then(first, lambda: store.run_view(seat.run_id))
 
     @st.fragment(run_every=refresh)
     def _grid() -> None:
-        view = unread.pop() if unread else store.run_view(seat.run_id)
+        view = run_now()
         if refresh is not None and view.complete:
             st.rerun()  # a full run draws the fragment again without its timer: polling stops
         blind = seat.blind
@@ -498,11 +499,11 @@ def pairwise_review(store: Store, seat: Seat, keys: bool = True) -> None:
     """
     first = store.run_view(seat.run_id)
     refresh = None if first.complete else 2.0
-    unread = [first]  # the page's run draws what it read; only the fragment's reruns read again
+    run_now = first_then(first, lambda: store.run_view(seat.run_id))
 
     @st.fragment(run_every=refresh)
     def _pairs() -> None:
-        view = unread.pop() if unread else store.run_view(seat.run_id)
+        view = run_now()
         if refresh is not None and view.complete:
             st.rerun()  # a full run draws the fragment again without its timer: polling stops
         blind = seat.blind
