@@ -19,6 +19,7 @@ from vibegen.leaderboard import (
     build_leaderboard,
     filter_rows,
     projection,
+    tied_cheapest,
 )
 from vibegen.subscriptions import (
     SUBSCRIPTIONS,
@@ -191,6 +192,30 @@ def test_callout_names_cheapest_tied_with_best(board) -> None:
     assert c is not None and c.model_key == B and c.cost_per_image == pytest.approx(0.01)
     assert c.best_model_key in (A, B) and c.n_tied == 2
     assert "MODEL-B" in c.text
+
+
+def test_callout_picks_the_better_of_equally_cheap_ties_and_says_an_unknown_cost() -> None:
+    table = pd.DataFrame(
+        {
+            "model_key": ["top", "cheap-a", "cheap-b", "unrated"],
+            "label": ["Top", "Cheap A", "Cheap B", "Unrated"],
+            "votes": [40, 30, 30, 0],
+            "rank": [1.0, 1.0, 1.0, math.nan],
+            "score": [1100.0, 1050.0, 1060.0, math.nan],
+            "cost_per_image": [math.nan, 0.02, 0.02, 0.001],
+            "preliminary": [False, False, True, False],
+        }
+    )
+    c = tied_cheapest(table)
+    # Cheap A and B cost the same: the higher score wins; the unrated one is never picked.
+    assert c is not None and c.model_key == "cheap-b" and c.best_model_key == "top"
+    assert c.n_tied == 3 and math.isnan(c.best_cost_per_image)
+    assert c.text == (
+        "Cheap B is statistically tied with the best (Top: they share rank 1) and costs "
+        "$0.0200 per image; the cost of Top is unknown. Preliminary: few votes so far."
+    )
+    assert tied_cheapest(table.assign(votes=0)) is None
+    assert tied_cheapest(table.assign(cost_per_image=math.nan)) is None
 
 
 def test_votes_needed_for_top_two(board) -> None:

@@ -113,12 +113,13 @@ def pair_counts_from_arrays(
     b = np.asarray(b, dtype=np.int64)
     y = np.asarray(score_a, dtype=float)
     keep = a != b
-    a, b, y = a[keep], b[keep], y[keep]
+    if not keep.all():  # a copy of every column only when some row must go
+        a, b, y = a[keep], b[keep], y[keep]
     m = len(models)
     # Orient every vote as (low index, high index) so each pair has one row.
     swap = a > b
-    lo = np.where(swap, b, a)
-    hi = np.where(swap, a, b)
+    lo = np.minimum(a, b)
+    hi = np.maximum(a, b)
     y = np.where(swap, 1.0 - y, y)
     key = lo * m + hi
     n = np.bincount(key, minlength=m * m).astype(float)
@@ -177,9 +178,13 @@ def win_matrix(counts: PairCounts) -> np.ndarray:
 
 def _laplacian(i: np.ndarray, j: np.ndarray, w: np.ndarray, m: int) -> np.ndarray:
     """Weighted graph Laplacian sum_k w_k (e_i - e_j)(e_i - e_j)^T as a dense matrix."""
-    flat = np.concatenate([i * m + i, j * m + j, i * m + j, j * m + i])
-    vals = np.concatenate([w, w, -w, -w])
-    return np.bincount(flat, vals, m * m).reshape(m, m)
+    # The weights summed per (i, j) first, in one pass: the matrix is then made from m x m
+    # numbers, not from four copies of the outcomes (a vote with i == j adds nothing).
+    per_pair = np.bincount(i * m + j, w, m * m).reshape(m, m)
+    both = per_pair + per_pair.T
+    out = -both
+    out[np.diag_indices(m)] += both.sum(axis=1)
+    return out
 
 
 def _strong_components(counts: PairCounts) -> np.ndarray:

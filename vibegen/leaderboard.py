@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -84,7 +85,7 @@ class Leaderboard:
     """Everything the leaderboard page shows, computed from one filtered slice of rows."""
 
     table: pd.DataFrame  # one row per competitor, best first (columns: see TABLE_COLUMNS)
-    outcomes: pd.DataFrame  # the pairwise outcomes the fit used
+    coded: CodedOutcomes | None  # the pairwise outcomes the fit used, as codes (None: none)
     fit: BTResult
     pareto: tuple[str, ...]  # model_keys on the front, by increasing cost
     pareto_excluded: tuple[str, ...]  # rated competitors left off the front: cost unknown
@@ -94,6 +95,13 @@ class Leaderboard:
     notes: tuple[str, ...]
     where: BoardFilter = NO_FILTER  # the slice this board was built from
     n_votes: int = 0  # judgments (clicks) behind the outcomes, each counted once
+
+    @cached_property
+    def outcomes(self) -> pd.DataFrame:
+        """The pairwise outcomes the fit used, as a table (OUTCOME_COLUMNS)."""
+        # Made when asked for (an export, a report), not on every filter change: the page
+        # shows counts, and a table of 300,000 outcomes costs more than the fit's intervals.
+        return empty_outcomes() if self.coded is None else self.coded.frame()
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -318,15 +326,19 @@ def pareto_front(table: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]
 
 def tied_cheapest(table: pd.DataFrame) -> Callout | None:
     """The cheapest competitor (known cost) sharing rank 1 with the best by score."""
-    rated = table[table["votes"] > 0]
-    if rated.empty:
+    # Rows as plain dicts: a few hundred competitors at most, and each pandas selection on
+    # them cost a millisecond, ten of them per filter change.
+    rows = table[["model_key", "label", "votes", "rank", "score", "cost_per_image", "preliminary"]]
+    competitors = rows.to_dict("records")
+    rated = [c for c in competitors if c["votes"] > 0]
+    if not rated:
         return None
-    best = rated.iloc[_by_score(rated)[0]]
-    tied = rated[rated["rank"] == 1]
-    priced = tied[tied["cost_per_image"].notna()]
-    if priced.empty:
+    best = min(rated, key=lambda c: (-c["score"], c["model_key"]))
+    tied = [c for c in rated if c["rank"] == 1]
+    priced = [c for c in tied if pd.notna(c["cost_per_image"])]
+    if not priced:
         return None
-    pick = priced.sort_values(["cost_per_image", "score"], ascending=[True, False]).iloc[0]
+    pick = min(priced, key=lambda c: (c["cost_per_image"], -c["score"]))  # first of equals
     best_cost = float(best["cost_per_image"]) if pd.notna(best["cost_per_image"]) else math.nan
     if pick["model_key"] == best["model_key"]:
         text = (
@@ -382,10 +394,9 @@ def build_leaderboard(
         rows = board_rows(generations, ratings)
     keep, rkeep = rows.keep(where)
     coded = outcome_codes(rows, keep, rkeep)
-    outcomes = empty_outcomes() if coded is None else coded.frame()
     stats = coded_stats(rows, keep)
     fit = fit_bradley_terry(
-        _votes(coded, list(stats.index)) if coded is not None else outcomes,
+        _votes(coded, list(stats.index)) if coded is not None else empty_outcomes(),
         list(stats.index),
         min_votes=min_votes,
         level=level,
@@ -438,7 +449,7 @@ def build_leaderboard(
         need = votes_needed(fit, first, second, level=level)
     return Leaderboard(
         table=table,
-        outcomes=outcomes,
+        coded=coded,
         fit=fit,
         pareto=front,
         pareto_excluded=excluded,
