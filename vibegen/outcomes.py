@@ -39,7 +39,9 @@ run_id, generation_a, generation_b) are pandas Categoricals for the same reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -319,11 +321,7 @@ class CodedOutcomes:
     b: np.ndarray  # model code of the second side
     score_a: np.ndarray
     source: np.ndarray  # RatingMode.code
-    blind: np.ndarray
     rater: np.ndarray  # code into rater_names
-    t: np.ndarray  # int64 ns UTC
-    image_a: np.ndarray  # code into rows.generation_ids
-    image_b: np.ndarray
     run: np.ndarray  # code into run_names (the first image's run)
     judgment: np.ndarray  # cluster id of a grid judgment, -1 for a pair vote
     row_a: np.ndarray  # rating row (index into `rows`) of the side's own click, -1 when none
@@ -331,9 +329,35 @@ class CodedOutcomes:
     model_names: np.ndarray
     rater_names: np.ndarray
     run_names: np.ndarray
+    # What only the outcomes table reads, joined when it is asked for (see `frame`): the
+    # blocks each kind of rating made, and each side's image among the slice's ok images.
+    blocks: tuple[_Block, ...]
+    images: np.ndarray  # ok image position -> code into rows.generation_ids
+    image_pos_a: np.ndarray
+    image_pos_b: np.ndarray
 
     def __len__(self) -> int:
         return len(self.a)
+
+    @cached_property
+    def blind(self) -> np.ndarray:
+        """Whether the outcome stands on blind ratings only."""
+        return _joined(self.blocks, "blind")
+
+    @cached_property
+    def t(self) -> np.ndarray:
+        """When the outcome was made (its latest click), int64 ns UTC."""
+        return _joined(self.blocks, "t")
+
+    @cached_property
+    def image_a(self) -> np.ndarray:
+        """The first side's image, a code into rows.generation_ids."""
+        return self.images[self.image_pos_a]
+
+    @cached_property
+    def image_b(self) -> np.ndarray:
+        """The second side's image, a code into rows.generation_ids."""
+        return self.images[self.image_pos_b]
 
     def frame(self) -> pd.DataFrame:
         """The outcomes table (OUTCOME_COLUMNS), string columns as Categoricals."""
@@ -428,9 +452,7 @@ def outcome_codes(
     blocks = [b for b in blocks if len(b.a)]
 
     def cat(name: str) -> np.ndarray:
-        # One block (only pair votes, say) is used as it is: a copy of a million rows costs.
-        parts = [getattr(b, name) for b in blocks]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return _joined(blocks, name)
 
     a, b = cat("a"), cat("b")
     image_code = rows.generation_code[ok_rows]
@@ -458,11 +480,7 @@ def outcome_codes(
         b=model_code[b],
         score_a=cat("score"),
         source=source,
-        blind=cat("blind"),
         rater=rater,
-        t=cat("t"),
-        image_a=image_code[a],
-        image_b=image_code[b],
         run=run,
         judgment=judgment,
         row_a=in_rows(cat("row_a")),
@@ -470,4 +488,15 @@ def outcome_codes(
         model_names=model_names,
         rater_names=rater_names,
         run_names=run_names,
+        blocks=tuple(blocks),
+        images=image_code,
+        image_pos_a=a,
+        image_pos_b=b,
     )
+
+
+def _joined(blocks: Sequence[_Block], name: str) -> np.ndarray:
+    """One column of the blocks, end to end (one block is used as it is: a copy of a million
+    rows costs)."""
+    parts = [getattr(b, name) for b in blocks]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
