@@ -38,6 +38,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vibegen.allocator import keep_freed_memory  # noqa: E402
 from vibegen.board_rows import BoardRows  # noqa: E402
 from vibegen.bradley_terry import fit_bradley_terry  # noqa: E402
 from vibegen.leaderboard import board_rows, build_leaderboard, coded_stats  # noqa: E402
@@ -436,11 +437,15 @@ def main() -> None:
     parser.add_argument("--only", choices=["small", "large", "page"], action="append")
     args = parser.parse_args()
     only = set(args.only or ["small", "large", "page"])
+    # As the app's process does when it opens its store (vibegen/process.py): glibc keeps
+    # freed arrays for reuse instead of mapping fresh pages for each one.
+    allocator = "heap reuse set" if keep_freed_memory() else "the C library's defaults"
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, pandas {pd.__version__}, numpy {np.__version__}; "
         f"{time.strftime('%Y-%m-%d')}; load average {os.getloadavg()[0]:.1f} at the start "
-        "(other work on the machine stretches wall times; CPU times are this process's own)"
+        "(other work on the machine stretches wall times; CPU times are this process's own); "
+        f"allocator: {allocator} (vibegen/allocator.py)"
     )
     if "small" in only:
         generations, ratings = make_rows(args.ratings)

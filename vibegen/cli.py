@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 import click
 
 from vibegen import money
+from vibegen.allocator import keep_freed_memory
 from vibegen.catalog import Catalog
 from vibegen.errors import (
     ConfigError,
@@ -547,6 +548,7 @@ def worker(db_url: str | None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    keep_freed_memory()  # a worker holds 1-2 MB answers by the hundred (vibegen.allocator)
     pause = 1.0
     while True:  # the database may not be up yet (a compose start, a restart): wait for it
         try:

@@ -16,6 +16,7 @@ import atexit
 import threading
 from collections.abc import Callable, Mapping
 
+from vibegen.allocator import keep_freed_memory
 from vibegen.catalog import Catalog, default_catalog
 from vibegen.runner import Runner
 from vibegen.store import Store
@@ -30,6 +31,9 @@ def store(url: str) -> Store:
     """The one store of this process for `url`, opened (and migrated) on first use."""
     with _lock:
         if url not in _stores:
+            # A process that opens a store is a server or a worker: it builds boards and
+            # holds images, many large arrays made and freed (see vibegen.allocator).
+            keep_freed_memory()
             opened = Store.open(url)
             _stores[url] = opened
             atexit.register(opened.close)
