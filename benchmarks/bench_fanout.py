@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.fakes, 
 from PIL import Image, ImageFilter  # noqa: E402
 
 from tests.fakes.openai_server import TEST_KEY, OpenAIFake  # noqa: E402
+from vibegen.allocator import keep_freed_memory  # noqa: E402
 from vibegen.catalog import parse_catalog  # noqa: E402
 from vibegen.params import CommonParams  # noqa: E402
 from vibegen.runner import Runner  # noqa: E402
@@ -211,12 +212,15 @@ def main() -> int:
         serve(solid)
         return 0
     fake = Fake(solid)
+    # As the app's process does when it opens its store (vibegen/process.py).
+    allocator = "heap reuse set" if keep_freed_memory() else "the C library's defaults"
     try:
         image = "a solid-colour PNG" if solid else f"a {fake.image_bytes / 1e6:.2f} MB PNG"
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(
             f"bench_fanout: {platform.machine()}, {os.cpu_count()} cores (load {load}), Python "
-            f"{platform.python_version()}, fake latency {LATENCY_S:.1f} s, {image} per image"
+            f"{platform.python_version()}, fake latency {LATENCY_S:.1f} s, {image} per image, "
+            f"allocator: {allocator}"
         )
         print("cells  requests_leave_s  run_wall_s  ratio  sdk_alone_ratio  target")
         met = True
