@@ -86,10 +86,21 @@ def _rating_arrays(r: pd.DataFrame) -> dict[str, np.ndarray]:
         "mode": mode_index[mode_code],
         "pair_score": pair_of_value[value_code],
         "stars": number_of_value[value_code],
-        "blind": _column(r, "blind", False).fillna(False).to_numpy(dtype=bool),
+        "blind": _flags(r, "blind", False),
         "rated_at": _ns(_column(r, "created_at")) if len(r) else np.zeros(0, np.int64),
-        "counts": _column(r, "counts", True).fillna(True).to_numpy(dtype=bool),
+        "counts": _flags(r, "counts", True),
     }
+
+
+def _flags(df: pd.DataFrame, name: str, default: bool) -> np.ndarray:
+    """A yes/no column as booleans, `default` where missing (or on every row without it)."""
+    if name not in df.columns:
+        # Not a column of a million Python objects to fill and convert: 70 ms at 1M rows.
+        return np.full(len(df), default, bool)
+    column = df[name]
+    if column.dtype == bool:
+        return column.to_numpy()
+    return column.fillna(default).to_numpy(dtype=bool)
 
 
 @dataclass(frozen=True)
